@@ -1,0 +1,464 @@
+"""``record()`` and ``trace()``: watch every recurrent module of a model.
+
+How it works, and why it is safe with one model shared by many threads:
+
+* On entry, each watched module gets an instance-level ``forward`` that dispatches
+  on a :mod:`contextvars` variable. It is installed once per module and
+  reference-counted across concurrent ``record()`` blocks; the last block to exit
+  removes it. A thread with no active recording (or one watching other modules)
+  falls straight through to the module's original forward, so nothing it computes
+  changes and nothing it does lands in someone else's recording.
+* With a recording active, a full ``nn.LSTM``/``nn.GRU``/``nn.RNN`` runs layer by
+  layer as single-layer fused kernel calls with the module's own weights (bit for
+  bit what the stacked kernel computes), applying inter-layer dropout itself, so
+  every layer's input and output is known. Gates and cell states are then
+  recomputed in :mod:`lstmviz.unroll`.
+* Gradients are captured by *tensor* hooks (never module hooks) on each layer's
+  output and final states; they die with the autograd graph and never touch the
+  shared module. :meth:`Recording.backward` goes further and uses
+  ``torch.autograd.grad`` so that not even parameter ``.grad`` fields change.
+* ``finally`` always removes the dispatchers and restores every ``training`` flag,
+  also when the model raises.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, _VF, nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from .recording import Recording, _cell_add_grad, _ModuleCall
+from .unroll import LayerWeights, flip_within_lengths, forward_quantities
+
+__all__ = ["record", "trace", "find_recurrent_modules", "SUPPORTED_TYPES"]
+
+#: Module classes the recorder understands (subclasses included).
+SUPPORTED_TYPES = (nn.LSTM, nn.GRU, nn.RNN, nn.LSTMCell, nn.GRUCell, nn.RNNCell)
+
+# The recordings active in the current thread/task, innermost last.
+_ACTIVE: contextvars.ContextVar[tuple[Recording, ...]] = contextvars.ContextVar("lstmviz_active", default=())
+# id(module) -> [refcount, previous instance-level forward or None]
+_INSTALLED: dict[int, list] = {}
+_INSTALL_LOCK = threading.Lock()
+_MISSING = object()
+
+
+def _cell_type(m: nn.Module) -> str | None:
+    if isinstance(m, (nn.LSTM, nn.LSTMCell)):
+        return "lstm"
+    if isinstance(m, (nn.GRU, nn.GRUCell)):
+        return "gru"
+    if isinstance(m, (nn.RNN, nn.RNNCell)):
+        return "rnn"
+    return None
+
+
+def find_recurrent_modules(model: nn.Module, names=None) -> dict[str, nn.Module]:
+    """Find the recurrent modules of a model.
+
+    Args:
+        model: any ``nn.Module``.
+        names: None (all), a module path, a list of paths, or a predicate ``path -> bool``.
+
+    Returns:
+        Ordered dict module path -> module.
+
+    Example:
+        >>> list(find_recurrent_modules(nn.Sequential(nn.LSTM(2, 3))))
+        ['0']
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    found = {p: m for p, m in model.named_modules() if _cell_type(m) is not None}
+    if names is None:
+        selected = found
+    elif isinstance(names, str) or isinstance(names, (list, tuple, set, frozenset)):
+        wanted = [names] if isinstance(names, str) else list(names)
+        unknown = [n for n in wanted if n not in found]
+        if unknown:
+            raise ValueError(f"names {unknown} are not recurrent modules of the model; recurrent modules: {list(found)}")
+        selected = {p: m for p, m in found.items() if p in wanted}
+    elif callable(names):
+        selected = {p: m for p, m in found.items() if names(p)}
+    else:
+        raise TypeError(f"names must be None, a str, a list of str or a callable, got {type(names).__name__}")
+    if not selected:
+        n_mods = sum(1 for _ in model.modules())
+        raise ValueError(
+            f"no recurrent module to record in {type(model).__name__}: searched {n_mods} submodules for "
+            f"{', '.join(t.__name__ for t in SUPPORTED_TYPES)} (names={names!r}; recurrent modules found: {list(found)})"
+        )
+    return selected
+
+
+# ----- dispatcher installation ---------------------------------------------------------------
+def _install(m: nn.Module, path: str) -> None:
+    with _INSTALL_LOCK:
+        entry = _INSTALLED.get(id(m))
+        if entry is not None:
+            entry[0] += 1
+            return
+        previous = m.__dict__.get("forward", _MISSING)
+        original = previous if previous is not _MISSING else type(m).forward.__get__(m)
+        is_cell = isinstance(m, nn.RNNCellBase)
+
+        def dispatch(*args, **kwargs):
+            rec = _active_for(m)
+            if rec is None:
+                return original(*args, **kwargs)
+            try:
+                if is_cell:
+                    return _cell_forward(rec, path, m, original, *args, **kwargs)
+                return _rnn_forward(rec, path, m, *args, **kwargs)
+            except Exception as e:  # give the user's error its context, keep its type
+                if not getattr(e, "_lstmviz_noted", False):
+                    e.add_note(f"(raised while lstmviz recorded module '{path}' of type {type(m).__name__})")
+                    e._lstmviz_noted = True
+                raise
+
+        dispatch._lstmviz_dispatch = True  # lets tests find leftovers
+        m.forward = dispatch
+        _INSTALLED[id(m)] = [1, previous]
+
+
+def _uninstall(m: nn.Module) -> None:
+    with _INSTALL_LOCK:
+        entry = _INSTALLED.get(id(m))
+        if entry is None:
+            return
+        entry[0] -= 1
+        if entry[0] > 0:
+            return
+        del _INSTALLED[id(m)]
+        if entry[1] is _MISSING:
+            m.__dict__.pop("forward", None)
+        else:
+            m.forward = entry[1]
+
+
+def _active_for(m: nn.Module) -> Recording | None:
+    for rec in reversed(_ACTIVE.get()):
+        if id(m) in rec._targets:
+            return rec
+    return None
+
+
+# ----- full modules ---------------------------------------------------------------------------
+def _layer_weights(m: nn.RNNBase, layer: int, direction: int) -> LayerWeights:
+    sfx = f"_l{layer}{'_reverse' if direction else ''}"
+    return LayerWeights(
+        w_ih=getattr(m, "weight_ih" + sfx),
+        w_hh=getattr(m, "weight_hh" + sfx),
+        b_ih=getattr(m, "bias_ih" + sfx) if m.bias else None,
+        b_hh=getattr(m, "bias_hh" + sfx) if m.bias else None,
+        w_hr=getattr(m, "weight_hr" + sfx) if getattr(m, "proj_size", 0) > 0 else None,
+        nonlinearity="relu" if getattr(m, "mode", "") == "RNN_RELU" else "tanh",
+    )
+
+
+def _kernel(m: nn.RNNBase):
+    return {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}[m.mode]
+
+
+def _rnn_forward(rec: Recording, path: str, m: nn.RNNBase, input, hx=None):
+    """Run ``m`` layer by layer, return exactly what ``m.forward`` returns, and record it."""
+    cell = rec.modules[path]
+    is_lstm = cell == "lstm"
+    m._update_flat_weights()
+    D = 2 if m.bidirectional else 1
+    L = m.num_layers
+    P = m.proj_size if getattr(m, "proj_size", 0) > 0 else m.hidden_size
+    packed = isinstance(input, PackedSequence)
+    is_batched = True
+    if packed:
+        data, batch_sizes, sorted_idx, unsorted_idx = input
+        B = int(batch_sizes[0])
+        dtype, device = data.dtype, data.device
+    else:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{type(m).__name__} input must be a Tensor or PackedSequence, got {type(input).__name__}")
+        if input.dim() not in (2, 3):
+            raise ValueError(f"{type(m).__name__}: Expected input to be 2D or 3D, got {input.dim()}D instead")
+        is_batched = input.dim() == 3
+        if not is_batched:
+            input = input.unsqueeze(0 if m.batch_first else 1)
+        data = input.transpose(0, 1) if m.batch_first else input  # (T, B, I): kernels run time-major
+        batch_sizes = sorted_idx = unsorted_idx = None
+        B = data.shape[1]
+        dtype, device = data.dtype, data.device
+    if hx is None:
+        h0 = torch.zeros(L * D, B, P, dtype=dtype, device=device)
+        c0 = torch.zeros(L * D, B, m.hidden_size, dtype=dtype, device=device) if is_lstm else None
+    else:
+        if is_lstm:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError("LSTM hx must be a tuple (h_0, c_0)")
+            h0, c0 = hx
+        else:
+            h0, c0 = hx, None
+        want = 3 if is_batched else 2
+        for name, t in (("hx", h0), ("cx", c0)):
+            if t is not None and t.dim() != want:
+                raise RuntimeError(
+                    f"For {'batched 3-D' if is_batched else 'unbatched 2-D'} input, {name} should also be "
+                    f"{want}-D but got {t.dim()}-D tensor"
+                )
+        if not is_batched:
+            h0 = h0.unsqueeze(1)
+            c0 = c0.unsqueeze(1) if c0 is not None else None
+        if packed and sorted_idx is not None:
+            h0 = h0.index_select(1, sorted_idx)
+            c0 = c0.index_select(1, sorted_idx) if c0 is not None else None
+    m.check_forward_args(data if packed else input, (h0, c0) if is_lstm else h0, batch_sizes)
+    if rec.grads and not torch.is_grad_enabled():
+        raise RuntimeError(
+            f"record(grads=True) needs autograd, but module '{path}' ran under torch.no_grad() or "
+            "torch.inference_mode(); run the forward with gradients enabled or use grads=False"
+        )
+
+    kernel = _kernel(m)
+    flat = m._flat_weights
+    per_layer = len(flat) // L
+    x = data
+    ys, hns, cns, xs = [], [], [], []
+    for layer in range(L):
+        w = flat[layer * per_layer:(layer + 1) * per_layer]
+        hx_l = h0[layer * D:(layer + 1) * D]
+        if is_lstm:
+            hx_l = (hx_l, c0[layer * D:(layer + 1) * D])
+        if packed:
+            res = kernel(x, batch_sizes, hx_l, w, m.bias, 1, 0.0, m.training, m.bidirectional)
+        else:
+            res = kernel(x, hx_l, w, m.bias, 1, 0.0, m.training, m.bidirectional, False)
+        xs.append(x)
+        ys.append(res[0])
+        hns.append(res[1])
+        if is_lstm:
+            cns.append(res[2])
+        if layer < L - 1:
+            x = F.dropout(res[0], m.dropout, m.training) if m.dropout > 0 and m.training else res[0]
+
+    out = ys[-1]
+    h_n = torch.cat(hns, 0) if L > 1 else hns[0]
+    c_n = (torch.cat(cns, 0) if L > 1 else cns[0]) if is_lstm else None
+
+    _record_call(rec, path, m, cell, xs, ys, hns, cns, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P)
+
+    hidden = (h_n, c_n) if is_lstm else h_n
+    if packed:
+        return PackedSequence(out, batch_sizes, sorted_idx, unsorted_idx), m.permute_hidden(hidden, unsorted_idx)
+    if m.batch_first:
+        out = out.transpose(0, 1)
+    if not is_batched:
+        out = out.squeeze(0 if m.batch_first else 1)
+        hidden = (hidden[0].squeeze(1), hidden[1].squeeze(1)) if is_lstm else hidden.squeeze(1)
+    return out, hidden
+
+
+def _record_call(rec, path, m, cell, xs, ys, hns, cns, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P):
+    """Recompute gates/states of every layer and direction; hook the outputs for gradients."""
+    L = len(ys)
+    packed = batch_sizes is not None
+    keep = rec.grads
+    with torch.no_grad():
+        if packed:
+            def pad(t):  # packed data -> (T, B, F), original batch order
+                return pad_packed_sequence(PackedSequence(t.detach(), batch_sizes, sorted_idx, unsorted_idx))[0]
+
+            lengths = pad_packed_sequence(PackedSequence(ys[0].detach()[:, :1], batch_sizes, sorted_idx, unsorted_idx))[1]
+            T = int(lengths.max())
+            h0o = h0.index_select(1, unsorted_idx) if unsorted_idx is not None else h0
+            c0o = (c0.index_select(1, unsorted_idx) if unsorted_idx is not None else c0) if c0 is not None else None
+        else:
+            def pad(t):
+                return t.detach()
+
+            T = ys[0].shape[0]
+            lengths = None
+            h0o, c0o = h0, c0
+        len_dev = lengths.to(ys[0].device) if lengths is not None else None
+        call = _ModuleCall(cell, L, D, lengths, T, packed=(batch_sizes, sorted_idx, unsorted_idx) if packed else None)
+        for layer in range(L):
+            x = pad(xs[layer])  # (T, B, I)
+            y = pad(ys[layer])  # (T, B, D*P)
+            for d in range(D):
+                w = _layer_weights(m, layer, d)
+                yd = y[..., d * P:(d + 1) * P]
+                xd = x
+                if d == 1:
+                    xd, yd = flip_within_lengths(x, len_dev), flip_within_lengths(yd, len_dev)
+                hd = h0o[layer * D + d].detach()
+                cd = c0o[layer * D + d].detach() if c0o is not None else None
+                wd = LayerWeights(*(t.detach() if isinstance(t, Tensor) else t for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr)), w.nonlinearity)
+                call.traces[(layer, d)] = forward_quantities(cell, xd, yd.contiguous(), hd, cd, wd, keep)
+    if keep:
+        if not any(t.requires_grad for t in ys):
+            raise RuntimeError(
+                f"record(grads=True): no gradient can reach module '{path}': neither its input nor its "
+                "parameters require grad"
+            )
+        for layer in range(L):
+            for kind, t in (("dy", ys[layer]), ("dhn", hns[layer]), ("dcn", cns[layer] if cns else None)):
+                if t is not None and t.requires_grad:
+                    call.capture.append((kind, layer, t))
+                    t.register_hook(_make_grad_hook(rec, call, kind, layer))
+    rec._add_call(path, call)
+
+
+def _make_grad_hook(rec: Recording, call: _ModuleCall, kind: str, layer: int):
+    def hook(g: Tensor) -> None:
+        if rec._hooks_enabled:
+            call.add_grad(kind, layer, g)
+            rec._grad_arrived()
+
+    return hook
+
+
+# ----- cells in a Python loop -------------------------------------------------------------------
+def _cell_forward(rec: Recording, path: str, m: nn.RNNCellBase, original, input, hx=None):
+    """Run the cell's own forward, then record this step into the current sequence."""
+    out = original(input, hx)
+    cell = rec.modules[path]
+    store = rec._cell_store(path)
+    h_out = out[0] if cell == "lstm" else out
+    prev_h = hx[0] if (cell == "lstm" and hx is not None) else hx
+    continues = prev_h is not None and prev_h is store.last_output
+    if store.sequences and continues and store.sequences[-1][-1]["hidden"].shape[0] != (h_out.shape[0] if h_out.dim() == 2 else 1):
+        continues = False
+    if rec.grads and not torch.is_grad_enabled():
+        raise RuntimeError(
+            f"record(grads=True) needs autograd, but cell '{path}' ran under torch.no_grad(); "
+            "enable gradients or use grads=False"
+        )
+    with torch.no_grad():
+        x = input if input.dim() == 2 else input.unsqueeze(0)  # (B, I)
+        B = x.shape[0]
+        H = m.hidden_size
+        if hx is None:
+            h_prev = torch.zeros(B, H, dtype=x.dtype, device=x.device)
+            c_prev = torch.zeros(B, H, dtype=x.dtype, device=x.device) if cell == "lstm" else None
+        else:
+            h_prev = prev_h.reshape(B, H)
+            c_prev = hx[1].reshape(B, H) if cell == "lstm" else None
+        y = h_out.detach().reshape(1, B, H)
+        w = LayerWeights(
+            m.weight_ih.detach(), m.weight_hh.detach(),
+            m.bias_ih.detach() if m.bias else None, m.bias_hh.detach() if m.bias else None,
+            nonlinearity=getattr(m, "nonlinearity", "tanh"),
+        )
+        tr = forward_quantities(cell, x.detach().unsqueeze(0), y, h_prev.detach(), c_prev.detach() if c_prev is not None else None, w, False)
+        q = {k: v[0].detach().cpu() for k, v in tr.quantities.items()}  # (B, U)
+        if cell == "lstm":
+            q["cell"] = out[1].detach().reshape(B, H).cpu()  # the cell's own c_t, exact
+    step = store.add_step(q, continues)
+    store.last_output = h_out
+    if rec.grads:
+        outs = (("_h_out", out[0]), ("_c_out", out[1])) if cell == "lstm" else (("_h_out", out),)
+        for kind, t in outs:
+            if t.requires_grad:
+                step[kind] = t
+                t.register_hook(_make_cell_hook(rec, store, step, kind))
+    return out
+
+
+def _make_cell_hook(rec: Recording, store, step: dict, kind: str):
+    def hook(g: Tensor) -> None:
+        if rec._hooks_enabled:
+            store.saw_backward = True
+            _cell_add_grad(step, kind, g)
+            rec._grad_arrived()
+
+    return hook
+
+
+# ----- public verbs -------------------------------------------------------------------------------
+@contextmanager
+def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Recording]:
+    """Record gates, states (and gradients through time) of every recurrent module.
+
+    Args:
+        model: a model containing ``nn.LSTM``/``nn.GRU``/``nn.RNN`` or their ``*Cell``\\ s
+            (or one of those modules itself).
+        grads: also record ``grad_hidden`` (dL/dh_t) and, for LSTM, ``grad_cell``
+            (dL/dc_t): run ``loss.backward()`` (or ``rec.backward(loss)``) inside the block.
+        names: which modules to watch: None (all), a path, a list of paths or a predicate.
+
+    Yields:
+        The :class:`~lstmviz.recording.Recording` being filled.
+
+    Raises:
+        ValueError: the model has no (matching) recurrent module.
+        RuntimeError: ``grads=True`` under ``torch.no_grad()``.
+
+    Example:
+        >>> lstm = nn.LSTM(8, 16, num_layers=2, batch_first=True)
+        >>> with lstmviz.record(lstm, grads=True) as rec:
+        ...     out, _ = lstm(torch.randn(4, 10, 8))
+        ...     out.sum().backward()
+        >>> rec["l1.forget"].shape, rec["l0.grad_cell"].shape
+        (torch.Size([4, 10, 16]), torch.Size([4, 10, 16]))
+    """
+    if not isinstance(grads, bool):
+        raise TypeError(f"grads must be True or False, got {grads!r}")
+    targets = find_recurrent_modules(model, names)
+    if grads and not torch.is_grad_enabled():
+        raise RuntimeError(
+            "record(grads=True) was entered under torch.no_grad() or torch.inference_mode(): "
+            "gradients through time need autograd; leave the no_grad block or use grads=False"
+        )
+    rec = Recording({p: _cell_type(m) for p, m in targets.items()}, grads)
+    rec._targets = frozenset(id(m) for m in targets.values())
+    modes = [(mod, mod.training) for mod in model.modules()]
+    token = _ACTIVE.set(_ACTIVE.get() + (rec,))
+    installed = []
+    try:
+        for path, m in targets.items():
+            _install(m, path)
+            installed.append(m)
+        yield rec
+    finally:
+        for m in installed:
+            _uninstall(m)
+        _ACTIVE.reset(token)
+        for mod, was_training in modes:
+            mod.training = was_training
+        rec._close()
+
+
+def trace(model: nn.Module, *inputs, loss_fn: Callable | None = None, names=None, **kwargs) -> Recording:
+    """Run ``model(*inputs, **kwargs)`` once and return its recording.
+
+    With ``loss_fn``, gradients through time are recorded too, via
+    :meth:`Recording.backward`, so no parameter ``.grad`` of the model changes.
+
+    Args:
+        model: the model to run.
+        *inputs: positional inputs of ``model``.
+        loss_fn: optional ``output -> scalar loss``.
+        names: which recurrent modules to watch (see :func:`record`).
+        **kwargs: keyword inputs of ``model``.
+
+    Returns:
+        The :class:`~lstmviz.recording.Recording`.
+
+    Example:
+        >>> gru = nn.GRU(3, 5, batch_first=True)
+        >>> rec = lstmviz.trace(gru, torch.randn(2, 7, 3), loss_fn=lambda out: out[0][:, -1].sum())
+        >>> rec.grad_norms().shape[1]
+        7
+    """
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    with record(model, grads=loss_fn is not None, names=names) as rec:
+        out = model(*inputs, **kwargs)
+        if loss_fn is not None:
+            loss = loss_fn(out)
+            rec.backward(loss)
+    return rec
+
