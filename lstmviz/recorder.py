@@ -34,7 +34,7 @@ from torch import Tensor, _VF, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .recording import Recording, _cell_add_grad, _ModuleCall
-from .unroll import LayerWeights, flip_within_lengths, forward_quantities
+from .unroll import LayerWeights, flip_within_lengths, forward_quantities, run_layer
 
 __all__ = ["record", "trace", "find_recurrent_modules", "SUPPORTED_TYPES"]
 
@@ -47,6 +47,10 @@ _ACTIVE: contextvars.ContextVar[tuple[Recording, ...]] = contextvars.ContextVar(
 _INSTALLED: dict[int, list] = {}
 _INSTALL_LOCK = threading.Lock()
 _MISSING = object()
+# Batch x hidden size up to which LSTM gradients come from the fused backward (zero-channel trick).
+ZERO_CHANNEL_MAX = 2048
+# Batch x hidden size from which a gates-only recording runs its own step loop (see unroll.run_layer).
+OWN_LOOP_MIN = 4096
 
 
 def _cell_type(m: nn.Module) -> str | None:
@@ -222,33 +226,10 @@ def _rnn_forward(rec: Recording, path: str, m: nn.RNNBase, input, hx=None):
             "torch.inference_mode(); run the forward with gradients enabled or use grads=False"
         )
 
-    kernel = _kernel(m)
-    flat = m._flat_weights
-    per_layer = len(flat) // L
-    x = data
-    ys, hns, cns, xs = [], [], [], []
-    for layer in range(L):
-        w = flat[layer * per_layer:(layer + 1) * per_layer]
-        hx_l = h0[layer * D:(layer + 1) * D]
-        if is_lstm:
-            hx_l = (hx_l, c0[layer * D:(layer + 1) * D])
-        if packed:
-            res = kernel(x, batch_sizes, hx_l, w, m.bias, 1, 0.0, m.training, m.bidirectional)
-        else:
-            res = kernel(x, hx_l, w, m.bias, 1, 0.0, m.training, m.bidirectional, False)
-        xs.append(x)
-        ys.append(res[0])
-        hns.append(res[1])
-        if is_lstm:
-            cns.append(res[2])
-        if layer < L - 1:
-            x = F.dropout(res[0], m.dropout, m.training) if m.dropout > 0 and m.training else res[0]
-
-    out = ys[-1]
-    h_n = torch.cat(hns, 0) if L > 1 else hns[0]
-    c_n = (torch.cat(cns, 0) if L > 1 else cns[0]) if is_lstm else None
-
-    _record_call(rec, path, m, cell, xs, ys, hns, cns, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P)
+    if cell != "rnn" and not packed and not torch.is_grad_enabled() and B * P >= OWN_LOOP_MIN:
+        out, h_n, c_n = _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P)
+    else:
+        out, h_n, c_n = _forward_fused(rec, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P)
 
     hidden = (h_n, c_n) if is_lstm else h_n
     if packed:
@@ -261,7 +242,82 @@ def _rnn_forward(rec: Recording, path: str, m: nn.RNNBase, input, hx=None):
     return out, hidden
 
 
-def _record_call(rec, path, m, cell, xs, ys, hns, cns, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P):
+def _forward_fused(rec, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P):
+    """Layer-by-layer fused kernel calls, then recompute gates; hooks for gradients."""
+    is_lstm = cell == "lstm"
+    packed = batch_sizes is not None
+    L = m.num_layers
+    B = int(batch_sizes[0]) if packed else data.shape[1]
+    dtype, device = data.dtype, data.device
+    kernel = _kernel(m)
+    flat = m._flat_weights
+    per_layer = len(flat) // L
+    # Small LSTMs: let the fused backward compute W_hh^T dL/da_t (see unroll.lstm_grads_from_recurrent);
+    # large ones: a hand-written reverse loop is cheaper than the wider input matmul.
+    zero_channels = is_lstm and rec.grads and B * P <= ZERO_CHANNEL_MAX
+    x = data
+    ys, hns, cns, xs, zs = [], [], [], [], []
+    for layer in range(L):
+        w = flat[layer * per_layer:(layer + 1) * per_layer]
+        hx_l = h0[layer * D:(layer + 1) * D]
+        if is_lstm:
+            hx_l = (hx_l, c0[layer * D:(layer + 1) * D])
+        x_in = x
+        if zero_channels:
+            z = torch.zeros(*x.shape[:-1], D * P, dtype=dtype, device=device, requires_grad=True)  # (T, B, D*P)
+            zs.append(z)
+            x_in = torch.cat((x, z), -1)
+            w = list(w)
+            per_dir = per_layer // D
+            for d in range(D):
+                w_hh = w[d * per_dir + 1]
+                blocks = [w_hh if dd == d else torch.zeros_like(w_hh) for dd in range(D)]
+                w[d * per_dir] = torch.cat([w[d * per_dir], *blocks], 1)  # (4H, I + D*P)
+        if packed:
+            res = kernel(x_in, batch_sizes, hx_l, w, m.bias, 1, 0.0, m.training, m.bidirectional)
+        else:
+            res = kernel(x_in, hx_l, w, m.bias, 1, 0.0, m.training, m.bidirectional, False)
+        xs.append(x)
+        ys.append(res[0])
+        hns.append(res[1])
+        if is_lstm:
+            cns.append(res[2])
+        if layer < L - 1:
+            x = F.dropout(res[0], m.dropout, m.training) if m.dropout > 0 and m.training else res[0]
+
+    out = ys[-1]
+    h_n = torch.cat(hns, 0) if L > 1 else hns[0]
+    c_n = (torch.cat(cns, 0) if L > 1 else cns[0]) if is_lstm else None
+
+    _record_call(rec, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P)
+    return out, h_n, c_n
+
+
+def _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P):
+    """No autograd needed and big steps: run each layer step by step, gates come for free."""
+    L = m.num_layers
+    T = data.shape[0]
+    call = _ModuleCall(cell, L, D, None, T)
+    x = data
+    hns, cns = [], []
+    for layer in range(L):
+        outs = []
+        for d in range(D):
+            w = _layer_weights(m, layer, d)
+            idx = layer * D + d
+            tr, hT, cT = run_layer(cell, x if d == 0 else x.flip(0), h0[idx], c0[idx] if c0 is not None else None, w)
+            call.traces[(layer, d)] = tr  # forward-normalised, like the fused path's traces
+            y_d = tr.quantities["hidden"]
+            outs.append(y_d if d == 0 else y_d.flip(0))
+            hns.append(hT)
+            cns.append(cT)
+        y = torch.cat(outs, -1) if D == 2 else outs[0]  # (T, B, D*P)
+        x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
+    rec._add_call(path, call)
+    return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
+
+
+def _record_call(rec, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P):
     """Recompute gates/states of every layer and direction; hook the outputs for gradients."""
     L = len(ys)
     packed = batch_sizes is not None
@@ -284,6 +340,7 @@ def _record_call(rec, path, m, cell, xs, ys, hns, cns, h0, c0, batch_sizes, sort
             h0o, c0o = h0, c0
         len_dev = lengths.to(ys[0].device) if lengths is not None else None
         call = _ModuleCall(cell, L, D, lengths, T, packed=(batch_sizes, sorted_idx, unsorted_idx) if packed else None)
+        call.zero_channels = bool(zs)
         for layer in range(L):
             x = pad(xs[layer])  # (T, B, I)
             y = pad(ys[layer])  # (T, B, D*P)
@@ -304,7 +361,8 @@ def _record_call(rec, path, m, cell, xs, ys, hns, cns, h0, c0, batch_sizes, sort
                 "parameters require grad"
             )
         for layer in range(L):
-            for kind, t in (("dy", ys[layer]), ("dhn", hns[layer]), ("dcn", cns[layer] if cns else None)):
+            z = zs[layer] if zs else None
+            for kind, t in (("dy", ys[layer]), ("dhn", hns[layer]), ("dcn", cns[layer] if cns else None), ("dz", z)):
                 if t is not None and t.requires_grad:
                     call.capture.append((kind, layer, t))
                     t.register_hook(_make_grad_hook(rec, call, kind, layer))

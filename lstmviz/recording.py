@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .names import GRAD_QUANTITIES, QUANTITIES, make_key, parse_key
-from .unroll import LayerTrace, flip_within_lengths, grads_through_time
+from .unroll import LayerTrace, flip_within_lengths, grads_through_time, lstm_grads_from_recurrent
 
 __all__ = ["Recording", "FRAME_COLUMNS", "GRAD_NORM_COLUMNS"]
 
@@ -40,7 +40,7 @@ def _to_batch_first(x: Tensor, lengths: Tensor | None, reverse: bool) -> Tensor:
     if lengths is not None and bool((lengths < x.shape[1]).any()):
         valid = torch.arange(x.shape[1]).unsqueeze(0) < lengths.cpu().unsqueeze(1)  # (B, T)
         x = x.masked_fill(~valid.unsqueeze(-1), float("nan"))
-    return x.contiguous()
+    return x  # a batch-first view of time-major storage: no copy
 
 
 @dataclass
@@ -57,13 +57,15 @@ class _ModuleCall:
     raw_dy: dict[int, Tensor] = field(default_factory=dict)
     raw_dhn: dict[int, Tensor] = field(default_factory=dict)
     raw_dcn: dict[int, Tensor] = field(default_factory=dict)
+    raw_dz: dict[int, Tensor] = field(default_factory=dict)  # zero-channel gradients W_hh^T dL/da_t (LSTM fast path)
+    zero_channels: bool = False
     capture: list[tuple[str, int, Tensor]] = field(default_factory=list)  # (kind, layer, tensor) for explicit backward
     packed: tuple | None = None  # (batch_sizes, sorted_indices, unsorted_indices) for packed input
     batch_major_out: bool = False
     saw_backward: bool = False
 
     def add_grad(self, kind: str, layer: int, g: Tensor) -> None:
-        store = {"dy": self.raw_dy, "dhn": self.raw_dhn, "dcn": self.raw_dcn}[kind]
+        store = {"dy": self.raw_dy, "dhn": self.raw_dhn, "dcn": self.raw_dcn, "dz": self.raw_dz}[kind]
         g = g.detach()
         store[layer] = g.clone() if layer not in store else store[layer] + g
         self.saw_backward = True
@@ -100,6 +102,7 @@ class _ModuleCall:
             dy = self._padded(dy) if dy is not None else None
             dhn = self._unsort(self.raw_dhn[l]) if l in self.raw_dhn else None
             dcn = self._unsort(self.raw_dcn[l]) if l in self.raw_dcn else None
+            dz = self._padded(self.raw_dz[l]) if l in self.raw_dz else None
             for d in range(self.num_directions):
                 tr = self.traces[(l, d)]
                 y = tr.quantities["hidden"]  # (T, B, P), forward-normalised
@@ -115,7 +118,16 @@ class _ModuleCall:
                 if dcn is not None and tr.cell == "lstm":
                     direct_c = torch.zeros_like(tr.quantities["cell"])
                     direct_c[last, ar] = dcn[d]
-                for q, g in grads_through_time(tr, direct, direct_c).items():
+                if self.zero_channels:
+                    if dz is None:
+                        rec_part = torch.zeros_like(y)
+                    else:
+                        rec_part = dz[..., d * P:(d + 1) * P]
+                        rec_part = flip_within_lengths(rec_part, lengths) if d == 1 else rec_part
+                    g_all = lstm_grads_from_recurrent(tr, direct, direct_c, rec_part)
+                else:
+                    g_all = grads_through_time(tr, direct, direct_c)
+                for q, g in g_all.items():
                     out[(l, d, q)] = _to_batch_first(g, lengths, d == 1)
         return out
 
@@ -158,7 +170,7 @@ class _CellSequences:
 def _cat_batches(parts: list[Tensor]) -> Tensor:
     """Concatenate (B_i, T_i, U) tensors along batch, padding time with NaN."""
     if len(parts) == 1:
-        return parts[0].contiguous()
+        return parts[0]
     T = max(p.shape[1] for p in parts)
     padded = []
     for p in parts:

@@ -19,7 +19,7 @@ from torch import nn
 
 
 def _lin(w, x, b):
-    y = w @ x
+    y = x @ w.t()  # works for one vector (I,) and for a batch (B, I)
     return y + b if b is not None else y
 
 
@@ -42,7 +42,7 @@ def step(cell, x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr=None, nonlinearity="tanh"):
         c2 = f * c + i * g
         h2 = o * torch.tanh(c2)
         if w_hr is not None:
-            h2 = w_hr @ h2
+            h2 = h2 @ w_hr.t()
         return {"input": i, "forget": f, "cell_candidate": g, "output": o}, h2, c2
     if cell == "gru":
         Wi, Wh, bi, bh = _split(w_ih, 3), _split(w_hh, 3), _split(b_ih, 3), _split(b_hh, 3)

@@ -216,3 +216,61 @@ def test_dropout_in_train_mode_records_what_was_returned(kind):
         torch.testing.assert_close(rec[f"l{layer}.rev.hidden"][:, 0], hn[2 * layer + 1], **TOL)
     # a second call without recording draws other dropout masks: recording did not freeze them
     assert m.training
+
+
+@pytest.mark.parametrize("zero_channel_max,scan_max", [(0, 0), (0, 10**9), (10**9, 0)])
+@pytest.mark.parametrize("packed", [False, True])
+def test_lstm_every_gradient_method_and_scan_path(monkeypatch, zero_channel_max, scan_max, packed):
+    """The recorder picks methods by size; every combination must match the reference."""
+    from lstmviz import recorder, unroll
+
+    monkeypatch.setattr(recorder, "ZERO_CHANNEL_MAX", zero_channel_max)
+    monkeypatch.setattr(unroll, "SCAN_MAX_STEP_ELEMENTS", scan_max)
+    m = make_module("lstm", H=5, L=2, bidir=True, proj=0 if packed else 3)
+    run_and_compare(m, [4, 7, 2] if packed else [6, 6, 6], packed=packed, init=True)
+
+
+def test_linear_scan_matches_loop():
+    from lstmviz.unroll import linear_scan
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(37, 3, 4, generator=g, dtype=torch.float64)
+    b = torch.randn(37, 3, 4, generator=g, dtype=torch.float64)
+    x0 = torch.randn(3, 4, generator=g, dtype=torch.float64)
+    ref, prev = [], x0
+    for t in range(37):
+        prev = a[t] * prev + b[t]
+        ref.append(prev)
+    torch.testing.assert_close(linear_scan(a, b, x0), torch.stack(ref), **TOL)
+    ref, prev = [None] * 37, torch.zeros(3, 4, dtype=torch.float64)
+    for t in range(36, -1, -1):
+        prev = a[t] * prev + b[t]
+        ref[t] = prev
+    torch.testing.assert_close(linear_scan(a, b, None, reverse=True), torch.stack(ref), **TOL)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("proj", [0, 2])
+def test_gates_only_step_loop_path(monkeypatch, kind, proj):
+    """Without autograd, big LSTM/GRU layers run their own step loop; it must agree exactly."""
+    from lstmviz import recorder
+
+    if kind == "gru" and proj:
+        pytest.skip("proj_size is LSTM-only")
+    m = make_module(kind, H=5, L=2, bidir=True, proj=proj)
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    h0 = torch.randn(4, 3, proj or 5, dtype=torch.float64)
+    hx = (h0, torch.randn(4, 3, 5, dtype=torch.float64)) if kind == "lstm" else h0
+    with torch.no_grad():
+        out0, hid0 = m(x, hx)
+        with lstmviz.record(m) as fused:  # default thresholds: small sizes take the fused path
+            m(x, hx)
+        monkeypatch.setattr(recorder, "OWN_LOOP_MIN", 0)
+        with lstmviz.record(m) as own:
+            out1, hid1 = m(x, hx)
+    torch.testing.assert_close(out1, out0, **TOL)
+    for a, b in zip(hid1 if kind == "lstm" else (hid1,), hid0 if kind == "lstm" else (hid0,)):
+        torch.testing.assert_close(a, b, **TOL)
+    assert own.keys() == fused.keys()
+    for k in fused.keys():
+        torch.testing.assert_close(own[k], fused[k], **TOL)
