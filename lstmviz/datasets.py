@@ -1,0 +1,301 @@
+"""Loading labelled text (OpenSentimentCorpus or a user's CSV), stratified splits and baselines.
+
+Every loader returns a DataFrame with exactly two string columns, ``text`` and ``label``, and
+raises ``DataError`` (a ``ValueError``) with the path and the fix for every bad input: a missing
+file, missing columns, an empty file, non-UTF-8 bytes, unparsable CSV.
+
+Metrics (``accuracy``, ``macro_f1``, ``majority_baseline``) are plain numpy/python so training
+does not need scikit-learn.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CORPUS_FILENAME",
+    "CORPUS_LABELS",
+    "DataError",
+    "accuracy",
+    "load_csv",
+    "load_opensentiment",
+    "macro_f1",
+    "majority_baseline",
+    "stratified_split",
+]
+
+CORPUS_FILENAME = "opensentimentcorpus-final-by-majority.csv"
+CORPUS_LABELS = ("negative", "neutral", "positive", "mixed")
+
+
+class DataError(ValueError):
+    """A data file cannot be used; the message names the file and what to do."""
+
+
+def load_opensentiment(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Load OpenSentimentCorpus (columns ``Sentence``, ``Sentiment``).
+
+    Args:
+        path: The corpus CSV, or the directory holding ``opensentimentcorpus-final-by-majority.csv``.
+
+    Returns:
+        DataFrame with str columns ``text`` and ``label`` (5,961 rows for the majority file).
+
+    Raises:
+        DataError: If the file is missing, empty, not UTF-8 or lacks the columns.
+
+    Example:
+        >>> df = load_opensentiment("../shared/data/opensentimentcorpus")
+        >>> sorted(df.label.unique())
+        ['mixed', 'negative', 'neutral', 'positive']
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / CORPUS_FILENAME
+    if not p.is_file():
+        raise DataError(
+            f"OpenSentimentCorpus file not found: {p} (expected {CORPUS_FILENAME} or the directory "
+            f"holding it). Get the OpenSentimentCorpus, see README."
+        )
+    return load_csv(p, text_column="Sentence", label_column="Sentiment")
+
+
+def load_csv(
+    path: str | os.PathLike[str], text_column: str = "text", label_column: str = "label"
+) -> pd.DataFrame:
+    """Load a user's labelled CSV (UTF-8, header row).
+
+    Rows whose text or label is empty (or only whitespace) are dropped; their number is kept in
+    ``df.attrs["dropped_rows"]`` and the file in ``df.attrs["source"]``.
+
+    Args:
+        path: CSV file.
+        text_column: Header of the column holding the texts.
+        label_column: Header of the column holding the labels.
+
+    Returns:
+        DataFrame with str columns ``text`` and ``label`` and a fresh ``RangeIndex``.
+
+    Raises:
+        DataError: Missing file, empty file, non-UTF-8 bytes (with the byte offset), unparsable
+            CSV, missing columns (named, with the columns found), or no usable rows.
+
+    Example:
+        >>> df = load_csv("reviews.csv", text_column="review", label_column="stars")
+        >>> list(df.columns)
+        ['text', 'label']
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"CSV file not found: {p}" + (" (it is a directory)" if p.is_dir() else ""))
+    raw = p.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{p} is empty; expected a CSV with a header row and data rows")
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{p} is not valid UTF-8: byte 0x{raw[e.start]:02x} at byte offset {e.start} cannot be "
+            f"decoded. UTF-8 is required; re-save the file as UTF-8 (e.g. iconv -f cp1251 -t utf-8)."
+        ) from None
+    try:
+        df = pd.read_csv(io.StringIO(content), dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{p} is empty; expected a CSV with a header row and data rows") from None
+    except pd.errors.ParserError as e:
+        raise DataError(f"{p} is not a readable CSV: {e}") from None
+    found = [str(c) for c in df.columns]
+    missing = [c for c in (text_column, label_column) if c not in df.columns]
+    if missing:
+        raise DataError(f"{p} lacks column(s) {missing}; columns found: {found}")
+    df = df.fillna("")  # short rows leave NaN even with keep_default_na=False
+    out = pd.DataFrame(
+        {"text": df[text_column].astype(str), "label": df[label_column].astype(str).str.strip()}
+    )
+    keep = (out["text"].str.strip() != "") & (out["label"] != "")
+    if not keep.any():
+        raise DataError(f"{p} has no rows with both a non-empty {text_column!r} and {label_column!r}")
+    out = out[keep].reset_index(drop=True)
+    out.attrs["source"] = str(p)
+    out.attrs["dropped_rows"] = int((~keep).sum())
+    return out
+
+
+def stratified_split(
+    df: pd.DataFrame, seed: int = 0, fractions: Sequence[float] = (0.8, 0.1, 0.1)
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Split into train/val/test with each label's share preserved, deterministically per seed.
+
+    Within every label the rows are shuffled with ``numpy.random.default_rng(seed)`` and cut by
+    ``fractions`` (largest-remainder rounding). A label with at least 3 rows gets at least one row
+    in each part whose fraction is > 0. Rows keep their original index; each part is in the
+    original row order.
+
+    Args:
+        df: DataFrame with a ``label`` column.
+        seed: Non-negative int.
+        fractions: (train, val, test), each in [0, 1], summing to 1, train > 0.
+
+    Returns:
+        ``(train, val, test)`` DataFrames.
+
+    Raises:
+        ValueError: If ``df`` has no ``label`` column, or ``seed``/``fractions`` are invalid.
+
+    Example:
+        >>> train, val, test = stratified_split(df, seed=0)
+        >>> len(train) + len(val) + len(test) == len(df)
+        True
+    """
+    if not isinstance(df, pd.DataFrame) or "label" not in df.columns:
+        raise ValueError("df must be a DataFrame with a 'label' column (see load_csv)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    fr = _check_fractions(fractions)
+    rng = np.random.default_rng(int(seed))
+    parts: list[list[Any]] = [[], [], []]
+    labels = df["label"].astype(str)
+    for label in sorted(labels.unique()):
+        idx = df.index[labels == label].to_numpy()
+        idx = idx[rng.permutation(len(idx))]
+        sizes = _allocate(len(idx), fr)
+        cut = np.cumsum([0, *sizes])
+        for k in range(3):
+            parts[k].extend(idx[cut[k] : cut[k + 1]].tolist())
+    order = {ix: pos for pos, ix in enumerate(df.index)}
+    return tuple(df.loc[sorted(p, key=order.__getitem__)] for p in parts)  # type: ignore[return-value]
+
+
+def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """Validate (train, val, test) fractions; return them as floats."""
+    try:
+        fr = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        raise ValueError(f"fractions must be three numbers (train, val, test), got {fractions!r}") from None
+    if len(fr) != 3 or any(not math.isfinite(f) or f < 0 or f > 1 for f in fr):
+        raise ValueError(f"fractions must be three numbers in [0, 1] (train, val, test), got {fractions!r}")
+    if abs(sum(fr) - 1.0) > 1e-6:
+        raise ValueError(f"fractions must sum to 1, got {fractions!r} (sum {sum(fr):.6g})")
+    if fr[0] == 0:
+        raise ValueError(f"the train fraction must be > 0, got {fractions!r}")
+    return fr  # type: ignore[return-value]
+
+
+def _allocate(n: int, fr: tuple[float, float, float]) -> list[int]:
+    """Split n rows by fractions (largest remainder), at least 1 per non-zero part when n >= 3."""
+    exact = [n * f for f in fr]
+    sizes = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(3), key=lambda k: (-(exact[k] - sizes[k]), k))
+    for k in by_remainder[: n - sum(sizes)]:
+        sizes[k] += 1
+    if n >= 3:
+        for k in (1, 2):
+            if fr[k] > 0 and sizes[k] == 0:
+                donor = max(range(3), key=lambda j: sizes[j])
+                sizes[donor] -= 1
+                sizes[k] += 1
+        if sizes[0] == 0:
+            donor = max((1, 2), key=lambda j: sizes[j])
+            sizes[donor] -= 1
+            sizes[0] += 1
+    else:
+        sizes = [n, 0, 0]  # too few to share; training needs them most
+    return sizes
+
+
+def accuracy(y_true: Iterable[Any], y_pred: Iterable[Any]) -> float:
+    """Fraction of equal pairs.
+
+    Example:
+        >>> accuracy(["a", "b"], ["a", "a"])
+        0.5
+    """
+    t, p = _pair(y_true, y_pred)
+    return float(np.mean(t == p))
+
+
+def macro_f1(y_true: Iterable[Any], y_pred: Iterable[Any], labels: Sequence[Any] | None = None) -> float:
+    """Unweighted mean over labels of F1 = 2TP / (2TP + FP + FN); a label with no true and no
+    predicted samples scores 0 (scikit-learn's ``zero_division=0``).
+
+    Args:
+        y_true: True labels (strs or ints; a list, array or CPU tensor).
+        y_pred: Predicted labels, same length.
+        labels: Labels to average over; default: sorted union of both.
+
+    Returns:
+        Macro F1 in [0, 1].
+
+    Raises:
+        ValueError: On length mismatch, empty input or empty ``labels``.
+
+    Example:
+        >>> round(macro_f1(["a", "a", "b"], ["a", "b", "b"]), 4)
+        0.6667
+    """
+    t, p = _pair(y_true, y_pred)
+    if labels is None:
+        labels = sorted(set(t.tolist()) | set(p.tolist()), key=str)
+    labels = list(labels)
+    if not labels:
+        raise ValueError("labels must not be empty")
+    scores = []
+    for lab in labels:
+        tp = int(np.sum((t == lab) & (p == lab)))
+        fp = int(np.sum((t != lab) & (p == lab)))
+        fn = int(np.sum((t == lab) & (p != lab)))
+        denom = 2 * tp + fp + fn
+        scores.append(2 * tp / denom if denom else 0.0)
+    return float(np.mean(scores))
+
+
+def majority_baseline(train_labels: Iterable[Any], test_labels: Iterable[Any]) -> dict[str, Any]:
+    """Score always predicting the most frequent training label (ties: smallest label).
+
+    Returns:
+        ``{"accuracy": float, "macro_f1": float, "majority_label": label}``; macro F1 averages
+        over the union of train and test labels.
+
+    Example:
+        >>> majority_baseline(["a", "a", "b"], ["a", "b"])["accuracy"]
+        0.5
+    """
+    train = list(train_labels)
+    test = list(test_labels)
+    if not train or not test:
+        raise ValueError(f"need non-empty train and test labels, got {len(train)} and {len(test)}")
+    counts = Counter(train)
+    majority = min(counts, key=lambda lab: (-counts[lab], str(lab)))
+    pred = [majority] * len(test)
+    labels = sorted(set(train) | set(test), key=str)
+    return {
+        "accuracy": accuracy(test, pred),
+        "macro_f1": macro_f1(test, pred, labels),
+        "majority_label": majority,
+    }
+
+
+def _pair(y_true: Iterable[Any], y_pred: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Both label sequences as 1-D object arrays of equal, non-zero length."""
+    t = np.array(_as_list(y_true), dtype=object)
+    p = np.array(_as_list(y_pred), dtype=object)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {t.shape[0]} vs {p.shape[0]}")
+    if t.size == 0:
+        raise ValueError("y_true and y_pred are empty")
+    return t, p
+
+
+def _as_list(y: Iterable[Any]) -> list[Any]:
+    """Python scalars from a list, numpy array or tensor (so 1 == np.int64(1) == tensor(1))."""
+    tolist = getattr(y, "tolist", None)
+    return list(tolist()) if callable(tolist) else [v.item() if hasattr(v, "item") else v for v in y]
