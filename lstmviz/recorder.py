@@ -34,7 +34,7 @@ from torch import Tensor, _VF, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .recording import Recording, _cell_add_grad, _ModuleCall
-from .unroll import LayerWeights, flip_within_lengths, forward_quantities, run_layer
+from .unroll import LayerWeights, flip_within_lengths, forward_quantities, run_layer, run_lstm_layer_autograd
 
 __all__ = ["record", "trace", "find_recurrent_modules", "SUPPORTED_TYPES"]
 
@@ -51,6 +51,8 @@ _MISSING = object()
 ZERO_CHANNEL_MAX = 2048
 # Batch x hidden size from which a gates-only recording runs its own step loop (see unroll.run_layer).
 OWN_LOOP_MIN = 4096
+# Big LSTMs with gradients: unrolled steps under autograd (see unroll.run_lstm_layer_autograd).
+AUTOGRAD_LOOP = True
 
 
 def _cell_type(m: nn.Module) -> str | None:
@@ -228,6 +230,8 @@ def _rnn_forward(rec: Recording, path: str, m: nn.RNNBase, input, hx=None):
 
     if cell != "rnn" and not packed and not torch.is_grad_enabled() and B * P >= OWN_LOOP_MIN:
         out, h_n, c_n = _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P)
+    elif is_lstm and rec.grads and AUTOGRAD_LOOP and not packed and B * P > ZERO_CHANNEL_MAX:
+        out, h_n, c_n = _forward_lstm_autograd(rec, path, m, data, h0, c0, D, P)
     else:
         out, h_n, c_n = _forward_fused(rec, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P)
 
@@ -316,6 +320,37 @@ def _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P):
     rec._add_call(path, call)
     return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
 
+
+
+def _forward_lstm_autograd(rec, path, m, data, h0, c0, D, P):
+    """Big LSTM with gradients: unrolled steps under autograd; hooks on every h_t and c_t."""
+    L = m.num_layers
+    T = data.shape[0]
+    call = _ModuleCall("lstm", L, D, None, T)
+    x = data
+    hns, cns = [], []
+    for layer in range(L):
+        outs = []
+        for d in range(D):
+            idx = layer * D + d
+            tr, y_d, hs, cs = run_lstm_layer_autograd(x if d == 0 else x.flip(0), h0[idx], c0[idx], _layer_weights(m, layer, d))
+            call.traces[(layer, d)] = tr
+            call.step_grads[(layer, d)] = {
+                "grad_hidden": torch.zeros_like(tr.quantities["hidden"]),
+                "grad_cell": torch.zeros_like(tr.quantities["cell"]),
+            }
+            for t, (h_t, c_t) in enumerate(zip(hs, cs)):
+                for name, tensor in (("grad_hidden", h_t), ("grad_cell", c_t)):
+                    key = (layer, d, name, t)
+                    call.capture.append(("step", key, tensor))
+                    tensor.register_hook(_make_grad_hook(rec, call, "step", key))
+            outs.append(y_d if d == 0 else y_d.flip(0))
+            hns.append(hs[-1])
+            cns.append(cs[-1])
+        y = torch.cat(outs, -1) if D == 2 else outs[0]  # (T, B, D*P)
+        x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
+    rec._add_call(path, call)
+    return y, torch.stack(hns), torch.stack(cns)
 
 def _record_call(rec, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P):
     """Recompute gates/states of every layer and direction; hook the outputs for gradients."""

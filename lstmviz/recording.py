@@ -59,12 +59,19 @@ class _ModuleCall:
     raw_dcn: dict[int, Tensor] = field(default_factory=dict)
     raw_dz: dict[int, Tensor] = field(default_factory=dict)  # zero-channel gradients W_hh^T dL/da_t (LSTM fast path)
     zero_channels: bool = False
+    # unrolled-autograd path: total gradients hooked per step, (layer, d) -> quantity -> (T, B, U)
+    step_grads: dict[tuple[int, int], dict[str, Tensor]] = field(default_factory=dict)
     capture: list[tuple[str, int, Tensor]] = field(default_factory=list)  # (kind, layer, tensor) for explicit backward
     packed: tuple | None = None  # (batch_sizes, sorted_indices, unsorted_indices) for packed input
     batch_major_out: bool = False
     saw_backward: bool = False
 
-    def add_grad(self, kind: str, layer: int, g: Tensor) -> None:
+    def add_grad(self, kind: str, layer, g: Tensor) -> None:
+        self.saw_backward = True
+        if kind == "step":  # layer is (layer, direction, quantity, t)
+            l, d, name, t = layer
+            self.step_grads[(l, d)][name][t] += g.detach()
+            return
         store = {"dy": self.raw_dy, "dhn": self.raw_dhn, "dcn": self.raw_dcn, "dz": self.raw_dz}[kind]
         g = g.detach()
         store[layer] = g.clone() if layer not in store else store[layer] + g
@@ -92,6 +99,11 @@ class _ModuleCall:
 
     def grads(self) -> dict[tuple[int, int, str], Tensor]:
         out = {}
+        if self.step_grads:
+            for (l, d), qs in self.step_grads.items():
+                for q, g in qs.items():
+                    out[(l, d, q)] = _to_batch_first(g, self.lengths, d == 1)
+            return out
         any_tr = next(iter(self.traces.values()))
         B = any_tr.quantities["hidden"].shape[1]
         lengths = self.lengths

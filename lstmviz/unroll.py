@@ -35,6 +35,7 @@ __all__ = [
     "linear_scan",
     "lstm_grads_from_recurrent",
     "run_layer",
+    "run_lstm_layer_autograd",
 ]
 
 # Below this many elements per step, a log-depth scan (a few dozen whole-tensor ops)
@@ -379,3 +380,52 @@ def run_layer(cell: str, x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeigh
         h = torch.addcmul(n, rz[:, H:], h - n, out=y[t])  # (1 - z) n + z h
     r, z = rz_all.chunk(2, -1)
     return LayerTrace("gru", {"reset": r, "update": z, "new": n_all, "hidden": y}), h, None
+
+
+def run_lstm_layer_autograd(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> tuple[LayerTrace, Tensor, list[Tensor], list[Tensor]]:
+    """Run one LSTM layer/direction step by step WITH autograd, keeping every gate.
+
+    For big LSTM steps (large batch x hidden) this beats "fused kernel + recompute
+    + hand-written reverse loop": the gates fall out of the forward, and autograd's
+    backward through the unrolled steps costs about what the fused backward costs.
+    The per-step h_t and c_t are returned so the caller can hook their total gradients.
+
+    Args:
+        x: ``(T, B, I)`` layer input, forward-normalised (may require grad).
+        h0, c0: ``(B, P)`` and ``(B, H)`` initial states.
+        w: the layer's weights (not detached: gradients reach the parameters).
+
+    Returns:
+        (trace with detached quantities, output ``(T, B, P)`` in the graph,
+        list of h_t, list of c_t).
+    """
+    H = w.w_hh.shape[0] // 4
+    ax = F.linear(x, w.w_ih, w.b_ih)  # (T, B, 4H)
+    if w.b_hh is not None:
+        ax = ax + w.b_hh
+    w_hh_t = w.w_hh.t()
+    w_hr_t = w.w_hr.t() if w.w_hr is not None else None
+    h, c = h0, c0
+    hs, cs, sig, cand = [], [], [], []
+    for a_x in ax.unbind(0):  # unbind, not ax[t]: indexing makes the backward quadratic in T
+        a = torch.addmm(a_x, h, w_hh_t)  # (B, 4H)
+        s = torch.sigmoid(a)
+        g = torch.tanh(a[:, 2 * H:3 * H])
+        c = torch.addcmul(s[:, H:2 * H] * c, s[:, :H], g)
+        m = s[:, 3 * H:] * torch.tanh(c)
+        h = m if w_hr_t is None else m @ w_hr_t
+        hs.append(h)
+        cs.append(c)
+        sig.append(s.detach())
+        cand.append(g.detach())
+    y = torch.stack(hs)  # (T, B, P)
+    S = torch.stack(sig)
+    q = {
+        "input": S[..., :H],
+        "forget": S[..., H:2 * H],
+        "cell_candidate": torch.stack(cand),
+        "output": S[..., 3 * H:],
+        "cell": torch.stack([t.detach() for t in cs]),
+        "hidden": y.detach(),
+    }
+    return LayerTrace("lstm", q), y, hs, cs

@@ -218,13 +218,16 @@ def test_dropout_in_train_mode_records_what_was_returned(kind):
     assert m.training
 
 
-@pytest.mark.parametrize("zero_channel_max,scan_max", [(0, 0), (0, 10**9), (10**9, 0)])
+@pytest.mark.parametrize(
+    "zero_channel_max,scan_max,autograd_loop", [(0, 0, False), (0, 10**9, False), (10**9, 0, False), (0, 0, True)]
+)
 @pytest.mark.parametrize("packed", [False, True])
-def test_lstm_every_gradient_method_and_scan_path(monkeypatch, zero_channel_max, scan_max, packed):
+def test_lstm_every_gradient_method_and_scan_path(monkeypatch, zero_channel_max, scan_max, autograd_loop, packed):
     """The recorder picks methods by size; every combination must match the reference."""
     from lstmviz import recorder, unroll
 
     monkeypatch.setattr(recorder, "ZERO_CHANNEL_MAX", zero_channel_max)
+    monkeypatch.setattr(recorder, "AUTOGRAD_LOOP", autograd_loop)
     monkeypatch.setattr(unroll, "SCAN_MAX_STEP_ELEMENTS", scan_max)
     m = make_module("lstm", H=5, L=2, bidir=True, proj=0 if packed else 3)
     run_and_compare(m, [4, 7, 2] if packed else [6, 6, 6], packed=packed, init=True)
