@@ -421,7 +421,8 @@ def make_probe(val: SequenceData, size: int = 64) -> SequenceData:
     step is where the loss is read.
 
     Example:
-        >>> v = SequenceData(torch.tensor([[2, 3, 4], [5, 6, 0], [7, 0, 0]]), torch.tensor([3, 2, 1]), torch.tensor([0, 1, 0]))
+        >>> x = torch.tensor([[2, 3, 4], [5, 6, 0], [7, 0, 0]])
+        >>> v = SequenceData(x, torch.tensor([3, 2, 1]), torch.tensor([0, 1, 0]))
         >>> make_probe(v, 2).x.tolist()
         [[2, 3], [5, 6]]
     """
@@ -532,7 +533,9 @@ def save_training_checkpoint(
     tensors["rng.torch"] = r["rng_torch"]
     tensors["rng.shuffle"] = r["rng_shuffle"]
     counters = {k: r[k] for k in ("epoch", "best_epoch", "best_score", "bad_epochs")}
-    return save_checkpoint(directory, model, full, optimizer=r["optimizer"], resume_tensors=tensors, resume_meta=counters)
+    return save_checkpoint(
+        directory, model, full, optimizer=r["optimizer"], resume_tensors=tensors, resume_meta=counters
+    )
 
 
 def fit(
@@ -656,7 +659,7 @@ def _fit(model, train, val, cfg, checkpoint_dir, meta, resume_from, log) -> FitR
                 loss = _loss(model, out, b.y, weights)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
-                        f"training diverged at epoch {epoch}: loss is {float(loss)}; "
+                        f"training diverged at epoch {epoch}: loss is {float(loss.detach())}; "
                         + (
                             f"the checkpoint in {checkpoint_dir} still holds epoch {len(history)}"
                             if checkpoint_dir is not None and history
@@ -790,7 +793,8 @@ def train_model(
         >>> model, meta = train_model(prepare_cue_recall(5), ModelConfig(cell="gru"))  # doctest: +SKIP
     """
     train_cfg = train_cfg or TrainConfig()
-    cfg = ModelConfig.from_dict({**model_cfg.to_dict(), "vocab_size": data.vocab_size, "num_classes": len(data.labels)})
+    sizes = {"vocab_size": data.vocab_size, "num_classes": len(data.labels)}
+    cfg = ModelConfig.from_dict({**model_cfg.to_dict(), **sizes})
     torch.manual_seed(train_cfg.seed)
     model = RecurrentClassifier(cfg)
     meta = _base_meta(data, model)
@@ -803,7 +807,8 @@ def _finish(model, data, train_cfg, meta, result, out, log):
     meta["train_config"] = train_cfg.to_dict()
     meta["test_metrics"] = _test_metrics(model, data, train_cfg)
     secs = [h["seconds"] for h in result.history]
-    meta["seconds_per_epoch"] = float(np.mean(secs)) if secs else None
+    # Median, not mean: robust to a slow first epoch or a busy machine.
+    meta["seconds_per_epoch"] = float(np.median(secs)) if secs else None
     meta["train_seconds"] = float(np.sum(secs)) if secs else 0.0
     if out is not None:
         save_training_checkpoint(out, model, meta, result)
@@ -812,8 +817,9 @@ def _finish(model, data, train_cfg, meta, result, out, log):
     if log and not train_cfg.quiet:
         f1 = "-" if tm["macro_f1"] is None else f"{tm['macro_f1']:.3f}"
         log(
-            f"test: acc {tm['accuracy']:.3f} f1 {f1} (majority baseline acc {tm['majority_baseline']['accuracy']:.3f} "
-            f"f1 {tm['majority_baseline']['macro_f1']:.3f}); best epoch {result.best_epoch}"
+            f"test: acc {tm['accuracy']:.3f} f1 {f1} (majority baseline acc "
+            f"{tm['majority_baseline']['accuracy']:.3f} f1 {tm['majority_baseline']['macro_f1']:.3f}); "
+            f"best epoch {result.best_epoch}"
             + (f"; saved {out}" if out is not None else "")
         )
     return model, meta
@@ -872,7 +878,9 @@ def resume_training(
             seed=ds.get("split_seed", 0),
         )
     else:
-        raise CheckpointError(f"{Path(out) / 'meta.json'}: cannot resume task={task!r}; allowed: {', '.join(TASKS)}")
+        raise CheckpointError(
+            f"{Path(out) / 'meta.json'}: cannot resume task={task!r}; allowed: {', '.join(TASKS)}"
+        )
     if ds.get("sha256") and data.meta["dataset"]["sha256"] != ds["sha256"]:
         raise ValueError(
             f"the data for {out} changed since training (sha256 {data.meta['dataset']['sha256'][:12]} vs stored "
@@ -957,7 +965,8 @@ def compare_cells(
 
 
 def _comparison_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    header = ["cell", "parameters", "epochs (best)", "s/epoch", "test acc", "test macro-F1", "majority acc", "majority macro-F1"]
+    header = ["cell", "parameters", "epochs (best)", "median s/epoch", "test acc", "test macro-F1",
+              "majority acc", "majority macro-F1"]  # fmt: skip
     body = [
         [
             r["cell"],
@@ -1041,7 +1050,8 @@ def lag_sweep(
     _write_text_atomic(root / "cue_recall_lag_sweep.json", json.dumps(sweep, indent=1))
     header = ["cell"] + [f"lag {lag}" for lag in lags] + ["total s"]
     body = [
-        [c] + [f"{by[c, lag]['test_accuracy']:.3f}" for lag in lags] + [f"{sum(sweep['seconds'][c]):.0f}"] for c in cells
+        [c, *(f"{by[c, lag]['test_accuracy']:.3f}" for lag in lags), f"{sum(sweep['seconds'][c]):.0f}"]
+        for c in cells
     ]
     _write_text_atomic(root / "cue_recall_lag_sweep.md", _markdown_table(header, body))
     return sweep
@@ -1053,10 +1063,10 @@ def lag_sweep(
 _DEFAULT_DATA = "../shared/data/opensentimentcorpus"
 # Per-task defaults chosen so the six shipped models retrain in minutes on 2 CPU cores.
 _TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "sentiment": {"embed_dim": 64, "hidden_size": 64, "dropout": 0.3, "epochs": 15, "batch_size": 32,
-                  "lr": 2e-3, "patience": 4, "class_weighted": True},  # fmt: skip
-    "cue_recall": {"embed_dim": 16, "hidden_size": 64, "dropout": 0.0, "epochs": 30, "batch_size": 64,
-                   "lr": 3e-3, "patience": 5, "class_weighted": False},  # fmt: skip
+    "sentiment": {"embed_dim": 64, "hidden_size": 64, "dropout": 0.3, "gate_bias": 2.0, "epochs": 15,
+                  "batch_size": 32, "lr": 2e-3, "patience": 4, "class_weighted": True},  # fmt: skip
+    "cue_recall": {"embed_dim": 16, "hidden_size": 64, "dropout": 0.0, "gate_bias": 2.0, "epochs": 30,
+                   "batch_size": 64, "lr": 3e-3, "patience": 5, "class_weighted": False},  # fmt: skip
 }
 
 
@@ -1066,7 +1076,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Train RNN/GRU/LSTM classifiers and write lstmviz checkpoints.",
     )
     p.add_argument("--task", choices=TASKS, default="sentiment", help="what to train on (default: sentiment)")
-    p.add_argument("--data", default=_DEFAULT_DATA, help=f"sentiment corpus CSV or directory (default: {_DEFAULT_DATA})")
+    p.add_argument("--data", default=_DEFAULT_DATA, help="sentiment corpus CSV or directory (default: %(default)s)")
     p.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent cell (default: lstm)")
     p.add_argument("--out", help="checkpoint directory; with --compare/--lag-sweep the root directory")
     mode = p.add_mutually_exclusive_group()
@@ -1082,6 +1092,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=1, help="stacked recurrent layers (default: 1)")
     p.add_argument("--bidirectional", action="store_true", help="bidirectional RNN")
     p.add_argument("--dropout", type=float, help="dropout between layers and before the head")
+    p.add_argument("--gate-bias", type=float, help="initial LSTM forget / GRU update gate bias (default: 2.0)")
     p.add_argument("--min-freq", type=int, default=2, help="sentiment: minimum token count for the vocabulary")
     p.add_argument("--max-vocab", type=int, default=20000, help="sentiment: maximum vocabulary size")
     p.add_argument("--epochs", type=int, help="maximum epochs")
@@ -1113,6 +1124,7 @@ def _configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
         num_layers=args.layers,
         bidirectional=args.bidirectional,
         dropout=pick(args.dropout, "dropout"),
+        gate_bias=pick(args.gate_bias, "gate_bias"),
     )
     train_cfg = TrainConfig(
         epochs=pick(args.epochs, "epochs"),

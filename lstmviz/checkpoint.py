@@ -1,0 +1,525 @@
+"""Self-describing, pickle-free, atomically written model checkpoints.
+
+A checkpoint is a directory::
+
+    <dir>/model.safetensors   weights of the model (safetensors; never a pickle)
+    <dir>/meta.json           config, cell, vocabulary, labels, pipeline, task, history, metrics,
+                              dataset fingerprint, library version, schema_version
+    <dir>/opt.safetensors     optional resume state: optimizer tensors and last-epoch weights
+    <dir>/opt.json            optional resume state: optimizer scalars and counters
+
+Writes are atomic at the directory level: everything is written and fsynced into a
+temporary sibling directory, then the old directory is renamed aside, the new one renamed
+into place and the old one removed. A crash at any moment leaves the previous or the new
+checkpoint loadable; :func:`load_checkpoint` falls back to the aside copy when the main
+directory is missing. Concurrent writers to the same directory are not supported.
+
+Loading uses ``safetensors.torch.load_file`` and ``json`` only: nothing is unpickled, and
+every malformed input raises :class:`CheckpointError` naming the offending file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from lstmviz.models import ModelConfig, RecurrentClassifier
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "WEIGHTS_FILE",
+    "META_FILE",
+    "OPT_FILE",
+    "OPT_META_FILE",
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_resume_state",
+    "optimizer_state_dict",
+    "list_checkpoints",
+    "library_version",
+]
+
+SCHEMA_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "meta.json"
+OPT_FILE = "opt.safetensors"
+OPT_META_FILE = "opt.json"
+_ASIDE_SUFFIX = ".old"
+_TMP_INFIX = ".tmp-"
+_SAFETENSORS_MAX_HEADER = 100_000_000  # the format's own limit on the JSON header size
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory or one of its files is missing, malformed or inconsistent."""
+
+
+def library_version() -> str:
+    """Returns ``lstmviz.__version__`` when importable, else ``"0.1.0"``.
+
+    Example:
+        >>> isinstance(library_version(), str)
+        True
+    """
+    try:
+        import lstmviz
+
+        return str(lstmviz.__version__)
+    except Exception:  # the package __init__ may be mid-edit or lack the attribute
+        return "0.1.0"
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _aside_path(target: Path) -> Path:
+    """Where the previous checkpoint waits while the new one is renamed into place."""
+    return target.parent / f".{target.name}{_ASIDE_SUFFIX}"
+
+
+def _fsync_path(path: Path) -> None:
+    """fsyncs a file or a directory (best effort for directories on exotic filesystems)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not path.is_dir():
+            raise
+    finally:
+        os.close(fd)
+
+
+def _json_default(obj: Any) -> Any:
+    """Makes numpy/torch scalars and paths JSON-serialisable."""
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
+        return obj.item()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    """Writes strict JSON (NaN/Inf become null) and fsyncs it."""
+    text = json.dumps(_finite(obj), ensure_ascii=False, indent=1, default=_json_default, allow_nan=False)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _finite(obj: Any) -> Any:
+    """Replaces non-finite floats by None recursively, so meta.json stays strict JSON."""
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Splits an optimizer state_dict into flat tensors and JSON scalars."""
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, state in sd["state"].items():
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{idx}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[name] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    model: RecurrentClassifier,
+    meta: Mapping[str, Any],
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    resume_tensors: Mapping[str, torch.Tensor] | None = None,
+    resume_meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Atomically writes ``model.safetensors`` + ``meta.json`` (+ optional resume state).
+
+    ``meta`` is stored with ``config``, ``cell``, ``schema_version`` and ``library_version``
+    filled in from the model (values in ``meta`` for these keys are overwritten). The
+    other keys (vocab, labels, pipeline, task, history, test_metrics, dataset, ...) are
+    the caller's and must be JSON-serialisable; non-finite floats are written as null.
+
+    Args:
+        directory: Target checkpoint directory; its parent is created when missing.
+        model: The model whose ``state_dict`` is saved.
+        meta: Metadata mapping (see above).
+        optimizer: When given, its state is saved to ``opt.safetensors``/``opt.json`` so
+            training can resume (see :func:`load_resume_state`).
+        resume_tensors: Extra tensors for ``opt.safetensors`` (e.g. the last epoch's
+            weights under ``model.`` when ``model`` holds the best epoch, RNG states under
+            ``rng.``); names must not start with ``state.``.
+        resume_meta: Extra JSON scalars for ``opt.json`` (epoch counters and the like).
+
+    Returns:
+        The checkpoint directory as a Path.
+
+    Example:
+        >>> m = RecurrentClassifier(ModelConfig(vocab_size=5))
+        >>> import tempfile; d = Path(tempfile.mkdtemp()) / "ck"
+        >>> save_checkpoint(d, m, {"labels": ["a", "b"]}).name
+        'ck'
+    """
+    if not isinstance(model, RecurrentClassifier):
+        raise TypeError(f"model must be a RecurrentClassifier, got {type(model).__name__}")
+    if not isinstance(meta, Mapping):
+        raise TypeError(f"meta must be a mapping, got {type(meta).__name__}")
+    target = Path(directory).absolute()
+    if target.name in ("", ".", ".."):
+        raise ValueError(f"directory={str(directory)!r} must name a checkpoint directory")
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    aside = _aside_path(target)
+
+    full_meta = dict(meta)
+    full_meta.update(
+        config=model.config.to_dict(),
+        cell=model.config.cell,
+        schema_version=SCHEMA_VERSION,
+        library_version=library_version(),
+    )
+
+    # Left-overs of a writer killed mid-save are garbage; the aside copy is not (see below).
+    for stale in parent.glob(f".{target.name}{_TMP_INFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_TMP_INFIX}", dir=parent))
+    moved_aside = False
+    try:
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        _fsync_path(tmp / WEIGHTS_FILE)
+        if optimizer is not None or resume_tensors is not None:
+            tensors, opt_json = _optimizer_tensors(optimizer) if optimizer is not None else ({}, {})
+            for k, v in (resume_tensors or {}).items():
+                if k.startswith("state."):
+                    raise ValueError(
+                        f"resume tensor name {k!r} is reserved; allowed: names not starting with 'state.'"
+                    )
+                tensors[k] = v.detach().cpu().contiguous()
+            opt_json["resume"] = dict(resume_meta or {})
+            opt_json["schema_version"] = SCHEMA_VERSION
+            save_file(tensors, str(tmp / OPT_FILE), metadata={"format": "pt"})
+            _fsync_path(tmp / OPT_FILE)
+            _write_json(tmp / OPT_META_FILE, opt_json)
+        _write_json(tmp / META_FILE, full_meta)
+        _fsync_path(tmp)
+
+        # Swap. Invariant: at every instant `target` or `aside` holds a complete checkpoint.
+        if target.exists():
+            if aside.exists():
+                shutil.rmtree(aside)  # target is complete, so an older aside copy is redundant
+            os.replace(target, aside)
+            moved_aside = True
+        os.replace(tmp, target)
+        _fsync_path(parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if moved_aside and not target.exists():
+            try:
+                os.replace(aside, target)
+            except OSError:
+                pass  # load_checkpoint still finds the aside copy
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _resolve_dir(directory: str | os.PathLike) -> Path:
+    """Returns the directory to read: the main one, or the aside copy of an interrupted save."""
+    target = Path(directory)
+    if target.is_dir():
+        return target
+    aside = _aside_path(target.absolute())
+    if not target.exists() and (aside / META_FILE).is_file() and (aside / WEIGHTS_FILE).is_file():
+        return aside
+    if target.exists():
+        raise CheckpointError(f"checkpoint {target} is not a directory")
+    raise CheckpointError(f"checkpoint directory {target} does not exist")
+
+
+def _diagnose_safetensors(path: Path) -> None:
+    """Raises CheckpointError unless `path` is structurally a complete safetensors file."""
+    if not path.is_file():
+        raise CheckpointError(f"missing weights file {path}")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if size >= 8:
+            (n,) = struct.unpack("<Q", head[:8])
+        else:
+            n = -1
+        header_ok = 2 <= n <= min(_SAFETENSORS_MAX_HEADER, size - 8)
+        header: Any = None
+        if header_ok:
+            f.seek(8)
+            raw = f.read(n)
+            try:
+                header = json.loads(raw.decode("utf-8"))
+                header_ok = isinstance(header, dict)
+            except (UnicodeDecodeError, ValueError):
+                header_ok = False
+    if not header_ok:
+        if head.startswith(b"version https://git-lfs"):
+            raise CheckpointError(
+                f"{path} is a Git LFS pointer, not the weights; run `git lfs pull` to fetch the file"
+            )
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            raise CheckpointError(
+                f"{path} is a Python pickle (e.g. torch.save output), not safetensors; "
+                "lstmviz never unpickles files - re-save the weights with safetensors"
+            )
+        if head.startswith(b"PK\x03\x04"):
+            raise CheckpointError(
+                f"{path} is a zip archive (torch.save format, pickle inside), not safetensors; "
+                "lstmviz never unpickles files - re-save the weights with safetensors"
+            )
+        if size == 0:
+            raise CheckpointError(f"{path} is empty (0 bytes); the weights are missing")
+        raise CheckpointError(f"{path} is not a valid safetensors file (corrupt or truncated header)")
+    data_len = size - 8 - n
+    ends = [
+        int(v["data_offsets"][1])
+        for k, v in header.items()
+        if k != "__metadata__" and isinstance(v, dict) and len(v.get("data_offsets", ())) == 2
+    ]
+    need = max(ends, default=0)
+    if need > data_len:
+        raise CheckpointError(
+            f"{path} is truncated: the header describes {need} bytes of tensor data, the file holds {data_len}"
+        )
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Loads a safetensors file after structural checks; never unpickles."""
+    _diagnose_safetensors(path)
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as e:  # safetensors raises its own error types for malformed content
+        raise CheckpointError(f"{path} is not a valid safetensors file: {e}") from e
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    """Reads a JSON object from `path`, raising CheckpointError on any problem."""
+    if not path.is_file():
+        raise CheckpointError(f"missing metadata file {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} must hold a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _check_schema(path: Path, obj: Mapping[str, Any]) -> None:
+    version = obj.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise CheckpointError(
+            f"{path} has schema_version={version!r}; this lstmviz reads schema_version={SCHEMA_VERSION}"
+        )
+
+
+def _vocab_size(meta_path: Path, vocab: Any) -> int | None:
+    """Number of entries of a stored vocabulary, or None when it cannot be determined."""
+    if vocab is None:
+        return None
+    try:
+        from lstmviz.vocab import Vocab
+
+        return len(Vocab.from_dict(vocab))
+    except ImportError:
+        pass
+    except Exception as e:
+        raise CheckpointError(f"{meta_path}: the stored vocabulary is invalid: {e}") from e
+    for key in ("itos", "tokens", "id_to_token"):  # fallback when lstmviz.vocab is unavailable
+        if isinstance(vocab, Mapping) and isinstance(vocab.get(key), list):
+            return len(vocab[key])
+    return None
+
+
+def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, dict[str, Any]]:
+    """Loads a checkpoint written by :func:`save_checkpoint` without unpickling anything.
+
+    Args:
+        directory: The checkpoint directory. When it is missing but the aside copy of an
+            interrupted save exists, that copy is loaded.
+
+    Returns:
+        ``(model, meta)``: the model in eval mode on the CPU, and the meta dict.
+
+    Raises:
+        CheckpointError: naming the file, for a missing directory or file, corrupt or
+            truncated safetensors, a Git LFS pointer, a pickle or zip renamed to
+            ``.safetensors``, missing or invalid ``meta.json``, a schema_version mismatch,
+            and missing, extra or mis-shaped weights.
+
+    Example:
+        >>> model, meta = load_checkpoint("checkpoints/sentiment-lstm")  # doctest: +SKIP
+        >>> meta["labels"]  # doctest: +SKIP
+        ['mixed', 'negative', 'neutral', 'positive']
+    """
+    root = _resolve_dir(directory)
+    meta_path, weights_path = root / META_FILE, root / WEIGHTS_FILE
+    meta = _load_json(meta_path)
+    _check_schema(meta_path, meta)
+    if "config" not in meta:
+        raise CheckpointError(f"{meta_path} has no 'config' entry")
+    try:
+        config = ModelConfig.from_dict(meta["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{meta_path}: invalid model config: {e}") from e
+    if meta.get("cell", config.cell) != config.cell:
+        raise CheckpointError(
+            f"{meta_path}: cell={meta.get('cell')!r} disagrees with config cell={config.cell!r}"
+        )
+    n_vocab = _vocab_size(meta_path, meta.get("vocab"))
+    if n_vocab is not None and config.head == "classify" and n_vocab != config.vocab_size:
+        raise CheckpointError(
+            f"{meta_path}: the vocabulary has {n_vocab} entries but config vocab_size={config.vocab_size}"
+        )
+    labels = meta.get("labels")
+    if labels is not None and config.head == "classify" and len(labels) != config.num_classes:
+        raise CheckpointError(
+            f"{meta_path}: {len(labels)} labels but config num_classes={config.num_classes}"
+        )
+
+    tensors = _load_tensors(weights_path)
+    model = RecurrentClassifier(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise CheckpointError(
+            f"{weights_path} does not match the config in {meta_path}: "
+            f"missing keys {missing}, unexpected keys {extra}"
+        )
+    bad = [
+        f"{k}: file {tuple(tensors[k].shape)} vs config {tuple(v.shape)}"
+        for k, v in expected.items()
+        if tuple(tensors[k].shape) != tuple(v.shape)
+    ]
+    if bad:
+        raise CheckpointError(f"{weights_path} has tensors of the wrong shape for {meta_path}: " + "; ".join(bad))
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+    model.eval()
+    return model, meta
+
+
+def load_resume_state(
+    directory: str | os.PathLike,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """Reads the optional resume state written with ``optimizer=``/``resume_tensors=``.
+
+    Args:
+        directory: The checkpoint directory.
+
+    Returns:
+        ``None`` when the checkpoint has no resume state, else ``(tensors, info)``: the
+        tensors of ``opt.safetensors`` (``state.<param>.<name>`` optimizer tensors and the
+        caller's ``resume_tensors``) and the ``opt.json`` dict (``param_groups``, ``scalars``,
+        ``resume``). Use :func:`optimizer_state_dict` to rebuild an optimizer state_dict.
+
+    Example:
+        >>> load_resume_state("checkpoints/cue-lstm") is None  # doctest: +SKIP
+        False
+    """
+    root = _resolve_dir(directory)
+    if not (root / OPT_FILE).exists() and not (root / OPT_META_FILE).exists():
+        return None
+    info = _load_json(root / OPT_META_FILE)
+    _check_schema(root / OPT_META_FILE, info)
+    return _load_tensors(root / OPT_FILE), info
+
+
+def optimizer_state_dict(tensors: Mapping[str, torch.Tensor], info: Mapping[str, Any]) -> dict[str, Any]:
+    """Rebuilds ``optimizer.state_dict()`` from :func:`load_resume_state` output.
+
+    Args:
+        tensors: The tensors from ``opt.safetensors``.
+        info: The dict from ``opt.json``.
+
+    Returns:
+        A dict for ``optimizer.load_state_dict``.
+
+    Example:
+        >>> tensors, info = load_resume_state("checkpoints/cue-lstm")  # doctest: +SKIP
+        >>> opt.load_state_dict(optimizer_state_dict(tensors, info))  # doctest: +SKIP
+    """
+    if "param_groups" not in info:
+        raise CheckpointError("opt.json has no optimizer 'param_groups'")
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if not key.startswith("state."):
+            continue
+        _, idx, name = key.split(".", 2)
+        state.setdefault(int(idx), {})[name] = value
+    for idx, scalars in info.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(scalars)
+    return {"state": state, "param_groups": info["param_groups"]}
+
+
+def list_checkpoints(root: str | os.PathLike) -> list[Path]:
+    """Lists checkpoint directories under ``root`` (any depth), sorted.
+
+    A directory counts when it holds ``meta.json``. Temporary and aside directories of
+    an in-progress or interrupted save are hidden; an aside copy whose main directory is
+    missing is reported under the main name, which :func:`load_checkpoint` accepts.
+
+    Args:
+        root: Directory to search. A missing root gives an empty list.
+
+    Returns:
+        Sorted list of checkpoint directories.
+
+    Example:
+        >>> [p.name for p in list_checkpoints("checkpoints")]  # doctest: +SKIP
+        ['cue-gru', 'cue-lstm', 'cue-rnn', 'sentiment-gru', 'sentiment-lstm', 'sentiment-rnn']
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found: set[Path] = set()
+    for meta in root.rglob(META_FILE):
+        d = meta.parent
+        rel_parts = d.relative_to(root).parts
+        if any(_TMP_INFIX in part for part in rel_parts):
+            continue
+        if d.name.startswith(".") and d.name.endswith(_ASIDE_SUFFIX):
+            main = d.parent / d.name[1 : -len(_ASIDE_SUFFIX)]
+            if not main.exists():
+                found.add(main)
+            continue
+        if any(part.startswith(".") for part in rel_parts):
+            continue
+        found.add(d)
+    return sorted(found)

@@ -1,0 +1,242 @@
+"""Recurrent sequence models that lstmviz trains, records and ships as checkpoints.
+
+One class, :class:`RecurrentClassifier`, covers the three cell types (``nn.RNN``,
+``nn.GRU``, ``nn.LSTM``) so that comparisons between them change nothing but the cell.
+Its layout is fixed and shallow on purpose, so the recorder and the dashboard can find
+the pieces by name:
+
+    embedding  nn.Embedding(vocab_size, embed_dim, padding_idx=0)   (None for head="regress")
+    rnn        nn.RNN | nn.GRU | nn.LSTM, batch_first=True
+    head       nn.Linear(directions * hidden_size, num_classes or 1)
+
+Prediction uses the hidden state at the *last valid step* of every sequence (``h_n`` of
+the top layer; forward and backward directions concatenated when bidirectional). The
+input is packed with ``pack_padded_sequence``, so padding never changes a prediction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+__all__ = ["CELLS", "HEADS", "ModelConfig", "RecurrentClassifier"]
+
+CELLS = ("rnn", "gru", "lstm")
+HEADS = ("classify", "regress")
+_RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of a :class:`RecurrentClassifier`; stored verbatim in a checkpoint.
+
+    Example:
+        >>> cfg = ModelConfig(cell="gru", vocab_size=100, num_classes=3)
+        >>> ModelConfig.from_dict(cfg.to_dict()) == cfg
+        True
+    """
+
+    cell: str = "lstm"  # recurrent cell: "rnn" | "gru" | "lstm"
+    vocab_size: int = 2  # token ids incl. <pad>=0 and <unk>=1; unused when head="regress"
+    embed_dim: int = 64  # embedding width; unused when head="regress"
+    hidden_size: int = 64  # units per layer and direction
+    num_layers: int = 1  # stacked recurrent layers
+    bidirectional: bool = False  # also run a reverse-direction RNN; features are concatenated
+    dropout: float = 0.0  # dropout between stacked layers and on the features fed to the head
+    num_classes: int = 2  # output classes; unused when head="regress" (one real output)
+    head: str = "classify"  # "classify": logits (B, C); "regress": one value (B,) from real inputs
+    input_dim: int = 2  # features per step fed directly to the RNN when head="regress"
+    # Initial bias of the LSTM forget gate / GRU update gate (every layer and direction); a
+    # positive value makes the initial state persist, so long-range gradients reach early steps
+    # (Gers et al. 2000; Jozefowicz et al. 2015). None keeps PyTorch's init; no effect on "rnn".
+    gate_bias: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell={self.cell!r} is not supported; allowed: {', '.join(CELLS)}")
+        if self.head not in HEADS:
+            raise ValueError(f"head={self.head!r} is not supported; allowed: {', '.join(HEADS)}")
+        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers", "num_classes", "input_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}={value!r} is invalid; allowed: an integer > 0")
+        if not isinstance(self.bidirectional, bool):
+            raise ValueError(f"bidirectional={self.bidirectional!r} is invalid; allowed: True, False")
+        if (
+            isinstance(self.dropout, bool)
+            or not isinstance(self.dropout, (int, float))
+            or not 0.0 <= self.dropout < 1.0
+        ):
+            raise ValueError(f"dropout={self.dropout!r} is invalid; allowed: a number in [0, 1)")
+        self.dropout = float(self.dropout)
+        if self.gate_bias is not None:
+            ok = isinstance(self.gate_bias, (int, float)) and not isinstance(self.gate_bias, bool)
+            if not ok or not math.isfinite(self.gate_bias):
+                raise ValueError(f"gate_bias={self.gate_bias!r} is invalid; allowed: None or a finite number")
+            self.gate_bias = float(self.gate_bias)
+
+    @property
+    def directions(self) -> int:
+        """Number of directions, 2 when bidirectional else 1."""
+        return 2 if self.bidirectional else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the config as a JSON-serialisable dict.
+
+        Example:
+            >>> ModelConfig().to_dict()["cell"]
+            'lstm'
+        """
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Builds a config from :meth:`to_dict` output; unknown keys are an error.
+
+        Args:
+            d: Mapping of field names to values. Missing fields take their defaults.
+
+        Returns:
+            A validated ModelConfig.
+
+        Raises:
+            ValueError: on unknown keys or invalid values.
+
+        Example:
+            >>> ModelConfig.from_dict({"cell": "rnn"}).cell
+            'rnn'
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"model config must be a dict, got {type(d).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}; allowed: {', '.join(known)}")
+        return cls(**d)
+
+
+class RecurrentClassifier(nn.Module):
+    """Embedding -> RNN/GRU/LSTM -> linear head on the last valid hidden state.
+
+    Args:
+        config: The architecture.
+
+    Example:
+        >>> model = RecurrentClassifier(ModelConfig(cell="gru", vocab_size=10, num_classes=3))
+        >>> ids = torch.tensor([[2, 3, 4], [5, 6, 0]])        # (B, T), 0 = padding
+        >>> model(ids, torch.tensor([3, 2])).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+        self.config = config
+        if config.head == "classify":
+            self.embedding: nn.Embedding | None = nn.Embedding(
+                config.vocab_size, config.embed_dim, padding_idx=0
+            )
+            rnn_input = config.embed_dim
+        else:
+            self.embedding = None
+            rnn_input = config.input_dim
+        self.rnn = _RNN_CLASSES[config.cell](
+            rnn_input,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            bidirectional=config.bidirectional,
+            # PyTorch applies this dropout between stacked layers only (and warns for 1 layer).
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        if config.gate_bias is not None and config.cell != "rnn":
+            self._init_gate_bias(config.gate_bias)
+        self.dropout = nn.Dropout(config.dropout)
+        out_features = config.num_classes if config.head == "classify" else 1
+        self.head = nn.Linear(config.directions * config.hidden_size, out_features)
+
+    @torch.no_grad()
+    def _init_gate_bias(self, value: float) -> None:
+        """Sets the forget (LSTM) / update (GRU) gate bias to `value` in every layer and direction."""
+        h = self.config.hidden_size
+        # Gate order in the fused weights: LSTM (i, f, g, o), GRU (r, z, n); the gate is rows h:2h.
+        for name, param in self.rnn.named_parameters():
+            if name.startswith("bias_ih"):
+                param[h : 2 * h] = value
+            elif name.startswith("bias_hh"):
+                param[h : 2 * h] = 0.0
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Predicts from padded ids (classify) or padded real features (regress).
+
+        Args:
+            x: LongTensor (B, T) of token ids padded with 0, or for head="regress" a
+                FloatTensor (B, T, input_dim).
+            lengths: LongTensor (B,) of valid steps per sequence, 1 <= length <= T.
+
+        Returns:
+            Logits (B, num_classes) for head="classify", values (B,) for head="regress".
+
+        Example:
+            >>> m = RecurrentClassifier(ModelConfig(head="regress", input_dim=2))
+            >>> m(torch.zeros(4, 7, 2), torch.full((4,), 7)).shape
+            torch.Size([4])
+        """
+        if self.embedding is not None:
+            if x.dim() != 2 or x.dtype not in (torch.long, torch.int32, torch.int64):
+                raise ValueError(
+                    f"x must be an integer tensor of ids (B, T), got dtype {x.dtype} shape {tuple(x.shape)}"
+                )
+            emb = self.embedding(x)  # (B, T, E)
+        else:
+            if x.dim() != 3 or x.shape[-1] != self.config.input_dim:
+                raise ValueError(
+                    f"x must be (B, T, {self.config.input_dim}) for head='regress', got shape {tuple(x.shape)}"
+                )
+            emb = x.float()  # (B, T, input_dim)
+        return self.forward_embedded(emb, lengths)
+
+    def forward_embedded(self, emb: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Predicts from already-embedded inputs, e.g. to take dL/d(emb) for saliency.
+
+        Args:
+            emb: FloatTensor (B, T, E) (E = embed_dim, or input_dim for head="regress").
+            lengths: LongTensor (B,) of valid steps, 1 <= length <= T.
+
+        Returns:
+            Same as :meth:`forward`.
+
+        Example:
+            >>> m = RecurrentClassifier(ModelConfig(vocab_size=10, num_classes=2))
+            >>> emb = m.embedding(torch.tensor([[2, 3]])).detach().requires_grad_()
+            >>> m.forward_embedded(emb, torch.tensor([2]))[0, 1].backward()
+            >>> emb.grad.shape
+            torch.Size([1, 2, 64])
+        """
+        if emb.dim() != 3:
+            raise ValueError(f"emb must be (B, T, E), got shape {tuple(emb.shape)}")
+        batch, steps = emb.shape[0], emb.shape[1]
+        lengths = torch.as_tensor(lengths)
+        if lengths.shape != (batch,):
+            raise ValueError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
+        if batch and (int(lengths.min()) < 1 or int(lengths.max()) > steps):
+            raise ValueError(
+                f"lengths must lie in [1, {steps}] (the padded length), got {lengths.tolist()}"
+            )
+        packed = pack_padded_sequence(emb, lengths.cpu().long(), batch_first=True, enforce_sorted=False)
+        _, h_n = self.rnn(packed)
+        if isinstance(h_n, tuple):  # LSTM returns (h_n, c_n)
+            h_n = h_n[0]
+        # h_n (L*D, B, H), already back in the caller's batch order; the top layer is the last D rows.
+        top = h_n[-self.config.directions :]  # (D, B, H)
+        features = top.transpose(0, 1).reshape(batch, -1)  # (B, D*H), forward then reverse
+        out = self.head(self.dropout(features))  # (B, C) or (B, 1)
+        if self.config.head == "regress":
+            return out.squeeze(-1)  # (B,)
+        return out

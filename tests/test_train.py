@@ -1,0 +1,198 @@
+"""Tests for lstmviz.train: tiny end-to-end runs, resume, divergence, CLI, comparison tables."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+import torch
+
+import lstmviz.train as train_mod
+from lstmviz.checkpoint import list_checkpoints, load_checkpoint
+from lstmviz.models import ModelConfig, RecurrentClassifier
+from lstmviz.pipeline import Predictor
+from lstmviz.train import (
+    EXIT_DIVERGED,
+    SequenceData,
+    TrainConfig,
+    TrainingDiverged,
+    compare_cells,
+    fit,
+    format_epoch_line,
+    lag_sweep,
+    main,
+    make_probe,
+    prepare_cue_recall,
+    prepare_sentiment,
+    resume_training,
+    train_model,
+)
+
+LINE = re.compile(
+    r"^epoch \d+/\d+: train loss \d+\.\d{4} acc \d\.\d{3} \| val loss \d+\.\d{4} acc \d\.\d{3} f1 \d\.\d{3} \| \d+\.\d s$"
+)
+TINY = ModelConfig(cell="gru", embed_dim=4, hidden_size=6, gate_bias=2.0)
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(epochs=2, batch_size=32, patience=0, probe_size=16, threads=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def cue():
+    return prepare_cue_recall(3, n_train=96, n_val=32, n_test=32)
+
+
+def test_train_config_validation():
+    with pytest.raises(ValueError, match="epochs=0 is invalid; allowed: an integer >= 1"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="lr=-1 is invalid"):
+        TrainConfig(lr=-1)
+    with pytest.raises(ValueError, match="clip_grad_norm=0 is invalid"):
+        TrainConfig(clip_grad_norm=0)
+    with pytest.raises(ValueError, match="unknown train config keys"):
+        TrainConfig.from_dict({"epochs": 2, "momentum": 0.9})
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
+
+
+def test_format_epoch_line():
+    h = {"epoch": 3, "train_loss": 0.41234, "train_acc": 0.8123, "val_loss": 0.5012, "val_acc": 0.79,
+         "val_f1": 0.7012, "seconds": 4.21}  # fmt: skip
+    line = format_epoch_line(h, 20)
+    assert line == "epoch 3/20: train loss 0.4123 acc 0.812 | val loss 0.5012 acc 0.790 f1 0.701 | 4.2 s"
+    assert LINE.match(line)
+
+
+def test_make_probe_takes_longest_cut_to_common_length():
+    x = torch.tensor([[2, 3, 4, 5], [6, 7, 0, 0], [8, 9, 10, 0], [11, 0, 0, 0]])
+    v = SequenceData(x, torch.tensor([4, 2, 3, 1]), torch.tensor([0, 1, 2, 3]))
+    p = make_probe(v, 2)
+    assert p.x.tolist() == [[2, 3, 4], [8, 9, 10]] and p.lengths.tolist() == [3, 3] and p.y.tolist() == [0, 2]
+
+
+def test_end_to_end_cue_recall(cue, tmp_path):
+    lines: list[str] = []
+    out = tmp_path / "cue-gru"
+    model, meta = train_model(cue, TINY, _cfg(), out=out, log=lines.append)
+    epoch_lines = [ln for ln in lines if ln.startswith("epoch")]
+    assert len(epoch_lines) == 2 and all(LINE.match(ln) for ln in epoch_lines), epoch_lines
+    hist = meta["history"]
+    assert [h["epoch"] for h in hist] == [1, 2]
+    for h in hist:
+        assert set(h) >= {"epoch", "train_loss", "val_loss", "train_acc", "val_acc", "val_f1", "seconds", "grad_profile"}
+        assert len(h["grad_profile"]) == 5  # cue + 3 distractors + query
+        assert all(math.isfinite(g) and g >= 0 for g in h["grad_profile"])
+    loaded, saved = load_checkpoint(out)
+    assert saved["task"] == "cue_recall" and saved["labels"] == cue.labels
+    assert saved["test_metrics"]["majority_baseline"]["accuracy"] > 0
+    assert len(saved["test_metrics"]["confusion"]) == 4
+    assert saved["dataset"]["sha256"] and saved["train_config"]["epochs"] == 2
+    assert saved["history"][-1]["grad_profile"] == pytest.approx(hist[-1]["grad_profile"])
+    ids, lengths = cue.test.x[:5], cue.test.lengths[:5]
+    assert torch.equal(loaded(ids, lengths), model.eval()(ids, lengths))
+    assert Predictor.from_checkpoint(out).predict("france w1 w2 w3 ?") in cue.labels
+
+
+def test_resume_continues_history_exactly(cue, tmp_path):
+    _, straight = train_model(cue, TINY, _cfg(epochs=4), out=tmp_path / "a", log=None)
+    train_model(cue, TINY, _cfg(epochs=2), out=tmp_path / "b", log=None)
+    assert len(load_checkpoint(tmp_path / "b")[1]["history"]) == 2
+    _, resumed = resume_training(tmp_path / "b", overrides={"epochs": 4}, log=None)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
+    for a, b in zip(straight["history"], resumed["history"]):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)
+    ma, _ = load_checkpoint(tmp_path / "a")
+    mb, meta_b = load_checkpoint(tmp_path / "b")
+    assert meta_b["best_epoch"] == straight["best_epoch"]
+    for pa, pb in zip(ma.parameters(), mb.parameters()):
+        torch.testing.assert_close(pa, pb, atol=1e-6, rtol=0)
+    # the CLI does the same; a run already at its epoch limit trains nothing more
+    assert main(["--resume", "--out", str(tmp_path / "b"), "--epochs", "4", "--quiet"]) == 0
+    assert len(load_checkpoint(tmp_path / "b")[1]["history"]) == 4
+
+
+def _nan_after(monkeypatch, calls_ok: int) -> None:
+    real = RecurrentClassifier.forward_embedded
+    count = {"n": 0}
+
+    def forward_embedded(self, emb, lengths):
+        out = real(self, emb, lengths)
+        if self.training:
+            count["n"] += 1
+            if count["n"] > calls_ok:
+                return out * float("nan")
+        return out
+
+    monkeypatch.setattr(RecurrentClassifier, "forward_embedded", forward_embedded)
+
+
+def test_nan_divergence_stops_and_keeps_last_good_checkpoint(cue, tmp_path, monkeypatch):
+    out = tmp_path / "ck"
+    _nan_after(monkeypatch, calls_ok=3)  # 96 / 32 = 3 training batches per epoch: epoch 2 diverges
+    with pytest.raises(TrainingDiverged, match="diverged at epoch 2: loss is nan.*still holds epoch 1"):
+        train_model(cue, TINY, _cfg(epochs=3), out=out, log=None)
+    monkeypatch.undo()
+    model, meta = load_checkpoint(out)
+    assert [h["epoch"] for h in meta["history"]] == [1]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_cli_exit_code_3_on_divergence(tmp_path, monkeypatch, capsys):
+    _nan_after(monkeypatch, calls_ok=0)
+    rc = main(["--task", "cue_recall", "--lag", "2", "--n-train", "64", "--epochs", "2", "--hidden", "4",
+               "--embed", "4", "--quiet", "--threads", "1", "--out", str(tmp_path / "c")])  # fmt: skip
+    assert rc == EXIT_DIVERGED
+    assert "diverged" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_early_stopping_on_val_f1(cue, monkeypatch):
+    real = train_mod.evaluate
+
+    def flat(model, data, **kw):  # val macro-F1 never improves after epoch 1
+        return {**real(model, data, **kw), "macro_f1": 0.5}
+
+    monkeypatch.setattr(train_mod, "evaluate", flat)
+    torch.manual_seed(0)
+    model = RecurrentClassifier(ModelConfig(cell="rnn", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4))
+    result = fit(model, cue.train, cue.val, _cfg(epochs=10, patience=2), log=None)
+    assert len(result.history) == 3 and result.stop_reason == "early_stopping" and result.best_epoch == 1
+
+
+def test_compare_and_lag_sweep_write_tables(cue, tmp_path):
+    rows = compare_cells(cue, TINY, _cfg(epochs=1), root=tmp_path, log=None)
+    assert [r["cell"] for r in rows] == ["rnn", "gru", "lstm"]
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["cue-gru", "cue-lstm", "cue-rnn"]
+    table = (tmp_path / "cue_recall_comparison.md").read_text()
+    assert table.startswith("| cell | parameters |") and "| lstm |" in table
+    js = json.loads((tmp_path / "cue_recall_comparison.json").read_text())
+    assert js["rows"][0]["parameters"] > 0 and "majority_macro_f1" in js["rows"][0]
+
+    sweep = lag_sweep(TINY, _cfg(epochs=1), root=tmp_path, lags=(1, 2), cells=("rnn", "lstm"), n_train=64, log=None)
+    saved = json.loads((tmp_path / "cue_recall_lag_sweep.json").read_text())
+    assert saved["lags"] == [1, 2] and set(saved["accuracy"]) == {"rnn", "lstm"}
+    assert len(saved["accuracy"]["lstm"]) == 2 and saved["chance"] == 0.25
+    assert sweep["results"][0].keys() >= {"cell", "lag", "test_accuracy", "seconds"}
+    assert "| lstm |" in (tmp_path / "cue_recall_lag_sweep.md").read_text()
+
+
+def test_sentiment_from_a_small_csv(tmp_path):
+    rows = [("Я люблю этот фильм", "positive"), ("Ужасный фильм, я не люблю его", "negative"),
+            ("Фильм вышел в пятницу", "neutral")] * 10  # fmt: skip
+    csv = tmp_path / "tiny.csv"
+    csv.write_text("Sentence,Sentiment\n" + "\n".join(f'"{t}",{lab}' for t, lab in rows), encoding="utf-8")
+    data = prepare_sentiment(csv, min_freq=1)
+    assert data.labels == ["negative", "neutral", "positive"]
+    assert data.meta["dataset"]["file"] == "tiny.csv" and len(data.meta["dataset"]["sha256"]) == 64
+    out = tmp_path / "sent"
+    _, meta = train_model(data, TINY, _cfg(epochs=1, class_weighted=True, probe_size=4), out=out, log=None)
+    p = Predictor.from_checkpoint(out)
+    assert p.predict("Я люблю фильм") in data.labels and p.vocab is not None
+    csv.write_text(csv.read_text(encoding="utf-8") + '\n"Новая строка",neutral', encoding="utf-8")
+    with pytest.raises(ValueError, match="data for .* changed since training"):
+        resume_training(out, overrides={"epochs": 2}, log=None)
