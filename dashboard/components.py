@@ -1,0 +1,219 @@
+"""Reusable page blocks: error wall, chart + CSV download, checkpoint and text pickers.
+
+No caching happens here (that is ``dashboard.state``'s job) and no tensor maths (that is
+``lstmviz.analysis``'s). User text reaches the page only through widgets, dataframes,
+plotly figures (escaped by ``lstmviz.plots``) or :func:`md_escape`-d markdown; nothing
+here uses ``unsafe_allow_html``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import state
+from dashboard.i18n import t
+from lstmviz import analysis, plots
+from lstmviz.checkpoint import CheckpointError
+
+log = logging.getLogger("lstmviz.dashboard")
+
+PRESETS_RU = (
+    "Я вырос во Франции, много лет прожил в Париже, потом переехал в Москву, долго учился, работал, "
+    "путешествовал по всему миру, и поэтому я свободно говорю по-французски.",
+    "Фильм начинался очень скучно, первые полчаса я почти засыпал, актёры играли вяло, "
+    "но финал оказался просто потрясающим.",
+    "Сервис отличный, еда вкусная, официанты вежливые и внимательные, но нам так и не принесли счёт, "
+    "и это испортило весь вечер.",
+    "Не могу сказать, что мне не понравилось.",
+    "Я не люблю дождь!",
+    "<b>Отлично</b> 😀 10/10, see https://example.com #wow",
+)
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
+
+
+def md_escape(text: str) -> str:
+    """Escapes markdown (and the ``:color[...]`` / ``$`` syntax) so text shows literally."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def run_view(render: Callable[[], None]) -> None:
+    """Runs a page body; any exception becomes a short st.error, the traceback goes to the log."""
+    try:
+        render()
+    except Exception as e:  # st.stop()/st.rerun() are BaseException and pass through
+        log.exception("view failed")
+        first = str(e).splitlines()[0][:300] if str(e) else ""
+        st.error(t("error.generic", kind=type(e).__name__, msg=md_escape(first)))
+
+
+def plot_labels() -> dict[str, str]:
+    """Chart axis titles and legend parts in the session's language (see lstmviz.plots.DEFAULT_LABELS)."""
+    return {k: t(f"plot.{k}") for k in plots.DEFAULT_LABELS}
+
+
+def plot_config(name: str) -> dict[str, Any]:
+    """Plotly config: image button in the session's format (PNG or SVG), named after the chart."""
+    fmt = st.session_state.get(state.EXPORT_FORMAT, "png")
+    safe = re.sub(r"[^\w.-]+", "_", name)[:80] or "chart"
+    return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "filename": safe, "scale": 2}}
+
+
+def show_figure(fig: go.Figure, data: pd.DataFrame, name: str, key: str) -> None:
+    """Draws a figure and offers its tidy data as CSV (generated only when clicked)."""
+    st.plotly_chart(fig, config=plot_config(name), key=f"{state.CHART}_{key}")
+    safe = re.sub(r"[^\w.-]+", "_", name)[:80] or "data"
+    st.download_button(
+        t("download.csv"),
+        data=lambda: data.to_csv(index=False).encode("utf-8"),
+        file_name=f"{safe}.csv",
+        mime="text/csv",
+        key=f"{state.CSV}_{key}",
+        on_click="ignore",
+    )
+
+
+def sanitize(key: str, options: Sequence[Any], multi: bool = False) -> None:
+    """Drops a widget's stored value when it is no longer among its options (e.g. new checkpoint)."""
+    if key not in st.session_state:
+        return
+    value = st.session_state[key]
+    if multi:
+        kept = [v for v in (value or []) if v in options]
+        if kept != list(value or []):
+            st.session_state[key] = kept
+    elif value not in options:
+        del st.session_state[key]
+
+
+def classify_infos(task: str | None = None) -> list[state.CheckpointInfo]:
+    """Readable classify checkpoints under the root (optionally of one task)."""
+    return [
+        i for i in state.checkpoint_infos(state.checkpoint_root())
+        if i.error is None and i.head == "classify" and (task is None or i.task == task)
+    ]
+
+
+def checkpoint_or_stop() -> tuple[state.CheckpointInfo, Any]:
+    """The sidebar's checkpoint and its predictor; a message and st.stop() when unusable."""
+    infos = state.checkpoint_infos(state.checkpoint_root())
+    if not infos:
+        st.info(t("ckpt.none", root=md_escape(str(state.checkpoint_root()))))
+        st.stop()
+    chosen = st.session_state.get(state.CHECKPOINT)
+    info = next((i for i in infos if i.path == chosen), infos[0])
+    return info, predictor_or_stop(info)
+
+
+def predictor_or_stop(info: state.CheckpointInfo) -> Any:
+    """Loads a checkpoint's predictor; a message naming the file and st.stop() on failure."""
+    if info.error:
+        st.error(t("ckpt.bad", error=md_escape(info.error)))
+        st.stop()
+    if info.head != "classify":
+        st.info(t("ckpt.regress", name=md_escape(info.name)))
+        st.stop()
+    try:
+        return state.predictor(info.path)
+    except (CheckpointError, ValueError, OSError) as e:
+        log.warning("cannot load %s: %s", info.path, e)
+        st.error(t("ckpt.bad", error=md_escape(str(e))))
+        st.stop()
+
+
+def presets_for(pred: Any) -> tuple[str, ...]:
+    """Preset texts: Russian sentences, or cue-recall token strings built from the vocabulary."""
+    if getattr(pred, "task", "sentiment") != "cue_recall":
+        return PRESETS_RU
+    names = [n for n in (getattr(pred, "token_names", None) or pred.vocab.tokens) if not n.startswith("<")]
+    query = names[-1]
+    cues = [n for n in names[:-1] if not re.fullmatch(r"w\d+", n)]
+    fill = [n for n in names[:-1] if re.fullmatch(r"w\d+", n)] or names[:1]
+    out = []
+    for cue, lag in zip(cues or names[:1], (5, 20, 60)):
+        out.append(" ".join([cue] + [fill[i % len(fill)] for i in range(lag)] + [query]))
+    return tuple(out)
+
+
+def text_block(view: str, pred: Any) -> str | None:
+    """Preset picker + text area; the text persists across views. None (with a hint) when empty."""
+    task = getattr(pred, "task", "sentiment")
+    presets = presets_for(pred)
+    text_key = f"{state.TEXT}:{task}"
+    widget_key = f"{state.TEXT_WIDGET}_{view}"
+    preset_key = f"{state.PRESET}_{view}"
+
+    def use_preset() -> None:
+        choice = st.session_state.get(preset_key)
+        if choice:
+            st.session_state[widget_key] = choice
+            st.session_state[text_key] = choice
+
+    st.selectbox(t("text.preset"), presets, index=None, key=preset_key, on_change=use_preset,
+                 placeholder=t("text.preset_placeholder"))
+    if widget_key not in st.session_state:  # first visit, or back from a view without this widget
+        st.session_state[widget_key] = st.session_state.get(text_key, presets[0])
+    text = st.text_area(t("text.label"), key=widget_key, height=90, max_chars=20000)
+    st.session_state[text_key] = text
+    if not text.strip():
+        st.info(t("text.empty"))
+        return None
+    return text
+
+
+def analysis_or_stop(path: str, text: str | None, **whatif: Any) -> analysis.TextAnalysis:
+    """The cached analysis of ``text``; a hint and st.stop() for empty or token-less text."""
+    if text is None:
+        st.stop()
+    try:
+        return state.analyze(path, state.stamp(path), text, **whatif)
+    except analysis.EmptyTextError:
+        st.info(t("text.no_tokens"))
+        st.stop()
+    except ValueError as e:  # input the model cannot take (e.g. an unknown cue-recall name)
+        st.warning(t("text.invalid", msg=md_escape(str(e)[:400])))
+        st.stop()
+
+
+def token_notices(a: analysis.TextAnalysis) -> None:
+    """Truncation warning and unknown-word explanations."""
+    if a.truncated:
+        st.warning(t("text.truncated", n=len(a.tokens) - a.extra.get("prepend", 0)))
+    real = [u for u, k in zip(a.unknown, a.kinds) if k != "filler"]
+    if real and all(real):
+        st.info(t("text.all_unknown"))
+    elif any(real):
+        st.caption(t("text.some_unknown", n=sum(real)))
+
+
+def token_table(a: analysis.TextAnalysis) -> None:
+    """Tokens with lemma, kind and UNK flag (a dataframe shows user text literally)."""
+    df = a.token_frame().rename(columns={"step": "#", "token": t("col.token"), "lemma": t("col.lemma"),
+                                         "kind": t("col.kind"), "unknown": "UNK"})
+    st.dataframe(df, hide_index=True, height=min(400, 38 + 35 * len(df)))
+
+
+def layer_options(a: analysis.TextAnalysis) -> list[tuple[int, int]]:
+    """(layer, direction) pairs of an analysis."""
+    return [(l, d) for l in range(a.num_layers) for d in range(a.directions)]
+
+
+def layer_label(opt: tuple[int, int]) -> str:
+    """Display label of a (layer, direction) pair."""
+    return t("layer.label", layer=opt[0], direction=t("dir.rev") if opt[1] else t("dir.fwd"))
+
+
+def default_models(infos: Sequence[state.CheckpointInfo]) -> list[str]:
+    """One checkpoint per cell (rnn, gru, lstm), preferring ``sentiment-<cell>`` names."""
+    out = []
+    for cell in ("rnn", "gru", "lstm"):
+        of_cell = sorted((i for i in infos if i.cell == cell), key=lambda i: (i.name != f"sentiment-{cell}", i.name))
+        if of_cell:
+            out.append(of_cell[0].path)
+    return out

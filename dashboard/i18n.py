@@ -1,0 +1,385 @@
+"""Every UI string of the dashboard, one dict per language (Russian is the default).
+
+``t(key, **fmt)`` returns the string of the session's language (``st.session_state[LANG]``),
+formatted with ``fmt``; a key missing from a language falls back to English, then to the
+key itself (tests assert that both dicts have the same keys).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dashboard.state import LANG
+
+LANGUAGES = {"ru": "Русский", "en": "English"}  # code -> name shown in the switch
+DEFAULT_LANGUAGE = "ru"
+
+RU: dict[str, str] = {
+    # navigation and sidebar
+    "nav.gates": "Гейты",
+    "nav.gradients": "Градиенты во времени",
+    "nav.training": "Кривые обучения",
+    "nav.lab": "Лаборатория дальних зависимостей",
+    "nav.explain": "Как это читать",
+    "sidebar.language": "Язык",
+    "sidebar.checkpoint": "Чекпойнт",
+    "sidebar.export": "Формат картинки (кнопка-камера графика)",
+    "sidebar.export_help": "Кнопка-камера на панели каждого графика скачивает его в этом формате.",
+    # errors and checkpoints
+    "error.generic": "Не удалось построить страницу ({kind}): {msg}. Подробности записаны в журнал сервера.",
+    "ckpt.none": "Чекпойнтов не найдено в {root}. Обучите модели (python -m lstmviz.train) или укажите "
+    "каталог в переменной LSTMVIZ_CHECKPOINTS.",
+    "ckpt.bad": "Чекпойнт не читается: {error}",
+    "ckpt.regress": "Чекпойнт {name} — регрессия (задача сложения), текст ему не подать. Выберите другой.",
+    "download.csv": "Скачать данные (CSV)",
+    # text input
+    "text.preset": "Готовые примеры",
+    "text.preset_placeholder": "Выберите пример…",
+    "text.label": "Текст",
+    "text.empty": "Введите текст (или выберите пример), чтобы увидеть, что происходит внутри модели.",
+    "text.no_tokens": "В тексте нет слов, которые модель может прочитать (только пробелы или знаки препинания). "
+    "Введите хотя бы одно слово.",
+    "text.invalid": "Этот текст модель принять не может: {msg}",
+    "text.truncated": "Текст длиннее предела модели: показаны только первые {n} токенов.",
+    "text.all_unknown": "Ни одного слова нет в словаре модели: все токены стали <unk> (UNK). Модель видит "
+    "один и тот же «неизвестный» вектор, поэтому её ответ почти не зависит от текста. Попробуйте русские слова "
+    "из отзывов.",
+    "text.some_unknown": "Слов вне словаря: {n} (помечены ⁇ на осях и UNK в таблице); модель видит их как <unk>.",
+    "col.token": "токен",
+    "col.lemma": "лемма",
+    "col.kind": "тип",
+    "col.model": "модель",
+    "col.cell": "ячейка",
+    "col.params": "параметров",
+    "col.epochs": "эпох",
+    "col.sec_epoch": "с/эпоха",
+    "dir.fwd": "прямое",
+    "dir.rev": "обратное",
+    "layer.label": "слой {layer}, направление: {direction}",
+    # chart axis titles and legend parts (lstmviz.plots.DEFAULT_LABELS keys)
+    "plot.step": "номер токена t",
+    "plot.distance": "расстояние до конца (T−1−t)",
+    "plot.unit": "нейрон",
+    "plot.value": "значение",
+    "plot.prob": "P(класс | префикс)",
+    "plot.grad_norm": "норма градиента",
+    "plot.bound": "граница Pascanu",
+    "plot.forget_product": "Π f (t+1..T), среднее по нейронам",
+    "plot.epoch": "эпоха",
+    "plot.loss": "потеря",
+    "plot.acc": "точность",
+    "plot.f1": "macro-F1",
+    "plot.log_grad": "log10 ‖∂L/∂h‖",
+    "plot.lag": "лаг (отвлекающих токенов между подсказкой и вопросом)",
+    "plot.test_acc": "точность на тесте",
+    "plot.chance": "шанс",
+    "plot.frac_low": "доля шагов < 0.1 (насыщение снизу)",
+    "plot.frac_high": "доля шагов > 0.9 (насыщение сверху)",
+    # quantities
+    "q.input": "входной гейт i",
+    "q.forget": "гейт забывания f",
+    "q.cell_candidate": "кандидат g",
+    "q.output": "выходной гейт o",
+    "q.cell": "состояние ячейки c",
+    "q.hidden": "скрытое состояние h",
+    "q.reset": "гейт сброса r",
+    "q.update": "гейт обновления z",
+    "q.new": "кандидат n",
+    # gates view
+    "gates.title": "Гейты и состояния по токенам",
+    "gates.intro": "Одно предложение через одну модель: значения каждого гейта и состояния на каждом токене. "
+    "Шкалы цветов фиксированы: гейты от 0 до 1, кандидат и h от −1 до 1, c — симметрично вокруг 0.",
+    "gates.prediction": "Предсказание",
+    "gates.probs": "Вероятности классов после каждого префикса",
+    "gates.layer": "Слой и направление",
+    "unit.title": "Один нейрон крупным планом",
+    "unit.number": "Нейрон (unit)",
+    "unit.colour_by": "Раскрасить текст по",
+    "unit.lines": "Нейрон {unit}: все сигналы по токенам",
+    "unit.text": "Текст, окрашенный по нейрону {unit} ({q})",
+    "top.title": "Самые активные и самые изменчивые нейроны",
+    "top.caption": "По величине: среднее |{q}|; по изменчивости: среднее |Δ| между соседними токенами.",
+    "sat.title": "Насыщение гейтов",
+    "sat.no_gates": "У простой RNN нет гейтов — насыщение не определено.",
+    "sat.corpus": "Сравнить с выборкой корпуса (200 предложений) и с необученной моделью",
+    "sat.no_corpus": "Корпус не найден ({path}); показано только это предложение.",
+    "sat.sentence": "это предложение",
+    "sat.trained": "корпус, обученная",
+    "sat.untrained": "корпус, необученная",
+    # gradients view
+    "grads.title": "Градиенты во времени: RNN, GRU, LSTM",
+    "grads.intro": "Одно предложение через несколько моделей. Потеря — кросс-энтропия к предсказанному (или "
+    "выбранному) классу; показаны нормы ‖∂L/∂h_t‖ (сплошные) и ‖∂L/∂c_t‖ (пунктир) верхнего слоя на одной "
+    "логарифмической оси.",
+    "grads.models": "Модели",
+    "grads.pick": "Выберите хотя бы одну модель.",
+    "grads.target": "Цель потери",
+    "grads.predicted": "предсказанный класс",
+    "grads.by_token": "Норма градиента по токенам",
+    "grads.by_distance": "Норма градиента от расстояния до конца",
+    "grads.pascanu": "Серая пунктирная линия — граница Pascanu et al. (2013) ‖∂L/∂h_T‖·σ_max(W_hh)^(T−t) для RNN; "
+    "σ_max = {sigma}.",
+    "grads.saliency": "Чувствительность к словам ‖∂L/∂x_t‖",
+    "grads.forget": "Произведение гейтов забывания и ‖∂L/∂c_t‖",
+    "grads.forget_caption": "Прямой путь градиента через ячейку: ∂c_T/∂c_t = Π f_k (k = t+1..T). Если гейты "
+    "забывания близки к 1, произведение не падает — и градиент по c доживает до начала текста.",
+    "whatif.title": "Что если… (на частной копии модели)",
+    "whatif.caption": "Изменения применяются к копии; общая модель не меняется.",
+    "whatif.filler": "Нейтральных токенов в начало",
+    "whatif.whh": "Множитель W_hh",
+    "whatif.bias": "Сдвиг смещения гейта забывания (у GRU — z)",
+    "whatif.untrained": "Необученная (та же архитектура)",
+    # training view
+    "train.title": "Кривые обучения",
+    "train.intro": "Из истории, сохранённой в meta.json каждого чекпойнта: сплошная линия — обучение, "
+    "пунктир — валидация.",
+    "train.models": "Чекпойнты",
+    "train.pick": "Выберите хотя бы один чекпойнт.",
+    "train.no_history": "В выбранных чекпойнтах нет истории обучения.",
+    "train.curves": "Потеря, точность и macro-F1 по эпохам",
+    "train.table": "Размер, скорость и метрики на тесте",
+    "train.profile": "Профиль градиента по эпохам",
+    "train.profile_caption": "log10 среднего ‖∂L/∂h_t‖ на пробном батче (верхний слой) по расстоянию от конца "
+    "текста: тёмное справа — градиент затухает, не дойдя до начала.",
+    "train.no_profile": "{name}: профиль градиента не сохранён.",
+    # lab view
+    "lab.title": "Лаборатория дальних зависимостей",
+    "lab.intro": "Задача «cue recall»: первый токен — страна, затем лаг из отвлекающих токенов, в конце «?». "
+    "Нужно назвать язык страны. Шанс — 1/число классов.",
+    "lab.no_sweep": "Файл с результатами по лагам не найден: {path}.",
+    "lab.sweep": "Точность на тесте от лага",
+    "lab.live_title": "Обучение вживую",
+    "lab.live_caption": "Одна задача на весь сервер: RNN, GRU и LSTM учатся по очереди эпоха за эпохой на своих "
+    "копиях. Задача продолжается при перезагрузке страницы; остальные страницы работают.",
+    "lab.lag": "Лаг (отвлекающих токенов)",
+    "lab.epochs": "Эпох",
+    "lab.hidden": "Нейронов",
+    "lab.ntrain": "Обучающих примеров",
+    "lab.start": "Запустить",
+    "lab.stop": "Остановить",
+    "lab.busy": "Уже идёт обучение (возможно, запущенное другим пользователем). Дождитесь окончания.",
+    "lab.idle": "Задача ещё не запускалась.",
+    "lab.live": "Лаг {lag}: потеря на обучении и точность на тесте",
+    "lab.state.running": "Идёт обучение, лаг {lag}, {s} с",
+    "lab.state.done": "Готово: лаг {lag}, {s} с",
+    "lab.state.stopped": "Остановлено: лаг {lag}, {s} с",
+    "lab.state.error": "Ошибка: лаг {lag}, {s} с",
+    # explain view
+    "explain.title": "Как это читать",
+    "explain.intro": "Формулы — в порядке гейтов PyTorch (документация nn.LSTM, nn.GRU, nn.RNN). σ — сигмоида "
+    "(значения 0…1), ⊙ — поэлементное произведение. Названия величин на графиках совпадают с подписями справа.",
+    "explain.lstm": "Гейт забывания f решает, какая доля старой памяти c остаётся; входной гейт i — сколько "
+    "нового кандидата g записать; выходной o — что из памяти показать в h.",
+    "explain.gru": "У GRU одна память h. В соглашении PyTorch z — доля **старого** состояния: z ≈ 1 — "
+    "«помнить», z ≈ 0 — «заменить новым» n. Гейт сброса r решает, сколько прошлого брать при расчёте n.",
+    "explain.grads_title": "Почему градиенты затухают",
+    "explain.grads": "У RNN каждый шаг назад умножает градиент на матрицу Якоби; если σ_max(W_hh) < 1, норма "
+    "падает экспоненциально (граница Pascanu et al., 2013), если больше — может взрываться. У LSTM есть "
+    "прямой путь через ячейку c: пока гейты забывания близки к 1, градиент проходит почти без потерь.",
+    "explain.read_title": "Как читать графики",
+    "explain.read_gates": "**Гейты.** Строки — нейроны, столбцы — токены. Жёлтый — гейт открыт (≈1), тёмно-синий "
+    "— закрыт (≈0). Вертикальная полоса — слово, на которое реагирует много нейронов; горизонтальная — нейрон, "
+    "который держит значение долго (память). Токены вне словаря помечены ⁇.",
+    "explain.read_grads": "**Градиенты.** Ось Y логарифмическая: прямая линия — экспоненциальное затухание. "
+    "Чем ниже кривая слева (далеко от конца), тем меньше начало текста влияет на обучение. Раскраска текста "
+    "‖∂L/∂x_t‖ показывает, какие слова сильнее всего меняют потерю.",
+    "explain.read_training": "**Обучение.** Расхождение сплошной (train) и пунктирной (val) линий — переобучение. "
+    "Тепловая карта профиля градиента показывает, как с эпохами меняется затухание по расстоянию.",
+    "explain.read_lab": "**Лаборатория.** Если точность падает до уровня шанса с ростом лага, модель не доносит "
+    "подсказку до конца последовательности.",
+    "explain.example_title": "Пример: «Я вырос во Франции … я свободно говорю по-французски»",
+    "explain.example": "Чтобы предсказать «по-французски», модель должна пронести слово «Франция» через весь "
+    "длинный промежуток. Выберите этот пример на странице «Градиенты во времени» и сравните ‖∂L/∂h_t‖ на токене "
+    "«Франции»: у обученной RNN он обычно на порядки меньше, чем у LSTM. Ползунок «нейтральных токенов в начало» удлиняет "
+    "промежуток; задача cue recall в лаборатории — та же идея в чистом виде.",
+}
+
+EN: dict[str, str] = {
+    "nav.gates": "Gates",
+    "nav.gradients": "Gradients through time",
+    "nav.training": "Training curves",
+    "nav.lab": "Long-range lab",
+    "nav.explain": "How to read this",
+    "sidebar.language": "Language",
+    "sidebar.checkpoint": "Checkpoint",
+    "sidebar.export": "Image format (chart camera button)",
+    "sidebar.export_help": "The camera button on each chart's toolbar downloads it in this format.",
+    "error.generic": "This page could not be built ({kind}): {msg}. Details are in the server log.",
+    "ckpt.none": "No checkpoints found in {root}. Train models (python -m lstmviz.train) or point "
+    "LSTMVIZ_CHECKPOINTS at a checkpoint directory.",
+    "ckpt.bad": "Cannot read checkpoint: {error}",
+    "ckpt.regress": "Checkpoint {name} is a regression model (adding problem) and takes no text. Pick another one.",
+    "download.csv": "Download data (CSV)",
+    "text.preset": "Examples",
+    "text.preset_placeholder": "Pick an example…",
+    "text.label": "Text",
+    "text.empty": "Enter a text (or pick an example) to see what happens inside the model.",
+    "text.no_tokens": "The text has no words the model can read (only spaces or punctuation). Enter at least "
+    "one word.",
+    "text.invalid": "The model cannot take this text: {msg}",
+    "text.truncated": "The text is longer than the model's limit: only the first {n} tokens are shown.",
+    "text.all_unknown": "None of the words is in the model's vocabulary: every token became <unk> (UNK). The model "
+    "sees the same 'unknown' vector each time, so its answer barely depends on the text. Try Russian review words.",
+    "text.some_unknown": "Out-of-vocabulary words: {n} (marked ⁇ on axes and UNK in the table); the model sees "
+    "them as <unk>.",
+    "col.token": "token",
+    "col.lemma": "lemma",
+    "col.kind": "kind",
+    "col.model": "model",
+    "col.cell": "cell",
+    "col.params": "parameters",
+    "col.epochs": "epochs",
+    "col.sec_epoch": "s/epoch",
+    "dir.fwd": "forward",
+    "dir.rev": "reverse",
+    "layer.label": "layer {layer}, direction: {direction}",
+    # chart axis titles and legend parts (lstmviz.plots.DEFAULT_LABELS keys)
+    "plot.step": "token index t",
+    "plot.distance": "distance from the end (T-1-t)",
+    "plot.unit": "unit",
+    "plot.value": "value",
+    "plot.prob": "P(class | prefix)",
+    "plot.grad_norm": "gradient norm",
+    "plot.bound": "Pascanu bound",
+    "plot.forget_product": "Π f (t+1..T), mean over units",
+    "plot.epoch": "epoch",
+    "plot.loss": "loss",
+    "plot.acc": "accuracy",
+    "plot.f1": "macro F1",
+    "plot.log_grad": "log10 ‖∂L/∂h‖",
+    "plot.lag": "lag (distractor tokens between cue and query)",
+    "plot.test_acc": "test accuracy",
+    "plot.chance": "chance",
+    "plot.frac_low": "fraction of steps < 0.1 (left-saturated)",
+    "plot.frac_high": "fraction of steps > 0.9 (right-saturated)",
+    "q.input": "input gate i",
+    "q.forget": "forget gate f",
+    "q.cell_candidate": "candidate g",
+    "q.output": "output gate o",
+    "q.cell": "cell state c",
+    "q.hidden": "hidden state h",
+    "q.reset": "reset gate r",
+    "q.update": "update gate z",
+    "q.new": "candidate n",
+    "gates.title": "Gates and states, token by token",
+    "gates.intro": "One sentence through one model: every gate and state at every token. Colour scales are fixed: "
+    "gates 0 to 1, candidate and h −1 to 1, c symmetric around 0.",
+    "gates.prediction": "Prediction",
+    "gates.probs": "Class probabilities after each prefix",
+    "gates.layer": "Layer and direction",
+    "unit.title": "One unit up close",
+    "unit.number": "Unit",
+    "unit.colour_by": "Colour the text by",
+    "unit.lines": "Unit {unit}: every signal, token by token",
+    "unit.text": "Text coloured by unit {unit} ({q})",
+    "top.title": "Most active and most changing units",
+    "top.caption": "Activity: mean |{q}|; change: mean |Δ| between neighbouring tokens.",
+    "sat.title": "Gate saturation",
+    "sat.no_gates": "A plain RNN has no gates, so saturation is undefined.",
+    "sat.corpus": "Compare with a corpus sample (200 sentences) and with an untrained model",
+    "sat.no_corpus": "Corpus not found ({path}); showing this sentence only.",
+    "sat.sentence": "this sentence",
+    "sat.trained": "corpus, trained",
+    "sat.untrained": "corpus, untrained",
+    "grads.title": "Gradients through time: RNN, GRU, LSTM",
+    "grads.intro": "One sentence through several models. The loss is cross-entropy to the predicted (or chosen) "
+    "class; ‖∂L/∂h_t‖ (solid) and ‖∂L/∂c_t‖ (dashed) of the top layer share one log axis.",
+    "grads.models": "Models",
+    "grads.pick": "Pick at least one model.",
+    "grads.target": "Loss target",
+    "grads.predicted": "predicted class",
+    "grads.by_token": "Gradient norm per token",
+    "grads.by_distance": "Gradient norm vs distance from the end",
+    "grads.pascanu": "The dotted grey line is the Pascanu et al. (2013) bound ‖∂L/∂h_T‖·σ_max(W_hh)^(T−t) for the "
+    "RNN; σ_max = {sigma}.",
+    "grads.saliency": "Word saliency ‖∂L/∂x_t‖",
+    "grads.forget": "Forget-gate running product and ‖∂L/∂c_t‖",
+    "grads.forget_caption": "The cell's direct gradient path: ∂c_T/∂c_t = Π f_k (k = t+1..T). While forget gates "
+    "stay near 1 the product does not shrink, and the gradient through c reaches the start of the text.",
+    "whatif.title": "What if… (on a private copy of the model)",
+    "whatif.caption": "Changes apply to a copy; the shared model is never modified.",
+    "whatif.filler": "Neutral tokens prepended",
+    "whatif.whh": "W_hh scale",
+    "whatif.bias": "Forget-gate bias shift (GRU: z)",
+    "whatif.untrained": "Untrained (same architecture)",
+    "train.title": "Training curves",
+    "train.intro": "From the history stored in each checkpoint's meta.json: solid is training, dashed is validation.",
+    "train.models": "Checkpoints",
+    "train.pick": "Pick at least one checkpoint.",
+    "train.no_history": "The selected checkpoints have no training history.",
+    "train.curves": "Loss, accuracy and macro-F1 per epoch",
+    "train.table": "Size, speed and test metrics",
+    "train.profile": "Gradient profile over epochs",
+    "train.profile_caption": "log10 of the mean ‖∂L/∂h_t‖ over a probe batch (top layer) against the distance from "
+    "the end of the text: dark on the right means the gradient dies before reaching the start.",
+    "train.no_profile": "{name}: no gradient profile stored.",
+    "lab.title": "Long-range lab",
+    "lab.intro": "Cue recall: the first token is a country, then a lag of distractor tokens, then '?'. The model "
+    "must name the country's language. Chance is 1/number of classes.",
+    "lab.no_sweep": "Lag sweep results not found: {path}.",
+    "lab.sweep": "Test accuracy vs lag",
+    "lab.live_title": "Live training",
+    "lab.live_caption": "One job for the whole server: RNN, GRU and LSTM train epoch by epoch on their own copies. "
+    "The job survives a page reload; other pages stay responsive.",
+    "lab.lag": "Lag (distractor tokens)",
+    "lab.epochs": "Epochs",
+    "lab.hidden": "Units",
+    "lab.ntrain": "Training examples",
+    "lab.start": "Start",
+    "lab.stop": "Stop",
+    "lab.busy": "A training job is already running (maybe started by another user). Wait until it ends.",
+    "lab.idle": "No job has run yet.",
+    "lab.live": "Lag {lag}: training loss and test accuracy",
+    "lab.state.running": "Training, lag {lag}, {s} s",
+    "lab.state.done": "Done: lag {lag}, {s} s",
+    "lab.state.stopped": "Stopped: lag {lag}, {s} s",
+    "lab.state.error": "Failed: lag {lag}, {s} s",
+    "explain.title": "How to read this",
+    "explain.intro": "Equations follow PyTorch's gate order (docs of nn.LSTM, nn.GRU, nn.RNN). σ is the sigmoid "
+    "(values 0…1), ⊙ the element-wise product. Quantity names on the charts match the labels on the right.",
+    "explain.lstm": "The forget gate f decides how much of the old memory c stays; the input gate i how much of the "
+    "new candidate g is written; the output gate o what of the memory is shown in h.",
+    "explain.gru": "A GRU has one memory h. In PyTorch's convention z is the share of the **old** state: z ≈ 1 "
+    "means 'keep', z ≈ 0 'replace with the new n'. The reset gate r decides how much past goes into n.",
+    "explain.grads_title": "Why gradients vanish",
+    "explain.grads": "In an RNN every step back multiplies the gradient by a Jacobian; when σ_max(W_hh) < 1 its norm "
+    "falls exponentially (the Pascanu et al., 2013 bound), when larger it may explode. An LSTM has a direct path "
+    "through the cell c: while forget gates stay near 1 the gradient passes almost unchanged.",
+    "explain.read_title": "How to read the charts",
+    "explain.read_gates": "**Gates.** Rows are units, columns tokens. Yellow is an open gate (≈1), dark blue a "
+    "closed one (≈0). A vertical stripe is a word many units react to; a horizontal one a unit holding a value for "
+    "long (memory). Out-of-vocabulary tokens are marked ⁇.",
+    "explain.read_grads": "**Gradients.** The y axis is logarithmic: a straight line is exponential decay. The lower "
+    "the curve on the left (far from the end), the less the start of the text affects learning. The text coloured "
+    "by ‖∂L/∂x_t‖ shows which words change the loss most.",
+    "explain.read_training": "**Training.** A gap between solid (train) and dashed (val) lines is overfitting. The "
+    "gradient-profile heatmap shows how decay with distance changes over epochs.",
+    "explain.read_lab": "**Lab.** When accuracy falls to chance as the lag grows, the model no longer carries the "
+    "cue to the end of the sequence.",
+    "explain.example_title": "Example: “I grew up in France … I speak fluent French”",
+    "explain.example": "To predict “French” the model must carry “France” across the whole gap. Pick the Russian "
+    "version of this example on the Gradients page and compare ‖∂L/∂h_t‖ at the token “Франции”: a trained RNN's is "
+    "typically orders of magnitude smaller than the LSTM's. The 'neutral tokens prepended' slider lengthens the "
+    "gap; the "
+    "lab's cue-recall task is the same idea in its purest form.",
+}
+
+STRINGS: dict[str, dict[str, str]] = {"ru": RU, "en": EN}
+
+
+def t(key: str, lang: str | None = None, **fmt: Any) -> str:
+    """The UI string ``key`` in ``lang`` (default: the session's language), formatted with ``fmt``.
+
+    Example:
+        >>> t("nav.gates", lang="en")
+        'Gates'
+    """
+    if lang is None:
+        try:
+            lang = st.session_state.get(LANG, DEFAULT_LANGUAGE)
+        except Exception:  # outside a Streamlit run
+            lang = DEFAULT_LANGUAGE
+    text = STRINGS.get(lang, RU).get(key) or EN.get(key) or key
+    return text.format(**fmt) if fmt else text

@@ -1,0 +1,264 @@
+"""Every cache and every session-state key of the dashboard: the only module that caches.
+
+Caching (all functions take their inputs as arguments and never read globals):
+
+* ``st.cache_resource`` holds objects shared by every session and never mutated:
+  predictors (one per checkpoint directory and file stamp, so a rewritten checkpoint is
+  reloaded), what-if variants (private modified copies), text analyses (read-only result
+  objects; shared rather than pickled per hit because a hit must cost ~nothing) and the one
+  server-wide :class:`~dashboard.jobs.JobManager`.
+* ``st.cache_data`` holds plain data copied per hit: checkpoint metadata, the lag sweep,
+  the corpus sample and the corpus saturation statistics.
+
+Every cached function that depends on a file takes the file's ``stamp`` (mtime and size)
+as an argument, so the key changes when the file does.
+
+Session-state keys are the constants below; views never spell a key themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.jobs import JobManager
+from lstmviz import analysis
+from lstmviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError, list_checkpoints
+from lstmviz.pipeline import Predictor
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKPOINTS_ENV = "LSTMVIZ_CHECKPOINTS"  # env var: checkpoint root (default <repo>/checkpoints)
+CORPUS_ENV = "LSTMVIZ_CORPUS"  # env var: corpus dir or CSV (default <repo>/../shared/data/opensentimentcorpus)
+LAG_SWEEP_FILE = "cue_recall_lag_sweep.json"
+
+# ----- session-state keys ------------------------------------------------------------------
+LANG = "lang"  # "ru" | "en" (sidebar radio)
+CHECKPOINT = "checkpoint"  # selected checkpoint directory (str), sidebar picker
+EXPORT_FORMAT = "export_format"  # "png" | "svg": format of the modebar's image download
+TEXT = "text"  # the sentence shared by the Gates and Gradients views (survives page switches)
+PRESET = "preset"  # prefix of the preset selectbox keys (one per view)
+TEXT_WIDGET = "text_widget"  # prefix of the text-area keys (one per view)
+GATES_LAYER = "gates_layer"  # selected (layer, direction) in the Gates view
+GATES_UNIT = "gates_unit"  # unit of the drill-down
+GATES_UNIT_QUANTITY = "gates_unit_quantity"  # quantity colouring the text in the drill-down
+GATES_CORPUS = "gates_corpus"  # whether to compute corpus saturation
+GRAD_MODELS = "grad_models"  # checkpoints compared in the Gradients view
+GRAD_TARGET = "grad_target"  # loss target: "" (predicted) or a class name
+WHATIF_FILLER = "whatif_filler"  # what-if: filler tokens
+WHATIF_WHH = "whatif_whh"  # what-if: W_hh scale
+WHATIF_BIAS = "whatif_bias"  # what-if: forget-gate bias shift
+WHATIF_UNTRAINED = "whatif_untrained"  # what-if: untrained re-initialisation
+TRAIN_MODELS = "train_models"  # checkpoints shown in the Training view
+LAB_LAG = "lab_lag"  # lab: lag of the live run
+LAB_EPOCHS = "lab_epochs"  # lab: epochs of the live run
+LAB_HIDDEN = "lab_hidden"  # lab: hidden size of the live run
+LAB_NTRAIN = "lab_ntrain"  # lab: training sequences of the live run
+LAB_STOP = "lab_stop"  # lab: the Stop button
+LAB_SEEN = "lab_seen_running"  # lab: id of the job this session saw running (to rerun once it ends)
+CHART = "chart"  # prefix of plotly chart element keys
+CSV = "csv"  # prefix of CSV download-button keys
+
+DEFAULTS: dict[str, Any] = {LANG: "ru", EXPORT_FORMAT: "png"}
+
+
+def init_session() -> None:
+    """Puts the defaults into session state once per session."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+
+
+# ----- paths (not cached: they read the environment) -----------------------------------------
+def checkpoint_root() -> Path:
+    """The checkpoint root: ``$LSTMVIZ_CHECKPOINTS`` or ``<repo>/checkpoints``."""
+    return Path(os.environ.get(CHECKPOINTS_ENV) or REPO / "checkpoints")
+
+
+def corpus_path() -> Path:
+    """The sentiment corpus: ``$LSTMVIZ_CORPUS`` or ``<repo>/../shared/data/opensentimentcorpus``."""
+    return Path(os.environ.get(CORPUS_ENV) or REPO.parent / "shared" / "data" / "opensentimentcorpus")
+
+
+def corpus_file() -> Path:
+    """The corpus CSV: :func:`corpus_path` itself, or the majority-vote file inside that directory."""
+    from lstmviz.datasets import CORPUS_FILENAME
+
+    p = corpus_path()
+    return p / CORPUS_FILENAME if p.is_dir() else p
+
+
+def stamp(path: str | Path) -> tuple[float, int]:
+    """(mtime, size) of a file, or of a checkpoint's two files; (0, 0) when missing."""
+    p = Path(path)
+    files = [p / META_FILE, p / WEIGHTS_FILE] if p.is_dir() else [p]
+    out = (0.0, 0)
+    for f in files:
+        try:
+            s = f.stat()
+            out = (max(out[0], s.st_mtime), out[1] + s.st_size)
+        except OSError:
+            pass
+    return out
+
+
+# ----- checkpoints ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What the pickers need to know about one checkpoint directory.
+
+    Attributes:
+        path: Directory (str).
+        name: Path relative to the root, for display.
+        task: ``"sentiment"``, ``"cue_recall"``, ... (``"?"`` when unreadable).
+        cell: ``"rnn"`` | ``"gru"`` | ``"lstm"`` | ``"?"``.
+        head: ``"classify"`` | ``"regress"`` | ``"?"``.
+        error: Why the metadata could not be read (names the file), else None.
+    """
+
+    path: str
+    name: str
+    task: str
+    cell: str
+    head: str
+    error: str | None = None
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def read_meta(path: str, file_stamp: tuple[float, int]) -> dict[str, Any]:
+    """Parsed ``meta.json`` of a checkpoint directory (raises CheckpointError naming the file)."""
+    meta_path = Path(path) / META_FILE
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise CheckpointError(f"{meta_path} is missing") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{meta_path} is not valid JSON: {e}") from e
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{meta_path} does not hold a JSON object")
+    return meta
+
+
+def checkpoint_infos(root: str | Path) -> list[CheckpointInfo]:
+    """All checkpoint directories under ``root``; unreadable ones carry an ``error``."""
+    root = Path(root)
+    infos = []
+    for d in list_checkpoints(root):
+        name = str(d.relative_to(root)) if d.is_relative_to(root) else d.name
+        try:
+            meta = read_meta(str(d), stamp(d))
+            cfg = meta.get("config") or {}
+            infos.append(CheckpointInfo(str(d), name, str(meta.get("task", "sentiment")),
+                                        str(meta.get("cell", cfg.get("cell", "?"))), str(cfg.get("head", "classify"))))
+        except CheckpointError as e:
+            infos.append(CheckpointInfo(str(d), name, "?", "?", "?", str(e)))
+    return infos
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def load_predictor(path: str, file_stamp: tuple[float, int]) -> Predictor:
+    """The predictor of a checkpoint, loaded once per (directory, stamp); never mutated."""
+    return Predictor.from_checkpoint(path)
+
+
+def predictor(path: str) -> Predictor:
+    """:func:`load_predictor` keyed by the checkpoint's current stamp."""
+    return load_predictor(path, stamp(path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def load_variant(
+    path: str, file_stamp: tuple[float, int], whh_scale: float, forget_bias: float, untrained: bool
+) -> Any:
+    """A what-if variant: a private modified copy of a checkpoint's model (original untouched)."""
+    whatif = analysis.WhatIf(whh_scale=whh_scale, forget_bias=forget_bias, untrained=untrained)
+    return analysis.make_variant(load_predictor(path, file_stamp), whatif)
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def analyze(
+    path: str,
+    file_stamp: tuple[float, int],
+    text: str,
+    target: str | None = None,
+    filler: int = 0,
+    whh_scale: float = 1.0,
+    forget_bias: float = 0.0,
+    untrained: bool = False,
+) -> analysis.TextAnalysis:
+    """``analysis.analyze_text`` of a (possibly what-if) checkpoint; the result is read-only."""
+    pred = load_variant(path, file_stamp, whh_scale, forget_bias, untrained)
+    a = analysis.analyze_text(pred, text, grads=True, target=target, prepend=filler)
+    if pred.model.config.cell == "rnn":
+        a.extra["pascanu"] = analysis.pascanu_bound(a, pred.model)
+    return a
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def corpus_texts(path: str, file_stamp: tuple[float, int], n: int, seed: int) -> list[str]:
+    """A seeded random sample of ``n`` corpus sentences (raises DataError when unreadable)."""
+    from lstmviz.datasets import load_opensentiment
+
+    df = load_opensentiment(path)
+    return df.sample(n=min(n, len(df)), random_state=seed)["text"].astype(str).tolist()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def corpus_saturation(
+    path: str, file_stamp: tuple[float, int], texts: tuple[str, ...], untrained: bool, series: str
+) -> pd.DataFrame:
+    """Gate saturation statistics pooled over ``texts`` for a (possibly untrained) checkpoint."""
+    pred = load_variant(path, file_stamp, 1.0, 0.0, untrained)
+    return analysis.corpus_saturation(pred, list(texts), series=series)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def lag_sweep(path: str, file_stamp: tuple[float, int]) -> tuple[pd.DataFrame, float | None]:
+    """``cue_recall_lag_sweep.json`` as a frame ``model, lag, accuracy`` and the chance level.
+
+    Reads the file ``lstmviz.train.lag_sweep`` writes: ``{"results": [{"cell", "lag",
+    "test_accuracy", ...}, ...], "chance": 0.25, ...}`` (or ``{"lags": [...], "accuracy":
+    {cell: [...]}}``); raises CheckpointError naming the file when it holds no results.
+    """
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{p} cannot be read: {e}") from e
+    rows = []
+    if isinstance(raw, dict) and isinstance(raw.get("results"), list):
+        for r in raw["results"]:
+            acc = r.get("test_accuracy", r.get("accuracy"))
+            rows.append({"model": str(r.get("cell", r.get("model"))), "lag": int(r["lag"]), "accuracy": float(acc)})
+    elif isinstance(raw, dict) and isinstance(raw.get("accuracy"), dict) and isinstance(raw.get("lags"), list):
+        for cell, accs in raw["accuracy"].items():
+            rows += [{"model": cell, "lag": int(lag), "accuracy": float(a)} for lag, a in zip(raw["lags"], accs)]
+    if not rows:
+        raise CheckpointError(f"{p} holds no lag results")
+    chance = raw.get("chance")
+    if not isinstance(chance, (int, float)):
+        n_classes = raw.get("n_classes")
+        chance = 1.0 / n_classes if isinstance(n_classes, int) and n_classes > 0 else None
+    return pd.DataFrame(rows), chance
+
+
+@st.cache_resource(show_spinner=False)
+def job_manager() -> JobManager:
+    """The one server-wide lab job manager (shared by every session and page reload)."""
+    return JobManager()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def param_count(config: dict[str, Any]) -> int | None:
+    """Trainable parameters of a model config (None when the config is invalid)."""
+    from lstmviz.models import ModelConfig, RecurrentClassifier
+
+    try:
+        model = RecurrentClassifier(ModelConfig.from_dict(dict(config)))
+    except (TypeError, ValueError):
+        return None
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

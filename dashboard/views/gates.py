@@ -1,0 +1,94 @@
+"""Gates view: one sentence through one model; every gate and state, token by token."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import state
+from dashboard.i18n import t
+from lstmviz import analysis, plots
+from lstmviz.names import QUANTITIES
+
+
+def saturation(info: state.CheckpointInfo, a: analysis.TextAnalysis, task: str) -> None:
+    """Saturation scatter: this sentence vs a corpus sample, trained vs untrained."""
+    st.subheader(t("sat.title"))
+    if a.cell == "rnn":
+        st.info(t("sat.no_gates"))
+        return
+    frames = [analysis.saturation_stats(a.recording, series=t("sat.sentence"))]
+    if st.toggle(t("sat.corpus"), value=True, key=state.GATES_CORPUS):
+        corpus = state.corpus_file()
+        if task != "sentiment" or not corpus.is_file():
+            st.info(t("sat.no_corpus", path=ui.md_escape(str(corpus))))
+        else:
+            texts = tuple(state.corpus_texts(str(corpus), state.stamp(corpus), 200, 0))
+            for untrained, label in ((False, t("sat.trained")), (True, t("sat.untrained"))):
+                frames.append(state.corpus_saturation(info.path, state.stamp(info.path), texts, untrained, label))
+    data = pd.concat(frames, ignore_index=True)
+    fig = plots.saturation_scatter(data, labels=ui.plot_labels())
+    ui.show_figure(fig, data, f"saturation_{info.name}", "saturation")
+
+
+def render() -> None:
+    """Page body."""
+    st.header(t("gates.title"))
+    st.caption(t("gates.intro"))
+    info, pred = ui.checkpoint_or_stop()
+    text = ui.text_block("gates", pred)
+    a = ui.analysis_or_stop(info.path, text)
+    ui.token_notices(a)
+    lbl = ui.plot_labels()
+
+    left, right = st.columns([1, 2])
+    with left:
+        st.metric(t("gates.prediction"), a.predicted_label)
+        st.caption(f"p = {a.probs[-1, a.predicted]:.2f}")
+        ui.token_table(a)
+    with right:
+        probs = a.probability_frame()
+        fig = plots.probability_lines(probs, a.tokens, title=t("gates.probs"), labels=lbl)
+        ui.show_figure(fig, probs, f"probabilities_{info.name}", "probs")
+
+    layers = {o: ui.layer_label(o) for o in ui.layer_options(a)}  # labels fixed now: format_func stays pure
+    ui.sanitize(state.GATES_LAYER, list(layers))
+    opt = st.selectbox(t("gates.layer"), list(layers), format_func=layers.get, key=state.GATES_LAYER)
+    layer, direction = opt
+    quantities = QUANTITIES[a.cell]
+    for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
+        with tab:
+            frame = a.activation_frame(q, layer, direction)
+            title = f"{info.name}: {t('q.' + q)}"
+            fig = plots.gate_heatmap(frame, a.tokens, q, title=title, unknown=a.unknown, labels=lbl)
+            ui.show_figure(fig, frame, f"{q}_{info.name}_l{layer}d{direction}", f"heat_{q}")
+
+    st.subheader(t("unit.title"))
+    units = a.values("hidden", layer, direction).shape[1]
+    c1, c2 = st.columns(2)
+    if st.session_state.get(state.GATES_UNIT, 0) >= units:
+        del st.session_state[state.GATES_UNIT]
+    unit = c1.number_input(t("unit.number"), 0, units - 1, 0, key=state.GATES_UNIT)
+    ui.sanitize(state.GATES_UNIT_QUANTITY, quantities)
+    names = {q: t(f"q.{q}") for q in quantities}
+    uq = c2.selectbox(t("unit.colour_by"), quantities, index=len(quantities) - 1, format_func=names.get,
+                      key=state.GATES_UNIT_QUANTITY)
+    lines = analysis.unit_frame(a, int(unit), layer, direction)
+    fig = plots.unit_lines(lines, a.tokens, title=t("unit.lines", unit=unit), labels=lbl)
+    ui.show_figure(fig, lines, f"unit{unit}_{info.name}", "unit_lines")
+    values = a.values(uq, layer, direction)[:, int(unit)]
+    colored = plots.colored_text_data(a.tokens, values)
+    zmin, zmax, scale = plots.color_range(uq, values)
+    fig = plots.colored_text_figure(colored, zmin, zmax, scale, title=t("unit.text", unit=unit, q=names[uq]))
+    ui.show_figure(fig, colored, f"unit{unit}_{uq}_text_{info.name}", "unit_text")
+
+    st.subheader(t("top.title"))
+    top_q = "cell" if a.cell == "lstm" else "hidden"
+    st.caption(t("top.caption", q=t(f"q.{top_q}")))
+    st.dataframe(analysis.top_units(a, top_q, layer, direction, k=5), hide_index=True)
+
+    saturation(info, a, getattr(pred, "task", "sentiment"))
+
+
+ui.run_view(render)

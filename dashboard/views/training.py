@@ -1,0 +1,74 @@
+"""Training view: curves, sizes, speed, test metrics and gradient profiles from checkpoints' meta."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import state
+from dashboard.i18n import t
+from lstmviz import analysis, plots
+
+
+def summary_row(name: str, meta: dict) -> dict:
+    """One table row: cell, parameter count, seconds per epoch, test metrics."""
+    cfg = meta.get("config") or {}
+    history = meta.get("history") or []
+    seconds = [h["seconds"] for h in history if isinstance(h.get("seconds"), (int, float))]
+    per_epoch = meta.get("seconds_per_epoch") or (sum(seconds) / len(seconds) if seconds else None)
+    row = {t("col.model"): name, t("col.cell"): meta.get("cell", cfg.get("cell")),
+           t("col.params"): meta.get("parameters") or state.param_count(cfg),
+           t("col.epochs"): len(history),
+           t("col.sec_epoch"): round(per_epoch, 2) if per_epoch else None}
+    for k, v in (meta.get("test_metrics") or {}).items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            row[f"test {k}"] = round(float(v), 4)
+    return row
+
+
+def render() -> None:
+    """Page body."""
+    st.header(t("train.title"))
+    st.caption(t("train.intro"))
+    infos = [i for i in state.checkpoint_infos(state.checkpoint_root())]
+    if not infos:
+        st.info(t("ckpt.none", root=ui.md_escape(str(state.checkpoint_root()))))
+        return
+    for bad in (i for i in infos if i.error):
+        st.error(t("ckpt.bad", error=ui.md_escape(bad.error)))
+    good = {i.path: i for i in infos if not i.error}
+    ui.sanitize(state.TRAIN_MODELS, list(good), multi=True)
+    default = [p for p, i in good.items() if i.task == "sentiment"] or list(good)[:3]
+    chosen = st.multiselect(t("train.models"), list(good), default=default, format_func=lambda p: good[p].name,
+                            key=state.TRAIN_MODELS)
+    if not chosen:
+        st.info(t("train.pick"))
+        return
+    metas = {good[p].name: state.read_meta(p, state.stamp(p)) for p in chosen}
+
+    lbl = ui.plot_labels()
+    hist = analysis.history_frame({n: m.get("history") for n, m in metas.items()})
+    if hist.empty:
+        st.info(t("train.no_history"))
+    else:
+        fig = plots.training_curves(hist, title=t("train.curves"), labels=lbl)
+        ui.show_figure(fig, hist, "training_curves", "curves")
+
+    st.subheader(t("train.table"))
+    st.dataframe(pd.DataFrame([summary_row(n, m) for n, m in metas.items()]), hide_index=True)
+
+    st.subheader(t("train.profile"))
+    st.caption(t("train.profile_caption"))
+    cols = st.columns(min(3, len(metas)))
+    for i, (name, meta) in enumerate(metas.items()):
+        prof = analysis.grad_profile_frame(meta.get("history") or [])
+        with cols[i % len(cols)]:
+            if prof.empty:
+                st.caption(t("train.no_profile", name=ui.md_escape(name)))
+            else:
+                fig = plots.grad_profile_heatmap(prof, title=name, labels=lbl)
+                ui.show_figure(fig, prof, f"grad_profile_{name}", f"prof_{i}")
+
+
+ui.run_view(render)

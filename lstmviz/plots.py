@@ -1,0 +1,718 @@
+"""Plotly figure builders for lstmviz: tidy DataFrames in, ``go.Figure`` out.
+
+Nothing here computes model quantities, imports streamlit or calls ``.show()``; the
+callers (``lstmviz.analysis`` and the dashboard) hand in tidy frames and show the result.
+
+Safety: plotly renders a subset of HTML inside every text field (``<b>``, ``<a href>``,
+``<span style>``, ``<br>``), so every string that may come from a user (tokens, model
+names, labels, titles) passes through :func:`esc` (``html.escape``) before it is placed in
+tick labels, hover text, cell text, annotations or titles. Plotly turns the entities back
+into the literal characters on screen, so ``<b>x</b>`` is *shown*, never *applied*.
+
+Colour scales are fixed per quantity so that two heatmaps of the same quantity can be
+compared by eye: sigmoid gates on [0, 1], tanh-bounded signals (candidate, GRU ``new``,
+hidden) on [-1, 1], the unbounded LSTM cell on a symmetric range around 0.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+__all__ = [
+    "DEFAULT_LABELS",
+    "SIGMOID_QUANTITIES",
+    "SIGNED_QUANTITIES",
+    "esc",
+    "color_range",
+    "token_labels",
+    "gate_heatmap",
+    "unit_lines",
+    "probability_lines",
+    "colored_text_data",
+    "colored_text_figure",
+    "grad_norm_curves",
+    "forget_product_figure",
+    "training_curves",
+    "grad_profile_heatmap",
+    "accuracy_vs_lag",
+    "saturation_scatter",
+]
+
+SIGMOID_QUANTITIES = frozenset({"input", "forget", "output", "reset", "update"})  # values in [0, 1]
+SIGNED_QUANTITIES = frozenset({"cell_candidate", "new", "hidden"})  # tanh-bounded, values in [-1, 1]
+GATE_COLORSCALE = "Viridis"  # sequential: 0 = closed, 1 = open
+SIGNED_COLORSCALE = "RdBu_r"  # diverging: blue < 0 < red
+#: Axis titles, legend suffixes and annotations; every builder takes ``labels=`` to override
+#: (the dashboard passes its translations), keys missing there fall back to these.
+DEFAULT_LABELS: dict[str, str] = {
+    "step": "token index t",
+    "distance": "distance from the end (T-1-t)",
+    "unit": "unit",
+    "value": "value",
+    "prob": "P(class | prefix)",
+    "grad_norm": "gradient norm",
+    "bound": "Pascanu bound",
+    "forget_product": "Π f (t+1..T), mean over units",
+    "epoch": "epoch",
+    "loss": "loss",
+    "acc": "accuracy",
+    "f1": "macro F1",
+    "log_grad": "log10 ‖∂L/∂h‖",
+    "lag": "lag (distractor tokens between cue and query)",
+    "test_acc": "test accuracy",
+    "chance": "chance",
+    "frac_low": "fraction of steps < 0.1 (left-saturated)",
+    "frac_high": "fraction of steps > 0.9 (right-saturated)",
+}
+_CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4"}
+
+
+def _cell_color(name: object) -> str | None:
+    """Fixed colour of a cell type named anywhere in a series name (``sentiment-lstm`` -> LSTM blue)."""
+    low = str(name).lower()
+    for cell in ("lstm", "gru", "rnn"):  # lstm first: no cell name contains another, but be explicit
+        if cell in low:
+            return _CELL_COLORS[cell]
+    return None
+
+
+def esc(value: object) -> str:
+    """Escapes a value for any plotly text field (plotly renders a subset of HTML).
+
+    Args:
+        value: Anything; converted with ``str`` first.
+
+    Returns:
+        The HTML-escaped string; plotly shows it literally.
+
+    Example:
+        >>> esc("<b>x</b>")
+        '&lt;b&gt;x&lt;/b&gt;'
+    """
+    # quote=False: plotly only decodes a few named entities (&lt; &gt; &amp;), not &quot;,
+    # and with < and > escaped no tag can form, so quotes are harmless.
+    return html.escape(str(value), quote=False)
+
+
+def color_range(quantity: str, values: np.ndarray | None = None) -> tuple[float, float, str]:
+    """Fixed colour range and scale for a recorded quantity.
+
+    Args:
+        quantity: A recorder quantity name (``forget``, ``cell``, ``hidden``, ...).
+        values: The values to show; only used for the unbounded ``cell`` (and unknown
+            quantities), whose range is symmetric: ``[-m, m]`` with ``m = max(1, max|v|)``.
+
+    Returns:
+        ``(zmin, zmax, colorscale)``.
+
+    Example:
+        >>> color_range("forget")
+        (0.0, 1.0, 'Viridis')
+        >>> color_range("cell", np.array([0.5, -2.0]))
+        (-2.0, 2.0, 'RdBu_r')
+    """
+    if quantity in SIGMOID_QUANTITIES:
+        return 0.0, 1.0, GATE_COLORSCALE
+    if quantity in SIGNED_QUANTITIES:
+        return -1.0, 1.0, SIGNED_COLORSCALE
+    m = 1.0
+    if values is not None and np.size(values) and np.isfinite(values).any():
+        m = max(1.0, float(np.nanmax(np.abs(values))))
+    return -m, m, SIGNED_COLORSCALE
+
+
+def token_labels(tokens: Sequence[str], unknown: Sequence[bool] | None = None) -> list[str]:
+    """Escaped tick labels for tokens; unknown (out-of-vocabulary) tokens get a ``⁇`` mark.
+
+    Args:
+        tokens: Surface strings of the tokens, in order.
+        unknown: Optional flags, True where the model saw ``<unk>``.
+
+    Returns:
+        One escaped label per token.
+
+    Example:
+        >>> token_labels(["<i>", "кот"], [False, True])
+        ['&lt;i&gt;', 'кот⁇']
+    """
+    flags = list(unknown) if unknown is not None else [False] * len(tokens)
+    if len(flags) != len(tokens):
+        raise ValueError(f"unknown has {len(flags)} flags for {len(tokens)} tokens; allowed: one per token")
+    return [esc(t) + ("⁇" if u else "") for t, u in zip(tokens, flags)]
+
+
+def _token_axis(fig: go.Figure, tokens: Sequence[str] | None, unknown=None, row=None, col=None) -> None:
+    """Puts escaped token labels on a numeric x axis (repeated tokens stay separate steps)."""
+    if tokens is None:
+        return
+    kwargs = {} if row is None else {"row": row, "col": col}
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=list(range(len(tokens))),
+        ticktext=token_labels(tokens, unknown),
+        tickangle=-60 if len(tokens) > 8 else 0,
+        **kwargs,
+    )
+
+
+def _labels(labels: Mapping[str, str] | None) -> dict[str, str]:
+    """DEFAULT_LABELS overridden by ``labels``, every value escaped."""
+    return {k: esc(v) for k, v in {**DEFAULT_LABELS, **(labels or {})}.items()}
+
+
+def _check_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> None:
+    """Raises ValueError naming the missing columns of a tidy frame."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what} needs a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: frame lacks columns {missing}; required: {list(required)}")
+
+
+def _layout(fig: go.Figure, title: str | None, height: int | None = None) -> go.Figure:
+    """Common layout: escaped title, compact margins."""
+    fig.update_layout(
+        title=dict(text=esc(title)) if title else None,
+        margin=dict(l=50, r=20, t=50 if title else 20, b=40),
+        height=height,
+    )
+    return fig
+
+
+def gate_heatmap(
+    frame: pd.DataFrame,
+    tokens: Sequence[str],
+    quantity: str,
+    title: str | None = None,
+    unknown: Sequence[bool] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Heatmap of one recorded quantity: units (rows) by tokens (columns).
+
+    Args:
+        frame: Tidy frame with columns ``step``, ``unit``, ``value`` for one sequence,
+            one layer and one direction (e.g. a filtered ``Recording.to_frame()``).
+        tokens: Token surfaces, one per step (shown escaped on the x axis).
+        quantity: The quantity shown; picks the fixed colour range (:func:`color_range`).
+        title: Optional title (escaped).
+        unknown: Optional per-token UNK flags (marked ``⁇`` in the labels).
+
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+    Returns:
+        A figure with one ``Heatmap`` trace whose ``z`` is ``(units, steps)``.
+
+    Example:
+        >>> df = pd.DataFrame({"step": [0, 1, 0, 1], "unit": [0, 0, 1, 1], "value": [.1, .2, .3, .4]})
+        >>> gate_heatmap(df, ["a", "b"], "forget").data[0].z.shape
+        (2, 2)
+    """
+    L = _labels(labels)
+    _check_columns(frame, ("step", "unit", "value"), "gate_heatmap")
+    steps = len(tokens)
+    units = int(frame["unit"].max()) + 1 if len(frame) else 0
+    z = np.full((units, steps), np.nan)  # (units, T)
+    if len(frame):
+        s = frame["step"].to_numpy(dtype=int)
+        u = frame["unit"].to_numpy(dtype=int)
+        keep = s < steps
+        z[u[keep], s[keep]] = frame["value"].to_numpy(dtype=float)[keep]
+    zmin, zmax, scale = color_range(quantity, z)
+    labels = token_labels(tokens, unknown)
+    hover = np.array([[f"{labels[t]}" for t in range(steps)] for _ in range(units)], dtype=object)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(steps)),
+            y=list(range(units)),
+            zmin=zmin,
+            zmax=zmax,
+            colorscale=scale,
+            customdata=hover,
+            hovertemplate="token %{x}: %{customdata}<br>unit %{y}<br>value %{z:.3f}<extra></extra>",
+            colorbar=dict(title=dict(text=esc(quantity))),
+        )
+    )
+    _token_axis(fig, tokens, unknown)
+    fig.update_yaxes(title_text=L["unit"], autorange="reversed")
+    return _layout(fig, title, height=max(220, min(900, 60 + 8 * units)))
+
+
+def unit_lines(
+    frame: pd.DataFrame,
+    tokens: Sequence[str],
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Line chart of one unit's signals through time (unit drill-down).
+
+    Args:
+        frame: Tidy frame with columns ``series`` (e.g. ``forget``, ``cell``), ``step``, ``value``.
+        tokens: Token surfaces for the x axis.
+        title: Optional title (escaped).
+
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+    Returns:
+        A figure with one ``Scatter`` line per series.
+
+    Example:
+        >>> df = pd.DataFrame({"series": ["forget"] * 2, "step": [0, 1], "value": [.2, .9]})
+        >>> len(unit_lines(df, ["a", "b"]).data)
+        1
+    """
+    L = _labels(labels)
+    _check_columns(frame, ("series", "step", "value"), "unit_lines")
+    fig = go.Figure()
+    for name, part in frame.groupby("series", sort=False):
+        part = part.sort_values("step")
+        fig.add_trace(go.Scatter(x=part["step"], y=part["value"], mode="lines+markers", name=esc(name)))
+    _token_axis(fig, tokens)
+    fig.update_yaxes(title_text=L["value"])
+    return _layout(fig, title, height=320)
+
+
+def probability_lines(
+    frame: pd.DataFrame,
+    tokens: Sequence[str],
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Class probabilities after each prefix of the text, one line per class.
+
+    Args:
+        frame: Tidy frame with columns ``step`` (last token of the prefix), ``label``, ``prob``.
+        tokens: Token surfaces for the x axis.
+        title: Optional title (escaped).
+
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+    Returns:
+        A figure with one ``Scatter`` per class, y in [0, 1].
+
+    Example:
+        >>> df = pd.DataFrame({"step": [0, 0], "label": ["neg", "pos"], "prob": [.3, .7]})
+        >>> [t.name for t in probability_lines(df, ["a"]).data]
+        ['neg', 'pos']
+    """
+    L = _labels(labels)
+    _check_columns(frame, ("step", "label", "prob"), "probability_lines")
+    fig = go.Figure()
+    for name, part in frame.groupby("label", sort=False):
+        part = part.sort_values("step")
+        fig.add_trace(go.Scatter(x=part["step"], y=part["prob"], mode="lines+markers", name=esc(name)))
+    _token_axis(fig, tokens)
+    fig.update_yaxes(title_text=L["prob"], range=[0, 1])
+    return _layout(fig, title, height=300)
+
+
+def colored_text_data(
+    tokens: Sequence[str], values: Sequence[float], per_row: int | None = None
+) -> pd.DataFrame:
+    """Lays tokens out in rows for a coloured-text view (Karpathy 2015 style).
+
+    Args:
+        tokens: Token surfaces (raw; escaping happens in :func:`colored_text_figure`).
+        values: One value per token (a unit's activation, a saliency, ...).
+        per_row: Tokens per line of the layout; default: as many as fit ~110 characters
+            (4 to 14), so long words do not overflow their cells.
+
+    Returns:
+        Tidy frame with columns ``step``, ``token``, ``value``, ``row``, ``col``.
+
+    Example:
+        >>> colored_text_data(["a", "b", "c"], [1, 2, 3], per_row=2)["row"].tolist()
+        [0, 0, 1]
+    """
+    if len(tokens) != len(values):
+        raise ValueError(f"got {len(tokens)} tokens and {len(values)} values; allowed: equal lengths")
+    if per_row is None:
+        longest = max((len(str(t)) for t in tokens), default=1)
+        per_row = max(4, min(14, 110 // max(longest, 1)))
+    if per_row < 1:
+        raise ValueError(f"per_row={per_row!r} is invalid; allowed: an integer >= 1")
+    steps = np.arange(len(tokens))
+    return pd.DataFrame(
+        {
+            "step": steps,
+            "token": [str(t) for t in tokens],
+            "value": np.asarray(values, dtype=float),
+            "row": steps // per_row,
+            "col": steps % per_row,
+        }
+    )
+
+
+def colored_text_figure(
+    data: pd.DataFrame,
+    zmin: float | None = None,
+    zmax: float | None = None,
+    colorscale: str = SIGNED_COLORSCALE,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Text coloured by a value, drawn as a heatmap whose cells carry the (escaped) tokens.
+
+    A plotly figure rather than HTML, so user text never reaches ``unsafe_allow_html``.
+
+    Args:
+        data: Output of :func:`colored_text_data`.
+        zmin: Lower end of the colour range (default: data min, or symmetric for diverging scales).
+        zmax: Upper end of the colour range.
+        colorscale: A plotly colour scale name.
+        title: Optional title (escaped).
+
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+    Returns:
+        A figure with one ``Heatmap`` trace; ``text`` holds the escaped tokens.
+
+    Example:
+        >>> fig = colored_text_figure(colored_text_data(["<b>x</b>"], [0.5]))
+        >>> fig.data[0].text[0][0]
+        '&lt;b&gt;x&lt;/b&gt;'
+    """
+    L = _labels(labels)
+    _check_columns(data, ("step", "token", "value", "row", "col"), "colored_text_figure")
+    rows = int(data["row"].max()) + 1 if len(data) else 1
+    cols = int(data["col"].max()) + 1 if len(data) else 1
+    z = np.full((rows, cols), np.nan)
+    text = np.full((rows, cols), "", dtype=object)
+    hover = np.full((rows, cols), "", dtype=object)
+    for r, c, tok, v, s in data[["row", "col", "token", "value", "step"]].itertuples(index=False):
+        z[r, c] = v
+        text[r, c] = esc(tok)
+        hover[r, c] = f"#{s} {esc(tok)}: {v:.4g}"
+    finite = z[np.isfinite(z)]
+    if zmin is None or zmax is None:
+        if not finite.size:
+            lo, hi = 0.0, 1.0
+        elif colorscale == SIGNED_COLORSCALE:  # diverging: keep 0 in the middle
+            m = float(np.abs(finite).max()) or 1.0
+            lo, hi = -m, m
+        else:
+            lo, hi = float(finite.min()), float(finite.max())
+            hi = hi if hi > lo else lo + 1.0
+        zmin = lo if zmin is None else zmin
+        zmax = hi if zmax is None else zmax
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            text=text,
+            customdata=hover,
+            texttemplate="%{text}",
+            textfont=dict(size=13),
+            hovertemplate="%{customdata}<extra></extra>",
+            zmin=zmin,
+            zmax=zmax,
+            colorscale=colorscale,
+            xgap=2,
+            ygap=2,
+        )
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed")
+    return _layout(fig, title, height=60 + 36 * rows)
+
+
+def grad_norm_curves(
+    frame: pd.DataFrame,
+    x: str = "step",
+    tokens: Sequence[str] | None = None,
+    bound: pd.DataFrame | None = None,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Gradient norms through time on one log axis; one trace per series and quantity.
+
+    Args:
+        frame: Tidy frame with columns ``series`` (e.g. the cell type ``rnn``/``gru``/``lstm``),
+            ``quantity`` (``grad_hidden`` | ``grad_cell``), ``step``, ``distance``, ``norm``.
+        x: ``"step"`` (token index; tokens on the axis) or ``"distance"`` (T-1-t).
+        tokens: Token surfaces used as tick labels when ``x="step"``.
+        bound: Optional frame with ``series``, ``step``, ``distance``, ``bound`` (Pascanu
+            et al. 2013 upper bound), drawn dotted.
+        title: Optional title (escaped).
+
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+    Returns:
+        A figure with a log-scaled y axis.
+
+    Example:
+        >>> df = pd.DataFrame({"series": "rnn", "quantity": "grad_hidden", "step": [0, 1],
+        ...                    "distance": [1, 0], "norm": [0.01, 1.0]})
+        >>> grad_norm_curves(df).layout.yaxis.type
+        'log'
+    """
+    L = _labels(labels)
+    if x not in ("step", "distance"):
+        raise ValueError(f"x={x!r} is invalid; allowed: step, distance")
+    _check_columns(frame, ("series", "quantity", "step", "distance", "norm"), "grad_norm_curves")
+    fig = go.Figure()
+    for (series, quantity), part in frame.groupby(["series", "quantity"], sort=False):
+        part = part.sort_values(x)
+        y = part["norm"].astype(float).where(part["norm"] > 0)  # log axis: zeros become gaps
+        fig.add_trace(
+            go.Scatter(
+                x=part[x],
+                y=y,
+                mode="lines+markers",
+                name=esc(f"{series} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖"),
+                line=dict(
+                    color=_cell_color(series),
+                    dash="dash" if quantity == "grad_cell" else "solid",
+                ),
+            )
+        )
+    if bound is not None and len(bound):
+        _check_columns(bound, ("series", "step", "distance", "bound"), "grad_norm_curves bound")
+        for series, part in bound.groupby("series", sort=False):
+            part = part.sort_values(x)
+            fig.add_trace(
+                go.Scatter(
+                    x=part[x],
+                    y=part["bound"].where(part["bound"] > 0),
+                    mode="lines",
+                    name=esc(f"{series} ") + L["bound"],
+                    line=dict(dash="dot", color="gray"),
+                )
+            )
+    fig.update_yaxes(type="log", exponentformat="power", title_text=L["grad_norm"])
+    fig.update_xaxes(title_text=L[x])
+    if x == "step":
+        _token_axis(fig, tokens)
+    return _layout(fig, title, height=380)
+
+
+def forget_product_figure(
+    frame: pd.DataFrame,
+    tokens: Sequence[str] | None = None,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Forget-gate running product beside ‖∂L/∂c_t‖, both on a log axis.
+
+    ``∂c_T/∂c_t = Π_{k=t+1..T} f_k`` (element-wise) is why the cell gradient survives when
+    forget gates stay near 1; the two curves should have the same shape.
+
+    Args:
+        frame: Tidy frame with columns ``step``, ``forget_product``, ``grad_cell``
+            (optionally ``series`` for several models).
+        tokens: Token surfaces for the x axis.
+        title: Optional title (escaped).
+
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+    Returns:
+        A figure with two traces per series on a log-scaled y axis.
+
+    Example:
+        >>> df = pd.DataFrame({"step": [0, 1], "forget_product": [.5, 1.], "grad_cell": [.1, .2]})
+        >>> len(forget_product_figure(df).data)
+        2
+    """
+    L = _labels(labels)
+    _check_columns(frame, ("step", "forget_product", "grad_cell"), "forget_product_figure")
+    frame = frame if "series" in frame.columns else frame.assign(series="lstm")
+    fig = go.Figure()
+    for series, part in frame.groupby("series", sort=False):
+        part = part.sort_values("step")
+        for col, label, dash in (
+            ("forget_product", DEFAULT_LABELS["forget_product"], "dot"),
+            ("grad_cell", "‖∂L/∂c_t‖", "solid"),
+        ):
+            y = part[col].astype(float)
+            fig.add_trace(
+                go.Scatter(
+                    x=part["step"], y=y.where(y > 0), mode="lines+markers",
+                    name=esc(f"{series}: ") + (L["forget_product"] if col == "forget_product" else esc(label)),
+                    line=dict(dash=dash, color=_cell_color(series)),
+                )
+            )
+    fig.update_yaxes(type="log", exponentformat="power", title_text=L["value"])
+    fig.update_xaxes(title_text=L["step"])
+    _token_axis(fig, tokens)
+    return _layout(fig, title, height=340)
+
+
+def training_curves(
+    frame: pd.DataFrame,
+    title: str | None = None,
+    metrics: Sequence[str] = ("loss", "acc", "f1"),
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Loss / accuracy / macro-F1 per epoch; train solid, val (or test) dashed; models overlaid.
+
+    Args:
+        frame: Tidy frame with columns ``model``, ``epoch``, ``split`` (train | val | test),
+            ``metric`` (loss | acc | f1), ``value``.
+        title: Optional title (escaped).
+        metrics: Which metrics get a subplot, in order.
+
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+    Returns:
+        A figure with one subplot per metric.
+
+    Example:
+        >>> df = pd.DataFrame({"model": "lstm", "epoch": [1, 1], "split": ["train", "val"],
+        ...                    "metric": ["loss", "loss"], "value": [1.0, 1.1]})
+        >>> len(training_curves(df).data)
+        2
+    """
+    L = _labels(labels)
+    _check_columns(frame, ("model", "epoch", "split", "metric", "value"), "training_curves")
+    allowed = ("loss", "acc", "f1")
+    bad = [m for m in metrics if m not in allowed]
+    if bad or not metrics:
+        raise ValueError(f"metrics={list(metrics)!r} is invalid; allowed: a non-empty subset of {list(allowed)}")
+    metrics = tuple(metrics)
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[L[m] for m in metrics])
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    colors, shown = {}, set()
+    for (model, split, metric), part in frame.groupby(["model", "split", "metric"], sort=False):
+        if metric not in metrics:
+            continue
+        colors.setdefault(model, _cell_color(model) or palette[len(colors) % len(palette)])
+        part = part.sort_values("epoch")
+        fig.add_trace(
+            go.Scatter(
+                x=part["epoch"], y=part["value"], mode="lines+markers",
+                name=esc(f"{model} {split}"), legendgroup=esc(model),
+                showlegend=(model, split) not in shown,
+                line=dict(color=colors[model], dash="solid" if split == "train" else "dash"),
+            ),
+            row=1, col=metrics.index(metric) + 1,
+        )
+        shown.add((model, split))
+    fig.update_xaxes(title_text=L["epoch"])
+    return _layout(fig, title, height=360)
+
+
+def grad_profile_heatmap(
+    frame: pd.DataFrame, title: str | None = None, labels: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Epoch × distance-from-end heatmap of log10 mean ‖∂L/∂h_t‖ (how training changes it).
+
+    Args:
+        frame: Tidy frame with columns ``epoch``, ``distance``, ``norm``.
+        title: Optional title (escaped).
+
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+    Returns:
+        A figure with one ``Heatmap`` trace, ``z`` = log10(norm), rows = epochs.
+
+    Example:
+        >>> df = pd.DataFrame({"epoch": [1, 1], "distance": [0, 1], "norm": [1.0, 0.1]})
+        >>> grad_profile_heatmap(df).data[0].z.tolist()
+        [[0.0, -1.0]]
+    """
+    L = _labels(labels)
+    _check_columns(frame, ("epoch", "distance", "norm"), "grad_profile_heatmap")
+    table = frame.pivot_table(index="epoch", columns="distance", values="norm", aggfunc="mean")
+    values = table.to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.nan)  # (epochs, distances)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[int(d) for d in table.columns],
+            y=[int(e) for e in table.index],
+            colorscale="Magma",
+            colorbar=dict(title=dict(text=L["log_grad"])),
+            hovertemplate="epoch %{y}<br>distance %{x}<br>log10 norm %{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text=L["distance"])
+    fig.update_yaxes(title_text=L["epoch"])
+    return _layout(fig, title, height=320)
+
+
+def accuracy_vs_lag(
+    frame: pd.DataFrame,
+    chance: float | None = None,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Test accuracy against the distance between cue and query, one line per cell.
+
+    Args:
+        frame: Tidy frame with columns ``model`` (or ``cell``), ``lag``, ``accuracy``.
+        chance: Optional chance level drawn as a horizontal dotted line.
+        title: Optional title (escaped).
+
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+    Returns:
+        A figure with one ``Scatter`` per model.
+
+    Example:
+        >>> df = pd.DataFrame({"model": ["rnn", "rnn"], "lag": [5, 50], "accuracy": [.9, .3]})
+        >>> accuracy_vs_lag(df, chance=0.25).data[0].name
+        'rnn'
+    """
+    L = _labels(labels)
+    key = "model" if "model" in frame.columns else "cell"
+    _check_columns(frame, (key, "lag", "accuracy"), "accuracy_vs_lag")
+    fig = go.Figure()
+    for model, part in frame.groupby(key, sort=False):
+        part = part.sort_values("lag")
+        fig.add_trace(
+            go.Scatter(
+                x=part["lag"], y=part["accuracy"], mode="lines+markers", name=esc(model),
+                line=dict(color=_cell_color(model)),
+            )
+        )
+    if chance is not None and math.isfinite(chance):
+        fig.add_hline(y=chance, line_dash="dot", line_color="gray", annotation_text=L["chance"])
+    fig.update_xaxes(title_text=L["lag"])
+    fig.update_yaxes(title_text=L["test_acc"], range=[0, 1.02])
+    return _layout(fig, title, height=360)
+
+
+def saturation_scatter(
+    frame: pd.DataFrame, title: str | None = None, labels: Mapping[str, str] | None = None
+) -> go.Figure:
+    """Per-unit gate saturation: fraction of steps < 0.1 (x) against fraction > 0.9 (y).
+
+    Units near the axes' ends act as switches (left-saturated or right-saturated, Karpathy
+    et al. 2015); units near the origin stay in the gate's linear regime.
+
+    Args:
+        frame: Tidy frame with columns ``series`` (e.g. "this sentence", "corpus", "untrained"),
+            ``quantity``, ``layer``, ``direction``, ``unit``, ``frac_low``, ``frac_high``.
+        title: Optional title (escaped).
+
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+    Returns:
+        A figure with one marker trace per series and quantity, axes on [0, 1].
+
+    Example:
+        >>> df = pd.DataFrame({"series": "s", "quantity": "forget", "layer": 0, "direction": "fwd",
+        ...                    "unit": [0, 1], "frac_low": [.1, .0], "frac_high": [.5, .9]})
+        >>> saturation_scatter(df).data[0].x.tolist()
+        [0.1, 0.0]
+    """
+    L = _labels(labels)
+    _check_columns(
+        frame, ("series", "quantity", "layer", "direction", "unit", "frac_low", "frac_high"), "saturation_scatter"
+    )
+    symbols = ["circle", "diamond", "square", "x", "triangle-up", "cross"]
+    fig = go.Figure()
+    for i, ((series, quantity), part) in enumerate(frame.groupby(["series", "quantity"], sort=False)):
+        hover = [
+            esc(f"{series} · {quantity} · layer {l} {d} · unit {u}")
+            for l, d, u in part[["layer", "direction", "unit"]].itertuples(index=False)
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=part["frac_low"], y=part["frac_high"], mode="markers",
+                name=esc(f"{series}: {quantity}"), customdata=hover,
+                marker=dict(symbol=symbols[i % len(symbols)], size=7, opacity=0.7),
+                hovertemplate="%{customdata}<br>< 0.1: %{x:.2f}<br>> 0.9: %{y:.2f}<extra></extra>",
+            )
+        )
+    fig.add_shape(type="line", x0=0, y0=1, x1=1, y1=0, line=dict(color="lightgray", dash="dot"))
+    fig.update_xaxes(title_text=L["frac_low"], range=[-0.02, 1.02])
+    fig.update_yaxes(title_text=L["frac_high"], range=[-0.02, 1.02])
+    return _layout(fig, title, height=420)

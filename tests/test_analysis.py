@@ -1,0 +1,188 @@
+"""Tests for lstmviz.analysis: numbers match the recorder/autograd, and the shared model is never mutated."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import lstmviz
+from lstmviz import analysis as A
+from lstmviz.pipeline import Predictor
+from fixtures.tiny_checkpoints import make_tiny_checkpoints
+
+TEXT = "Я не люблю дождь, но сегодня прекрасный день."
+
+
+@pytest.fixture(scope="module")
+def preds(tmp_path_factory) -> dict[str, Predictor]:
+    root = make_tiny_checkpoints(tmp_path_factory.mktemp("ck"))
+    return {c: Predictor.from_checkpoint(root / f"sentiment-{c}") for c in ("rnn", "gru", "lstm")}
+
+
+def _fingerprint(model: torch.nn.Module) -> tuple:
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().numpy().tobytes())
+    grads = tuple(p.grad is None for p in model.parameters())
+    return h.hexdigest(), grads, model.training
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_no_function_mutates_the_model(preds, cell):
+    p = preds[cell]
+    before = _fingerprint(p.model)
+    a = A.analyze_text(p, TEXT)
+    A.analyze_text(p, TEXT, grads=False)
+    A.analyze_text(p, TEXT, target="positive", prepend=5)
+    A.compare_gradients(preds, TEXT)
+    for w in (A.WhatIf(whh_scale=0.5), A.WhatIf(forget_bias=2.0), A.WhatIf(untrained=True), A.WhatIf(filler_tokens=3)):
+        A.make_variant(p, w)
+        A.what_if(p, TEXT, w)
+    A.corpus_saturation(p, [TEXT, "плохо", "отлично"])
+    A.saturation_stats(a.recording)
+    A.pascanu_bound(a, p.model)
+    A.top_units(a, "hidden")
+    A.unit_frame(a, 0)
+    if cell == "lstm":
+        A.forget_product_frame(a)
+    assert _fingerprint(p.model) == before
+
+
+def test_recording_probs_and_saliency_match_direct_computation(preds):
+    p = preds["lstm"]
+    a = A.analyze_text(p, TEXT)
+    enc = p.encode(TEXT)
+    T = enc.ids.shape[1]
+    assert a.tokens == [t.text for t in enc.tokens] and len(a.tokens) == T
+    assert a.lemmas == [t.lemma for t in enc.tokens]
+    # probabilities after every prefix
+    with torch.no_grad():
+        for t in range(T):
+            probs = F.softmax(p.model(enc.ids[:, : t + 1], torch.tensor([t + 1])), -1)[0].numpy()
+            np.testing.assert_allclose(a.probs[t], probs, atol=1e-6)
+    # gates equal an independent recording
+    with torch.no_grad(), lstmviz.record(p.model) as rec:
+        p.model(enc.ids, enc.lengths)
+    for q in lstmviz.QUANTITIES["lstm"]:
+        torch.testing.assert_close(a.recording[f"rnn.l0.{q}"], rec[f"rnn.l0.{q}"])
+    # saliency = ||dL/d emb_t|| with L = CE to the predicted class
+    emb = p.model.embedding(enc.ids).detach().requires_grad_(True)
+    loss = F.cross_entropy(p.model.forward_embedded(emb, enc.lengths), torch.tensor([a.predicted]))
+    (g,) = torch.autograd.grad(loss, emb)
+    np.testing.assert_allclose(a.saliency, g[0].norm(dim=-1).numpy(), rtol=1e-5)
+    assert a.loss == pytest.approx(float(loss.detach()))
+    assert set(a.grad_frame()["quantity"]) == {"grad_hidden", "grad_cell"}
+
+
+def test_target_choice_and_errors(preds):
+    p = preds["gru"]
+    a = A.analyze_text(p, TEXT, target="mixed")
+    assert a.labels[a.target] == "mixed"
+    assert A.analyze_text(p, TEXT, target=1).target == 1
+    with pytest.raises(ValueError, match="allowed"):
+        A.analyze_text(p, TEXT, target="happy")
+    with pytest.raises(ValueError, match="allowed"):
+        A.analyze_text(p, TEXT, target=9)
+    for empty in ("", "   ", "!!! ..."):
+        with pytest.raises(A.EmptyTextError):
+            A.analyze_text(p, empty)
+    with pytest.raises(ValueError, match="prepend"):
+        A.analyze_text(p, TEXT, prepend=-1)
+
+
+def test_unknown_truncated_and_literal_tokens(preds):
+    p = preds["rnn"]
+    a = A.analyze_text(p, "qwzx blorf 😀 123")
+    assert all(a.unknown) and "😀" in a.tokens
+    long = A.analyze_text(p, " ".join(["дождь"] * 230), grads=False)
+    assert long.truncated and len(long.tokens) == 200
+
+
+def test_prepend_and_what_if_variants(preds):
+    p = preds["lstm"]
+    a = A.analyze_text(p, TEXT, prepend=4)
+    assert a.tokens[:4] == ["·"] * 4 and a.kinds[:4] == ["filler"] * 4
+    H = p.model.config.hidden_size
+    v = A.make_variant(p, A.WhatIf(whh_scale=0.5, forget_bias=1.5))
+    assert v.model is not p.model and v.vocab is p.vocab
+    torch.testing.assert_close(v.model.rnn.weight_hh_l0, 0.5 * p.model.rnn.weight_hh_l0)
+    torch.testing.assert_close(v.model.rnn.bias_ih_l0[H : 2 * H], p.model.rnn.bias_ih_l0[H : 2 * H] + 1.5)
+    torch.testing.assert_close(v.model.rnn.bias_ih_l0[:H], p.model.rnn.bias_ih_l0[:H])
+    assert A.make_variant(p, A.WhatIf()) is p
+    u1 = A.make_variant(p, A.WhatIf(untrained=True, seed=3))
+    u2 = A.make_variant(p, A.WhatIf(untrained=True, seed=3))
+    torch.testing.assert_close(u1.model.rnn.weight_hh_l0, u2.model.rnn.weight_hh_l0)
+    assert not torch.equal(u1.model.rnn.weight_hh_l0, p.model.rnn.weight_hh_l0)
+    lstm = torch.nn.LSTM(2, 3)
+    state = torch.random.get_rng_state()
+    A.seeded_init(lstm, 0)
+    assert torch.equal(state, torch.random.get_rng_state())  # global RNG untouched
+    with pytest.raises(ValueError, match="filler_tokens"):
+        A.WhatIf(filler_tokens=-2)
+
+
+def test_pascanu_bound_holds_for_rnn(preds):
+    p = preds["rnn"]
+    for scale in (0.5, 1.0, 2.0):
+        a = A.what_if(p, TEXT, A.WhatIf(whh_scale=scale))
+        bound = A.pascanu_bound(a, A.make_variant(p, A.WhatIf(whh_scale=scale)).model)
+        norms = a.grad_frame().sort_values("step")["norm"].to_numpy()
+        assert np.all(norms <= bound.sort_values("step")["bound"].to_numpy() * (1 + 1e-5) + 1e-12)
+    assert A.pascanu_bound(A.analyze_text(preds["gru"], TEXT), preds["gru"].model).empty
+
+
+def test_forget_product_and_saturation(preds):
+    a = A.analyze_text(preds["lstm"], TEXT)
+    fp = A.forget_product_frame(a)
+    assert fp["forget_product"].iloc[-1] == 1.0
+    assert ((fp["forget_product"] >= 0) & (fp["forget_product"] <= 1)).all()
+    f = a.values("forget")
+    np.testing.assert_allclose(fp["forget_product"].iloc[-2], f[-1].mean(), rtol=1e-6)
+    with pytest.raises(ValueError, match="LSTM"):
+        A.forget_product_frame(A.analyze_text(preds["gru"], TEXT))
+    sat = A.saturation_stats(a.recording)
+    H = preds["lstm"].model.config.hidden_size
+    assert len(sat) == 3 * H and set(sat["quantity"]) == {"input", "forget", "output"}
+    x = a.values("forget")
+    np.testing.assert_allclose(sat.query("quantity == 'forget'")["frac_high"], (x > 0.9).mean(0))
+    corpus = A.corpus_saturation(preds["gru"], [TEXT, "плохо", "", "отличный фильм"], batch_size=2)
+    assert set(corpus["quantity"]) == {"reset", "update"} and corpus["steps"].iloc[0] > len(a.tokens)
+    assert A.saturation_stats(A.analyze_text(preds["rnn"], TEXT).recording).empty
+
+
+def test_concurrent_analyses_are_isolated(preds):
+    p = preds["lstm"]
+    texts = [TEXT, "Отличный сервис, всем советую!", "Фильм был скучный и слишком длинный."]
+    expected = {t: A.analyze_text(p, t).grad_frame()["norm"].to_numpy() for t in texts}
+    errors, results = [], {}
+
+    def work(t):
+        try:
+            for _ in range(3):
+                results[t] = A.analyze_text(p, t).grad_frame()["norm"].to_numpy()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in texts]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    for t in texts:
+        np.testing.assert_allclose(results[t], expected[t])
+
+
+def test_history_and_profile_frames():
+    hist = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "train_acc": 0.5, "val_acc": 0.4, "val_f1": 0.3,
+             "grad_profile": [0.01, 0.1, 1.0]}, {"epoch": 2, "train_loss": float("nan")}]
+    df = A.history_frame({"m": hist})
+    assert len(df) == 5 and set(df["metric"]) == {"loss", "acc", "f1"}
+    prof = A.grad_profile_frame(hist)
+    assert prof["distance"].tolist() == [2, 1, 0] and prof["norm"].tolist() == [0.01, 0.1, 1.0]

@@ -1,0 +1,277 @@
+"""AppTest tests of the dashboard: every view renders, and its charts show the library's numbers.
+
+The app is pointed at a checkpoint root through ``LSTMVIZ_CHECKPOINTS``: that variable's
+own value or the shipped ``checkpoints/`` when it holds ``sentiment-{rnn,gru,lstm}``, else
+tiny random checkpoints written into a temporary directory with the models/checkpoint API.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from streamlit.testing.v1 import AppTest
+
+import lstmviz
+from lstmviz.pipeline import Predictor
+from fixtures.tiny_checkpoints import make_tiny_checkpoints
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "dashboard" / "app.py"
+SENTENCE = "Я не люблю дождь, но сегодня прекрасный день."
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def ckpt_root(tmp_path_factory) -> Path:
+    """$LSTMVIZ_CHECKPOINTS or the shipped root when complete, else tiny random checkpoints."""
+    for root in (os.environ.get("LSTMVIZ_CHECKPOINTS"), REPO / "checkpoints"):
+        if root and all((Path(root) / f"sentiment-{c}" / "meta.json").is_file() for c in ("rnn", "gru", "lstm")):
+            return Path(root)
+    return make_tiny_checkpoints(tmp_path_factory.mktemp("ckpts"))
+
+
+@pytest.fixture
+def app(ckpt_root, monkeypatch) -> AppTest:
+    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(ckpt_root))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _array(value) -> np.ndarray:
+    """Decodes a plotly JSON array (a list or a base64 typed array)."""
+    if isinstance(value, dict) and "bdata" in value:
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            arr = arr.reshape([int(s) for s in str(value["shape"]).split(",")])
+        return arr.astype(float)
+    return np.array(value, dtype=float)
+
+
+def _heatmaps(at: AppTest) -> dict[str, np.ndarray]:
+    """Quantity (colour-bar title) -> z of every single-trace heatmap on the page."""
+    out = {}
+    for fig in _figures(at):
+        d = fig["data"][0]
+        title = d.get("colorbar", {}).get("title", {}).get("text")
+        if d.get("type") == "heatmap" and title:
+            out[title] = _array(d["z"])
+    return out
+
+
+def _recording(path: Path, text: str):
+    pred = Predictor.from_checkpoint(path)
+    enc = pred.encode(text)
+    with torch.no_grad(), lstmviz.record(pred.model) as rec:
+        pred.model(enc.ids, enc.lengths)
+    return pred, rec
+
+
+def _select_checkpoint(at: AppTest, path: Path) -> None:
+    at.selectbox(key="checkpoint").select(str(path)).run()
+
+
+def _assert_heatmaps_match(at: AppTest, path: Path, text: str) -> None:
+    pred, rec = _recording(path, text)
+    maps = _heatmaps(at)
+    cell = pred.model.config.cell
+    for q in lstmviz.QUANTITIES[cell]:
+        assert q in maps, f"no heatmap for {q}"
+        expected = rec[f"rnn.l0.{q}"][0].T.numpy()  # (units, T)
+        np.testing.assert_allclose(maps[q], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gates_view_matches_recording_and_switches_model(app, ckpt_root):
+    app.text_area(key="text_widget_gates").input(SENTENCE).run()
+    assert not app.exception and not app.error
+    name = app.selectbox(key="checkpoint").value
+    _assert_heatmaps_match(app, Path(name), SENTENCE)
+    # switch to the LSTM checkpoint: six heatmaps, still equal to the recorder's tensors
+    lstm_path = next(p for p in ckpt_root.rglob("meta.json") if p.parent.name == "sentiment-lstm").parent
+    _select_checkpoint(app, lstm_path)
+    assert not app.exception and not app.error
+    _assert_heatmaps_match(app, lstm_path, SENTENCE)
+    # probabilities after the last prefix equal predict_proba of the whole text
+    pred = Predictor.from_checkpoint(lstm_path)
+    probs = next(f for f in _figures(app) if f["layout"].get("yaxis", {}).get("range") == [0, 1])
+    last = [_array(tr["y"])[-1] for tr in probs["data"]]
+    np.testing.assert_allclose(last, pred.predict_proba(SENTENCE).numpy(), atol=1e-5)
+    # every chart offers its data as CSV
+    assert len(app.get("download_button")) >= len(app.get("plotly_chart"))
+
+
+def test_cue_recall_checkpoint(app, ckpt_root):
+    cue = next((p.parent for p in ckpt_root.rglob("meta.json") if p.parent.name.startswith("cue-")), None)
+    if cue is None:
+        pytest.skip(f"no cue-recall checkpoint under {ckpt_root}")
+    _select_checkpoint(app, cue)
+    assert not app.exception and not app.error
+    preset = app.selectbox(key="preset_gates")
+    preset.select(preset.options[0]).run()  # options are the raw preset strings
+    assert not app.exception and not app.error
+    text = app.text_area(key="text_widget_gates").value
+    assert text.endswith("?")
+    _assert_heatmaps_match(app, cue, text)
+    app.text_area(key="text_widget_gates").input("paris w1 ?").run()
+    assert not app.exception and any("paris" in w.value for w in app.warning)
+
+
+def test_bad_inputs(app):
+    box = app.text_area(key="text_widget_gates")
+    box.input("   ").run()
+    assert not app.exception and app.info, "empty text must show a hint"
+    app.text_area(key="text_widget_gates").input("!!! ...").run()
+    assert not app.exception and app.info
+    app.text_area(key="text_widget_gates").input("qwzx blorf zzyzx").run()
+    assert not app.exception and any("UNK" in i.value for i in app.info)
+    app.text_area(key="text_widget_gates").input(" ".join(["дождь"] * 230)).run()
+    assert not app.exception and any("200" in w.value for w in app.warning)
+    evil = "<b>Отлично</b> 😀 10/10 <a href='x'>link</a> **жирный** $x$"
+    app.text_area(key="text_widget_gates").input(evil).run()
+    assert not app.exception and not app.error
+    for fig in _figures(app):
+        ticks = fig["layout"].get("xaxis", {}).get("ticktext") or []
+        assert not any("<" in str(t) for t in ticks)
+
+
+def test_gradients_view_matches_library(app, ckpt_root):
+    app.switch_page("views/gradients.py").run()
+    app.text_area(key="text_widget_grads").input(SENTENCE).run()
+    assert not app.exception and not app.error
+    figs = _figures(app)
+    by_token = next(f for f in figs if f["layout"].get("yaxis", {}).get("type") == "log")
+    names = [tr["name"] for tr in by_token["data"]]
+    for cell in ("rnn", "gru", "lstm"):
+        assert any(n.startswith(f"sentiment-{cell}") for n in names), names
+    # the LSTM's ||dL/dh_t|| curve equals a direct recording with the same loss
+    path = next(p for p in ckpt_root.rglob("meta.json") if p.parent.name == "sentiment-lstm").parent
+    pred = Predictor.from_checkpoint(path)
+    enc = pred.encode(SENTENCE)
+    with lstmviz.record(pred.model, grads=True) as rec:
+        logits = pred.model(enc.ids, enc.lengths)
+        rec.backward(F.cross_entropy(logits, logits.argmax(-1)))
+    top = pred.model.config.num_layers - 1  # the view shows the top layer, forward direction
+    expected = torch.linalg.vector_norm(rec[f"rnn.l{top}.grad_hidden"][0], dim=-1).numpy()
+    trace = next(tr for tr in by_token["data"] if tr["name"].startswith("sentiment-lstm") and "∂h" in tr["name"])
+    np.testing.assert_allclose(_array(trace["y"]), expected, rtol=1e-4, atol=1e-9)
+    assert any("Pascanu" in tr["name"] for tr in by_token["data"])
+    # what-if knobs run on private copies and leave the page working
+    app.slider(key="whatif_filler").set_value(10).run()
+    app.slider(key="whatif_whh").set_value(0.5).run()
+    app.toggle(key="whatif_untrained").set_value(True).run()
+    assert not app.exception and not app.error
+    pred2 = Predictor.from_checkpoint(path)
+    for a, b in zip(pred.model.parameters(), pred2.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_training_and_explain_views(app, ckpt_root):
+    app.switch_page("views/training.py").run()
+    assert not app.exception and not app.error
+    figs = _figures(app)
+    assert figs, "training view draws charts"
+    curves = figs[0]
+    meta = json.loads((next(ckpt_root.rglob("sentiment-gru/meta.json"))).read_text())
+    train_loss = next(tr for tr in curves["data"] if tr["name"] == "sentiment-gru train" and tr.get("xaxis", "x") == "x")
+    np.testing.assert_allclose(_array(train_loss["y"]), [h["train_loss"] for h in meta["history"]])
+    assert len(app.dataframe) >= 1
+    app.switch_page("views/explain.py").run()
+    assert not app.exception and len(app.latex) >= 4
+
+
+def test_lab_view_runs_a_job(app):
+    from dashboard import state
+
+    app.switch_page("views/lab.py").run()
+    assert not app.exception and not app.error
+    app.slider(key="lab_lag").set_value(5)
+    app.slider(key="lab_epochs").set_value(1)
+    app.select_slider(key="lab_hidden").set_value(8)
+    app.select_slider(key="lab_ntrain").set_value(128).run()
+    start = next(b for b in app.button if b.label in ("Запустить", "Start"))
+    start.click().run()
+    assert not app.exception
+    snap = state.job_manager().wait(TIMEOUT)
+    assert snap["state"] == "done", snap
+    assert not state.job_manager().start.__self__.running()
+    app.run()
+    assert not app.exception and not app.error
+    live = [f for f in _figures(app) if any(tr.get("name", "").endswith(" test") for tr in f["data"])]
+    assert live, "live curves are drawn"
+
+
+def test_language_switch_and_error_wall(app, monkeypatch):
+    app.radio(key="lang").set_value("en").run()
+    assert app.header[0].value == "Gates and states, token by token"
+    from lstmviz import analysis
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom <b>x</b>")
+
+    monkeypatch.setattr(analysis, "top_units", boom)
+    app.run()
+    assert not app.exception
+    assert any("RuntimeError" in e.value for e in app.error)
+
+
+def test_corrupt_checkpoint_names_file(ckpt_root, tmp_path, monkeypatch):
+    root = tmp_path / "ck"
+    for cell in ("gru", "lstm"):
+        src = next(p for p in ckpt_root.rglob("meta.json") if p.parent.name == f"sentiment-{cell}").parent
+        shutil.copytree(src, root / f"sentiment-{cell}")
+    (root / "sentiment-gru" / "model.safetensors").write_bytes(b"not a safetensors file")
+    shutil.copytree(root / "sentiment-lstm", root / "sentiment-rnn")
+    (root / "sentiment-rnn" / "meta.json").write_text("{not json", encoding="utf-8")
+    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert any("model.safetensors" in e.value.replace("\\", "") for e in at.error)  # markdown-escaped
+    at.selectbox(key="checkpoint").select(str(root / "sentiment-rnn")).run()
+    assert not at.exception
+    assert any("sentiment-rnn/meta.json" in e.value.replace("\\", "") for e in at.error)
+    at.switch_page("views/training.py").run()  # lists the broken ones, still draws the good one
+    assert not at.exception and at.error and at.get("plotly_chart")
+    at.switch_page("views/gradients.py").run()  # the LSTM still works beside the broken GRU
+    assert not at.exception
+    at.switch_page("views/explain.py").run()
+    assert not at.exception and not at.error
+
+
+def test_no_checkpoints_is_a_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(tmp_path / "nothing"))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception and at.info
+    for page in ("views/gradients.py", "views/training.py", "views/lab.py"):
+        at.switch_page(page).run()
+        assert not at.exception and not at.error
+
+
+def test_i18n_complete_and_code_rules():
+    from dashboard.i18n import EN, RU
+
+    assert set(RU) == set(EN)
+    code = {p: p.read_text(encoding="utf-8") for p in (REPO / "dashboard").rglob("*.py")}
+    used = set()
+    for src in code.values():
+        used |= set(re.findall(r'\bt\("([^"{]+)"', src))
+    assert used <= set(RU), sorted(used - set(RU))
+    for path, src in code.items():
+        assert "unsafe_allow_html=True" not in src, path
+        if path.name != "state.py":
+            assert "@st.cache_" not in src and "st.session_state[\"" not in src, path
+        if path.parent.name == "views":
+            assert len(src.splitlines()) < 110, path

@@ -1,0 +1,151 @@
+"""Tests for lstmviz.plots: figures build with the expected traces; user text is escaped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from lstmviz import plots
+
+EVIL = "<b>x</b>"
+EVIL_ESCAPED = "&lt;b&gt;x&lt;/b&gt;"
+
+
+def _act_frame(T=3, U=2, seed=0):
+    rng = np.random.default_rng(seed)
+    steps, units = np.meshgrid(np.arange(T), np.arange(U), indexing="ij")
+    return pd.DataFrame({"step": steps.ravel(), "unit": units.ravel(), "value": rng.uniform(size=T * U)})
+
+
+def _strings(obj):
+    """Yields every string inside a nested figure dict (lists, tuples, object arrays)."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, (list, tuple, np.ndarray)):
+        for v in obj:
+            yield from _strings(v)
+
+
+def _all_text(fig: go.Figure) -> str:
+    """Every string a figure carries (layout and traces), joined (the template excluded)."""
+    d = fig.to_dict()
+    d["layout"].pop("template", None)
+    return "\n".join(_strings(d))
+
+
+def test_esc():
+    assert plots.esc(EVIL) == EVIL_ESCAPED
+    assert plots.esc('a <a href="http://x">y</a>') == 'a &lt;a href="http://x"&gt;y&lt;/a&gt;'
+    assert plots.esc("😀 abc 123") == "😀 abc 123"
+
+
+@pytest.mark.parametrize(
+    "quantity, expected",
+    [("forget", (0.0, 1.0)), ("update", (0.0, 1.0)), ("hidden", (-1.0, 1.0)), ("cell_candidate", (-1.0, 1.0))],
+)
+def test_color_range_fixed(quantity, expected):
+    assert plots.color_range(quantity, np.array([5.0]))[:2] == expected
+
+
+def test_color_range_cell_symmetric():
+    assert plots.color_range("cell", np.array([0.3, -2.5]))[:2] == (-2.5, 2.5)
+    assert plots.color_range("cell", np.array([0.3]))[:2] == (-1.0, 1.0)
+
+
+def test_gate_heatmap_z_and_escaped_ticks():
+    df = _act_frame(T=3, U=2)
+    tokens = ["я", EVIL, "я"]  # repeated token must stay a separate column
+    fig = plots.gate_heatmap(df, tokens, "forget", title=EVIL, unknown=[False, True, False])
+    assert len(fig.data) == 1 and isinstance(fig.data[0], go.Heatmap)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (2, 3)
+    expected = df.pivot(index="unit", columns="step", values="value").to_numpy()
+    np.testing.assert_allclose(z, expected)
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (0.0, 1.0)
+    ticks = list(fig.layout.xaxis.ticktext)
+    assert ticks == ["я", EVIL_ESCAPED + "⁇", "я"]
+    assert EVIL not in _all_text(fig) and EVIL_ESCAPED in _all_text(fig)
+    assert EVIL_ESCAPED in fig.layout.title.text
+
+
+def test_unit_and_probability_lines():
+    df = pd.DataFrame({"series": ["forget"] * 2 + ["cell"] * 2, "step": [0, 1, 0, 1], "value": [.1, .2, .3, .4]})
+    fig = plots.unit_lines(df, ["a", EVIL])
+    assert [t.name for t in fig.data] == ["forget", "cell"]
+    assert EVIL not in _all_text(fig)
+    pf = pd.DataFrame({"step": [0, 0, 1, 1], "label": [EVIL, "pos"] * 2, "prob": [.4, .6, .3, .7]})
+    fig = plots.probability_lines(pf, ["a", "b"])
+    assert [t.name for t in fig.data] == [EVIL_ESCAPED, "pos"]
+    assert list(fig.layout.yaxis.range) == [0, 1]
+
+
+def test_colored_text_escapes_tokens():
+    data = plots.colored_text_data(["Я", EVIL, "🙂", "123"], [0.1, -0.5, 0.9, 0.0], per_row=3)
+    assert data["row"].tolist() == [0, 0, 0, 1]
+    fig = plots.colored_text_figure(data, title="unit 3")
+    text = np.asarray(fig.data[0].text)
+    assert text[0, 1] == EVIL_ESCAPED and text[0, 2] == "🙂" and text[1, 0] == "123"
+    assert EVIL not in _all_text(fig)
+    assert fig.data[0].zmin == -0.9 and fig.data[0].zmax == 0.9  # symmetric for the diverging scale
+    with pytest.raises(ValueError, match="tokens"):
+        plots.colored_text_data(["a"], [1, 2])
+
+
+def test_grad_norm_curves_log_and_traces():
+    rows = []
+    for cell in ("rnn", "gru", "lstm"):
+        for q in ("grad_hidden",) + (("grad_cell",) if cell == "lstm" else ()):
+            rows.append(pd.DataFrame({"series": cell, "quantity": q, "step": [0, 1, 2],
+                                      "distance": [2, 1, 0], "norm": [0.0, 0.1, 1.0]}))
+    df = pd.concat(rows)
+    bound = pd.DataFrame({"series": "rnn", "step": [0, 1, 2], "distance": [2, 1, 0], "bound": [4.0, 2.0, 1.0]})
+    fig = plots.grad_norm_curves(df, x="step", tokens=["a", EVIL, "c"], bound=bound)
+    assert fig.layout.yaxis.type == "log"
+    assert len(fig.data) == 5  # rnn h, gru h, lstm h, lstm c, bound
+    assert np.isnan(fig.data[0].y[0])  # zero norm is a gap on a log axis
+    assert EVIL not in _all_text(fig)
+    fig = plots.grad_norm_curves(df, x="distance")
+    assert fig.layout.xaxis.title.text.startswith("distance")
+    with pytest.raises(ValueError, match="allowed"):
+        plots.grad_norm_curves(df, x="time")
+
+
+def test_forget_product_training_profile_lag_saturation():
+    fp = pd.DataFrame({"step": [0, 1, 2], "forget_product": [.25, .5, 1.], "grad_cell": [.1, .2, .3]})
+    fig = plots.forget_product_figure(fp, tokens=["a", "b", EVIL])
+    assert len(fig.data) == 2 and fig.layout.yaxis.type == "log"
+
+    hist = []
+    for model in ("sentiment-rnn", "sentiment-lstm"):
+        for split in ("train", "val"):
+            for metric in ("loss", "acc", "f1"):
+                if split == "train" and metric == "f1":
+                    continue
+                hist.append({"model": model, "epoch": 1, "split": split, "metric": metric, "value": .5})
+    fig = plots.training_curves(pd.DataFrame(hist))
+    assert len(fig.data) == 10
+
+    prof = pd.DataFrame({"epoch": [1, 1, 2, 2], "distance": [0, 1, 0, 1], "norm": [1.0, 0.01, 1.0, 0.1]})
+    fig = plots.grad_profile_heatmap(prof)
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), [[0.0, -2.0], [0.0, -1.0]])
+
+    lag = pd.DataFrame({"model": ["rnn", "rnn", "lstm", "lstm"], "lag": [5, 50, 5, 50], "accuracy": [.9, .3, .9, .9]})
+    fig = plots.accuracy_vs_lag(lag, chance=0.25)
+    assert [t.name for t in fig.data] == ["rnn", "lstm"]
+
+    sat = pd.DataFrame({"series": ["this sentence"] * 2 + [EVIL] * 2, "quantity": "forget", "layer": 0,
+                        "direction": "fwd", "unit": [0, 1, 0, 1], "frac_low": [.1, .0, .2, .3],
+                        "frac_high": [.5, .9, .1, .0]})
+    fig = plots.saturation_scatter(sat)
+    assert len(fig.data) == 2
+    assert EVIL not in _all_text(fig)
+
+
+def test_missing_columns_raise_named():
+    with pytest.raises(ValueError, match="value"):
+        plots.gate_heatmap(pd.DataFrame({"step": [0], "unit": [0]}), ["a"], "forget")
