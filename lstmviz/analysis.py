@@ -12,9 +12,8 @@ Two rules hold for every public function:
   What-if variants (:class:`WhatIf`) work on a PRIVATE deep copy. Gradients are taken with
   ``torch.autograd.grad`` with respect to the embedding output only, so no parameter
   ``.grad`` is ever written.
-* A model is used by one thread at a time. The recorder temporarily hooks the module,
-  so recordings of a model shared by several dashboard sessions are serialised by a
-  per-model lock (:func:`model_lock`).
+* A model may be shared by many threads (dashboard sessions): the recorder keeps each
+  thread's recording separate and never mutates the module, so no lock is needed.
 
 References: Pascanu, Mikolov, Bengio 2013 ("On the difficulty of training recurrent
 neural networks") for the RNN bound; Karpathy, Johnson, Fei-Fei 2015 ("Visualizing and
@@ -24,8 +23,6 @@ understanding recurrent networks") for gate saturation statistics.
 from __future__ import annotations
 
 import copy
-import threading
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +42,6 @@ __all__ = [
     "EmptyTextError",
     "TextAnalysis",
     "WhatIf",
-    "model_lock",
     "analyze_text",
     "analyze_ids",
     "compare_gradients",
@@ -69,33 +65,8 @@ SATURATION_QUANTITIES = ("input", "forget", "output", "reset", "update")
 _LOW, _HIGH = 0.1, 0.9  # saturation thresholds of Karpathy et al. 2015
 _FILLER_CANDIDATES = ("и", ",", ".", "w1", "_", "-")  # neutral tokens tried in order
 
-_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
 class EmptyTextError(ValueError):
     """The text has no tokens the model can read (empty or whitespace only)."""
-
-
-def model_lock(model: nn.Module) -> threading.RLock:
-    """The re-entrant lock that serialises recordings of one model object.
-
-    Args:
-        model: Any module.
-
-    Returns:
-        The same lock for the same object, for as long as the object lives.
-
-    Example:
-        >>> m = nn.Linear(2, 2)
-        >>> model_lock(m) is model_lock(m)
-        True
-    """
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(model)
-        if lock is None:
-            lock = _LOCKS[model] = threading.RLock()
-        return lock
 
 
 def direction_name(direction: Any) -> str:
@@ -356,33 +327,29 @@ def analyze_ids(
     cell = _cell(rnn)
     lengths = torch.tensor([T])
 
-    with model_lock(model):
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                # All prefixes in one batch: row t holds tokens[:t+1] (padding past its length).
-                prefix_ids = ids.expand(T, T).clone()  # (T, T)
-                prefix_len = torch.arange(1, T + 1)  # (T,)
-                probs = F.softmax(model(prefix_ids, prefix_len), dim=-1).numpy()  # (T, C)
-            predicted = int(np.argmax(probs[-1]))
-            tgt = _resolve_target(target, labels, predicted)
-            saliency = None
-            loss_value = None
-            if grads:
-                with record(model, grads=True) as rec:
-                    emb = model.embedding(ids).detach().requires_grad_(True)  # (1, T, E)
-                    logits = model.forward_embedded(emb, lengths)  # (1, C)
-                    loss = F.cross_entropy(logits, torch.tensor([tgt]))
-                    # rec.backward (not loss.backward) leaves every parameter's .grad untouched.
-                    (d_emb,) = rec.backward(loss, inputs=[emb])  # (1, T, E)
-                saliency = torch.linalg.vector_norm(d_emb[0], dim=-1).numpy()  # (T,)
-                loss_value = float(loss.detach())
-            else:
-                with torch.no_grad(), record(model, grads=False) as rec:
-                    model(ids, lengths)
-        finally:
-            model.train(was_training)
+    if model.training:  # never flip the mode of a shared model: use a private eval copy
+        model = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        # All prefixes in one batch: row t holds tokens[:t+1] (padding past its length).
+        prefix_ids = ids.expand(T, T).clone()  # (T, T)
+        prefix_len = torch.arange(1, T + 1)  # (T,)
+        probs = F.softmax(model(prefix_ids, prefix_len), dim=-1).numpy()  # (T, C)
+    predicted = int(np.argmax(probs[-1]))
+    tgt = _resolve_target(target, labels, predicted)
+    saliency = None
+    loss_value = None
+    if grads:
+        with record(model, grads=True) as rec:
+            emb = model.embedding(ids).detach().requires_grad_(True)  # (1, T, E)
+            logits = model.forward_embedded(emb, lengths)  # (1, C)
+            loss = F.cross_entropy(logits, torch.tensor([tgt]))
+            # rec.backward (not loss.backward) leaves every parameter's .grad untouched.
+            (d_emb,) = rec.backward(loss, inputs=[emb])  # (1, T, E)
+        saliency = torch.linalg.vector_norm(d_emb[0], dim=-1).numpy()  # (T,)
+        loss_value = float(loss.detach())
+    else:
+        with torch.no_grad(), record(model, grads=False) as rec:
+            model(ids, lengths)
 
     return TextAnalysis(
         text=text,
@@ -649,8 +616,7 @@ def make_variant(predictor: Any, whatif: WhatIf) -> Any:
     if not whatif.changes_model:
         return predictor
     original = predictor.model
-    with model_lock(original):
-        model = copy.deepcopy(original)
+    model = copy.deepcopy(original)  # safe while other sessions record the original (see recorder._dispatch)
     if whatif.untrained:
         seeded_init(model, whatif.seed)
     model.eval()
@@ -859,7 +825,7 @@ def corpus_saturation(
         ids = torch.zeros(len(chunk), int(lengths.max()), dtype=torch.long)  # (B, T), 0 = <pad>
         for j, x in enumerate(chunk):
             ids[j, : len(x)] = x
-        with model_lock(model), torch.no_grad(), record(model, grads=False) as rec:
+        with torch.no_grad(), record(model, grads=False) as rec:
             model(ids, lengths)
         for k, (low, high, n) in _saturation_counts(rec).items():
             if k in total:

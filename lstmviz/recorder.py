@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import types
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -43,7 +44,7 @@ SUPPORTED_TYPES = (nn.LSTM, nn.GRU, nn.RNN, nn.LSTMCell, nn.GRUCell, nn.RNNCell)
 
 # The recordings active in the current thread/task, innermost last.
 _ACTIVE: contextvars.ContextVar[tuple[Recording, ...]] = contextvars.ContextVar("lstmviz_active", default=())
-# id(module) -> [refcount, previous instance-level forward or None]
+# id(module) -> [refcount, previous instance-level forward or _MISSING, the module]
 _INSTALLED: dict[int, list] = {}
 _INSTALL_LOCK = threading.Lock()
 _MISSING = object()
@@ -104,33 +105,43 @@ def find_recurrent_modules(model: nn.Module, names=None) -> dict[str, nn.Module]
 
 
 # ----- dispatcher installation ---------------------------------------------------------------
-def _install(m: nn.Module, path: str) -> None:
+def _dispatch(self: nn.Module, *args, **kwargs):
+    """Instance-level ``forward`` of a watched module (installed as a bound method).
+
+    A bound method, not a closure: ``copy.deepcopy`` of a module taken while a
+    recording is open (a what-if copy, say) then binds the copy's attribute to the
+    COPY, which falls through to its own forward and removes the stray attribute.
+    """
+    entry = _INSTALLED.get(id(self))
+    if entry is None or entry[2] is not self:  # a copy of a watched module: heal and run plainly
+        self.__dict__.pop("forward", None)
+        return self.forward(*args, **kwargs)
+    rec = _active_for(self)
+    if rec is None:
+        previous = entry[1]
+        return previous(*args, **kwargs) if previous is not _MISSING else type(self).forward(self, *args, **kwargs)
+    path = rec._targets[id(self)]
+    try:
+        if isinstance(self, nn.RNNCellBase):
+            original = entry[1] if entry[1] is not _MISSING else type(self).forward.__get__(self)
+            return _cell_forward(rec, path, self, original, *args, **kwargs)
+        return _rnn_forward(rec, path, self, *args, **kwargs)
+    except Exception as e:  # give the user's error its context, keep its type
+        if not getattr(e, "_lstmviz_noted", False):
+            e.add_note(f"(raised while lstmviz recorded module '{path}' of type {type(self).__name__})")
+            e._lstmviz_noted = True
+        raise
+
+
+def _install(m: nn.Module) -> None:
     with _INSTALL_LOCK:
         entry = _INSTALLED.get(id(m))
         if entry is not None:
             entry[0] += 1
             return
         previous = m.__dict__.get("forward", _MISSING)
-        original = previous if previous is not _MISSING else type(m).forward.__get__(m)
-        is_cell = isinstance(m, nn.RNNCellBase)
-
-        def dispatch(*args, **kwargs):
-            rec = _active_for(m)
-            if rec is None:
-                return original(*args, **kwargs)
-            try:
-                if is_cell:
-                    return _cell_forward(rec, path, m, original, *args, **kwargs)
-                return _rnn_forward(rec, path, m, *args, **kwargs)
-            except Exception as e:  # give the user's error its context, keep its type
-                if not getattr(e, "_lstmviz_noted", False):
-                    e.add_note(f"(raised while lstmviz recorded module '{path}' of type {type(m).__name__})")
-                    e._lstmviz_noted = True
-                raise
-
-        dispatch._lstmviz_dispatch = True  # lets tests find leftovers
-        m.forward = dispatch
-        _INSTALLED[id(m)] = [1, previous]
+        m.forward = types.MethodType(_dispatch, m)
+        _INSTALLED[id(m)] = [1, previous, m]
 
 
 def _uninstall(m: nn.Module) -> None:
@@ -506,13 +517,13 @@ def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Rec
             "gradients through time need autograd; leave the no_grad block or use grads=False"
         )
     rec = Recording({p: _cell_type(m) for p, m in targets.items()}, grads)
-    rec._targets = frozenset(id(m) for m in targets.values())
+    rec._targets = {id(m): p for p, m in targets.items()}
     modes = [(mod, mod.training) for mod in model.modules()]
     token = _ACTIVE.set(_ACTIVE.get() + (rec,))
     installed = []
     try:
         for path, m in targets.items():
-            _install(m, path)
+            _install(m)
             installed.append(m)
         yield rec
     finally:

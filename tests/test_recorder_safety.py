@@ -176,3 +176,23 @@ def test_threads_never_mix_recordings():
     assert failures == []
     assert leftovers(model) == []
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_deepcopy_taken_during_a_recording_is_a_plain_independent_model():
+    """What-if copies of a shared model may be made while another session records it."""
+    import copy
+
+    model = Net(nn.GRU).eval()
+    ids = torch.randint(0, 30, (1, 5))
+    with lstmviz.record(model) as rec:
+        clone = copy.deepcopy(model)
+        with torch.no_grad():
+            for p in clone.parameters():
+                p.mul_(0.5)
+        out_clone = clone(ids)  # must use the clone's own (halved) weights
+        model(ids)
+    assert "forward" not in clone.rnn.__dict__  # the stray dispatcher removed itself
+    torch.testing.assert_close(out_clone, clone(ids))
+    assert not torch.allclose(out_clone, model(ids))
+    assert rec["rnn.l0.hidden"].shape == (1, 5, 16)  # the clone's call was not recorded
+    assert leftovers(model) == [] and leftovers(clone) == []
