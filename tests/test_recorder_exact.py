@@ -273,3 +273,29 @@ def test_gates_only_step_loop_path(monkeypatch, kind, proj):
     assert own.keys() == fused.keys()
     for k in fused.keys():
         torch.testing.assert_close(own[k], fused[k], **TOL)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_big_float32_paths_within_1e5(monkeypatch, kind):
+    """Sizes past every threshold (own step loop, unrolled autograd) in float32 stay within 1e-5."""
+    from lstmviz import recorder
+
+    torch.manual_seed(0)
+    m = (nn.LSTM if kind == "lstm" else nn.GRU)(64, 96, num_layers=2, batch_first=True)
+    x = torch.randn(48, 12, 64)  # B * H = 4608: past OWN_LOOP_MIN and ZERO_CHANNEL_MAX
+    with torch.no_grad():
+        out0, _ = m(x)
+        with lstmviz.record(m) as rec:
+            out1, _ = m(x)
+    torch.testing.assert_close(out1, out0, atol=1e-5, rtol=0)
+    torch.testing.assert_close(rec["l1.hidden"], out0, atol=1e-5, rtol=0)
+    with lstmviz.record(m, grads=True) as big:
+        out2, _ = m(x)
+        big.backward(out2.pow(2).sum())
+    torch.testing.assert_close(out2, out0, atol=1e-5, rtol=0)
+    monkeypatch.setattr(recorder, "AUTOGRAD_LOOP", False)
+    monkeypatch.setattr(recorder, "ZERO_CHANNEL_MAX", 10**9)
+    with lstmviz.record(m, grads=True) as small:
+        small.backward(m(x)[0].pow(2).sum())
+    for k in small.keys():
+        torch.testing.assert_close(big[k], small[k], atol=1e-5, rtol=1e-4)
