@@ -22,14 +22,14 @@ from dashboard import state  # noqa: E402
 from dashboard.components import md_escape, run_view  # noqa: E402
 from dashboard.i18n import LANGUAGES, t  # noqa: E402
 
-# Emoji icons on purpose: the current page's icon becomes the favicon, and a ":material/...:" favicon
-# is fetched from fonts.gstatic.com while an emoji one is an inline data: SVG (the app stays offline).
+# Material icons ship with Streamlit's frontend (emoji need a system emoji font). The favicon stays the
+# emoji page_icon of set_page_config: an inline SVG, so the page makes no request off the machine.
 PAGES = (  # (file under dashboard/, i18n title key, icon)
-    ("views/gates.py", "nav.gates", "🔲"),
-    ("views/gradients.py", "nav.gradients", "📉"),
-    ("views/training.py", "nav.training", "📈"),
-    ("views/lab.py", "nav.lab", "🧪"),
-    ("views/explain.py", "nav.explain", "📖"),
+    ("views/gates.py", "nav.gates", ":material/grid_on:"),
+    ("views/gradients.py", "nav.gradients", ":material/trending_down:"),
+    ("views/training.py", "nav.training", ":material/show_chart:"),
+    ("views/lab.py", "nav.lab", ":material/science:"),
+    ("views/explain.py", "nav.explain", ":material/menu_book:"),
 )
 
 

@@ -159,7 +159,7 @@ def text_block(view: str, pred: Any) -> str | None:
                  placeholder=t("text.preset_placeholder"))
     if widget_key not in st.session_state:  # first visit, or back from a view without this widget
         st.session_state[widget_key] = st.session_state.get(text_key, presets[0])
-    text = st.text_area(t("text.label"), key=widget_key, height=90, max_chars=20000)
+    text = st.text_area(t("text.label"), key=widget_key, height=90, max_chars=100_000)  # the analysis keeps the first 200 tokens and says so
     st.session_state[text_key] = text
     if not text.strip():
         st.info(t("text.empty"))

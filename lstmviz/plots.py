@@ -158,6 +158,8 @@ def _token_axis(fig: go.Figure, tokens: Sequence[str] | None, unknown=None, row=
         tickvals=list(range(len(tokens))),
         ticktext=token_labels(tokens, unknown),
         tickangle=-60 if len(tokens) > 8 else 0,
+        # plotly's default re-measures every label after placing each one: quadratic in the token count
+        ticklabeloverflow="allow",
         **kwargs,
     )
 
