@@ -100,6 +100,26 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def _current_umask() -> int:
+    """The process umask, read without os.umask(), which would briefly change it for all threads."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+def _apply_umask(directory: Path) -> None:
+    """Gives the checkpoint ordinary permissions (mkdtemp makes 0700; others must read it)."""
+    mask = _current_umask()
+    os.chmod(directory, 0o777 & ~mask)
+    for f in directory.iterdir():
+        os.chmod(f, 0o666 & ~mask)
+
+
 def _json_default(obj: Any) -> Any:
     """Makes numpy/torch scalars and paths JSON-serialisable."""
     if isinstance(obj, Path):
@@ -228,6 +248,7 @@ def save_checkpoint(
             _fsync_path(tmp / OPT_FILE)
             _write_json(tmp / OPT_META_FILE, opt_json)
         _write_json(tmp / META_FILE, full_meta)
+        _apply_umask(tmp)
         _fsync_path(tmp)
 
         # Swap. Invariant: at every instant `target` or `aside` holds a complete checkpoint.

@@ -375,3 +375,13 @@ def test_sigkill_during_repeated_saves_leaves_a_consistent_checkpoint(tmp_path):
         assert meta["i"] >= 2
         for p in model.parameters():
             assert torch.all(p == float(meta["i"]))
+
+
+def test_permissions_follow_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        d = save_checkpoint(tmp_path / "ck", _model(), _meta(), optimizer=torch.optim.AdamW(_model().parameters()))
+    finally:
+        os.umask(old)
+    assert d.stat().st_mode & 0o777 == 0o755
+    assert {f.stat().st_mode & 0o777 for f in d.iterdir()} == {0o644}

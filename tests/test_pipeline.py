@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -117,3 +119,32 @@ def test_regression_checkpoint_is_refused(tmp_path):
     d = save_checkpoint(tmp_path / "add", model, {"task": "adding"})
     with pytest.raises(CheckpointError, match="head='classify'"):
         Predictor.from_checkpoint(d)
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_shipped_cue_checkpoints_recall_the_cue(cell):
+    if not (SHIPPED / f"cue-{cell}" / "meta.json").is_file():
+        pytest.skip(f"checkpoints/cue-{cell} is not there (train it, see checkpoints/RETRAIN.md)")
+    p = Predictor.from_checkpoint(SHIPPED / f"cue-{cell}")
+    lag = p.meta["task_params"]["n_distractors"]
+    x, y = tasks.cue_recall(n=200, n_distractors=lag, seed=123)  # fresh sequences
+    with torch.no_grad():
+        pred = p.model(x, torch.full((200,), x.shape[1])).argmax(-1)
+    assert (pred == y).float().mean() >= 0.95
+    names = " ".join(p.token_names[i] for i in x[0].tolist())
+    assert p.predict(names) == p.labels[int(y[0])]
+
+
+def test_shipped_sentiment_checkpoints_load_and_predict():
+    dirs = [SHIPPED / f"sentiment-{c}" for c in ("rnn", "gru", "lstm")]
+    if not all((d / "meta.json").is_file() for d in dirs):
+        pytest.skip("checkpoints/sentiment-* are not there (train them, see checkpoints/RETRAIN.md)")
+    for d in dirs:
+        p = Predictor.from_checkpoint(d)
+        assert p.labels == ["negative", "neutral", "positive", "mixed"]
+        tm = p.meta["test_metrics"]
+        assert tm["macro_f1"] > tm["majority_baseline"]["macro_f1"] + 0.1
+        assert p.predict_proba("Я не люблю дождь!").shape == (4,)
