@@ -375,26 +375,7 @@ class Recording:
             kp = parse_key(key)
             if quantities is not None and kp.quantity not in quantities:
                 continue
-            arr = x.numpy()
-            B, T, U = arr.shape
-            b, t, u = np.meshgrid(np.arange(B), np.arange(T), np.arange(U), indexing="ij")
-            vals = arr.reshape(-1)
-            keep = ~np.isnan(vals)
-            n = int(keep.sum())
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "module": np.full(n, kp.module, dtype=object),
-                        "layer": np.full(n, kp.layer),
-                        "direction": np.full(n, kp.direction),
-                        "quantity": np.full(n, kp.quantity, dtype=object),
-                        "batch": b.reshape(-1)[keep],
-                        "step": t.reshape(-1)[keep],
-                        "unit": u.reshape(-1)[keep],
-                        "value": vals[keep].astype(np.float64),
-                    }
-                )
-            )
+            frames.append(_long_frame(kp, x.numpy(), "value"))
         if not frames:
             return pd.DataFrame({c: [] for c in FRAME_COLUMNS})
         return pd.concat(frames, ignore_index=True)
@@ -413,23 +394,7 @@ class Recording:
         for key, x in self._grad_tensors().items():
             kp = parse_key(key)
             norms = torch.linalg.vector_norm(x, dim=-1).numpy()  # (B, T), NaN past lengths
-            B, T = norms.shape
-            b, t = np.meshgrid(np.arange(B), np.arange(T), indexing="ij")
-            keep = ~np.isnan(norms.reshape(-1))
-            n = int(keep.sum())
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "module": np.full(n, kp.module, dtype=object),
-                        "layer": np.full(n, kp.layer),
-                        "direction": np.full(n, kp.direction),
-                        "quantity": np.full(n, kp.quantity, dtype=object),
-                        "batch": b.reshape(-1)[keep],
-                        "step": t.reshape(-1)[keep],
-                        "norm": norms.reshape(-1)[keep].astype(np.float64),
-                    }
-                )
-            )
+            rows.append(_long_frame(kp, norms, "norm"))
         if not rows:
             return pd.DataFrame({c: [] for c in GRAD_NORM_COLUMNS})
         return pd.concat(rows, ignore_index=True)
@@ -494,6 +459,24 @@ class Recording:
     def __repr__(self) -> str:
         mods = ", ".join(f"{p or '<root>'}:{c}" for p, c in self.modules.items())
         return f"Recording(modules=[{mods}], grads={self.grads}, keys={len(self._forward_tensors())})"
+
+
+def _long_frame(kp, arr: np.ndarray, value_name: str) -> pd.DataFrame:
+    """One key's ``(B, T[, U])`` array as tidy rows; NaN entries (past a length) are dropped."""
+    idx = np.meshgrid(*(np.arange(n) for n in arr.shape), indexing="ij")
+    vals = arr.reshape(-1)
+    keep = ~np.isnan(vals)
+    n = int(keep.sum())
+    cols = {
+        "module": np.full(n, kp.module, dtype=object),
+        "layer": np.full(n, kp.layer),
+        "direction": np.full(n, kp.direction),
+        "quantity": np.full(n, kp.quantity, dtype=object),
+    }
+    for name, i in zip(("batch", "step", "unit"), idx):
+        cols[name] = i.reshape(-1)[keep]
+    cols[value_name] = vals[keep].astype(np.float64)
+    return pd.DataFrame(cols)
 
 
 def _cell_add_grad(step: dict, kind: str, g: Tensor) -> None:
