@@ -37,6 +37,9 @@ PRESETS_RU = (
 )
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 
+# Longer pastes are refused by the browser; the analysis keeps the first 200 tokens and says so.
+MAX_TEXT_CHARS = 100_000
+
 
 def md_escape(text: str) -> str:
     """Escapes markdown (and the ``:color[...]`` / ``$`` syntax) so text shows literally."""
@@ -159,7 +162,7 @@ def text_block(view: str, pred: Any) -> str | None:
                  placeholder=t("text.preset_placeholder"))
     if widget_key not in st.session_state:  # first visit, or back from a view without this widget
         st.session_state[widget_key] = st.session_state.get(text_key, presets[0])
-    text = st.text_area(t("text.label"), key=widget_key, height=90, max_chars=100_000)  # the analysis keeps the first 200 tokens and says so
+    text = st.text_area(t("text.label"), key=widget_key, height=90, max_chars=MAX_TEXT_CHARS)
     st.session_state[text_key] = text
     if not text.strip():
         st.info(t("text.empty"))
