@@ -275,3 +275,28 @@ def test_i18n_complete_and_code_rules():
             assert "@st.cache_" not in src and "st.session_state[\"" not in src, path
         if path.parent.name == "views":
             assert len(src.splitlines()) < 110, path
+
+
+def test_lab_job_survives_a_reload_and_stops(app, ckpt_root, monkeypatch):
+    """A running job is server-wide: a new session (a page reload) sees it, refuses a second one, and stops it."""
+    from dashboard import state
+    from dashboard.jobs import LabConfig
+
+    jm = state.job_manager()
+    jm.wait(TIMEOUT)  # nothing left from another test
+    assert jm.start(LabConfig(lag=10, epochs=200, hidden_size=8, n_train=256, n_test=64))
+    try:
+        assert not jm.start(LabConfig(lag=5, epochs=1))  # one job at a time, server-wide
+        reloaded = AppTest.from_file(str(APP), default_timeout=TIMEOUT)  # a fresh session = a reload
+        reloaded.run()
+        reloaded.switch_page("views/lab.py").run()
+        assert not reloaded.exception and not reloaded.error
+        stop = [b for b in reloaded.button if b.label in ("Остановить", "Stop")]
+        assert stop, f"the reloaded page shows the running job's Stop button; buttons: {[b.label for b in reloaded.button]}"
+        stop[0].click().run()
+        snap = jm.wait(TIMEOUT)
+        assert snap["state"] == "stopped", snap
+        assert snap["progress"] < 1.0
+    finally:
+        jm.stop()
+        jm.wait(TIMEOUT)
