@@ -1,12 +1,17 @@
-"""Background training job of the long-range lab: RNN, GRU and LSTM on cue recall at one lag.
+"""Background training job of the long-range lab: RNN, GRU and LSTM on an online long-range task.
 
 One :class:`JobManager` exists per server (``dashboard.state.job_manager`` holds it in
 ``st.cache_resource``), and it runs at most ONE job at a time in a daemon thread, so a
 page reload, a second tab or another user all see the same job and none can start a
-second. The job owns its models (freshly built and seeded with a private generator: no
-shared model is touched, and no global RNG either). Pages read :meth:`JobManager.snapshot`
-(a copy, taken under a lock) and ask it to stop with :meth:`JobManager.stop`; the thread
-checks the stop flag after every batch.
+second. The job trains its own freshly seeded models (no shared model is touched) with the
+library's trainer, :func:`lstmviz.trainer.fit`, on fresh data every batch
+(:func:`lstmviz.taskdata.prepare_online`), one cell after another; ``fit``'s callbacks feed the
+live curves (``on_epoch``) and the Stop button (``should_stop``, asked before every update).
+``fit`` changes no process-wide torch state, so other sessions are unaffected.
+
+Pages read :meth:`JobManager.snapshot` (a copy, taken under a lock). :data:`PRESETS` are the
+settings measured to separate the cells (``benchmarks/lab_presets.py`` measures them over seeds
+and writes ``checkpoints/lab_presets.json``, which the page shows).
 
 This module imports no streamlit, so it is tested and benchmarked like library code.
 """
@@ -21,59 +26,162 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from lstmviz.analysis import seeded_init
+from lstmviz.experiments import model_config_for
 from lstmviz.models import CELLS, ModelConfig, RecurrentClassifier
-from lstmviz.tasks import cue_recall
+from lstmviz.profiles import gradient_ratio, make_probe
+from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, prepare_online
+from lstmviz.trainer import TrainConfig, evaluate, fit
 
-__all__ = ["LabConfig", "JobManager"]
+__all__ = ["NEAR_CHANCE", "PRESETS", "JobManager", "LabConfig", "estimate_seconds", "preset_verdict"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LabConfig:
-    """Settings of one live cue-recall run.
+    """Settings of one live run (every cell gets the same ones).
 
     Example:
-        >>> LabConfig(lag=30).total_steps
-        720
+        >>> LabConfig(updates=600).total_updates
+        1800
     """
 
-    lag: int = 20  # distractor tokens between the cue and the query
-    epochs: int = 15  # passes over the training set, per cell
+    task: str = "cue_recall"  # "cue_recall" | "adding"
+    lag: int = 100  # cue recall: distractors between cue and query; adding: sequence length
+    updates: int = 600  # update budget per cell; a cell that reaches success stops earlier
+    updates_per_epoch: int = 50  # updates between two evaluations (one point of the curves)
     hidden_size: int = 32  # units of each model
-    n_train: int = 1024  # training sequences
-    n_test: int = 512  # held-out sequences (accuracy is measured on these)
-    batch_size: int = 64  # sequences per optimiser step
-    lr: float = 5e-3  # Adam learning rate
-    clip: float = 1.0  # gradient-norm clipping, the usual fix for exploding RNN gradients
-    n_classes: int = 4  # cues (countries) to tell apart; chance = 1 / n_classes
-    vocab_size: int = 20  # token ids of the task (see lstmviz.tasks.cue_recall_vocab)
-    seed: int = 0  # data, initialisation and shuffling seed
-    cells: tuple[str, ...] = ("rnn", "gru", "lstm")  # cells trained side by side
+    gate_bias: float = 4.0  # forget / update gate bias at init (the bias sweep: 4 lets gated cells through)
+    batch_size: int = 64  # sequences per update, drawn fresh every time
+    lr: float = 3e-3  # AdamW learning rate
+    n_val: int = 256  # held-out sequences scored after every epoch
+    seed: int = 0  # data stream, held-out set and initialisation
+    cells: tuple[str, ...] = CELLS  # cells trained one after another
 
     def __post_init__(self) -> None:
-        for name in ("lag", "epochs", "hidden_size", "n_train", "n_test", "batch_size"):
+        if self.task not in ONLINE_TASKS:
+            raise ValueError(f"task={self.task!r} is invalid; allowed: {', '.join(ONLINE_TASKS)}")
+        for name in ("lag", "updates", "updates_per_epoch", "hidden_size", "batch_size", "n_val", "seed"):
             v = getattr(self, name)
-            low = 0 if name == "lag" else 1
+            low = (2 if self.task == "adding" else 0) if name == "lag" else (0 if name == "seed" else 1)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{name}={v!r} is invalid; allowed: an integer >= {low}")
         if not self.cells or any(c not in CELLS for c in self.cells):
             raise ValueError(f"cells={self.cells!r} is invalid; allowed: a non-empty subset of {CELLS}")
-        if not (self.lr > 0 and self.clip > 0):
-            raise ValueError(f"lr={self.lr!r}, clip={self.clip!r} are invalid; allowed: numbers > 0")
+        if not (self.lr > 0):
+            raise ValueError(f"lr={self.lr!r} is invalid; allowed: a number > 0")
 
     @property
-    def steps_per_epoch(self) -> int:
-        """Optimiser steps per epoch and cell."""
-        return -(-self.n_train // self.batch_size)
+    def epochs(self) -> int:
+        """Evaluations per cell."""
+        return -(-self.updates // self.updates_per_epoch)
 
     @property
-    def total_steps(self) -> int:
-        """Optimiser steps of the whole job (all cells, all epochs)."""
-        return self.steps_per_epoch * self.epochs * len(self.cells)
+    def total_updates(self) -> int:
+        """Updates of the whole job when no cell stops early."""
+        return self.epochs * self.updates_per_epoch * len(self.cells)
+
+    @property
+    def stop_at(self) -> float:
+        """Success: held-out accuracy reaching this (cue recall) or MSE falling to it (adding)."""
+        return TASK_DEFAULTS[self.task]["train"]["stop_at"]
+
+    def train_config(self) -> TrainConfig:
+        """The trainer settings of one cell's run (float64 gradient ratio at every evaluation)."""
+        return TrainConfig.from_dict({**TASK_DEFAULTS[self.task]["train"], "epochs": self.epochs,
+                                      "updates_per_epoch": self.updates_per_epoch, "batch_size": self.batch_size,
+                                      "lr": self.lr, "seed": self.seed, "quiet": True, "probe_size": 32,
+                                      "track_grad_ratio": True})  # fmt: skip
+
+    def model_config(self, cell: str) -> ModelConfig:
+        """The architecture of one cell (sizes fixed later by the data)."""
+        d = TASK_DEFAULTS[self.task]["model"]
+        return ModelConfig.from_dict({**d, "cell": cell, "hidden_size": self.hidden_size, "gate_bias": self.gate_bias})
+
+
+# Presets shown as buttons; "separate" is the one measured to split RNN from GRU and LSTM
+# (numbers in checkpoints/lab_presets.json, from benchmarks/lab_presets.py).
+PRESETS: dict[str, LabConfig] = {
+    "separate": LabConfig(task="cue_recall", lag=100, updates=600, gate_bias=4.0),
+    "short": LabConfig(task="cue_recall", lag=10, updates=600, gate_bias=4.0),
+    "adding": LabConfig(task="adding", lag=50, updates=1500, gate_bias=4.0),
+}
+
+
+NEAR_CHANCE = 0.1  # "near chance": final held-out accuracy at most chance + this
+
+
+def preset_verdict(runs: Any, cfg: LabConfig) -> tuple[bool, float]:
+    """Whether measured runs separate the cells, and the slowest run's seconds.
+
+    Separation (cue recall): on every seed the RNN ends within :data:`NEAR_CHANCE` of chance
+    and unsolved, while GRU and LSTM reach success. For the adding task: the RNN stays above
+    the success MSE while GRU and LSTM reach it.
+
+    Args:
+        runs: Frame ``seed, cell, final, solved_at, seconds`` of one preset (benchmarks/lab_presets.py).
+        cfg: The preset.
+
+    Example:
+        >>> import pandas as pd
+        >>> runs = pd.DataFrame({"seed": [0] * 3, "cell": ["rnn", "gru", "lstm"], "final": [.27, 1.0, .99],
+        ...                      "solved_at": [None, 150, 400], "seconds": [10.0, 20.0, 30.0]})
+        >>> preset_verdict(runs, PRESETS["separate"])
+        (True, 60.0)
+    """
+    if len(runs) == 0:
+        return False, 0.0
+    by_seed = runs.groupby("seed")
+    ok = True
+    for _, part in by_seed:
+        row = {r.cell: r for r in part.itertuples()}
+        if not {"rnn", "gru", "lstm"} <= set(row):
+            return False, 0.0
+        rnn_solved = row["rnn"].solved_at == row["rnn"].solved_at and row["rnn"].solved_at is not None  # NaN-safe
+        if cfg.task == "cue_recall":
+            ok &= (not rnn_solved) and row["rnn"].final <= 1 / 4 + NEAR_CHANCE
+        else:
+            ok &= not rnn_solved
+        ok &= all(row[c].solved_at == row[c].solved_at and row[c].solved_at is not None for c in ("gru", "lstm"))
+    return bool(ok), float(by_seed["seconds"].sum().max())
+
+
+def _data(cfg: LabConfig):
+    return prepare_online(cfg.task, cfg.lag, seed=cfg.seed, n_val=cfg.n_val, n_test=cfg.n_val)
+
+
+def estimate_seconds(cfg: LabConfig, repeats: int = 2) -> float:
+    """Upper estimate of the job's time, from timing a few updates and one evaluation per cell here.
+
+    Cells that reach success stop early, so the job usually takes less.
+
+    Example:
+        >>> estimate_seconds(LabConfig(lag=5, updates=50)) > 0
+        True
+    """
+    data = _data(cfg)
+    tc = cfg.train_config()
+    probe = make_probe(data.val, tc.probe_size)
+    batch = data.train.draw(cfg.batch_size)
+    total = 0.0
+    for cell in cfg.cells:
+        model = RecurrentClassifier.seeded(model_config_for(data, cfg.model_config(cell)), cfg.seed)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            loss = torch.nn.functional.cross_entropy if cfg.task == "cue_recall" else torch.nn.functional.mse_loss
+            out = model(batch.x, batch.lengths)
+            opt.zero_grad()
+            loss(out, batch.y).backward()
+            opt.step()
+        per_update = (time.perf_counter() - t0) / repeats
+        t0 = time.perf_counter()
+        evaluate(model, data.val)
+        gradient_ratio(model, probe)
+        per_eval = (time.perf_counter() - t0) * 1.5  # + the float32 gradient profile
+        total += per_update * cfg.epochs * cfg.updates_per_epoch + per_eval * (cfg.epochs + 1)
+    return total
 
 
 @dataclass
@@ -82,8 +190,10 @@ class _Status:
 
     state: str = "idle"  # idle | running | done | stopped | error
     config: LabConfig | None = None
-    steps_done: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)  # cell, epoch, split, metric, value
+    updates_done: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)  # model, updates, split, metric, value
+    solved: dict[str, int | None] = field(default_factory=dict)  # cell -> updates when solved (None: not)
+    seconds: dict[str, float] = field(default_factory=dict)  # cell -> seconds its run took
     error: str | None = None
     started: float | None = None
     finished: float | None = None
@@ -95,7 +205,7 @@ class JobManager:
 
     Example:
         >>> jm = JobManager()
-        >>> jm.start(LabConfig(lag=2, epochs=1, n_train=64, n_test=32, hidden_size=4))
+        >>> jm.start(LabConfig(lag=2, updates=4, updates_per_epoch=2, hidden_size=4, n_val=16))
         True
         >>> jm.wait(60)["state"]
         'done'
@@ -125,14 +235,12 @@ class JobManager:
             self._status = _Status(
                 state="running", config=config, started=time.time(), job_id=self._status.job_id + 1
             )
-            self._thread = threading.Thread(
-                target=self._run, args=(config,), name="lstmviz-lab-job", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, args=(config,), name="lstmviz-lab-job", daemon=True)
             self._thread.start()
             return True
 
     def stop(self) -> None:
-        """Asks the running job to stop after its current batch (no-op when idle)."""
+        """Asks the running job to stop before its next update (no-op when idle)."""
         self._stop.set()
 
     def running(self) -> bool:
@@ -141,16 +249,18 @@ class JobManager:
             return self._thread is not None and self._thread.is_alive()
 
     def snapshot(self) -> dict[str, Any]:
-        """A copy of the job state: ``state, config, progress, history, error, started, finished, job_id``."""
+        """A copy of the job state: ``state, config, progress, history, solved, seconds, error, started, finished, job_id``."""
         with self._lock:
             s = self._status
             cfg = s.config
-            total = cfg.total_steps if cfg else 0
+            total = cfg.total_updates if cfg else 0
             return {
                 "state": s.state,
                 "config": asdict(cfg) if cfg else None,
-                "progress": min(1.0, s.steps_done / total) if total else 0.0,
+                "progress": min(1.0, s.updates_done / total) if total else 0.0,
                 "history": copy.deepcopy(s.history),
+                "solved": dict(s.solved),
+                "seconds": dict(s.seconds),
                 "error": s.error,
                 "started": s.started,
                 "finished": s.finished,
@@ -165,64 +275,54 @@ class JobManager:
         return self.snapshot()
 
     # ----- worker thread --------------------------------------------------------------
+    def _rows(self, cell: str, updates: int, values: dict[tuple[str, str], float]) -> None:
+        with self._lock:
+            self._status.history += [
+                {"model": cell, "updates": updates, "split": split, "metric": metric, "value": float(v)}
+                for (split, metric), v in values.items()
+            ]
+
+    def _tick(self) -> bool:
+        """``should_stop`` of the trainer: counts an update for the progress bar, reports Stop."""
+        if self._stop.is_set():
+            return True
+        with self._lock:
+            self._status.updates_done += 1
+        time.sleep(0)  # let page threads run between updates
+        return False
+
     def _run(self, cfg: LabConfig) -> None:
-        """Trains every cell one epoch at a time, interleaved, so the curves grow together."""
+        """Trains the cells one after another through the trainer's callbacks."""
         try:
-            x, y = cue_recall(cfg.n_train + cfg.n_test, cfg.lag, cfg.n_classes, cfg.vocab_size, cfg.seed)
-            x_tr, y_tr = x[: cfg.n_train], y[: cfg.n_train]  # (N, lag + 2), (N,)
-            x_te, y_te = x[cfg.n_train :], y[cfg.n_train :]
-            T = x.shape[1]
-            models, opts = {}, {}
+            data = _data(cfg)
+            tc = cfg.train_config()
+            score = "mse" if cfg.task == "adding" else "acc"
             for i, cell in enumerate(cfg.cells):
-                mcfg = ModelConfig(cell=cell, vocab_size=cfg.vocab_size, embed_dim=cfg.hidden_size,
-                                   hidden_size=cfg.hidden_size, num_classes=cfg.n_classes)
-                models[cell] = seeded_init(RecurrentClassifier(mcfg), cfg.seed + i)
-                opts[cell] = torch.optim.Adam(models[cell].parameters(), lr=cfg.lr)
-            g = torch.Generator().manual_seed(cfg.seed)
-            for epoch in range(1, cfg.epochs + 1):
-                order = torch.randperm(cfg.n_train, generator=g)
-                for cell in cfg.cells:
-                    loss = self._epoch(models[cell], opts[cell], x_tr[order], y_tr[order], cfg, T)
-                    if loss is None:
-                        return self._finish("stopped")
-                    acc = self._accuracy(models[cell], x_te, y_te, T)
-                    with self._lock:
-                        self._status.history += [
-                            {"model": cell, "epoch": epoch, "split": "train", "metric": "loss", "value": loss},
-                            {"model": cell, "epoch": epoch, "split": "test", "metric": "acc", "value": acc},
-                        ]
+                t0 = time.perf_counter()
+                model = RecurrentClassifier.seeded(model_config_for(data, cfg.model_config(cell)), cfg.seed)
+                probe = make_probe(data.val, tc.probe_size)
+                ev = evaluate(model, data.val)
+                self._rows(cell, 0, {("held_out", score): ev["loss"] if score == "mse" else ev["accuracy"],
+                                     ("held_out", "grad_ratio"): gradient_ratio(model, probe)})  # fmt: skip
+
+                def on_epoch(h: dict[str, Any], cell: str = cell) -> None:
+                    train = h["train_loss"] if score == "mse" else h["train_acc"]
+                    held = h["val_loss"] if score == "mse" else h["val_acc"]
+                    self._rows(cell, h["updates"], {("train", score): train, ("held_out", score): held,
+                                                    ("held_out", "grad_ratio"): h["grad_ratio"]})  # fmt: skip
+
+                result = fit(model, data.train.restart(), data.val, tc, log=None, on_epoch=on_epoch,
+                             should_stop=self._tick)  # fmt: skip
+                with self._lock:
+                    self._status.solved[cell] = result.solved_at
+                    self._status.seconds[cell] = time.perf_counter() - t0
+                    self._status.updates_done = (i + 1) * cfg.epochs * cfg.updates_per_epoch
+                if result.stop_reason == "stopped":
+                    return self._finish("stopped")
             self._finish("done")
         except Exception as e:  # reported on the page; the traceback stays in the server log
             log.exception("lab job failed")
             self._finish("error", f"{type(e).__name__}: {e}")
-
-    def _epoch(self, model, opt, x, y, cfg: LabConfig, T: int) -> float | None:
-        """One epoch; returns the mean loss, or None when a stop was requested."""
-        model.train()
-        total, n = 0.0, 0
-        for start in range(0, x.shape[0], cfg.batch_size):
-            if self._stop.is_set():
-                return None
-            xb, yb = x[start : start + cfg.batch_size], y[start : start + cfg.batch_size]
-            loss = F.cross_entropy(model(xb, torch.full((xb.shape[0],), T)), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            opt.step()
-            total += float(loss.detach()) * xb.shape[0]
-            n += xb.shape[0]
-            with self._lock:
-                self._status.steps_done += 1
-            time.sleep(0)  # let page threads run between batches
-        return total / max(n, 1)
-
-    @staticmethod
-    @torch.no_grad()
-    def _accuracy(model, x, y, T: int) -> float:
-        """Accuracy on held-out sequences."""
-        model.eval()
-        pred = model(x, torch.full((x.shape[0],), T)).argmax(-1)
-        return float((pred == y).float().mean())
 
     def _finish(self, state: str, error: str | None = None) -> None:
         """Records the end state of the job."""
@@ -230,3 +330,6 @@ class JobManager:
             self._status.state = state
             self._status.error = error
             self._status.finished = time.time()
+            if state == "stopped" and self._status.config is not None:
+                self._status.updates_done = min(self._status.updates_done, self._status.config.total_updates - 1)
+

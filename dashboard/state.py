@@ -35,7 +35,11 @@ from lstmviz.pipeline import Predictor
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINTS_ENV = "LSTMVIZ_CHECKPOINTS"  # env var: checkpoint root (default <repo>/checkpoints)
 CORPUS_ENV = "LSTMVIZ_CORPUS"  # env var: corpus dir or CSV (default <repo>/../shared/data/opensentimentcorpus)
-LAG_SWEEP_FILE = "cue_recall_lag_sweep.json"
+# Result files beside the checkpoints (written by python -m lstmviz.train --lag-sweep / --bias-sweep
+# and benchmarks/lab_presets.py).
+SWEEP_FILES = {"lag": "sweep_cue_recall_lag.json", "gate_bias": "sweep_cue_recall_gate_bias.json",
+               "adding": "sweep_adding_lag.json"}  # fmt: skip
+LAB_PRESETS_FILE = "lab_presets.json"
 
 # ----- session-state keys ------------------------------------------------------------------
 LANG = "lang"  # "ru" | "en" (sidebar radio)
@@ -55,10 +59,12 @@ WHATIF_WHH = "whatif_whh"  # what-if: W_hh scale
 WHATIF_BIAS = "whatif_bias"  # what-if: forget-gate bias shift
 WHATIF_UNTRAINED = "whatif_untrained"  # what-if: untrained re-initialisation
 TRAIN_MODELS = "train_models"  # checkpoints shown in the Training view
+LAB_PRESET = "lab_preset"  # lab: chosen preset name
+LAB_TASK = "lab_task"  # lab: task of a custom run
 LAB_LAG = "lab_lag"  # lab: lag of the live run
-LAB_EPOCHS = "lab_epochs"  # lab: epochs of the live run
-LAB_HIDDEN = "lab_hidden"  # lab: hidden size of the live run
-LAB_NTRAIN = "lab_ntrain"  # lab: training sequences of the live run
+LAB_UPDATES = "lab_updates"  # lab: update budget per cell
+LAB_BIAS = "lab_bias"  # lab: gate bias at initialisation
+LAB_SEED = "lab_seed"  # lab: seed of the live run
 LAB_STOP = "lab_stop"  # lab: the Stop button
 LAB_SEEN = "lab_seen_running"  # lab: id of the job this session saw running (to rerun once it ends)
 CHART = "chart"  # prefix of plotly chart element keys
@@ -216,34 +222,45 @@ def corpus_saturation(
     return analysis.corpus_saturation(pred, list(texts), series=series)
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def lag_sweep(path: str, file_stamp: tuple[float, int]) -> tuple[pd.DataFrame, float | None]:
-    """``cue_recall_lag_sweep.json`` as a frame ``model, lag, accuracy`` and the chance level.
+@st.cache_data(show_spinner=False, max_entries=8)
+def sweep(path: str, file_stamp: tuple[float, int]) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """A sweep file (``lstmviz.sweeps.load_sweep``) as (settings, summary frame, runs frame).
 
-    Reads the file ``lstmviz.train.lag_sweep`` writes: ``{"results": [{"cell", "lag",
-    "test_accuracy", ...}, ...], "chance": 0.25, ...}`` (or ``{"lags": [...], "accuracy":
-    {cell: [...]}}``); raises CheckpointError naming the file when it holds no results.
+    Raises ValueError naming the file when it is unreadable or not a sweep.
     """
+    from lstmviz import sweeps
+
+    raw = sweeps.load_sweep(path)
+    settings = {k: raw.get(k) for k in ("task", "kind", "lags", "gate_biases", "seeds", "chance", "baseline_mse",
+                                        "success", "budget_updates", "wall_seconds", "workers", "model")}  # fmt: skip
+    return settings, sweeps.summary_frame(raw), sweeps.runs_frame(raw)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def lab_presets(path: str, file_stamp: tuple[float, int]) -> pd.DataFrame:
+    """Measured preset results (``benchmarks/lab_presets.py``): ``preset, seed, cell, final, solved_at, seconds``.
+
+    Raises ValueError naming the file when it is too large, unreadable or of another layout.
+    """
+    cols = ["preset", "seed", "cell", "final", "solved_at", "seconds"]
     p = Path(path)
     try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{p} cannot be read: {e}") from e
-    rows = []
-    if isinstance(raw, dict) and isinstance(raw.get("results"), list):
-        for r in raw["results"]:
-            acc = r.get("test_accuracy", r.get("accuracy"))
-            rows.append({"model": str(r.get("cell", r.get("model"))), "lag": int(r["lag"]), "accuracy": float(acc)})
-    elif isinstance(raw, dict) and isinstance(raw.get("accuracy"), dict) and isinstance(raw.get("lags"), list):
-        for cell, accs in raw["accuracy"].items():
-            rows += [{"model": cell, "lag": int(lag), "accuracy": float(a)} for lag, a in zip(raw["lags"], accs)]
-    if not rows:
-        raise CheckpointError(f"{p} holds no lag results")
-    chance = raw.get("chance")
-    if not isinstance(chance, (int, float)):
-        n_classes = raw.get("n_classes")
-        chance = 1.0 / n_classes if isinstance(n_classes, int) and n_classes > 0 else None
-    return pd.DataFrame(rows), chance
+        if p.stat().st_size > 4 * 1024 * 1024:
+            raise ValueError("larger than 4 MiB")
+        runs = json.loads(p.read_bytes().decode("utf-8"))["runs"]
+        frame = pd.DataFrame(runs, columns=cols)
+        frame[["final", "seconds"]] = frame[["final", "seconds"]].astype(float)
+        return frame.astype({"preset": str, "cell": str})
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as e:
+        raise ValueError(f"{p} cannot be read as lab preset results: {type(e).__name__}: {str(e)[:200]}") from None
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=600)
+def lab_estimate(config: tuple[tuple[str, Any], ...]) -> float:
+    """Seconds a lab job with these settings should take here at most (timed on this server)."""
+    from dashboard.jobs import LabConfig, estimate_seconds
+
+    return estimate_seconds(LabConfig(**dict(config)))
 
 
 @st.cache_resource(show_spinner=False)

@@ -33,9 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstmviz.models import RecurrentClassifier
+from lstmviz.models import RecurrentClassifier, init_weights
 from lstmviz.names import GRAD_QUANTITIES, QUANTITIES, make_key, parse_key
+from lstmviz.profiles import gradient_ratio
 from lstmviz.recorder import record
+from lstmviz.taskdata import SequenceData
 
 __all__ = [
     "SATURATION_QUANTITIES",
@@ -112,6 +114,9 @@ class TextAnalysis:
         num_layers: Stacked layers of the recurrent module.
         directions: 1 or 2.
         loss: The cross-entropy value, or None without grads.
+        grad_ratio: ``||dL/dh_0|| / ||dL/dh_T||`` of the top layer computed on a float64 copy
+            (:func:`lstmviz.profiles.gradient_ratio`; float32 underflows on long texts), or None
+            without grads.
     """
 
     text: str
@@ -130,6 +135,7 @@ class TextAnalysis:
     num_layers: int
     directions: int
     loss: float | None = None
+    grad_ratio: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (what-if settings, ...)
 
     @property
@@ -337,7 +343,7 @@ def analyze_ids(
     predicted = int(np.argmax(probs[-1]))
     tgt = _resolve_target(target, labels, predicted)
     saliency = None
-    loss_value = None
+    loss_value = grad_ratio = None
     if grads:
         with record(model, grads=True) as rec:
             emb = model.embedding(ids).detach().requires_grad_(True)  # (1, T, E)
@@ -347,6 +353,7 @@ def analyze_ids(
             (d_emb,) = rec.backward(loss, inputs=[emb])  # (1, T, E)
         saliency = torch.linalg.vector_norm(d_emb[0], dim=-1).numpy()  # (T,)
         loss_value = float(loss.detach())
+        grad_ratio = gradient_ratio(model, SequenceData(ids, lengths, torch.tensor([tgt])))
     else:
         with torch.no_grad(), record(model, grads=False) as rec:
             model(ids, lengths)
@@ -368,6 +375,7 @@ def analyze_ids(
         num_layers=rnn.num_layers,
         directions=2 if rnn.bidirectional else 1,
         loss=loss_value,
+        grad_ratio=grad_ratio,
     )
 
 
@@ -508,41 +516,14 @@ class WhatIf:
 
 
 def seeded_init(model: nn.Module, seed: int) -> nn.Module:
-    """Re-initialises every parameter in place from a private generator (PyTorch's default laws).
-
-    Unlike ``torch.manual_seed`` this never touches the global RNG, so it is deterministic
-    even while other threads draw random numbers. Laws: recurrent weights and biases
-    U(-1/sqrt(H), 1/sqrt(H)); embeddings N(0, 1) with the padding row zeroed; linear layers
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (weights and biases).
-
-    Args:
-        model: The module to re-initialise (use a private copy: this mutates it).
-        seed: Seed of the generator.
-
-    Returns:
-        ``model``.
+    """Re-initialises ``model`` in place from a private generator; see :func:`lstmviz.models.init_weights`.
 
     Example:
         >>> a, b = seeded_init(nn.GRU(2, 3), 0), seeded_init(nn.GRU(2, 3), 0)
         >>> torch.equal(a.weight_hh_l0, b.weight_hh_l0)
         True
     """
-    g = torch.Generator().manual_seed(int(seed))
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.RNNBase):
-                k = module.hidden_size ** -0.5
-                for p in module.parameters(recurse=False):
-                    p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) * 2 * k - k)
-            elif isinstance(module, nn.Embedding):
-                module.weight.copy_(torch.randn(module.weight.shape, generator=g, dtype=module.weight.dtype))
-                if module.padding_idx is not None:
-                    module.weight[module.padding_idx].zero_()
-            elif isinstance(module, nn.Linear):
-                k = module.in_features ** -0.5
-                for p in module.parameters(recurse=False):
-                    p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) * 2 * k - k)
-    return model
+    return init_weights(model, seed)
 
 
 def history_frame(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.DataFrame:

@@ -42,6 +42,9 @@ __all__ = [
     "training_curves",
     "grad_profile_heatmap",
     "accuracy_vs_lag",
+    "success_vs_lag",
+    "success_vs_gate_bias",
+    "lab_curves",
     "saturation_scatter",
 ]
 
@@ -70,6 +73,23 @@ DEFAULT_LABELS: dict[str, str] = {
     "chance": "chance",
     "frac_low": "fraction of steps < 0.1 (left-saturated)",
     "frac_high": "fraction of steps > 0.9 (right-saturated)",
+    "success_rate": "success rate over seeds",
+    "success_panel": "success rate (bars: 95% Wilson interval)",
+    "final_panel": "final test score of every seed",
+    "seq_len": "sequence length",
+    "gate_bias": "forget / update gate bias b at initialisation",
+    "updates": "updates",
+    "grad_ratio": "‖∂L/∂h₀‖ / ‖∂L/∂h_T‖ (float64)",
+    "sigma_pow": "σ(b)^lag (kept of h₀ by the gate at init)",
+    "measured_ratio": "measured gradient ratio at init",
+    "seed": "seed",
+    "mean": "mean",
+    "train": "train",
+    "held_out": "held-out",
+    "mse": "MSE",
+    "baseline_mse": "predict the mean (MSE 1/6)",
+    "threshold": "success threshold",
+    "solved": "solved",
 }
 _CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4"}
 
@@ -718,3 +738,274 @@ def saturation_scatter(
     fig.update_xaxes(title_text=L["frac_low"], range=[-0.02, 1.02])
     fig.update_yaxes(title_text=L["frac_high"], range=[-0.02, 1.02])
     return _layout(fig, title, height=420)
+
+
+_CELL_DASH = {"rnn": "dot", "gru": "dash", "lstm": "solid"}  # every cell stays visible where lines overlap
+_CELL_SYMBOL = {"rnn": "circle", "gru": "diamond", "lstm": "square"}
+_CELL_ORDER = ("rnn", "gru", "lstm")
+
+
+def _cells(frame: pd.DataFrame, key: str = "cell") -> list[str]:
+    present = [str(c) for c in frame[key].unique()]
+    return sorted(present, key=lambda c: (_CELL_ORDER.index(c) if c in _CELL_ORDER else 9, c))
+
+
+def _dodge(x: pd.Series, k: int, n: int, log: bool = True, step: float = 0.025) -> list[float]:
+    """Shifts cell ``k`` of ``n`` sideways so equal values of different cells never cover each other."""
+    off = (k - (n - 1) / 2) * step
+    return [float(v) * 10 ** off if log else float(v) + off * 4 for v in x]
+
+
+def success_vs_lag(
+    summary: pd.DataFrame,
+    runs: pd.DataFrame,
+    *,
+    chance: float | None = None,
+    baseline_mse: float | None = None,
+    threshold: float | None = None,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Success rate over seeds against lag (left) and every seed's final test score (right).
+
+    Each cell has its own colour, dash and marker and is shifted slightly sideways, so no
+    line hides another. Left: success rate with its 95% Wilson interval, y fixed to 0-1.
+    Right: cue recall - every seed's test accuracy, the mean, y fixed to 0-1 and the chance
+    level as a dotted line; adding - test MSE, with the predict-the-mean baseline and the
+    success threshold.
+
+    Args:
+        summary: From :func:`lstmviz.sweeps.summary_frame` (``cell, lag, success_rate, lo, hi,
+            solved, n, final_mean``).
+        runs: From :func:`lstmviz.sweeps.runs_frame` (``cell, lag, seed, final``).
+        chance: Chance accuracy (cue recall); drawn on the right panel.
+        baseline_mse: Predict-the-mean MSE (adding); drawn instead of chance.
+        threshold: Success threshold drawn on the right panel.
+        title: Optional title (escaped).
+        labels: Overrides of :data:`DEFAULT_LABELS`.
+
+    Returns:
+        A two-panel figure; every trace has markers.
+
+    Example:
+        >>> s = pd.DataFrame({"cell": ["rnn"], "lag": [10], "success_rate": [1.0], "lo": [.6], "hi": [1.0],
+        ...                   "solved": [5], "n": [5], "final_mean": [.99]})
+        >>> r = pd.DataFrame({"cell": ["rnn"] * 2, "lag": [10, 10], "seed": [0, 1], "final": [.98, 1.0]})
+        >>> len(success_vs_lag(s, r, chance=0.25).data)
+        3
+    """
+    L = _labels(labels)
+    _check_columns(summary, ("cell", "lag", "success_rate", "lo", "hi", "solved", "n", "final_mean"), "success_vs_lag")
+    _check_columns(runs, ("cell", "lag", "seed", "final"), "success_vs_lag")
+    regress = baseline_mse is not None
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[L["success_panel"], L["final_panel"]], horizontal_spacing=0.1)
+    cells = _cells(summary)
+    for k, cell in enumerate(cells):
+        part = summary[summary["cell"] == cell].sort_values("lag")
+        color = _cell_color(cell)
+        line = dict(color=color, dash=_CELL_DASH.get(cell, "solid"), width=2)
+        marker = dict(symbol=_CELL_SYMBOL.get(cell, "circle"), size=9, color=color)
+        hover = [esc(f"{cell} · {L['lag']} {lag} · {L['solved']} {int(a)}/{int(n)}")
+                 for lag, a, n in zip(part["lag"], part["solved"], part["n"])]  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=_dodge(part["lag"], k, len(cells)), y=part["success_rate"], mode="lines+markers",
+                name=esc(cell), legendgroup=esc(cell), line=line, marker=marker, customdata=hover,
+                error_y=dict(type="data", symmetric=False, array=(part["hi"] - part["success_rate"]).tolist(),
+                             arrayminus=(part["success_rate"] - part["lo"]).tolist(), color=color, thickness=1),
+                hovertemplate="%{customdata}<br>%{y:.0%}<extra></extra>",
+            ),
+            row=1, col=1,
+        )  # fmt: skip
+        seeds = runs[runs["cell"] == cell].sort_values(["lag", "seed"])
+        seed_hover = [esc(f"{cell} · {L['lag']} {lag} · {L['seed']} {sd}") for lag, sd in zip(seeds["lag"], seeds["seed"])]
+        fig.add_trace(
+            go.Scatter(
+                x=_dodge(seeds["lag"], k, len(cells)), y=seeds["final"], mode="markers", name=esc(f"{cell}: {L['seed']}"),
+                legendgroup=esc(cell), showlegend=False, customdata=seed_hover,
+                marker=dict(symbol=_CELL_SYMBOL.get(cell, "circle") + "-open", size=7, color=color, opacity=0.8),
+                hovertemplate="%{customdata}<br>%{y:.3f}<extra></extra>",
+            ),
+            row=1, col=2,
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=_dodge(part["lag"], k, len(cells)), y=part["final_mean"], mode="lines+markers",
+                name=esc(f"{cell}: {L['mean']}"), legendgroup=esc(cell), showlegend=False, line=line, marker=marker,
+                customdata=[esc(f"{cell} · {L['mean']}")] * len(part),
+                hovertemplate="%{customdata}<br>%{y:.3f}<extra></extra>",
+            ),
+            row=1, col=2,
+        )  # fmt: skip
+    if regress:
+        fig.add_hline(y=baseline_mse, line_dash="dot", line_color="gray", annotation_text=L["baseline_mse"], row=1, col=2)
+        top = max(0.2, float(runs["final"].max()) * 1.05) if len(runs) else 0.2
+        fig.update_yaxes(title_text=L["mse"], range=[0, top], row=1, col=2)
+    else:
+        if chance is not None and math.isfinite(chance):
+            fig.add_hline(y=chance, line_dash="dot", line_color="gray", annotation_text=L["chance"], row=1, col=2)
+        fig.update_yaxes(title_text=L["test_acc"], range=[0, 1.02], row=1, col=2)
+    if threshold is not None:
+        fig.add_hline(y=threshold, line_dash="dash", line_color="lightgray", annotation_text=L["threshold"],
+                      annotation_position="bottom right", row=1, col=2)  # fmt: skip
+    fig.update_yaxes(title_text=L["success_rate"], range=[0, 1.02], tickformat=".0%", row=1, col=1)
+    fig.update_xaxes(type="log", title_text=L["seq_len" if regress else "lag"])
+    return _layout(fig, title, height=420)
+
+
+def success_vs_gate_bias(
+    summary: pd.DataFrame,
+    *,
+    lag: int,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Success rate against the forget / update gate bias at one lag, with σ(b)^lag beside it.
+
+    Left axis: success rate per cell with its 95% Wilson interval (0-1). Right axis (log):
+    σ(b)^lag, the share of the initial state that a gate with bias b keeps over the lag at
+    initialisation, and the measured float64 gradient ratio at initialisation per cell.
+
+    Args:
+        summary: From :func:`lstmviz.sweeps.summary_frame` of a gate-bias sweep (``cell, gate_bias,
+            success_rate, lo, hi, solved, n, grad_ratio_init_median``).
+        lag: The sweep's lag (for σ(b)^lag).
+        title: Optional title (escaped).
+        labels: Overrides of :data:`DEFAULT_LABELS`.
+
+    Example:
+        >>> s = pd.DataFrame({"cell": ["gru"] * 2, "gate_bias": [0.0, 4.0], "success_rate": [0.0, 1.0],
+        ...     "lo": [0, .6], "hi": [.4, 1], "solved": [0, 5], "n": [5, 5], "grad_ratio_init_median": [1e-20, .1]})
+        >>> [t.name for t in success_vs_gate_bias(s, lag=100).data][:2]
+        ['gru', 'gru: measured gradient ratio at init']
+    """
+    L = _labels(labels)
+    _check_columns(summary, ("cell", "gate_bias", "success_rate", "lo", "hi", "solved", "n", "grad_ratio_init_median"),
+                   "success_vs_gate_bias")  # fmt: skip
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    cells = _cells(summary)
+    for k, cell in enumerate(cells):
+        part = summary[summary["cell"] == cell].sort_values("gate_bias")
+        color = _cell_color(cell)
+        marker = dict(symbol=_CELL_SYMBOL.get(cell, "circle"), size=9, color=color)
+        hover = [esc(f"{cell} · b = {b:g} · {L['solved']} {int(a)}/{int(n)}")
+                 for b, a, n in zip(part["gate_bias"], part["solved"], part["n"])]  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=_dodge(part["gate_bias"], k, len(cells), log=False), y=part["success_rate"], mode="lines+markers",
+                name=esc(cell), legendgroup=esc(cell), customdata=hover, marker=marker,
+                line=dict(color=color, dash=_CELL_DASH.get(cell, "solid"), width=2),
+                error_y=dict(type="data", symmetric=False, array=(part["hi"] - part["success_rate"]).tolist(),
+                             arrayminus=(part["success_rate"] - part["lo"]).tolist(), color=color, thickness=1),
+                hovertemplate="%{customdata}<br>%{y:.0%}<extra></extra>",
+            ),
+            secondary_y=False,
+        )  # fmt: skip
+        ratio = part["grad_ratio_init_median"].astype(float)
+        fig.add_trace(
+            go.Scatter(
+                x=_dodge(part["gate_bias"], k, len(cells), log=False), y=ratio.where(ratio > 0), mode="markers",
+                name=esc(f"{cell}: {L['measured_ratio']}"), legendgroup=esc(cell),
+                marker=dict(symbol=_CELL_SYMBOL.get(cell, "circle") + "-open", size=9, color=color),
+                customdata=[esc(f"{cell} · {L['measured_ratio']}")] * len(part),
+                hovertemplate="%{customdata}<br>b = %{x:.2f}<br>%{y:.2e}<extra></extra>",
+            ),
+            secondary_y=True,
+        )  # fmt: skip
+    hi_b = max(5.0, float(summary["gate_bias"].max()) + 0.5)
+    b = np.linspace(min(0.0, float(summary["gate_bias"].min())), hi_b, 41)
+    curve = np.exp(-lag * np.log1p(np.exp(-b)))  # sigma(b) ** lag without underflow in the log
+    fig.add_trace(
+        go.Scatter(
+            x=b, y=curve, mode="lines+markers", name=esc(L["sigma_pow"]), marker=dict(size=4, color="gray"),
+            line=dict(color="gray", dash="dot"), customdata=[esc(L["sigma_pow"])] * len(b),
+            hovertemplate="%{customdata}<br>b = %{x:.2f}<br>%{y:.2e}<extra></extra>",
+        ),
+        secondary_y=True,
+    )  # fmt: skip
+    fig.update_yaxes(title_text=L["success_rate"], range=[0, 1.02], tickformat=".0%", secondary_y=False)
+    fig.update_yaxes(title_text=esc(f"{L['sigma_pow']} · {L['grad_ratio']}"), type="log", exponentformat="power",
+                     secondary_y=True)  # fmt: skip
+    fig.update_xaxes(title_text=L["gate_bias"])
+    return _layout(fig, title, height=420)
+
+
+def lab_curves(
+    frame: pd.DataFrame,
+    *,
+    task: str = "cue_recall",
+    chance: float | None = None,
+    threshold: float | None = None,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Live lab: train and held-out score per cell (left, fixed axis) and the float64 gradient ratio (right, log).
+
+    Args:
+        frame: Tidy frame ``model, updates, split, metric, value`` with ``split`` in {"train",
+            "held_out"} and ``metric`` in {"acc", "mse", "grad_ratio"}.
+        task: "cue_recall" (accuracy on 0-1 with ``chance``) or "adding" (MSE on 0-0.25 with
+            the 1/6 baseline).
+        chance: Chance accuracy, drawn as a dotted line.
+        threshold: Success threshold, drawn as a dashed line.
+        title: Optional title (escaped).
+        labels: Overrides of :data:`DEFAULT_LABELS`.
+
+    Example:
+        >>> df = pd.DataFrame({"model": "gru", "updates": [50, 50, 0], "split": ["train", "held_out", "held_out"],
+        ...                    "metric": ["acc", "acc", "grad_ratio"], "value": [.3, .26, 1e-9]})
+        >>> fig = lab_curves(df, chance=0.25)
+        >>> fig.layout.yaxis.range, fig.layout.yaxis2.type
+        ((0, 1.02), 'log')
+    """
+    L = _labels(labels)
+    _check_columns(frame, ("model", "updates", "split", "metric", "value"), "lab_curves")
+    regress = task == "adding"
+    score = "mse" if regress else "acc"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[L["mse" if regress else "acc"], L["grad_ratio"]],
+                        horizontal_spacing=0.1)  # fmt: skip
+    cells = _cells(frame, "model")
+    for cell in cells:
+        color = _cell_color(cell)
+        symbol = _CELL_SYMBOL.get(cell, "circle")
+        for split in ("train", "held_out"):
+            part = frame[(frame["model"] == cell) & (frame["split"] == split) & (frame["metric"] == score)]
+            if part.empty:
+                continue
+            part = part.sort_values("updates")
+            name = esc(f"{cell} · {L[split]}")
+            fig.add_trace(
+                go.Scatter(
+                    x=part["updates"], y=part["value"], mode="lines+markers", name=name, legendgroup=esc(cell),
+                    line=dict(color=color, dash="dot" if split == "train" else _CELL_DASH.get(cell, "solid")),
+                    marker=dict(symbol=symbol + ("-open" if split == "train" else ""), size=7, color=color),
+                    customdata=[name] * len(part), hovertemplate="%{customdata}<br>%{x}: %{y:.3f}<extra></extra>",
+                ),
+                row=1, col=1,
+            )  # fmt: skip
+        part = frame[(frame["model"] == cell) & (frame["metric"] == "grad_ratio")].sort_values("updates")
+        if not part.empty:
+            values = part["value"].astype(float)
+            name = esc(f"{cell} · {L['grad_ratio']}")
+            fig.add_trace(
+                go.Scatter(
+                    x=part["updates"], y=values.where(values > 0), mode="lines+markers", name=esc(cell),
+                    legendgroup=esc(cell), showlegend=False, line=dict(color=color, dash=_CELL_DASH.get(cell, "solid")),
+                    marker=dict(symbol=symbol, size=7, color=color), customdata=[name] * len(part),
+                    hovertemplate="%{customdata}<br>%{x}: %{y:.2e}<extra></extra>",
+                ),
+                row=1, col=2,
+            )  # fmt: skip
+    if regress:
+        fig.add_hline(y=1 / 6, line_dash="dot", line_color="gray", annotation_text=L["baseline_mse"], row=1, col=1)
+        fig.update_yaxes(range=[0, 0.25], title_text=L["mse"], row=1, col=1)
+    else:
+        if chance is not None:
+            fig.add_hline(y=chance, line_dash="dot", line_color="gray", annotation_text=L["chance"], row=1, col=1)
+        fig.update_yaxes(range=[0, 1.02], title_text=L["acc"], row=1, col=1)
+    if threshold is not None:
+        fig.add_hline(y=threshold, line_dash="dash", line_color="lightgray", annotation_text=L["threshold"],
+                      annotation_position="bottom right", row=1, col=1)  # fmt: skip
+    fig.update_yaxes(type="log", exponentformat="power", title_text=L["grad_ratio"], row=1, col=2)
+    fig.update_xaxes(title_text=L["updates"])
+    return _layout(fig, title, height=400)

@@ -59,6 +59,16 @@ def _check_int(name: str, value: object, lo: int, hi: int | None = None) -> int:
     return value  # type: ignore[return-value]
 
 
+def _generator(seed: int, generator: torch.Generator | None) -> torch.Generator:
+    """``generator`` itself, or a fresh one seeded with the validated ``seed``."""
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        return generator
+    _check_int("seed", seed, 0, _MAX_SEED)
+    return torch.Generator().manual_seed(seed)
+
+
 def _check_cue_vocab(n_classes: int, vocab_size: int) -> None:
     """Validate the cue-recall id layout: PAD, cues, at least one distractor, QUERY."""
     _check_int("n_classes", n_classes, 2)
@@ -136,7 +146,13 @@ def encode_cue_tokens(names: Iterable[str], n_classes: int = 4, vocab_size: int 
 
 
 def cue_recall(
-    n: int, n_distractors: int, n_classes: int = 4, vocab_size: int = 20, seed: int = 0
+    n: int,
+    n_distractors: int,
+    n_classes: int = 4,
+    vocab_size: int = 20,
+    seed: int = 0,
+    *,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate the cue-recall task: remember the first token across a gap of distractors.
 
@@ -150,6 +166,8 @@ def cue_recall(
         n_classes: Number of cues/classes (>= 2).
         vocab_size: Total ids (>= n_classes + 3); see ``cue_recall_vocab`` for the names.
         seed: Seed of the private ``torch.Generator`` (0 <= seed < 2**63).
+        generator: Draw from this generator instead (it advances; ``seed`` is ignored), as an
+            online training stream does batch after batch.
 
     Returns:
         ``x`` LongTensor (N, K + 2) and ``y`` LongTensor (N,) with labels 0..n_classes-1.
@@ -165,8 +183,7 @@ def cue_recall(
     _check_int("n", n, 1)
     _check_int("n_distractors", n_distractors, 0)
     _check_cue_vocab(n_classes, vocab_size)
-    _check_int("seed", seed, 0, _MAX_SEED)
-    g = torch.Generator().manual_seed(seed)
+    g = _generator(seed, generator)
     y = torch.randint(n_classes, (n,), generator=g)  # (N,)
     distractors = torch.randint(n_classes + 1, vocab_size - 1, (n, n_distractors), generator=g)  # (N, K)
     query = torch.full((n, 1), vocab_size - 1, dtype=torch.long)  # (N, 1)
@@ -174,7 +191,9 @@ def cue_recall(
     return x, y
 
 
-def adding_problem(n: int, seq_len: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def adding_problem(
+    n: int, seq_len: int, seed: int = 0, *, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generate the adding problem (Hochreiter & Schmidhuber 1997).
 
     ``x[:, :, 0]`` holds values drawn from U(0, 1); ``x[:, :, 1]`` is 0 except for two 1s, one
@@ -185,6 +204,7 @@ def adding_problem(n: int, seq_len: int, seed: int = 0) -> tuple[torch.Tensor, t
         n: Number of sequences (>= 1).
         seq_len: T (>= 2).
         seed: Seed of the private ``torch.Generator`` (0 <= seed < 2**63).
+        generator: Draw from this generator instead (it advances; ``seed`` is ignored).
 
     Returns:
         ``x`` FloatTensor (N, T, 2) and ``y`` FloatTensor (N,) in [0, 2).
@@ -199,8 +219,7 @@ def adding_problem(n: int, seq_len: int, seed: int = 0) -> tuple[torch.Tensor, t
     """
     _check_int("n", n, 1)
     _check_int("seq_len", seq_len, 2)
-    _check_int("seed", seed, 0, _MAX_SEED)
-    g = torch.Generator().manual_seed(seed)
+    g = _generator(seed, generator)
     half = seq_len // 2
     values = torch.rand(n, seq_len, generator=g)  # (N, T)
     first = torch.randint(0, half, (n,), generator=g)  # (N,)

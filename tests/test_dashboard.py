@@ -193,25 +193,40 @@ def test_training_and_explain_views(app, ckpt_root):
     assert not app.exception and len(app.latex) >= 4
 
 
-def test_lab_view_runs_a_job(app):
-    from dashboard import state
+def test_lab_view_runs_a_preset_through_the_trainer(app, monkeypatch):
+    """The 'short' preset runs end to end through lstmviz.trainer.fit's callbacks and draws live curves."""
+    from dashboard import jobs, state
 
+    calls = []
+    real_fit = jobs.fit
+
+    def spy(*args, **kw):
+        calls.append((kw.get("on_epoch") is not None, kw.get("should_stop") is not None))
+        return real_fit(*args, **kw)
+
+    monkeypatch.setattr(jobs, "fit", spy)
     app.switch_page("views/lab.py").run()
     assert not app.exception and not app.error
-    app.slider(key="lab_lag").set_value(5)
-    app.slider(key="lab_epochs").set_value(1)
-    app.select_slider(key="lab_hidden").set_value(8)
-    app.select_slider(key="lab_ntrain").set_value(128).run()
+    sweeps = [f for f in _figures(app) if f["layout"].get("yaxis", {}).get("range") == [0, 1.02]]
+    assert sweeps, "the sweep charts are drawn with a fixed 0-1 success axis"
+    app.radio(key="lab_preset").set_value("short").run()
     start = next(b for b in app.button if b.label in ("Запустить", "Start"))
     start.click().run()
     assert not app.exception
-    snap = state.job_manager().wait(TIMEOUT)
+    snap = state.job_manager().wait(TIMEOUT * 3)
     assert snap["state"] == "done", snap
-    assert not state.job_manager().start.__self__.running()
+    assert snap["config"]["lag"] == jobs.PRESETS["short"].lag
+    assert calls == [(True, True)] * 3  # one trainer run per cell, with both callbacks
+    for cell in ("rnn", "gru", "lstm"):
+        rows = [h for h in snap["history"] if h["model"] == cell and h["metric"] == "grad_ratio"]
+        assert rows and rows[0]["updates"] == 0 and all(r["value"] > 0 for r in rows)
     app.run()
     assert not app.exception and not app.error
-    live = [f for f in _figures(app) if any(tr.get("name", "").endswith(" test") for tr in f["data"])]
+    live = [f for f in _figures(app) if f["layout"].get("yaxis2", {}).get("type") == "log"
+            and any("·" in tr.get("name", "") for tr in f["data"])]  # fmt: skip
     assert live, "live curves are drawn"
+    assert live[0]["layout"]["yaxis"]["range"] == [0, 1.02]
+    assert any(sh.get("y0") == 0.25 for sh in live[0]["layout"].get("shapes", [])), "chance line"
 
 
 def test_language_switch_and_error_wall(app, monkeypatch):
@@ -284,9 +299,9 @@ def test_lab_job_survives_a_reload_and_stops(app, ckpt_root, monkeypatch):
 
     jm = state.job_manager()
     jm.wait(TIMEOUT)  # nothing left from another test
-    assert jm.start(LabConfig(lag=10, epochs=200, hidden_size=8, n_train=256, n_test=64))
+    assert jm.start(LabConfig(lag=10, updates=100_000, hidden_size=8, n_val=64))
     try:
-        assert not jm.start(LabConfig(lag=5, epochs=1))  # one job at a time, server-wide
+        assert not jm.start(LabConfig(lag=5, updates=10))  # one job at a time, server-wide
         reloaded = AppTest.from_file(str(APP), default_timeout=TIMEOUT)  # a fresh session = a reload
         reloaded.run()
         reloaded.switch_page("views/lab.py").run()

@@ -1,4 +1,4 @@
-"""Tests for lstmviz.train: tiny end-to-end runs, resume, divergence, CLI, comparison tables."""
+"""Tests for the trainer, experiments and CLI: tiny end-to-end runs, resume, divergence, comparison tables."""
 
 from __future__ import annotations
 
@@ -9,26 +9,15 @@ import re
 import pytest
 import torch
 
-import lstmviz.train as train_mod
+import lstmviz.trainer as trainer_mod
 from lstmviz.checkpoint import list_checkpoints, load_checkpoint
-from lstmviz.models import ModelConfig, RecurrentClassifier
+from lstmviz.experiments import compare_cells, resume_training, train_model
+from lstmviz.models import ModelConfig, RecurrentClassifier, weights_fingerprint
 from lstmviz.pipeline import Predictor
-from lstmviz.train import (
-    EXIT_DIVERGED,
-    SequenceData,
-    TrainConfig,
-    TrainingDiverged,
-    compare_cells,
-    fit,
-    format_epoch_line,
-    lag_sweep,
-    main,
-    make_probe,
-    prepare_cue_recall,
-    prepare_sentiment,
-    resume_training,
-    train_model,
-)
+from lstmviz.profiles import make_probe
+from lstmviz.taskdata import SequenceData, prepare_online, prepare_sentiment
+from lstmviz.train import EXIT_DIVERGED, main
+from lstmviz.trainer import TrainConfig, TrainingDiverged, fit, format_epoch_line
 
 LINE = re.compile(
     r"^epoch \d+/\d+: train loss \d+\.\d{4} acc \d\.\d{3} \| val loss \d+\.\d{4} acc \d\.\d{3} f1 \d\.\d{3} \| \d+\.\d s$"
@@ -37,14 +26,14 @@ TINY = ModelConfig(cell="gru", embed_dim=4, hidden_size=6, gate_bias=2.0)
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = dict(epochs=2, batch_size=32, patience=0, probe_size=16, threads=1)
+    base = dict(epochs=2, batch_size=32, patience=0, probe_size=16, updates_per_epoch=3)
     base.update(kw)
     return TrainConfig(**base)
 
 
 @pytest.fixture(scope="module")
 def cue():
-    return prepare_cue_recall(3, n_train=96, n_val=32, n_test=32)
+    return prepare_online("cue_recall", 3, n_val=32, n_test=32)
 
 
 def test_train_config_validation():
@@ -91,6 +80,10 @@ def test_end_to_end_cue_recall(cue, tmp_path):
     assert saved["test_metrics"]["majority_baseline"]["accuracy"] > 0
     assert len(saved["test_metrics"]["confusion"]) == 4
     assert saved["dataset"]["sha256"] and saved["train_config"]["epochs"] == 2
+    assert saved["dataset"]["online"] and [h["updates"] for h in hist] == [3, 6]
+    fresh = RecurrentClassifier.seeded(loaded.config, 0)  # seed 0 = TrainConfig.seed: the recorded start
+    assert saved["init_fingerprint"] == weights_fingerprint(fresh) != weights_fingerprint(loaded)
+    assert 0 < saved["init_grad_ratio"] < 10
     assert saved["history"][-1]["grad_profile"] == pytest.approx(hist[-1]["grad_profile"])
     ids, lengths = cue.test.x[:5], cue.test.lengths[:5]
     assert torch.equal(loaded(ids, lengths), model.eval()(ids, lengths))
@@ -133,7 +126,7 @@ def _nan_after(monkeypatch, calls_ok: int) -> None:
 
 def test_nan_divergence_stops_and_keeps_last_good_checkpoint(cue, tmp_path, monkeypatch):
     out = tmp_path / "ck"
-    _nan_after(monkeypatch, calls_ok=3)  # 96 / 32 = 3 training batches per epoch: epoch 2 diverges
+    _nan_after(monkeypatch, calls_ok=3)  # 3 updates per epoch: epoch 2 diverges
     with pytest.raises(TrainingDiverged, match="diverged at epoch 2: loss is nan.*still holds epoch 1"):
         train_model(cue, TINY, _cfg(epochs=3), out=out, log=None)
     monkeypatch.undo()
@@ -144,7 +137,7 @@ def test_nan_divergence_stops_and_keeps_last_good_checkpoint(cue, tmp_path, monk
 
 def test_cli_exit_code_3_on_divergence(tmp_path, monkeypatch, capsys):
     _nan_after(monkeypatch, calls_ok=0)
-    rc = main(["--task", "cue_recall", "--lag", "2", "--n-train", "64", "--epochs", "2", "--hidden", "4",
+    rc = main(["--task", "cue_recall", "--lag", "2", "--updates-per-epoch", "2", "--epochs", "2", "--hidden", "4",
                "--embed", "4", "--quiet", "--threads", "1", "--out", str(tmp_path / "c")])  # fmt: skip
     assert rc == EXIT_DIVERGED
     assert "diverged" in capsys.readouterr().err
@@ -152,19 +145,18 @@ def test_cli_exit_code_3_on_divergence(tmp_path, monkeypatch, capsys):
 
 
 def test_early_stopping_on_val_f1(cue, monkeypatch):
-    real = train_mod.evaluate
+    real = trainer_mod.evaluate
 
     def flat(model, data, **kw):  # val macro-F1 never improves after epoch 1
         return {**real(model, data, **kw), "macro_f1": 0.5}
 
-    monkeypatch.setattr(train_mod, "evaluate", flat)
-    torch.manual_seed(0)
-    model = RecurrentClassifier(ModelConfig(cell="rnn", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4))
+    monkeypatch.setattr(trainer_mod, "evaluate", flat)
+    model = RecurrentClassifier.seeded(ModelConfig(cell="rnn", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 0)
     result = fit(model, cue.train, cue.val, _cfg(epochs=10, patience=2), log=None)
     assert len(result.history) == 3 and result.stop_reason == "early_stopping" and result.best_epoch == 1
 
 
-def test_compare_and_lag_sweep_write_tables(cue, tmp_path):
+def test_compare_writes_tables(cue, tmp_path):
     rows = compare_cells(cue, TINY, _cfg(epochs=1), root=tmp_path, log=None)
     assert [r["cell"] for r in rows] == ["rnn", "gru", "lstm"]
     assert [p.name for p in list_checkpoints(tmp_path)] == ["cue-gru", "cue-lstm", "cue-rnn"]
@@ -172,13 +164,46 @@ def test_compare_and_lag_sweep_write_tables(cue, tmp_path):
     assert table.startswith("| cell | parameters |") and "| lstm |" in table
     js = json.loads((tmp_path / "cue_recall_comparison.json").read_text())
     assert js["rows"][0]["parameters"] > 0 and "majority_macro_f1" in js["rows"][0]
+    # every cell is scored on the same held-out sets
+    assert {load_checkpoint(tmp_path / r["checkpoint"])[1]["dataset"]["sha256"] for r in rows} == {cue.meta["dataset"]["sha256"]}
 
-    sweep = lag_sweep(TINY, _cfg(epochs=1), root=tmp_path, lags=(1, 2), cells=("rnn", "lstm"), n_train=64, log=None)
-    saved = json.loads((tmp_path / "cue_recall_lag_sweep.json").read_text())
-    assert saved["lags"] == [1, 2] and set(saved["accuracy"]) == {"rnn", "lstm"}
-    assert len(saved["accuracy"]["lstm"]) == 2 and saved["chance"] == 0.25
-    assert sweep["results"][0].keys() >= {"cell", "lag", "test_accuracy", "seconds"}
-    assert "| lstm |" in (tmp_path / "cue_recall_lag_sweep.md").read_text()
+
+def test_solved_stops_at_the_first_evaluation_reaching_stop_at(cue, monkeypatch):
+    real = trainer_mod.evaluate
+    accs = iter([0.5, 0.97, 0.99])
+
+    def rising(model, data, **kw):
+        return {**real(model, data, **kw), "accuracy": next(accs)}
+
+    monkeypatch.setattr(trainer_mod, "evaluate", rising)
+    seen = []
+    model = RecurrentClassifier.seeded(ModelConfig(cell="gru", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 0)
+    result = fit(model, cue.train, cue.val, _cfg(epochs=10, stop_at=0.95), log=None, on_epoch=seen.append)
+    assert result.stop_reason == "solved" and result.solved_at == 6 and len(result.history) == 2
+    assert [h["val_acc"] for h in seen] == [0.5, 0.97]
+
+
+def test_callbacks_stop_a_run(cue):
+    model = RecurrentClassifier.seeded(ModelConfig(cell="lstm", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 1)
+    result = fit(model, cue.train, cue.val, _cfg(epochs=10), log=None, on_epoch=lambda h: h["epoch"] == 2)
+    assert result.stop_reason == "callback" and len(result.history) == 2
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 4  # 3 updates per epoch: stops inside epoch 2, which is not recorded
+
+    result = fit(model, cue.train, cue.val, _cfg(epochs=10), log=None, should_stop=should_stop)
+    assert result.stop_reason == "stopped" and len(result.history) == 1
+
+
+def test_adding_task_trains_a_regression_head(tmp_path):
+    data = prepare_online("adding", 6, n_val=32, n_test=32)
+    model, meta = train_model(data, TINY, _cfg(epochs=1), out=tmp_path / "add", log=None)
+    assert model.config.head == "regress" and model.config.input_dim == 2
+    tm = meta["test_metrics"]
+    assert tm["mse"] == tm["loss"] > 0 and tm["baseline_mse"] == pytest.approx(1 / 6)
+    assert load_checkpoint(tmp_path / "add")[1]["task"] == "adding"
 
 
 def test_sentiment_from_a_small_csv(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from lstmviz.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--task", "cue_recall", "--lag", "8", "--n-train", "3000", "--embed", "8", "--hidden", "16",
+TINY = ["--task", "cue_recall", "--lag", "8", "--updates-per-epoch", "300", "--stop-at", "0", "--embed", "8", "--hidden", "16",
         "--batch-size", "8", "--patience", "0", "--threads", "1", "--quiet"]
 
 

@@ -65,6 +65,8 @@ def render() -> None:
                                   ("distance", None, "grads.by_distance", "grad_dist")):
         fig = plots.grad_norm_curves(grads, x, tokens, bound, title=t(title), labels=lbl)
         ui.show_figure(fig, data, f"grad_norms_by_{x}", key)
+    st.caption(t("grads.ratio", items=" · ".join(f"{ui.md_escape(n)}: {a.grad_ratio:.1e}" for n, a in runs.items()
+                                                  if a.grad_ratio is not None)))  # fmt: skip
     if bound is not None:
         st.caption(t("grads.pascanu", sigma=", ".join(f"{s:.2f}" for s in bound["sigma_max"].unique())))
 

@@ -1,46 +1,46 @@
-"""Long-range lab: accuracy vs lag on cue recall, and a live RNN/GRU/LSTM run at a chosen lag."""
+"""Long-range lab: multi-seed sweeps (success vs lag, vs gate bias, the adding task) and a live run of the cells."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, replace
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import components as ui
-from dashboard import state
+from dashboard import lab_sections, state
 from dashboard.i18n import t
-from dashboard.jobs import LabConfig
+from dashboard.jobs import PRESETS, LabConfig, preset_verdict
 from lstmviz import plots
 
 POLL_SECONDS = 1.0  # how often a page showing a running job refreshes its fragment
 
 
-def sweep_section() -> None:
-    """Accuracy vs lag from ``cue_recall_lag_sweep.json`` beside the checkpoints."""
-    path = state.checkpoint_root() / state.LAG_SWEEP_FILE
-    if not path.is_file():
-        st.info(t("lab.no_sweep", path=ui.md_escape(str(path))))
-        return
-    try:
-        data, chance = state.lag_sweep(str(path), state.stamp(path))
-    except (ValueError, KeyError, TypeError) as e:
-        st.error(t("ckpt.bad", error=ui.md_escape(str(e))))
-        return
-    fig = plots.accuracy_vs_lag(data, chance, title=t("lab.sweep"), labels=ui.plot_labels())
-    ui.show_figure(fig, data, "accuracy_vs_lag", "sweep")
-
-
 def start_section() -> None:
-    """Controls that start the one server-wide job."""
+    """Preset or custom settings, the measured separation of the preset, a time estimate, and Start."""
     jm = state.job_manager()
+    names = [*PRESETS, "custom"]
+    preset = st.radio(t("lab.preset"), names, key=state.LAB_PRESET, horizontal=True,
+                      format_func=lambda n: t(f"lab.preset.{n}"))  # fmt: skip
+    cfg = PRESETS.get(preset, PRESETS["separate"])
     c1, c2, c3, c4 = st.columns(4)
-    lag = c1.slider(t("lab.lag"), 0, 200, 30, 5, key=state.LAB_LAG)
-    epochs = c2.slider(t("lab.epochs"), 1, 40, 20, key=state.LAB_EPOCHS)
-    hidden = c3.select_slider(t("lab.hidden"), [8, 16, 32, 64], 32, key=state.LAB_HIDDEN)
-    n_train = c4.select_slider(t("lab.ntrain"), [128, 256, 512, 1024, 2048], 1024, key=state.LAB_NTRAIN)
+    if preset == "custom":
+        task = c1.radio(t("lab.task"), ["cue_recall", "adding"], key=state.LAB_TASK,
+                        format_func=lambda k: t(f"lab.task.{k}"))  # fmt: skip
+        lag = c2.slider(t("lab.lag"), 2, 200, 100, 2, key=state.LAB_LAG)
+        bias = c3.select_slider(t("lab.bias"), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], 4.0, key=state.LAB_BIAS)
+        updates = c4.select_slider(t("lab.updates"), [200, 400, 600, 1000, 1500], 600, key=state.LAB_UPDATES)
+        cfg = replace(cfg, task=task, lag=int(lag), gate_bias=float(bias), updates=int(updates))
+    cfg = replace(cfg, seed=int(c1.number_input(t("lab.seed"), 0, 10_000, 0, key=state.LAB_SEED)))
+    measured = lab_sections.measured(preset)
+    if measured is not None and len(measured):
+        ok, secs = preset_verdict(measured, cfg)
+        st.caption(t("lab.measured", n=measured["seed"].nunique()))
+        lab_sections.table(measured, ("seed", "cell", "final", "solved_at", "seconds"))
+        (st.success if ok else st.warning)(t(f"lab.verdict.{'yes' if ok else 'no'}", thr=cfg.stop_at, s=f"{secs:.0f}"))
+    st.caption(t("lab.estimate", s=f"{state.lab_estimate(tuple(sorted(asdict(cfg).items()))):.0f}"))
     if st.button(t("lab.start"), type="primary", disabled=jm.running()):
-        cfg = LabConfig(lag=int(lag), epochs=int(epochs), hidden_size=int(hidden), n_train=int(n_train))
         if not jm.start(cfg):
             st.warning(t("lab.busy"))
         else:
@@ -58,19 +58,21 @@ def live_section() -> None:
             if snap["state"] == "idle":
                 st.caption(t("lab.idle"))
                 return
-            cfg = snap["config"]
+            cfg = LabConfig(**{**snap["config"], "cells": tuple(snap["config"]["cells"])})
             elapsed = (snap["finished"] or time.time()) - snap["started"]
-            st.progress(snap["progress"], text=t(f"lab.state.{snap['state']}", lag=cfg["lag"], s=f"{elapsed:.0f}"))
+            st.progress(snap["progress"], text=t(f"lab.state.{snap['state']}", lag=cfg.lag, s=f"{elapsed:.0f}"))
             if snap["error"]:
                 st.error(ui.md_escape(snap["error"]))
             if snap["state"] == "running" and st.button(t("lab.stop"), key=state.LAB_STOP):
                 jm.stop()
+            for cell, n in snap["solved"].items():
+                st.caption(t("lab.solved", cell=cell, n=n) if n else t("lab.not_solved", cell=cell, n=cfg.updates))
             if snap["history"]:
                 hist = pd.DataFrame(snap["history"])
-                fig = plots.training_curves(hist, title=t("lab.live", lag=cfg["lag"]), metrics=("loss", "acc"),
-                                            labels=ui.plot_labels())
-                fig.add_hline(y=1 / cfg["n_classes"], line_dash="dot", line_color="gray", row=1, col=2)
-                ui.show_figure(fig, hist, f"live_lag{cfg['lag']}", "live")
+                fig = plots.lab_curves(hist, task=cfg.task, chance=0.25 if cfg.task == "cue_recall" else None,
+                                       threshold=cfg.stop_at, labels=ui.plot_labels(),
+                                       title=t("lab.live", task=t(f"lab.task.{cfg.task}"), lag=cfg.lag))  # fmt: skip
+                ui.show_figure(fig, hist, f"live_{cfg.task}_lag{cfg.lag}", "live")
             if snap["state"] != "running" and st.session_state.get(state.LAB_SEEN) == snap["job_id"]:
                 st.session_state.pop(state.LAB_SEEN)
                 st.rerun()  # the job ended while we polled: full rerun turns polling off, re-enables Start
@@ -87,7 +89,7 @@ def render() -> None:
     """Page body."""
     st.header(t("lab.title"))
     st.caption(t("lab.intro"))
-    sweep_section()
+    lab_sections.sweep_section()
     st.subheader(t("lab.live_title"))
     st.caption(t("lab.live_caption"))
     start_section()

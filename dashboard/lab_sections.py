@@ -1,0 +1,75 @@
+"""Sections of the Long-range lab page that read the shipped result files: sweeps and measured presets.
+
+Kept apart from ``views/lab.py`` so the page stays a thin composition; all caching is in ``state``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import state
+from dashboard.i18n import t
+from lstmviz import plots
+
+COLS = ("cell", "lag", "gate_bias", "solved", "n", "success_rate", "median_updates_to_solve", "final_mean", "final_sd",
+        "grad_ratio_init_median", "sigmoid_bias_pow_lag")  # fmt: skip
+
+
+def _sweep(kind: str):
+    """(settings, summary, runs) of one result file, or None after telling the user why not."""
+    path = state.checkpoint_root() / state.SWEEP_FILES[kind]
+    if not path.is_file():
+        st.info(t("lab.no_sweep", path=ui.md_escape(str(path))))
+        return None
+    try:
+        return state.sweep(str(path), state.stamp(path))
+    except ValueError as e:
+        st.error(t("ckpt.bad", error=ui.md_escape(str(e))))
+        return None
+
+
+def table(frame: pd.DataFrame, cols=COLS) -> None:
+    """The frame's ``cols`` under translated headers, folded in an expander."""
+    with st.expander(t("lab.table")):
+        st.dataframe(frame[list(cols)].rename(columns={c: t(f"lab.col.{c}") for c in cols}), hide_index=True)
+
+
+def sweep_section() -> None:
+    """Success rate vs lag, vs gate bias, and the adding task, from the shipped sweep files."""
+    for kind in ("lag", "gate_bias", "adding"):
+        got = _sweep(kind)
+        if not got:
+            continue
+        cfg, summary, runs = got
+        thr, L = cfg["success"]["threshold"], ui.plot_labels()
+        if kind == "gate_bias":
+            st.subheader(t("lab.bias_title", lag=cfg["lags"][0]))
+            fig = plots.success_vs_gate_bias(summary, lag=cfg["lags"][0], labels=L)
+        else:
+            st.subheader(t("lab.sweep_title", seeds=len(cfg["seeds"])) if kind == "lag" else t("lab.adding_title", thr=thr))
+            fig = plots.success_vs_lag(summary, runs, chance=cfg["chance"], baseline_mse=cfg["baseline_mse"],
+                                       threshold=thr, labels=L)  # fmt: skip
+        ui.show_figure(fig, summary, f"sweep_{kind}", f"sweep_{kind}")
+        if kind == "lag":
+            bias = summary["gate_bias"].dropna().unique().tolist()
+            st.caption(t("lab.sweep_caption", thr=thr, budget=cfg["budget_updates"], bias=bias[0] if bias else "-",
+                         hidden=cfg["model"]["hidden_size"], minutes=f"{cfg['wall_seconds'] / 60:.0f}",
+                         workers=cfg["workers"]))  # fmt: skip
+        elif kind == "gate_bias":
+            st.caption(t("lab.bias_caption"))
+        table(summary)
+
+
+def measured(preset: str) -> pd.DataFrame | None:
+    """Measured runs of a preset from ``lab_presets.json`` (None for custom settings or no file)."""
+    path = state.checkpoint_root() / state.LAB_PRESETS_FILE
+    if preset == "custom" or not path.is_file():
+        return None
+    try:
+        frame = state.lab_presets(str(path), state.stamp(path))
+    except ValueError as e:
+        st.error(t("ckpt.bad", error=ui.md_escape(str(e))))
+        return None
+    return frame[frame["preset"] == preset]

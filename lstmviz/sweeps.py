@@ -1,0 +1,464 @@
+"""Multi-seed sweeps on the online long-range tasks: success rate vs lag, and vs gate bias.
+
+Every run trains one fresh model on fresh data (an :class:`~lstmviz.taskdata.OnlineStream`)
+with a fixed budget of updates and no early stopping on plateaus: it stops when the held-out
+validation set first reaches success (cue recall: accuracy >= 0.95; adding: MSE <= 0.01) or
+when the budget ends. Independent runs go to single-thread worker processes in parallel.
+
+Per (cell, lag, gate bias) the summary reports the success rate over seeds, the median
+updates-to-solve of the solved runs, the final test accuracy (or MSE) as mean and sd, and the
+gradient ratio ``||dL/dh_0|| / ||dL/dh_T||`` at initialisation, computed in float64
+(:func:`lstmviz.profiles.gradient_ratio`), with ``sigmoid(b) ** lag`` beside it.
+
+JSON written by :func:`write_sweep` (``schema`` "lstmviz.sweep/1")::
+
+    {"schema": "lstmviz.sweep/1", "task": "cue_recall" | "adding", "kind": "lag" | "gate_bias",
+     "cells": [...], "lags": [...], "gate_biases": [...], "seeds": [...],
+     "success": {"metric": "val_accuracy" | "val_mse", "threshold": 0.95},
+     "chance": 0.25 | null, "baseline_mse": null | 0.1667,
+     "model": {...ModelConfig fields but cell and gate_bias}, "train": {...TrainConfig},
+     "budget_updates": 1500, "workers": 2, "wall_seconds": 812.3, "library_version": "...",
+     "runs": [{"cell", "lag", "gate_bias", "seed", "solved", "updates_to_solve", "updates",
+               "final_accuracy", "final_mse", "grad_ratio_init", "seconds", "stop_reason",
+               "curve": [[updates, val_accuracy, val_loss], ...]}],
+     "summary": [{"cell", "lag", "gate_bias", "n", "solved", "success_rate",
+                  "median_updates_to_solve", "final_mean", "final_sd", "grad_ratio_init_median",
+                  "sigmoid_bias_pow_lag", "seconds_mean"}]}
+
+``final_mean``/``final_sd`` are test accuracy for cue recall and test MSE for the adding task.
+The markdown table beside it (same name, ``.md``) is what the README shows.
+
+Example::
+
+    sweep = run_sweep("cue_recall", kind="lag", lags=(10, 100), seeds=range(5), workers=2)
+    write_sweep(sweep, "checkpoints/sweep_cue_recall_lag.json")
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import math
+import multiprocessing
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lstmviz.checkpoint import library_version
+from lstmviz.experiments import markdown_table, model_config_for, write_text_atomic
+from lstmviz.models import CELLS, ModelConfig, RecurrentClassifier
+from lstmviz.profiles import gradient_ratio, make_probe
+from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, prepare_online
+from lstmviz.tasks import ADDING_BASELINE_MSE
+from lstmviz.trainer import TrainConfig, evaluate, fit
+
+__all__ = [
+    "SCHEMA",
+    "SWEEP_KINDS",
+    "RunSpec",
+    "default_specs",
+    "load_sweep",
+    "run_one",
+    "runs_frame",
+    "run_sweep",
+    "sigmoid_pow",
+    "summarize",
+    "summary_frame",
+    "sweep_markdown",
+    "wilson_interval",
+    "write_sweep",
+]
+
+SCHEMA = "lstmviz.sweep/1"
+SWEEP_KINDS = ("lag", "gate_bias")
+DEFAULT_LAGS = {"cue_recall": (10, 20, 50, 100, 200), "adding": (10, 50, 100)}
+DEFAULT_BIASES = (0.0, 1.0, 2.0, 4.0)
+DEFAULT_BIAS_LAG = 100  # the gate-bias sweep's lag
+DEFAULT_SEEDS = 5
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: task, cell, lag, gate bias, seed and the shared settings.
+
+    Example:
+        >>> RunSpec("cue_recall", "gru", 50, 1.0, 0).model_config().gate_bias
+        1.0
+    """
+
+    task: str  # "cue_recall" | "adding"
+    cell: str  # "rnn" | "gru" | "lstm"
+    lag: int  # cue recall: distractors; adding: sequence length
+    gate_bias: float | None  # forget / update gate bias at initialisation (None for the RNN)
+    seed: int  # data stream, held-out sets and initialisation
+    model: Mapping[str, Any] = field(default_factory=dict)  # ModelConfig overrides of TASK_DEFAULTS
+    train: Mapping[str, Any] = field(default_factory=dict)  # TrainConfig overrides of TASK_DEFAULTS
+
+    def model_config(self) -> ModelConfig:
+        """The ModelConfig of this run (sizes still to be fixed by the data)."""
+        d = {**TASK_DEFAULTS[self.task]["model"], **self.model, "cell": self.cell, "gate_bias": self.gate_bias}
+        return ModelConfig.from_dict(d)
+
+    def train_config(self) -> TrainConfig:
+        """The TrainConfig of this run (quiet, seeded with ``seed``)."""
+        return TrainConfig.from_dict({**TASK_DEFAULTS[self.task]["train"], **self.train, "seed": self.seed,
+                                      "quiet": True})  # fmt: skip
+
+
+def sigmoid_pow(bias: float | None, lag: int) -> float | None:
+    """``sigmoid(bias) ** lag``: how much of the initial state the gate keeps over ``lag`` steps at init.
+
+    Example:
+        >>> round(sigmoid_pow(4.0, 100), 3)
+        0.163
+    """
+    if bias is None:
+        return None
+    return math.exp(-lag * math.log1p(math.exp(-bias)))
+
+
+def run_one(spec: RunSpec) -> dict[str, Any]:
+    """Trains one run of a sweep and returns its result row (see the module docstring).
+
+    Example:
+        >>> run_one(RunSpec("cue_recall", "gru", 3, 1.0, 0, train={"epochs": 1, "updates_per_epoch": 5}))["solved"]  # doctest: +SKIP
+        False
+    """
+    t0 = time.perf_counter()
+    data = prepare_online(spec.task, spec.lag, seed=spec.seed)
+    cfg = spec.train_config()
+    model = RecurrentClassifier.seeded(model_config_for(data, spec.model_config()), spec.seed)
+    ratio0 = gradient_ratio(model, make_probe(data.val, cfg.probe_size))
+    result = fit(model, data.train, data.val, cfg, log=None)
+    test = evaluate(model, data.test, batch_size=cfg.eval_batch_size)
+    regress = spec.task == "adding"
+    return {
+        "cell": spec.cell,
+        "lag": spec.lag,
+        "gate_bias": spec.gate_bias,
+        "seed": spec.seed,
+        "solved": result.solved_at is not None,
+        "updates_to_solve": result.solved_at,
+        "updates": result.history[-1]["updates"] if result.history else 0,
+        "final_accuracy": None if regress else test["accuracy"],
+        "final_mse": test["loss"] if regress else None,
+        "grad_ratio_init": ratio0,
+        "seconds": time.perf_counter() - t0,
+        "stop_reason": result.stop_reason,
+        "curve": [[h["updates"], h["val_acc"], h["val_loss"]] for h in result.history],
+    }
+
+
+def default_specs(
+    task: str,
+    kind: str,
+    *,
+    cells: Sequence[str] | None = None,
+    lags: Sequence[int] | None = None,
+    gate_biases: Sequence[float] | None = None,
+    seeds: Iterable[int] = range(DEFAULT_SEEDS),
+    gate_bias: float | None = None,
+    model: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+) -> list[RunSpec]:
+    """The runs of a sweep: ``kind="lag"`` crosses cells x lags x seeds at one gate bias;
+    ``kind="gate_bias"`` crosses gated cells x biases x seeds at one lag.
+
+    Args:
+        task: "cue_recall" or "adding".
+        kind: "lag" or "gate_bias".
+        cells: Default rnn, gru, lstm (gru, lstm for the bias sweep).
+        lags: Default :data:`DEFAULT_LAGS` (bias sweep: ``[DEFAULT_BIAS_LAG]``).
+        gate_biases: Bias sweep values, default 0, 1, 2, 4.
+        seeds: Seeds, default 0..4.
+        gate_bias: The lag sweep's bias, default the task's default (1.0).
+        model, train: Overrides of :data:`~lstmviz.taskdata.TASK_DEFAULTS`.
+
+    Example:
+        >>> len(default_specs("cue_recall", "gate_bias", seeds=range(2)))
+        16
+    """
+    if task not in ONLINE_TASKS:
+        raise ValueError(f"task={task!r} cannot be swept; allowed: {', '.join(ONLINE_TASKS)}")
+    if kind not in SWEEP_KINDS:
+        raise ValueError(f"kind={kind!r} is invalid; allowed: {', '.join(SWEEP_KINDS)}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must not be empty")
+    extra = {"model": dict(model or {}), "train": dict(train or {})}
+    if kind == "lag":
+        cells = list(cells or CELLS)
+        lags = list(lags or DEFAULT_LAGS[task])
+        bias = TASK_DEFAULTS[task]["model"]["gate_bias"] if gate_bias is None else gate_bias
+        return [RunSpec(task, c, lag, None if c == "rnn" else bias, s, **extra)
+                for c in cells for lag in lags for s in seeds]  # fmt: skip
+    cells = [c for c in (cells or ("gru", "lstm")) if c != "rnn"]
+    if not cells:
+        raise ValueError("a gate-bias sweep needs gated cells (gru, lstm); the rnn has no gate")
+    lags = list(lags or [DEFAULT_BIAS_LAG])
+    biases = list(gate_biases if gate_biases is not None else DEFAULT_BIASES)
+    return [RunSpec(task, c, lag, float(b), s, **extra) for c in cells for lag in lags for b in biases for s in seeds]
+
+
+def _worker_init() -> None:
+    """Each worker process computes on one thread: parallel runs, not parallel kernels."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_sweep(
+    specs: Sequence[RunSpec],
+    *,
+    kind: str,
+    workers: int = 2,
+    progress: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Runs ``specs`` in ``workers`` single-thread processes (1: in this process) and summarises.
+
+    Args:
+        specs: From :func:`default_specs` (all of one task).
+        kind: "lag" or "gate_bias" (stored, and decides the table's layout).
+        workers: Parallel worker processes.
+        progress: Called with each finished run, the count done and the total.
+
+    Returns:
+        The sweep dict (see the module docstring).
+
+    Example:
+        >>> sweep = run_sweep(default_specs("cue_recall", "lag", lags=(3,), seeds=range(2)), kind="lag")  # doctest: +SKIP
+    """
+    specs = list(specs)
+    if not specs:
+        raise ValueError("no runs to do")
+    task = specs[0].task
+    if any(s.task != task for s in specs):
+        raise ValueError(f"a sweep covers one task; got {sorted({s.task for s in specs})}")
+    # Longest first (long lags, the slow GRU) so the last minutes are not one worker alone.
+    order = sorted(specs, key=lambda s: (-s.lag, s.cell != "gru"))
+    t0 = time.perf_counter()
+    runs: list[dict[str, Any]] = []
+    if workers <= 1:
+        for s in order:
+            runs.append(run_one(s))
+            if progress:
+                progress(runs[-1], len(runs), len(order))
+    else:
+        ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited torch threads or locks
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+            for fut in cf.as_completed([pool.submit(run_one, s) for s in order]):
+                runs.append(fut.result())
+                if progress:
+                    progress(runs[-1], len(runs), len(order))
+    wall = time.perf_counter() - t0
+    runs.sort(key=lambda r: (r["cell"], r["lag"], r["gate_bias"] or 0.0, r["seed"]))
+    first = specs[0]
+    model = {k: v for k, v in first.model_config().to_dict().items() if k not in ("cell", "gate_bias")}
+    train = first.train_config().to_dict()
+    regress = task == "adding"
+    return {
+        "schema": SCHEMA,
+        "task": task,
+        "kind": kind,
+        "cells": sorted({s.cell for s in specs}, key=list(CELLS).index),
+        "lags": sorted({s.lag for s in specs}),
+        "gate_biases": sorted({s.gate_bias for s in specs if s.gate_bias is not None}),
+        "seeds": sorted({s.seed for s in specs}),
+        "success": {"metric": "val_mse" if regress else "val_accuracy", "threshold": train["stop_at"]},
+        "chance": None if regress else 1.0 / TASK_DEFAULTS[task]["data"]["n_classes"],
+        "baseline_mse": ADDING_BASELINE_MSE if regress else None,
+        "model": model,
+        "train": train,
+        "budget_updates": train["epochs"] * train["updates_per_epoch"],
+        "workers": workers,
+        "wall_seconds": wall,
+        "library_version": library_version(),
+        "runs": runs,
+        "summary": summarize(runs, regress=regress),
+    }
+
+
+def summarize(runs: Sequence[Mapping[str, Any]], *, regress: bool = False) -> list[dict[str, Any]]:
+    """One row per (cell, lag, gate bias): success rate, median updates-to-solve, final mean and sd.
+
+    Example:
+        >>> rows = summarize([{"cell": "rnn", "lag": 5, "gate_bias": None, "solved": True, "updates_to_solve": 50,
+        ...     "final_accuracy": 1.0, "grad_ratio_init": 1e-3, "seconds": 1.0}])
+        >>> rows[0]["success_rate"], rows[0]["final_sd"]
+        (1.0, None)
+    """
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["cell"], r["lag"], r["gate_bias"]), []).append(r)
+    rows = []
+    for (cell, lag, bias), rs in sorted(groups.items(), key=lambda kv: (list(CELLS).index(kv[0][0]), kv[0][1],
+                                                                        kv[0][2] or 0.0)):  # fmt: skip
+        finals = [r["final_mse" if regress else "final_accuracy"] for r in rs]
+        solved = [r["updates_to_solve"] for r in rs if r["solved"]]
+        ratios = [r["grad_ratio_init"] for r in rs if r["grad_ratio_init"] is not None]
+        rows.append(
+            {
+                "cell": cell,
+                "lag": lag,
+                "gate_bias": bias,
+                "n": len(rs),
+                "solved": len(solved),
+                "success_rate": len(solved) / len(rs),
+                "median_updates_to_solve": statistics.median(solved) if solved else None,
+                "final_mean": statistics.fmean(finals),
+                "final_sd": statistics.stdev(finals) if len(finals) > 1 else None,
+                "grad_ratio_init_median": statistics.median(ratios) if ratios else None,
+                "sigmoid_bias_pow_lag": None if cell == "rnn" else sigmoid_pow(bias, lag),
+                "seconds_mean": statistics.fmean(r["seconds"] for r in rs),
+            }
+        )
+    return rows
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def sweep_markdown(sweep: Mapping[str, Any]) -> str:
+    """The sweep's summary as a markdown table (one row per cell, lag and bias).
+
+    Example:
+        >>> print(sweep_markdown(json.load(open("checkpoints/sweep_cue_recall_lag.json"))))  # doctest: +SKIP
+    """
+    regress = sweep["task"] == "adding"
+    final = "test MSE (mean ± sd)" if regress else "test accuracy (mean ± sd)"
+    lag_name = "sequence length" if regress else "lag"
+    header = ["cell", lag_name, "gate bias", "solved", "success rate", "median updates to solve", final,
+              "‖dL/dh₀‖/‖dL/dh_T‖ at init (median)", "σ(b)^lag"]  # fmt: skip
+    spec = ".4f" if regress else ".3f"
+    body = []
+    for r in sweep["summary"]:
+        sd = "" if r["final_sd"] is None else f" ± {r['final_sd']:{spec}}"
+        body.append([
+            r["cell"], r["lag"], _fmt(r["gate_bias"], "g"), f"{r['solved']}/{r['n']}", f"{r['success_rate']:.0%}",
+            _fmt(r["median_updates_to_solve"], ".0f"), f"{r['final_mean']:{spec}}{sd}",
+            _fmt(r["grad_ratio_init_median"], ".1e"), _fmt(r["sigmoid_bias_pow_lag"], ".1e"),
+        ])  # fmt: skip
+    thr = sweep["success"]["threshold"]
+    crit = f"validation MSE ≤ {thr}" if regress else f"validation accuracy ≥ {thr}"
+    base = (f"predicting the mean gives MSE {sweep['baseline_mse']:.3f}" if regress
+            else f"chance accuracy {sweep['chance']:.2f}")  # fmt: skip
+    note = (
+        f"\n{len(sweep['runs'])} runs, seeds {sweep['seeds']}; success = {crit} within "
+        f"{sweep['budget_updates']:,} updates of batch {sweep['train']['batch_size']} (fresh data every batch); "
+        f"{base}; hidden {sweep['model']['hidden_size']}; wall time {sweep['wall_seconds'] / 60:.1f} min on "
+        f"{sweep['workers']} single-thread workers.\n"
+    )
+    return markdown_table(header, body) + note
+
+
+def write_sweep(sweep: Mapping[str, Any], path: str | os.PathLike) -> tuple[Path, Path]:
+    """Writes the sweep's JSON to ``path`` and its markdown table beside it (``.md``), atomically.
+
+    Example:
+        >>> write_sweep(sweep, "checkpoints/sweep_cue_recall_lag.json")  # doctest: +SKIP
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    md = path.with_suffix(".md")
+    write_text_atomic(path, json.dumps(sweep, indent=1, allow_nan=False))
+    write_text_atomic(md, sweep_markdown(sweep))
+    return path, md
+
+
+_MAX_SWEEP_BYTES = 32 * 1024 * 1024  # a sweep file beyond this is refused before it is read
+
+
+def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads and checks a sweep file written by :func:`write_sweep`.
+
+    Raises:
+        ValueError: naming the file and what is wrong (unreadable, too large, not JSON, another
+            schema, missing or mistyped fields), so a broken or hostile file is a clear message.
+
+    Example:
+        >>> load_sweep("checkpoints/sweep_cue_recall_lag.json")["kind"]  # doctest: +SKIP
+        'lag'
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > _MAX_SWEEP_BYTES:
+            raise ValueError(f"{p}: {size:,} bytes is larger than a sweep file can be ({_MAX_SWEEP_BYTES:,})")
+        raw = json.loads(p.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"{p} cannot be read as a sweep: {type(e).__name__}: {str(e)[:200]}") from None
+    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
+        found = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
+        raise ValueError(f"{p}: schema {str(found)[:60]!r} is not {SCHEMA!r}")
+    if raw.get("task") not in ONLINE_TASKS or raw.get("kind") not in SWEEP_KINDS:
+        raise ValueError(f"{p}: task/kind {str(raw.get('task'))[:40]!r}/{str(raw.get('kind'))[:40]!r} is invalid; "
+                         f"allowed: {ONLINE_TASKS} / {SWEEP_KINDS}")  # fmt: skip
+    rows = raw.get("summary")
+    if not isinstance(rows, list) or not rows or not isinstance(raw.get("runs"), list):
+        raise ValueError(f"{p}: no summary rows or runs")
+    num = (int, float)
+    for i, r in enumerate(rows + raw["runs"]):
+        ok = (
+            isinstance(r, dict)
+            and r.get("cell") in CELLS
+            and isinstance(r.get("lag"), int)
+            and (r.get("gate_bias") is None or isinstance(r.get("gate_bias"), num))
+        )
+        if not ok:
+            raise ValueError(f"{p}: row {i} lacks a valid cell / lag / gate_bias")
+    for i, r in enumerate(rows):
+        if not all(isinstance(r.get(k), num) for k in ("n", "solved", "success_rate", "final_mean")):
+            raise ValueError(f"{p}: summary row {i} lacks n / solved / success_rate / final_mean numbers")
+    return raw
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95% by default) of a success rate ``k / n``: it stays inside [0, 1].
+
+    Example:
+        >>> [round(v, 3) for v in wilson_interval(5, 5)]
+        [0.566, 1.0]
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summary_frame(sweep: Mapping[str, Any]) -> pd.DataFrame:
+    """The summary as a tidy frame with the 95% Wilson interval of every success rate (``lo``, ``hi``).
+
+    Example:
+        >>> summary_frame(load_sweep("checkpoints/sweep_cue_recall_lag.json")).columns[:3].tolist()  # doctest: +SKIP
+        ['cell', 'lag', 'gate_bias']
+    """
+    df = pd.DataFrame(sweep["summary"])
+    bounds = [wilson_interval(int(k), int(n)) for k, n in zip(df["solved"], df["n"])]
+    df["lo"] = [b[0] for b in bounds]
+    df["hi"] = [b[1] for b in bounds]
+    return df
+
+
+def runs_frame(sweep: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per run: ``cell, lag, gate_bias, seed, solved, updates_to_solve, final, grad_ratio_init``.
+
+    ``final`` is the test accuracy (cue recall) or test MSE (adding).
+
+    Example:
+        >>> runs_frame(load_sweep("checkpoints/sweep_cue_recall_lag.json"))["final"].between(0, 1).all()  # doctest: +SKIP
+        True
+    """
+    key = "final_mse" if sweep["task"] == "adding" else "final_accuracy"
+    cols = ["cell", "lag", "gate_bias", "seed", "solved", "updates_to_solve", "grad_ratio_init"]
+    rows = [{**{c: r.get(c) for c in cols}, "final": r.get(key)} for r in sweep["runs"]]
+    return pd.DataFrame(rows, columns=[*cols, "final"])
