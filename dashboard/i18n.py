@@ -151,9 +151,8 @@ RU: dict[str, str] = {
     "lab.intro": "Cue recall: первый токен — страна, затем «лаг» отвлекающих токенов, в конце «?»; нужно назвать "
     "язык страны (шанс 1/4). Задача сложения: длинная последовательность чисел, два помечены, нужно выдать их сумму "
     "(предсказание среднего даёт MSE 1/6). Обучение идёт на свежих примерах каждый шаг — запомнить выборку нельзя.",
-    "lab.no_sweep": "Файл с результатами не найден: {path}. Команда: python -m lstmviz.train --task cue_recall "
-    "--lag-sweep (или --bias-sweep).",
-    "lab.sweep_title": "Доля успешных запусков от лага ({seeds} сидов на точку)",
+    "lab.no_sweep": "Файл с результатами не найден: {path}. Команды для всех файлов — в checkpoints/RETRAIN.md.",
+    "lab.sweep_title": "Доля успешных запусков от лага: смещение ворот {bias}, {seeds} сидов на точку",
     "lab.sweep_caption": "Успех — точность ≥ {thr} на отложенной выборке за {budget} шагов (смещение ворот {bias}, "
     "{hidden} нейронов). Литература ожидает, что доля успехов RNN падает к 0 к лагу 100–200, а GRU и LSTM держатся "
     "дольше. Справа — итоговая точность каждого сида; пунктир — шанс. Время прогона: {minutes} мин на {workers} ядрах.",
@@ -184,7 +183,7 @@ RU: dict[str, str] = {
     "ячейка, достигшая успеха, останавливается. Задача продолжается при перезагрузке страницы.",
     "lab.preset": "Пресет",
     "lab.preset.separate": "Разделяет ячейки (cue recall, лаг 100)",
-    "lab.preset.short": "Короткий лаг (cue recall, лаг 10)",
+    "lab.preset.short": "Короткий лаг (cue recall, лаг 5)",
     "lab.preset.adding": "Задача сложения (длина 50)",
     "lab.preset.custom": "Свои настройки",
     "lab.task": "Задача",
@@ -196,9 +195,11 @@ RU: dict[str, str] = {
     "lab.seed": "Сид",
     "lab.estimate": "Оценка времени: до {s} с на этом сервере (решившие ячейки останавливаются раньше).",
     "lab.measured": "Измерено на {n} сидах для этого пресета:",
-    "lab.verdict.yes": "Разделяет: RNN у шанса на каждом сиде, GRU и LSTM выше {thr} (до {s} с на запуск).",
-    "lab.verdict.no": "Не разделяет на этом размере: см. таблицу — условие «RNN у шанса, GRU и LSTM ≥ {thr}» "
-    "выполнено не на всех сидах.",
+    "lab.verdict.separates": "Разделяет: на каждом сиде RNN не решает задачу (у шанса), а GRU и LSTM решают "
+    "(порог {thr}); самый долгий запуск {s} с.",
+    "lab.verdict.all_solve": "Не разделяет: все три ячейки решают задачу на каждом сиде; самый долгий запуск {s} с.",
+    "lab.verdict.mixed": "Не разделяет на этом размере: на некоторых сидах RNN решает задачу или GRU/LSTM не решают "
+    "(см. таблицу); самый долгий запуск {s} с.",
     "lab.start": "Запустить",
     "lab.stop": "Остановить",
     "lab.busy": "Уже идёт обучение (возможно, запущенное другим пользователем). Дождитесь окончания.",
@@ -227,6 +228,7 @@ RU: dict[str, str] = {
     "plot.baseline_mse": "предсказывать среднее (MSE 1/6)",
     "plot.threshold": "порог успеха",
     "plot.solved": "решено",
+    "plot.log_scale": "σ(b)^лаг и отношение градиентов (лог. шкала)",
     # explain view
     "explain.title": "Как это читать",
     "explain.intro": "Формулы — в порядке гейтов PyTorch (документация nn.LSTM, nn.GRU, nn.RNN). σ — сигмоида "
@@ -383,9 +385,8 @@ EN: dict[str, str] = {
     "must name the country's language (chance 1/4). Adding problem: a long sequence of numbers, two of them marked; "
     "output their sum (predicting the mean gives MSE 1/6). Training draws fresh examples every update: there is "
     "nothing to memorise.",
-    "lab.no_sweep": "Results file not found: {path}. Command: python -m lstmviz.train --task cue_recall --lag-sweep "
-    "(or --bias-sweep).",
-    "lab.sweep_title": "Share of successful runs vs lag ({seeds} seeds per point)",
+    "lab.no_sweep": "Results file not found: {path}. The commands that write every file are in checkpoints/RETRAIN.md.",
+    "lab.sweep_title": "Share of successful runs vs lag: gate bias {bias}, {seeds} seeds per point",
     "lab.sweep_caption": "Success = held-out accuracy ≥ {thr} within {budget} updates (gate bias {bias}, {hidden} "
     "units). The literature expects the RNN's success rate to fall towards 0 by lag 100–200 while GRU and LSTM last "
     "longer. Right: every seed's final accuracy; dotted: chance. Sweep time: {minutes} min on {workers} cores.",
@@ -415,7 +416,7 @@ EN: dict[str, str] = {
     "library's trainer; a cell that succeeds stops. The job survives a page reload.",
     "lab.preset": "Preset",
     "lab.preset.separate": "Separates the cells (cue recall, lag 100)",
-    "lab.preset.short": "Short lag (cue recall, lag 10)",
+    "lab.preset.short": "Short lag (cue recall, lag 5)",
     "lab.preset.adding": "Adding problem (length 50)",
     "lab.preset.custom": "Custom",
     "lab.task": "Task",
@@ -427,10 +428,11 @@ EN: dict[str, str] = {
     "lab.seed": "Seed",
     "lab.estimate": "Estimated time: up to {s} s on this server (cells that succeed stop earlier).",
     "lab.measured": "Measured on {n} seeds for this preset:",
-    "lab.verdict.yes": "Separates: the RNN stays near chance on every seed while GRU and LSTM exceed {thr} (up to "
-    "{s} s a run).",
-    "lab.verdict.no": "Does not separate at this size: see the table - 'RNN near chance, GRU and LSTM ≥ {thr}' does "
-    "not hold on every seed.",
+    "lab.verdict.separates": "Separates: on every seed the RNN fails (near chance) while GRU and LSTM succeed "
+    "(threshold {thr}); slowest run {s} s.",
+    "lab.verdict.all_solve": "Does not separate: all three cells succeed on every seed; slowest run {s} s.",
+    "lab.verdict.mixed": "Does not separate at this size: on some seeds the RNN succeeds or GRU/LSTM fail (see the "
+    "table); slowest run {s} s.",
     "lab.start": "Start",
     "lab.stop": "Stop",
     "lab.busy": "A training job is already running (maybe started by another user). Wait until it ends.",
@@ -459,6 +461,7 @@ EN: dict[str, str] = {
     "plot.baseline_mse": "predict the mean (MSE 1/6)",
     "plot.threshold": "success threshold",
     "plot.solved": "solved",
+    "plot.log_scale": "σ(b)^lag and gradient ratio (log scale)",
     "explain.title": "How to read this",
     "explain.intro": "Equations follow PyTorch's gate order (docs of nn.LSTM, nn.GRU, nn.RNN). σ is the sigmoid "
     "(values 0…1), ⊙ the element-wise product. Quantity names on the charts match the labels on the right.",

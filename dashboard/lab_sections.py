@@ -38,7 +38,7 @@ def table(frame: pd.DataFrame, cols=COLS) -> None:
 
 def sweep_section() -> None:
     """Success rate vs lag, vs gate bias, and the adding task, from the shipped sweep files."""
-    for kind in ("lag", "gate_bias", "adding"):
+    for kind in ("lag", "lag_b4", "gate_bias", "adding"):
         got = _sweep(kind)
         if not got:
             continue
@@ -48,13 +48,14 @@ def sweep_section() -> None:
             st.subheader(t("lab.bias_title", lag=cfg["lags"][0]))
             fig = plots.success_vs_gate_bias(summary, lag=cfg["lags"][0], labels=L)
         else:
-            st.subheader(t("lab.sweep_title", seeds=len(cfg["seeds"])) if kind == "lag" else t("lab.adding_title", thr=thr))
+            bias = summary["gate_bias"].dropna().unique().tolist() or ["-"]
+            st.subheader(t("lab.adding_title", thr=thr) if kind == "adding"
+                         else t("lab.sweep_title", seeds=len(cfg["seeds"]), bias=bias[0]))  # fmt: skip
             fig = plots.success_vs_lag(summary, runs, chance=cfg["chance"], baseline_mse=cfg["baseline_mse"],
                                        threshold=thr, labels=L)  # fmt: skip
         ui.show_figure(fig, summary, f"sweep_{kind}", f"sweep_{kind}")
-        if kind == "lag":
-            bias = summary["gate_bias"].dropna().unique().tolist()
-            st.caption(t("lab.sweep_caption", thr=thr, budget=cfg["budget_updates"], bias=bias[0] if bias else "-",
+        if kind in ("lag", "lag_b4"):
+            st.caption(t("lab.sweep_caption", thr=thr, budget=cfg["budget_updates"], bias=bias[0],
                          hidden=cfg["model"]["hidden_size"], minutes=f"{cfg['wall_seconds'] / 60:.0f}",
                          workers=cfg["workers"]))  # fmt: skip
         elif kind == "gate_bias":

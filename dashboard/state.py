@@ -37,8 +37,8 @@ CHECKPOINTS_ENV = "LSTMVIZ_CHECKPOINTS"  # env var: checkpoint root (default <re
 CORPUS_ENV = "LSTMVIZ_CORPUS"  # env var: corpus dir or CSV (default <repo>/../shared/data/opensentimentcorpus)
 # Result files beside the checkpoints (written by python -m lstmviz.train --lag-sweep / --bias-sweep
 # and benchmarks/lab_presets.py).
-SWEEP_FILES = {"lag": "sweep_cue_recall_lag.json", "gate_bias": "sweep_cue_recall_gate_bias.json",
-               "adding": "sweep_adding_lag.json"}  # fmt: skip
+SWEEP_FILES = {"lag": "sweep_cue_recall_lag.json", "lag_b4": "sweep_cue_recall_lag_b4.json",
+               "gate_bias": "sweep_cue_recall_gate_bias.json", "adding": "sweep_adding_lag.json"}  # fmt: skip
 LAB_PRESETS_FILE = "lab_presets.json"
 
 # ----- session-state keys ------------------------------------------------------------------

@@ -10,9 +10,12 @@ The recorder is the public core::
     rec.to_frame()          # tidy DataFrame
     rec.grad_norms()        # per-step ||dL/dh_t||, ||dL/dc_t||
 
-Text processing, models, training, checkpoints and plots live in submodules
-(``lstmviz.text``, ``lstmviz.models``, ``lstmviz.train``, ``lstmviz.checkpoint``,
-``lstmviz.plots``) and are imported on demand.
+Text processing, models, training, checkpoints and plots live in submodules, imported on
+demand: ``lstmviz.text``, ``lstmviz.models``, ``lstmviz.taskdata`` (corpus and online
+long-range tasks), ``lstmviz.trainer`` (``fit`` with callbacks), ``lstmviz.profiles``
+(gradients through time, the float64 gradient ratio), ``lstmviz.experiments`` (train one,
+resume, compare), ``lstmviz.sweeps`` (multi-seed sweeps), ``lstmviz.train`` (the CLI),
+``lstmviz.checkpoint`` and ``lstmviz.plots``.
 """
 
 from .names import GATES, GRAD_QUANTITIES, QUANTITIES, KeyParts, make_key, parse_key

@@ -90,6 +90,7 @@ DEFAULT_LABELS: dict[str, str] = {
     "baseline_mse": "predict the mean (MSE 1/6)",
     "threshold": "success threshold",
     "solved": "solved",
+    "log_scale": "σ(b)^lag and gradient ratio (log scale)",
 }
 _CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4"}
 
@@ -843,13 +844,15 @@ def success_vs_lag(
         fig.update_yaxes(title_text=L["mse"], range=[0, top], row=1, col=2)
     else:
         if chance is not None and math.isfinite(chance):
-            fig.add_hline(y=chance, line_dash="dot", line_color="gray", annotation_text=L["chance"], row=1, col=2)
+            fig.add_hline(y=chance, line_dash="dot", line_color="gray", annotation_text=L["chance"],
+                          annotation_position="top left", row=1, col=2)  # fmt: skip
         fig.update_yaxes(title_text=L["test_acc"], range=[0, 1.02], row=1, col=2)
     if threshold is not None:
         fig.add_hline(y=threshold, line_dash="dash", line_color="lightgray", annotation_text=L["threshold"],
                       annotation_position="bottom right", row=1, col=2)  # fmt: skip
     fig.update_yaxes(title_text=L["success_rate"], range=[0, 1.02], tickformat=".0%", row=1, col=1)
-    fig.update_xaxes(type="log", title_text=L["seq_len" if regress else "lag"])
+    lags = sorted({int(v) for v in summary["lag"]})
+    fig.update_xaxes(type="log", title_text=L["seq_len" if regress else "lag"], tickvals=lags, ticktext=[str(v) for v in lags])
     return _layout(fig, title, height=420)
 
 
@@ -924,10 +927,10 @@ def success_vs_gate_bias(
         secondary_y=True,
     )  # fmt: skip
     fig.update_yaxes(title_text=L["success_rate"], range=[0, 1.02], tickformat=".0%", secondary_y=False)
-    fig.update_yaxes(title_text=esc(f"{L['sigma_pow']} · {L['grad_ratio']}"), type="log", exponentformat="power",
-                     secondary_y=True)  # fmt: skip
+    fig.update_yaxes(title_text=L["log_scale"], type="log", exponentformat="power", dtick=5, secondary_y=True)
     fig.update_xaxes(title_text=L["gate_bias"])
-    return _layout(fig, title, height=420)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))  # below: clear of the log axis
+    return _layout(fig, title, height=480)
 
 
 def lab_curves(

@@ -13,6 +13,7 @@ touch (torch's thread count, deterministic algorithms), and maps errors to exit 
     python -m lstmviz.train --task sentiment --data ... --compare --out checkpoints
     python -m lstmviz.train --task cue_recall --lag-sweep --seeds 5 --workers 2 --out checkpoints
     python -m lstmviz.train --task cue_recall --bias-sweep --lag 100 --out checkpoints
+    python -m lstmviz.train --task cue_recall --lag-sweep --gate-bias 4 --tag b4 --out checkpoints
 
 Exit status: 0 ok, 2 usage or data error, 3 the loss diverged (the checkpoint keeps the last
 good epoch).
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--biases", type=_floats, help="--bias-sweep gate biases, comma-separated (default: 0,1,2,4)")
     p.add_argument("--seeds", type=int, default=5, help="sweeps: seeds 0..N-1 (default: 5)")
     p.add_argument("--workers", type=int, default=2, help="sweeps: parallel single-thread processes (default: 2)")
+    p.add_argument("--tag", default="", help="sweeps: suffix of the result file, sweep_<task>_<kind>_<tag>.json")
     p.add_argument("--n-train", type=int, help="ignored: the online tasks draw fresh training data every batch")
     p.add_argument("--embed", type=int, help="embedding size")
     p.add_argument("--hidden", type=int, help="hidden units per layer and direction")
@@ -147,7 +149,10 @@ def _sweep(args: argparse.Namespace, kind: str) -> None:
 
     sweep = run_sweep(specs, kind=kind, workers=args.workers, progress=progress)
     root = args.out or "checkpoints"
-    json_path, md_path = write_sweep(sweep, f"{root}/sweep_{args.task}_{kind}.json")
+    if args.tag and not args.tag.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"--tag {args.tag!r} is invalid; allowed: letters, digits, '-' and '_'")
+    suffix = f"_{args.tag}" if args.tag else ""
+    json_path, md_path = write_sweep(sweep, f"{root}/sweep_{args.task}_{kind}{suffix}.json")
     print(md_path.read_text(encoding="utf-8"))
     print(f"wrote {json_path} and {md_path} in {sweep['wall_seconds']:.0f} s")
 

@@ -188,3 +188,28 @@ def test_tiny_sweep_writes_the_documented_schema(tmp_path):
     bias = default_specs("cue_recall", "gate_bias", seeds=range(5))
     assert {s.cell for s in bias} == {"gru", "lstm"} and {s.gate_bias for s in bias} == {0.0, 1.0, 2.0, 4.0}
     assert {s.lag for s in bias} == {100} and len(bias) == 40
+
+
+def test_load_sweep_rejects_broken_and_hostile_files(tmp_path):
+    from lstmviz.sweeps import load_sweep
+
+    cases = {
+        "not_json.json": b"{oops",
+        "binary.json": b"\xff\xfe\x00garbage",
+        "list.json": b"[1, 2, 3]",
+        "other_schema.json": json.dumps({"schema": "<b>x</b>"}).encode(),
+        "deep.json": b"[" * 100_000 + b"]" * 100_000,
+        "bad_rows.json": json.dumps({"schema": SCHEMA, "task": "cue_recall", "kind": "lag", "runs": [],
+                                     "summary": [{"cell": "<script>", "lag": 5}]}).encode(),  # fmt: skip
+    }
+    for name, payload in cases.items():
+        path = tmp_path / name
+        path.write_bytes(payload)
+        with pytest.raises(ValueError) as err:
+            load_sweep(path)
+        assert str(path) in str(err.value), name  # the message names the file
+    big = tmp_path / "big.json"
+    with open(big, "wb") as f:
+        f.truncate(40 * 1024 * 1024)  # sparse: refused by its size before any byte is read
+    with pytest.raises(ValueError, match="larger than a sweep file can be"):
+        load_sweep(big)

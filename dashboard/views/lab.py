@@ -35,10 +35,11 @@ def start_section() -> None:
     cfg = replace(cfg, seed=int(c1.number_input(t("lab.seed"), 0, 10_000, 0, key=state.LAB_SEED)))
     measured = lab_sections.measured(preset)
     if measured is not None and len(measured):
-        ok, secs = preset_verdict(measured, cfg)
+        verdict, secs = preset_verdict(measured, cfg)
         st.caption(t("lab.measured", n=measured["seed"].nunique()))
         lab_sections.table(measured, ("seed", "cell", "final", "solved_at", "seconds"))
-        (st.success if ok else st.warning)(t(f"lab.verdict.{'yes' if ok else 'no'}", thr=cfg.stop_at, s=f"{secs:.0f}"))
+        show = st.success if verdict == "separates" else st.info
+        show(t(f"lab.verdict.{verdict}", thr=cfg.stop_at, s=f"{secs:.0f}"))
     st.caption(t("lab.estimate", s=f"{state.lab_estimate(tuple(sorted(asdict(cfg).items()))):.0f}"))
     if st.button(t("lab.start"), type="primary", disabled=jm.running()):
         if not jm.start(cfg):
