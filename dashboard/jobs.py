@@ -36,6 +36,7 @@ from lstmviz.trainer import TrainConfig, evaluate, fit
 __all__ = ["NEAR_CHANCE", "PRESETS", "JobManager", "LabConfig", "estimate_seconds", "preset_verdict"]
 
 log = logging.getLogger(__name__)
+_CUE = TASK_DEFAULTS["cue_recall"]  # the lab's defaults are the library's (one place)
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,11 @@ class LabConfig:
     task: str = "cue_recall"  # "cue_recall" | "adding"
     lag: int = 100  # cue recall: distractors between cue and query; adding: sequence length
     updates: int = 600  # update budget per cell; a cell that reaches success stops earlier
-    updates_per_epoch: int = 50  # updates between two evaluations (one point of the curves)
-    hidden_size: int = 32  # units of each model
+    updates_per_epoch: int = _CUE["train"]["updates_per_epoch"]  # updates between two evaluations (a curve point)
+    hidden_size: int = _CUE["model"]["hidden_size"]  # units of each model
     gate_bias: float = 4.0  # forget / update gate bias at init (the bias sweep: 4 lets gated cells through)
-    batch_size: int = 64  # sequences per update, drawn fresh every time
-    lr: float = 3e-3  # AdamW learning rate
+    batch_size: int = _CUE["train"]["batch_size"]  # sequences per update, drawn fresh every time
+    lr: float = _CUE["train"]["lr"]  # AdamW learning rate
     n_val: int = 256  # held-out sequences scored after every epoch
     seed: int = 0  # data stream, held-out set and initialisation
     cells: tuple[str, ...] = CELLS  # cells trained one after another
@@ -105,7 +106,7 @@ class LabConfig:
 PRESETS: dict[str, LabConfig] = {
     "separate": LabConfig(task="cue_recall", lag=100, updates=600, gate_bias=4.0),
     "short": LabConfig(task="cue_recall", lag=5, updates=1500, gate_bias=4.0),
-    "adding": LabConfig(task="adding", lag=50, updates=1500, gate_bias=4.0),
+    "adding": LabConfig(task="adding", lag=50, updates=1500, gate_bias=1.0),
 }
 
 

@@ -751,6 +751,22 @@ def _cells(frame: pd.DataFrame, key: str = "cell") -> list[str]:
     return sorted(present, key=lambda c: (_CELL_ORDER.index(c) if c in _CELL_ORDER else 9, c))
 
 
+UNDERFLOW_FLOOR = 1e-300  # where a ratio that underflowed even float64 is drawn, marked, on a log axis
+
+
+def _log_points(values: pd.Series, symbol: str, label: str) -> tuple[list[float], list[str], list[str]]:
+    """y, marker symbols and hover notes for a log axis: a 0 is drawn at :data:`UNDERFLOW_FLOOR` as an ``x``.
+
+    A log axis cannot show 0; dropping the point would hide that the gradient vanished
+    completely, so it is drawn at the floor with its own marker and says so on hover.
+    """
+    v = values.astype(float).tolist()
+    y = [UNDERFLOW_FLOOR if x == 0 else x for x in v]
+    symbols = ["x" if x == 0 else symbol for x in v]
+    notes = [f"{label}: 0 (< 1e-308, float64 underflow)" if x == 0 else label for x in v]
+    return y, symbols, [esc(n) for n in notes]
+
+
 def _dodge(x: pd.Series, k: int, n: int, log: bool = True, step: float = 0.025) -> list[float]:
     """Shifts cell ``k`` of ``n`` sideways so equal values of different cells never cover each other."""
     off = (k - (n - 1) / 2) * step
@@ -904,13 +920,13 @@ def success_vs_gate_bias(
             ),
             secondary_y=False,
         )  # fmt: skip
-        ratio = part["grad_ratio_init_median"].astype(float)
+        y, symbols, notes = _log_points(part["grad_ratio_init_median"], _CELL_SYMBOL.get(cell, "circle") + "-open",
+                                        f"{cell} · {L['measured_ratio']}")  # fmt: skip
         fig.add_trace(
             go.Scatter(
-                x=_dodge(part["gate_bias"], k, len(cells), log=False), y=ratio.where(ratio > 0), mode="markers",
+                x=_dodge(part["gate_bias"], k, len(cells), log=False), y=y, mode="markers",
                 name=esc(f"{cell}: {L['measured_ratio']}"), legendgroup=esc(cell),
-                marker=dict(symbol=_CELL_SYMBOL.get(cell, "circle") + "-open", size=9, color=color),
-                customdata=[esc(f"{cell} · {L['measured_ratio']}")] * len(part),
+                marker=dict(symbol=symbols, size=9, color=color), customdata=notes,
                 hovertemplate="%{customdata}<br>b = %{x:.2f}<br>%{y:.2e}<extra></extra>",
             ),
             secondary_y=True,
@@ -988,13 +1004,12 @@ def lab_curves(
             )  # fmt: skip
         part = frame[(frame["model"] == cell) & (frame["metric"] == "grad_ratio")].sort_values("updates")
         if not part.empty:
-            values = part["value"].astype(float)
-            name = esc(f"{cell} · {L['grad_ratio']}")
+            y, symbols, notes = _log_points(part["value"], symbol, f"{cell} · {L['grad_ratio']}")
             fig.add_trace(
                 go.Scatter(
-                    x=part["updates"], y=values.where(values > 0), mode="lines+markers", name=esc(cell),
+                    x=part["updates"], y=y, mode="lines+markers", name=esc(cell),
                     legendgroup=esc(cell), showlegend=False, line=dict(color=color, dash=_CELL_DASH.get(cell, "solid")),
-                    marker=dict(symbol=symbol, size=7, color=color), customdata=[name] * len(part),
+                    marker=dict(symbol=symbols, size=7, color=color), customdata=notes,
                     hovertemplate="%{customdata}<br>%{x}: %{y:.2e}<extra></extra>",
                 ),
                 row=1, col=2,

@@ -213,3 +213,12 @@ def test_load_sweep_rejects_broken_and_hostile_files(tmp_path):
         f.truncate(40 * 1024 * 1024)  # sparse: refused by its size before any byte is read
     with pytest.raises(ValueError, match="larger than a sweep file can be"):
         load_sweep(big)
+
+
+def test_sweep_runs_are_the_same_in_worker_processes():
+    """Parallel single-thread workers give the runs one process gives (private generators, no global state)."""
+    specs = default_specs("cue_recall", "lag", cells=("gru",), lags=(3,), seeds=range(2),
+                          model={"hidden_size": 4, "embed_dim": 4}, train={"epochs": 2, "updates_per_epoch": 3})  # fmt: skip
+    here, pool = run_sweep(specs, kind="lag", workers=1), run_sweep(specs, kind="lag", workers=2)
+    strip = lambda runs: [{k: v for k, v in r.items() if k != "seconds"} for r in runs]  # noqa: E731
+    assert strip(here["runs"]) == strip(pool["runs"]) and pool["workers"] == 2

@@ -149,3 +149,46 @@ def test_forget_product_training_profile_lag_saturation():
 def test_missing_columns_raise_named():
     with pytest.raises(ValueError, match="value"):
         plots.gate_heatmap(pd.DataFrame({"step": [0], "unit": [0]}), ["a"], "forget")
+
+
+def _sweep_frames():
+    from lstmviz.sweeps import summarize, summary_frame
+
+    runs = [{"cell": c, "lag": lag, "gate_bias": None if c == "rnn" else 1.0, "seed": s, "solved": ok,
+             "updates_to_solve": 100 if ok else None, "final_accuracy": 1.0 if ok else 0.25, "final": 1.0 if ok else 0.25,
+             "grad_ratio_init": 1e-3, "seconds": 1.0}
+            for c in ("rnn", "gru", "lstm") for lag in (10, 100) for s in range(3) for ok in [c != "rnn" or lag == 10]]
+    return summary_frame({"summary": summarize(runs)}), pd.DataFrame(runs)
+
+
+def test_success_vs_lag_shows_every_cell_on_fixed_axes_with_chance():
+    summary, runs = _sweep_frames()
+    fig = plots.success_vs_lag(summary, runs, chance=0.25, threshold=0.95, labels={"chance": "<b>шанс</b>"})
+    assert fig.data and all("markers" in tr.mode for tr in fig.data)  # every trace has markers
+    assert fig.layout.yaxis.range == (0, 1.02) and fig.layout.yaxis2.range == (0, 1.02)
+    lines = [sh for sh in fig.layout.shapes if sh.y0 == sh.y1]
+    assert any(sh.y0 == 0.25 for sh in lines), "chance line"
+    assert any(a.text == "&lt;b&gt;шанс&lt;/b&gt;" for a in fig.layout.annotations)  # labels are escaped
+    rate = {tr.name: tr for tr in fig.data if tr.xaxis == "x"}
+    assert set(rate) == {"rnn", "gru", "lstm"}
+    # same y, different x: the cells are dodged and styled apart, so no line hides another
+    xs = {name: tuple(tr.x) for name, tr in rate.items()}
+    assert len(set(xs.values())) == 3
+    assert len({tr.line.dash for tr in rate.values()}) == 3 and len({tr.marker.symbol for tr in rate.values()}) == 3
+    assert list(rate["rnn"].y) == [1.0, 0.0] and list(rate["gru"].error_y.arrayminus)[1] > 0
+
+
+def test_success_vs_gate_bias_and_lab_curves():
+    summary, _ = _sweep_frames()
+    fig = plots.success_vs_gate_bias(summary[summary["cell"] != "rnn"], lag=100)
+    curve = next(tr for tr in fig.data if tr.line.color == "gray")
+    assert curve.y[0] == pytest.approx(0.5**100) and all("markers" in tr.mode for tr in fig.data)
+    assert fig.layout.yaxis.range == (0, 1.02) and fig.layout.yaxis2.type == "log"
+    live = pd.DataFrame({"model": "rnn", "updates": [0, 50, 50, 50], "split": ["held_out", "train", "held_out", "held_out"],
+                         "metric": ["grad_ratio", "acc", "acc", "grad_ratio"], "value": [0.0, 0.3, 0.25, 1e-30]})
+    fig = plots.lab_curves(live, chance=0.25, threshold=0.95)
+    ratio = next(tr for tr in fig.data if tr.xaxis == "x2")
+    # a zero cannot sit on a log axis: it is drawn at the floor with its own marker and named, never dropped
+    assert list(ratio.y) == [plots.UNDERFLOW_FLOOR, 1e-30] and list(ratio.marker.symbol) == ["x", "circle"]
+    assert "underflow" in ratio.customdata[0] and "underflow" not in ratio.customdata[1]
+    assert fig.layout.yaxis.range == (0, 1.02) and all("markers" in tr.mode for tr in fig.data)

@@ -1,8 +1,12 @@
-"""The shipped cue-recall checkpoints tell the sweep's story at every lag the dashboard can produce.
+"""The shipped cue-recall checkpoints are right at every lag the dashboard can produce.
 
-They were trained on online cue recall with a random lag per batch (5-200). Their held-out test
-sets per lag are rebuilt from the seeds in ``meta.json`` (the training stream rejected every one
-of those sequences), and the models are scored on them here, not read from the meta.
+They were trained on online cue recall with a random lag per batch: GRU and LSTM on 5-200, the
+RNN on 5-10 (on 5-200 it stays at chance, on 5-20 at ~0.5: see checkpoints/RETRAIN.md). The
+per-lag test sets are rebuilt from the seeds in ``meta.json`` (the training stream rejected every
+one inside its lag range; the others were never drawn), and the models are scored here, not read
+from the meta. The RNN then shows Bengio et al.'s (1994) latching: it holds the cue across 200
+distractors while its gradient from the end back to the cue is ~1e-54, which is why it cannot
+*learn* such lags (the sweeps), although it can keep them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lstmviz.checkpoint import load_checkpoint
+from lstmviz.profiles import gradient_ratio, make_probe
 from lstmviz.taskdata import lag_test_sets
 from lstmviz.trainer import evaluate
 
@@ -25,24 +30,27 @@ def _scores(cell: str):
         pytest.skip(f"{path} is not shipped in this checkout")
     model, meta = load_checkpoint(path)
     p, ds = meta["task_params"], meta["dataset"]
-    assert ds["online"] and p["lag"] <= 5 and p["lag_max"] >= 200, "trained on random lags covering 5..200"
-    sets = lag_test_sets("cue_recall", p["lag"], p["lag_max"], ds["seed"], lags=LAGS,
+    assert ds["online"] and p["lag"] <= 5 and p["lag_max"] >= 10, "trained on random lags from 5"
+    sets = lag_test_sets("cue_recall", min(LAGS), max(LAGS), ds["seed"], lags=LAGS,
                          params={"n_classes": p["n_classes"], "vocab_size": p["vocab_size"]})  # fmt: skip
     scores = {lag: evaluate(model.eval(), data)["accuracy"] for lag, data in sets.items()}
     for lag, acc in scores.items():  # the meta's table is what the models really score
-        assert meta["test_by_lag"][str(lag)]["accuracy"] == pytest.approx(acc, abs=1e-9)
-    return scores, meta, model
+        if str(lag) in meta["test_by_lag"]:
+            assert meta["test_by_lag"][str(lag)]["accuracy"] == pytest.approx(acc, abs=1e-9)
+    return scores, meta, model, sets
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_gated_cue_models_are_right_at_every_lag(cell):
-    scores, meta, model = _scores(cell)
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_cue_models_are_right_at_lags_5_50_200(cell):
+    scores, meta, model, _ = _scores(cell)
     assert all(acc >= 0.95 for acc in scores.values()), scores
-    assert model.config.gate_bias is not None and len(meta["init_fingerprint"]) == 64
+    assert len(meta["init_fingerprint"]) == 64 and meta["solved_at"] is not None
 
 
-def test_rnn_cue_model_learns_short_lags_only():
-    """The vanilla RNN shows the textbook failure the sweeps measure: right at lag 5, near chance at 200."""
-    scores, _, _ = _scores("rnn")
-    assert scores[5] >= 0.95, scores
-    assert scores[200] <= 0.25 + 0.1, scores
+def test_rnn_keeps_the_cue_while_its_gradient_vanishes():
+    ratios = {}
+    for cell in ("rnn", "gru", "lstm"):
+        _, _, model, sets = _scores(cell)
+        ratios[cell] = gradient_ratio(model.eval(), make_probe(sets[200], 64))
+    assert 0 < ratios["rnn"] < 1e-30, ratios  # float64: tiny but not underflowed
+    assert ratios["gru"] > 1e-10 and ratios["lstm"] > 1e-10, ratios
