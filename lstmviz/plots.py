@@ -984,9 +984,11 @@ def lab_curves(
     fig = make_subplots(rows=1, cols=2, subplot_titles=[L["mse" if regress else "acc"], L["grad_ratio"]],
                         horizontal_spacing=0.1)  # fmt: skip
     cells = _cells(frame, "model")
-    for cell in cells:
+    span = max(1.0, float(frame["updates"].max()) if len(frame) else 1.0)
+    for k, cell in enumerate(cells):
         color = _cell_color(cell)
         symbol = _CELL_SYMBOL.get(cell, "circle")
+        shift = (k - (len(cells) - 1) / 2) * 0.012 * span  # equal points of two cells never cover each other
         for split in ("train", "held_out"):
             part = frame[(frame["model"] == cell) & (frame["split"] == split) & (frame["metric"] == score)]
             if part.empty:
@@ -995,10 +997,11 @@ def lab_curves(
             name = esc(f"{cell} · {L[split]}")
             fig.add_trace(
                 go.Scatter(
-                    x=part["updates"], y=part["value"], mode="lines+markers", name=name, legendgroup=esc(cell),
+                    x=part["updates"] + shift, y=part["value"], mode="lines+markers", name=name, legendgroup=esc(cell),
                     line=dict(color=color, dash="dot" if split == "train" else _CELL_DASH.get(cell, "solid")),
                     marker=dict(symbol=symbol + ("-open" if split == "train" else ""), size=7, color=color),
-                    customdata=[name] * len(part), hovertemplate="%{customdata}<br>%{x}: %{y:.3f}<extra></extra>",
+                    customdata=[[name, int(u)] for u in part["updates"]],
+                    hovertemplate="%{customdata[0]}<br>%{customdata[1]}: %{y:.3f}<extra></extra>",
                 ),
                 row=1, col=1,
             )  # fmt: skip
@@ -1007,10 +1010,11 @@ def lab_curves(
             y, symbols, notes = _log_points(part["value"], symbol, f"{cell} · {L['grad_ratio']}")
             fig.add_trace(
                 go.Scatter(
-                    x=part["updates"], y=y, mode="lines+markers", name=esc(cell),
+                    x=part["updates"] + shift, y=y, mode="lines+markers", name=esc(cell),
                     legendgroup=esc(cell), showlegend=False, line=dict(color=color, dash=_CELL_DASH.get(cell, "solid")),
-                    marker=dict(symbol=symbols, size=7, color=color), customdata=notes,
-                    hovertemplate="%{customdata}<br>%{x}: %{y:.2e}<extra></extra>",
+                    marker=dict(symbol=symbols, size=7, color=color),
+                    customdata=[[n, int(u)] for n, u in zip(notes, part["updates"])],
+                    hovertemplate="%{customdata[0]}<br>%{customdata[1]}: %{y:.2e}<extra></extra>",
                 ),
                 row=1, col=2,
             )  # fmt: skip

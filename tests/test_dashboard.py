@@ -315,3 +315,19 @@ def test_lab_job_survives_a_reload_and_stops(app, ckpt_root, monkeypatch):
     finally:
         jm.stop()
         jm.wait(TIMEOUT)
+
+
+def test_broken_result_files_are_named_and_the_lab_keeps_working(tmp_path, monkeypatch):
+    """A corrupt sweep file and a hostile preset file each give a message naming them; the other charts still draw."""
+    root = make_tiny_checkpoints(tmp_path / "ck")
+    (root / "sweep_cue_recall_lag.json").write_bytes(b"[" * 50_000 + b"]" * 50_000)  # deeply nested JSON
+    (root / "lab_presets.json").write_text('{"runs": [{"preset": "<b>x</b>"}', encoding="utf-8")
+    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at.switch_page("views/lab.py").run()
+    assert not at.exception
+    errors = [e.value.replace("\\", "") for e in at.error]
+    assert any("sweep_cue_recall_lag.json" in e for e in errors), errors
+    assert any("lab_presets.json" in e for e in errors), errors
+    assert len(_figures(at)) >= 2  # the gate-bias and adding sweeps are still drawn
+    assert any(b.label in ("Запустить", "Start") for b in at.button)

@@ -190,5 +190,6 @@ def test_success_vs_gate_bias_and_lab_curves():
     ratio = next(tr for tr in fig.data if tr.xaxis == "x2")
     # a zero cannot sit on a log axis: it is drawn at the floor with its own marker and named, never dropped
     assert list(ratio.y) == [plots.UNDERFLOW_FLOOR, 1e-30] and list(ratio.marker.symbol) == ["x", "circle"]
-    assert "underflow" in ratio.customdata[0] and "underflow" not in ratio.customdata[1]
+    assert "underflow" in ratio.customdata[0][0] and "underflow" not in ratio.customdata[1][0]
+    assert [c[1] for c in ratio.customdata] == [0, 50]  # hovers give the true update count (x is dodged)
     assert fig.layout.yaxis.range == (0, 1.02) and all("markers" in tr.mode for tr in fig.data)
