@@ -193,7 +193,8 @@ RU: dict[str, str] = {
     "lab.updates": "Шагов обучения на ячейку",
     "lab.bias": "Смещение ворот забывания/обновления",
     "lab.seed": "Сид",
-    "lab.estimate": "Оценка времени: до {s} с на этом сервере (решившие ячейки останавливаются раньше).",
+    "lab.estimate": "Оценка времени: около {s} с, если каждая ячейка израсходует весь бюджет шагов (решившие "
+    "останавливаются раньше; на загруженном сервере дольше). Замерено здесь и сейчас на нескольких шагах.",
     "lab.measured": "Измерено на {n} сидах для этого пресета:",
     "lab.verdict.separates": "Разделяет: на каждом сиде RNN не решает задачу (у шанса), а GRU и LSTM решают "
     "(порог {thr}); самый долгий запуск {s} с.",
@@ -426,7 +427,8 @@ EN: dict[str, str] = {
     "lab.updates": "Training updates per cell",
     "lab.bias": "Forget / update gate bias",
     "lab.seed": "Seed",
-    "lab.estimate": "Estimated time: up to {s} s on this server (cells that succeed stop earlier).",
+    "lab.estimate": "Estimated time: about {s} s if every cell uses its whole update budget (cells that succeed stop "
+    "earlier; a busy server is slower). Timed here and now on a few updates.",
     "lab.measured": "Measured on {n} seeds for this preset:",
     "lab.verdict.separates": "Separates: on every seed the RNN fails (near chance) while GRU and LSTM succeed "
     "(threshold {thr}); slowest run {s} s.",

@@ -22,10 +22,8 @@ import copy
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
-
-import torch
 
 from lstmviz.experiments import model_config_for
 from lstmviz.models import CELLS, ModelConfig, RecurrentClassifier
@@ -156,35 +154,30 @@ def _data(cfg: LabConfig):
     return prepare_online(cfg.task, cfg.lag, seed=cfg.seed, n_val=cfg.n_val, n_test=cfg.n_val)
 
 
-def estimate_seconds(cfg: LabConfig, repeats: int = 2) -> float:
-    """Upper estimate of the job's time, from timing a few updates and one evaluation per cell here.
+def estimate_seconds(cfg: LabConfig) -> float:
+    """Estimate of the job's time when every cell uses its whole budget, from timing the trainer here.
 
-    Cells that reach success stop early, so the job usually takes less.
+    For each cell, :func:`lstmviz.trainer.fit` runs one epoch of 1 update and one of 3 updates
+    (each with its evaluation and float64 gradient ratio); the difference gives the cost of an
+    update, the rest the cost of an evaluation. Cells that reach success stop early, so the
+    job usually takes less.
 
     Example:
         >>> estimate_seconds(LabConfig(lag=5, updates=50)) > 0
         True
     """
     data = _data(cfg)
-    tc = cfg.train_config()
-    probe = make_probe(data.val, tc.probe_size)
-    batch = data.train.draw(cfg.batch_size)
     total = 0.0
     for cell in cfg.cells:
-        model = RecurrentClassifier.seeded(model_config_for(data, cfg.model_config(cell)), cfg.seed)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            loss = torch.nn.functional.cross_entropy if cfg.task == "cue_recall" else torch.nn.functional.mse_loss
-            out = model(batch.x, batch.lengths)
-            opt.zero_grad()
-            loss(out, batch.y).backward()
-            opt.step()
-        per_update = (time.perf_counter() - t0) / repeats
-        t0 = time.perf_counter()
-        evaluate(model, data.val)
-        gradient_ratio(model, probe)
-        per_eval = (time.perf_counter() - t0) * 1.5  # + the float32 gradient profile
+        took = []
+        for n in (1, 3):
+            model = RecurrentClassifier.seeded(model_config_for(data, cfg.model_config(cell)), cfg.seed)
+            tc = replace(cfg.train_config(), epochs=1, updates_per_epoch=n, stop_at=None)
+            t0 = time.perf_counter()
+            fit(model, data.train.restart(), data.val, tc, log=None)
+            took.append(time.perf_counter() - t0)
+        per_update = max(0.0, (took[1] - took[0]) / 2)
+        per_eval = max(0.0, took[0] - per_update)
         total += per_update * cfg.epochs * cfg.updates_per_epoch + per_eval * (cfg.epochs + 1)
     return total
 

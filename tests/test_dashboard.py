@@ -216,7 +216,8 @@ def test_lab_view_runs_a_preset_through_the_trainer(app, monkeypatch):
     snap = state.job_manager().wait(TIMEOUT * 3)
     assert snap["state"] == "done", snap
     assert snap["config"]["lag"] == jobs.PRESETS["short"].lag
-    assert calls == [(True, True)] * 3  # one trainer run per cell, with both callbacks
+    job_calls = [c for c in calls if c != (False, False)]  # the others are the time estimate's short fits
+    assert job_calls == [(True, True)] * 3  # one trainer run per cell, with both callbacks
     for cell in ("rnn", "gru", "lstm"):
         rows = [h for h in snap["history"] if h["model"] == cell and h["metric"] == "grad_ratio"]
         assert rows and rows[0]["updates"] == 0 and all(r["value"] > 0 for r in rows)
