@@ -498,8 +498,9 @@ class WhatIf:
     filler_tokens: int = 0  # neutral tokens prepended to the text (input change only)
     whh_scale: float = 1.0  # factor applied to W_hh of every layer and direction
     forget_bias: float = 0.0  # added to the LSTM forget-gate bias (GRU: the update gate z)
-    untrained: bool = False  # same architecture, freshly initialised with `seed`
-    seed: int = 0  # seed of the untrained re-initialisation
+    # Same architecture at its initialisation: init_weights with the checkpoint's gate bias and `seed`.
+    untrained: bool = False
+    seed: int | None = None  # None: the seed the checkpoint was initialised with (meta "init_seed", else 0)
 
     def __post_init__(self) -> None:
         if isinstance(self.filler_tokens, bool) or not isinstance(self.filler_tokens, int) or self.filler_tokens < 0:
@@ -599,7 +600,10 @@ def make_variant(predictor: Any, whatif: WhatIf) -> Any:
     original = predictor.model
     model = copy.deepcopy(original)  # safe while other sessions record the original (see recorder._dispatch)
     if whatif.untrained:
-        seeded_init(model, whatif.seed)
+        # The exact starting point of training: same init function, gate bias (model.config) and seed.
+        meta = getattr(predictor, "meta", None) or {}
+        seed = whatif.seed if whatif.seed is not None else int(meta.get("init_seed", 0))
+        seeded_init(model, seed)
     model.eval()
     _, rnn = _rnn_module(model)
     cell = _cell(rnn)

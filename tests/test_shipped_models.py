@@ -54,3 +54,19 @@ def test_rnn_keeps_the_cue_while_its_gradient_vanishes():
         ratios[cell] = gradient_ratio(model.eval(), make_probe(sets[200], 64))
     assert 0 < ratios["rnn"] < 1e-30, ratios  # float64: tiny but not underflowed
     assert ratios["gru"] > 1e-10 and ratios["lstm"] > 1e-10, ratios
+
+
+@pytest.mark.parametrize("name", ["sentiment-rnn", "sentiment-gru", "sentiment-lstm", "cue-rnn", "cue-gru", "cue-lstm"])
+def test_untrained_what_if_is_the_recorded_initialisation(name):
+    """The Gradients view's "untrained" model is exactly where training started (fingerprint stored at training)."""
+    from lstmviz.analysis import WhatIf, make_variant
+    from lstmviz.models import weights_fingerprint
+    from lstmviz.pipeline import Predictor
+
+    path = ROOT / name
+    if not (path / "meta.json").is_file():
+        pytest.skip(f"{path} is not shipped in this checkout")
+    pred = Predictor.from_checkpoint(path)
+    variant = make_variant(pred, WhatIf(untrained=True))
+    assert weights_fingerprint(variant.model) == pred.meta["init_fingerprint"]
+    assert weights_fingerprint(pred.model) != pred.meta["init_fingerprint"]  # the shared model is untouched
