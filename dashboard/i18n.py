@@ -121,8 +121,11 @@ RU: dict[str, str] = {
     "grads.by_distance": "Норма градиента от расстояния до конца",
     "grads.ratio": "Доля градиента, дошедшая от конца до первого токена, ‖∂L/∂h₀‖/‖∂L/∂h_T‖ (считается в float64: "
     "в float32 на длинных текстах она обнуляется): {items}",
-    "grads.pascanu": "Серая пунктирная линия — граница Pascanu et al. (2013) ‖∂L/∂h_T‖·σ_max(W_hh)^(T−t) для RNN; "
-    "σ_max = {sigma}.",
+    "grads.pascanu": "{name}: σ_max(W_hh) = {sigma} < 1 (спектральный радиус {rho}), поэтому граница Pascanu et al. "
+    "(2013) ‖∂L/∂h_T‖·σ_max^(T−t) (серый пунктир) гарантирует затухание: градиент не может лежать выше неё.",
+    "grads.pascanu_loose": "{name}: σ_max(W_hh) = {sigma} ≥ 1 (спектральный радиус {rho}), поэтому граница Pascanu "
+    "et al. (2013) ‖∂L/∂h_T‖·σ_max^(T−t) растёт с расстоянием и ничего не говорит об этой модели — она не "
+    "нарисована. Затухание здесь идёт от того, как складываются якобианы шагов diag(1−h²)·W_hh, а не от их норм.",
     "grads.saliency": "Чувствительность к словам ‖∂L/∂x_t‖",
     "grads.forget": "Произведение гейтов забывания и ‖∂L/∂c_t‖",
     "grads.forget_caption": "Прямой путь градиента через ячейку: ∂c_T/∂c_t = Π f_k (k = t+1..T). Если гейты "
@@ -239,9 +242,12 @@ RU: dict[str, str] = {
     "explain.gru": "У GRU одна память h. В соглашении PyTorch z — доля **старого** состояния: z ≈ 1 — "
     "«помнить», z ≈ 0 — «заменить новым» n. Гейт сброса r решает, сколько прошлого брать при расчёте n.",
     "explain.grads_title": "Почему градиенты затухают",
-    "explain.grads": "У RNN каждый шаг назад умножает градиент на матрицу Якоби; если σ_max(W_hh) < 1, норма "
-    "падает экспоненциально (граница Pascanu et al., 2013), если больше — может взрываться. У LSTM есть "
-    "прямой путь через ячейку c: пока гейты забывания близки к 1, градиент проходит почти без потерь.",
+    "explain.grads": "Затухание — это произведение якобианов шагов: у RNN каждый шаг назад умножает градиент на "
+    "diag(1−h²)·W_hh. Если σ_max(W_hh) < 1, норма обязана падать экспоненциально (граница Pascanu et al., 2013); "
+    "если σ_max ≥ 1, граница ничего не запрещает, и градиент всё равно может затухать — из-за того, как "
+    "складываются якобианы (обученные RNN здесь именно такие: σ_max ≈ 2.8–3.0). У LSTM есть прямой путь через ячейку c "
+    "с множителем Π f_t (гейты забывания); при инициализации он ≈ σ(b_f)^лаг, поэтому смещение b_f решает, дойдёт "
+    "ли градиент через длинный промежуток.",
     "explain.read_title": "Как читать графики",
     "explain.read_gates": "**Гейты.** Строки — нейроны, столбцы — токены. Жёлтый — гейт открыт (≈1), тёмно-синий "
     "— закрыт (≈0). Вертикальная полоса — слово, на которое реагирует много нейронов; горизонтальная — нейрон, "
@@ -358,8 +364,11 @@ EN: dict[str, str] = {
     "grads.by_distance": "Gradient norm vs distance from the end",
     "grads.ratio": "Share of the gradient that reaches the first token from the end, ‖∂L/∂h₀‖/‖∂L/∂h_T‖ (computed "
     "in float64: in float32 it becomes exactly 0 on long texts): {items}",
-    "grads.pascanu": "The dotted grey line is the Pascanu et al. (2013) bound ‖∂L/∂h_T‖·σ_max(W_hh)^(T−t) for the "
-    "RNN; σ_max = {sigma}.",
+    "grads.pascanu": "{name}: σ_max(W_hh) = {sigma} < 1 (spectral radius {rho}), so the Pascanu et al. (2013) bound "
+    "‖∂L/∂h_T‖·σ_max^(T−t) (dotted grey) forces vanishing: the gradient cannot lie above it.",
+    "grads.pascanu_loose": "{name}: σ_max(W_hh) = {sigma} ≥ 1 (spectral radius {rho}), so the Pascanu et al. (2013) "
+    "bound ‖∂L/∂h_T‖·σ_max^(T−t) grows with the distance and says nothing about this model; it is not drawn. The "
+    "decay here comes from how the step Jacobians diag(1−h²)·W_hh align, not from their norms.",
     "grads.saliency": "Word saliency ‖∂L/∂x_t‖",
     "grads.forget": "Forget-gate running product and ‖∂L/∂c_t‖",
     "grads.forget_caption": "The cell's direct gradient path: ∂c_T/∂c_t = Π f_k (k = t+1..T). While forget gates "
@@ -472,9 +481,12 @@ EN: dict[str, str] = {
     "explain.gru": "A GRU has one memory h. In PyTorch's convention z is the share of the **old** state: z ≈ 1 "
     "means 'keep', z ≈ 0 'replace with the new n'. The reset gate r decides how much past goes into n.",
     "explain.grads_title": "Why gradients vanish",
-    "explain.grads": "In an RNN every step back multiplies the gradient by a Jacobian; when σ_max(W_hh) < 1 its norm "
-    "falls exponentially (the Pascanu et al., 2013 bound), when larger it may explode. An LSTM has a direct path "
-    "through the cell c: while forget gates stay near 1 the gradient passes almost unchanged.",
+    "explain.grads": "Vanishing is a product of step Jacobians: in an RNN every step back multiplies the gradient by "
+    "diag(1−h²)·W_hh. When σ_max(W_hh) < 1 its norm must fall exponentially (the Pascanu et al., 2013 bound); when "
+    "σ_max ≥ 1 the bound forbids nothing, and the gradient can still vanish through how the Jacobians combine (the "
+    "trained RNNs here are such: σ_max ≈ 2.8–3.0). An LSTM has a direct path through the cell c whose factor is Π f_t "
+    "(the forget gates); at initialisation it is ≈ σ(b_f)^lag, so the bias b_f decides whether the gradient "
+    "crosses a long gap.",
     "explain.read_title": "How to read the charts",
     "explain.read_gates": "**Gates.** Rows are units, columns tokens. Yellow is an open gate (≈1), dark blue a "
     "closed one (≈0). A vertical stripe is a word many units react to; a horizontal one a unit holding a value for "

@@ -687,11 +687,15 @@ def forget_product_frame(analysis: TextAnalysis, layer: int | None = None, serie
 
 
 def pascanu_bound(analysis: TextAnalysis, model: nn.Module, series: str | None = None) -> pd.DataFrame:
-    """Pascanu et al. 2013 upper bound on ``||dL/dh_t||`` for a tanh RNN.
+    """Pascanu et al. 2013 upper bound on ``||dL/dh_t||`` for a tanh RNN, and whether it constrains anything.
 
     ``||∂h_T/∂h_t|| <= (σ_max(W_hh) · max|tanh'|)^(T-t) <= σ_max(W_hh)^(T-t)``, so
     ``||dL/dh_t|| <= ||dL/dh_{T-1}|| · σ_max^(T-1-t)`` for the top layer (forward), where the
-    loss reaches the recurrence only through the last hidden state.
+    loss reaches the recurrence only through the last hidden state. The bound is always true,
+    but it only *forces* vanishing when ``σ_max < 1`` (``binding``); with ``σ_max >= 1`` it grows
+    with the distance and says nothing about a gradient that falls (the fall then comes from how
+    the step Jacobians ``diag(1 - h^2) W_hh`` align, not from their norms), so a chart should
+    draw it only where ``binding`` is True.
 
     Args:
         analysis: An RNN analysis recorded with grads.
@@ -699,13 +703,14 @@ def pascanu_bound(analysis: TextAnalysis, model: nn.Module, series: str | None =
         series: Name for the ``series`` column (default: the cell type).
 
     Returns:
-        Tidy frame ``series, layer, step, distance, bound, sigma_max``; empty for GRU/LSTM.
+        Tidy frame ``series, layer, step, distance, bound, sigma_max, spectral_radius, binding``;
+        empty for GRU/LSTM.
 
     Example:
-        >>> pascanu_bound(a, predictor.model)["sigma_max"].iloc[0]  # doctest: +SKIP
-        1.73
+        >>> pascanu_bound(a, predictor.model)[["sigma_max", "binding"]].iloc[0].tolist()  # doctest: +SKIP
+        [2.81, False]
     """
-    cols = ["series", "layer", "step", "distance", "bound", "sigma_max"]
+    cols = ["series", "layer", "step", "distance", "bound", "sigma_max", "spectral_radius", "binding"]
     if analysis.cell != "rnn":
         return pd.DataFrame(columns=cols)
     _, rnn = _rnn_module(model)
@@ -713,16 +718,17 @@ def pascanu_bound(analysis: TextAnalysis, model: nn.Module, series: str | None =
     with torch.no_grad():
         w = getattr(rnn, f"weight_hh_l{layer}").detach().double()
         sigma = float(torch.linalg.matrix_norm(w, ord=2))
-    g = torch.linalg.vector_norm(analysis.recording[analysis.key("grad_hidden", layer, 0)][0], dim=-1)
+        rho = float(torch.linalg.eigvals(w).abs().max())
+    g = torch.linalg.vector_norm(analysis.recording[analysis.key("grad_hidden", layer, 0)][0].double(), dim=-1)
     T = g.shape[0]
     last = float(g[-1])
     distance = T - 1 - np.arange(T)
     with np.errstate(over="ignore"):
         bound = last * np.power(sigma, distance.astype(float))
     return pd.DataFrame(
-        {"series": series or analysis.cell, "layer": layer, "step": np.arange(T),
-         "distance": distance, "bound": bound, "sigma_max": sigma}
-    )
+        {"series": series or analysis.cell, "layer": layer, "step": np.arange(T), "distance": distance,
+         "bound": bound, "sigma_max": sigma, "spectral_radius": rho, "binding": sigma < 1.0}
+    )  # fmt: skip
 
 
 def _saturation_counts(recording: Any) -> dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import torch
 import torch.nn.functional as F
 
@@ -186,3 +188,23 @@ def test_history_and_profile_frames():
     assert len(df) == 5 and set(df["metric"]) == {"loss", "acc", "f1"}
     prof = A.grad_profile_frame(hist)
     assert prof["distance"].tolist() == [2, 1, 0] and prof["norm"].tolist() == [0.01, 0.1, 1.0]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hidden=st.integers(1, 6), steps=st.integers(2, 30), scale=st.floats(0.05, 3.0), seed=st.integers(0, 10_000))
+def test_pascanu_bound_never_below_the_gradient_and_drawn_iff_sigma_below_one(hidden, steps, scale, seed):
+    """On random small float64 RNNs the bound is never below ||dL/dh_t||; it is flagged binding iff σ_max < 1."""
+    from lstmviz.models import ModelConfig, RecurrentClassifier
+
+    cfg = ModelConfig(cell="rnn", vocab_size=7, embed_dim=3, hidden_size=hidden, num_classes=3)
+    model = RecurrentClassifier.seeded(cfg, seed).double().eval()
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.mul_(scale)
+    ids = torch.randint(2, 7, (1, steps), generator=torch.Generator().manual_seed(seed))
+    a = A.analyze_ids(model, ids, tokens=[str(i) for i in ids[0].tolist()], labels=["a", "b", "c"])
+    bound = A.pascanu_bound(a, model).sort_values("step")
+    norms = a.grad_frame().sort_values("step")["norm"].to_numpy()
+    assert np.all(norms <= bound["bound"].to_numpy() * (1 + 1e-9) + 1e-300)
+    sigma = float(torch.linalg.matrix_norm(model.rnn.weight_hh_l0.detach(), ord=2))
+    assert bound["binding"].tolist() == [sigma < 1] * steps
+    assert bound["spectral_radius"].iloc[0] <= sigma * (1 + 1e-9)

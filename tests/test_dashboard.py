@@ -168,7 +168,15 @@ def test_gradients_view_matches_library(app, ckpt_root):
     expected = torch.linalg.vector_norm(rec[f"rnn.l{top}.grad_hidden"][0], dim=-1).numpy()
     trace = next(tr for tr in by_token["data"] if tr["name"].startswith("sentiment-lstm") and "∂h" in tr["name"])
     np.testing.assert_allclose(_array(trace["y"]), expected, rtol=1e-4, atol=1e-9)
-    assert any("Pascanu" in tr["name"] for tr in by_token["data"])
+    # the Pascanu bound is drawn only where it constrains the RNN (σ_max(W_hh) < 1), and the caption says which
+    rnn_path = next(p for p in ckpt_root.rglob("meta.json") if p.parent.name == "sentiment-rnn").parent
+    sigma = float(torch.linalg.matrix_norm(Predictor.from_checkpoint(rnn_path).model.rnn.weight_hh_l0.detach(), ord=2))
+    for scale in (1.0, 0.25):
+        app.slider(key="whatif_whh").set_value(scale).run()
+        by_token = next(f for f in _figures(app) if f["layout"].get("yaxis", {}).get("type") == "log")
+        drawn = any("Pascanu" in tr["name"] for tr in by_token["data"])
+        assert drawn == (sigma * scale < 1), (sigma, scale)
+        assert any(f"σ_max(W_hh) = {sigma * scale:.2f}" in c.value for c in app.caption)
     # what-if knobs run on private copies and leave the page working
     app.slider(key="whatif_filler").set_value(10).run()
     app.slider(key="whatif_whh").set_value(0.5).run()

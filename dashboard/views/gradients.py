@@ -58,7 +58,10 @@ def render() -> None:
         if "pascanu" in a.extra and len(a.extra["pascanu"]):
             bounds.append(a.extra["pascanu"].assign(series=name))
     grads = pd.concat(frames, ignore_index=True)
-    bound = pd.concat(bounds, ignore_index=True) if bounds else None
+    all_bounds = pd.concat(bounds, ignore_index=True) if bounds else None
+    # Draw the bound only where it constrains the curve (σ_max < 1); otherwise it only grows.
+    bound = all_bounds[all_bounds["binding"]] if all_bounds is not None else None
+    bound = bound if bound is not None and len(bound) else None
     lbl = ui.plot_labels()
     data = grads if bound is None else pd.concat([grads, bound], ignore_index=True)
     for x, tokens, title, key in (("step", first_a.tokens, "grads.by_token", "grad_step"),
@@ -67,8 +70,11 @@ def render() -> None:
         ui.show_figure(fig, data, f"grad_norms_by_{x}", key)
     st.caption(t("grads.ratio", items=" · ".join(f"{ui.md_escape(n)}: {a.grad_ratio:.1e}" for n, a in runs.items()
                                                   if a.grad_ratio is not None)))  # fmt: skip
-    if bound is not None:
-        st.caption(t("grads.pascanu", sigma=", ".join(f"{s:.2f}" for s in bound["sigma_max"].unique())))
+    if all_bounds is not None:
+        for name, b in all_bounds.groupby("series", sort=False):
+            key = "grads.pascanu" if bool(b["binding"].iloc[0]) else "grads.pascanu_loose"
+            st.caption(t(key, name=ui.md_escape(name), sigma=f"{b['sigma_max'].iloc[0]:.2f}",
+                         rho=f"{b['spectral_radius'].iloc[0]:.2f}"))  # fmt: skip
 
     st.subheader(t("grads.saliency"))
     for i, (name, a) in enumerate(runs.items()):
