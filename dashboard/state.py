@@ -54,6 +54,7 @@ GATES_UNIT_QUANTITY = "gates_unit_quantity"  # quantity colouring the text in th
 GATES_CORPUS = "gates_corpus"  # whether to compute corpus saturation
 GRAD_MODELS = "grad_models"  # checkpoints compared in the Gradients view
 GRAD_TARGET = "grad_target"  # loss target: "" (predicted) or a class name
+GRAD_SCALE = "grad_scale"  # Gradients view: "norm_rel" (divided by the last token's, default) or "norm" (raw)
 WHATIF_FILLER = "whatif_filler"  # what-if: filler tokens
 WHATIF_WHH = "whatif_whh"  # what-if: W_hh scale
 WHATIF_BIAS = "whatif_bias"  # what-if: forget-gate bias shift

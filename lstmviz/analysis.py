@@ -35,9 +35,8 @@ from torch import nn
 
 from lstmviz.models import RecurrentClassifier, init_weights
 from lstmviz.names import GRAD_QUANTITIES, QUANTITIES, make_key, parse_key
-from lstmviz.profiles import gradient_ratio
+from lstmviz.profiles import end_to_start
 from lstmviz.recorder import record
-from lstmviz.taskdata import SequenceData
 
 __all__ = [
     "SATURATION_QUANTITIES",
@@ -115,8 +114,10 @@ class TextAnalysis:
         directions: 1 or 2.
         loss: The cross-entropy value, or None without grads.
         grad_ratio: ``||dL/dh_0|| / ||dL/dh_T||`` of the top layer computed on a float64 copy
-            (:func:`lstmviz.profiles.gradient_ratio`; float32 underflows on long texts), or None
+            (:func:`lstmviz.profiles.end_to_start`; float32 underflows on long texts), or None
             without grads.
+        recording64: The gradients through time recorded on a float64 copy of the model (same
+            loss), for display: nothing underflows to 0 above ~1e-308. None without grads.
     """
 
     text: str
@@ -136,6 +137,7 @@ class TextAnalysis:
     directions: int
     loss: float | None = None
     grad_ratio: float | None = None
+    recording64: Any = None
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (what-if settings, ...)
 
     @property
@@ -196,21 +198,38 @@ class TextAnalysis:
             }
         )
 
-    def grad_frame(self, series: str | None = None) -> pd.DataFrame:
+    def grad_frame(self, series: str | None = None, precision: str = "float64") -> pd.DataFrame:
         """Tidy frame of gradient norms through time.
 
-        Columns: ``series, cell, layer, direction, quantity, step, distance, token, norm``
-        (``distance = T-1-step``). Empty when the recording has no gradients.
+        Columns: ``series, cell, layer, direction, quantity, step, distance, token, norm, norm_rel``
+        (``distance = T-1-step``; ``norm_rel`` = ``norm`` divided by its value at the step where
+        the loss enters: the last step forward, the first step for the reverse direction).
+
+        Args:
+            series: Name for the ``series`` column (default: the cell type).
+            precision: ``"float64"`` (default; the float64 copy's recording, nothing underflows
+                above ~1e-308) or ``"float32"`` (the model's own recording, which underflows to
+                exactly 0 on long texts). Empty when the analysis has no gradients.
+
+        Example:
+            >>> a.grad_frame().query("quantity == 'grad_hidden'")["norm_rel"].iloc[-1]  # doctest: +SKIP
+            1.0
         """
+        if precision not in ("float64", "float32"):
+            raise ValueError(f"precision={precision!r} is invalid; allowed: float64, float32")
+        rec = self.recording64 if precision == "float64" and self.recording64 is not None else self.recording
         rows = []
         T = len(self.tokens)
         for layer in range(self.num_layers):
             for d in range(self.directions):
                 for q in GRAD_QUANTITIES[self.cell]:
                     key = self.key(q, layer, d)
-                    if key not in self.recording.keys():
+                    if key not in rec.keys():
                         continue
-                    norm = torch.linalg.vector_norm(self.recording[key][0], dim=-1).numpy()  # (T,)
+                    norm = torch.linalg.vector_norm(rec[key][0], dim=-1).double().numpy()  # (T,)
+                    at_loss = norm[-1] if d == 0 else norm[0]
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        rel = norm / at_loss
                     rows.append(
                         pd.DataFrame(
                             {
@@ -223,10 +242,11 @@ class TextAnalysis:
                                 "distance": T - 1 - np.arange(T),
                                 "token": self.tokens,
                                 "norm": norm,
+                                "norm_rel": rel,
                             }
                         )
                     )
-        cols = ["series", "cell", "layer", "direction", "quantity", "step", "distance", "token", "norm"]
+        cols = ["series", "cell", "layer", "direction", "quantity", "step", "distance", "token", "norm", "norm_rel"]
         return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
     def saliency_frame(self) -> pd.DataFrame:
@@ -343,7 +363,7 @@ def analyze_ids(
     predicted = int(np.argmax(probs[-1]))
     tgt = _resolve_target(target, labels, predicted)
     saliency = None
-    loss_value = grad_ratio = None
+    loss_value = grad_ratio = rec64 = None
     if grads:
         with record(model, grads=True) as rec:
             emb = model.embedding(ids).detach().requires_grad_(True)  # (1, T, E)
@@ -353,7 +373,11 @@ def analyze_ids(
             (d_emb,) = rec.backward(loss, inputs=[emb])  # (1, T, E)
         saliency = torch.linalg.vector_norm(d_emb[0], dim=-1).numpy()  # (T,)
         loss_value = float(loss.detach())
-        grad_ratio = gradient_ratio(model, SequenceData(ids, lengths, torch.tensor([tgt])))
+        model64 = copy.deepcopy(model).double()  # private copy: the shared model stays float32
+        with record(model64, grads=True) as rec64:
+            rec64.backward(F.cross_entropy(model64(ids, lengths), torch.tensor([tgt])))
+        top = torch.linalg.vector_norm(rec64[make_key(path, rnn.num_layers - 1, 0, "grad_hidden")], dim=-1)  # (1, T)
+        grad_ratio = float(end_to_start(top, lengths)[0])
     else:
         with torch.no_grad(), record(model, grads=False) as rec:
             model(ids, lengths)
@@ -376,6 +400,7 @@ def analyze_ids(
         directions=2 if rnn.bidirectional else 1,
         loss=loss_value,
         grad_ratio=grad_ratio,
+        recording64=rec64,
     )
 
 
@@ -703,14 +728,15 @@ def pascanu_bound(analysis: TextAnalysis, model: nn.Module, series: str | None =
         series: Name for the ``series`` column (default: the cell type).
 
     Returns:
-        Tidy frame ``series, layer, step, distance, bound, sigma_max, spectral_radius, binding``;
-        empty for GRU/LSTM.
+        Tidy frame ``series, layer, step, distance, bound, bound_rel, sigma_max, spectral_radius,
+        binding`` (``bound_rel`` = ``bound / ||dL/dh_T||``, for normalised curves; computed from
+        the float64 recording when there is one); empty for GRU/LSTM.
 
     Example:
         >>> pascanu_bound(a, predictor.model)[["sigma_max", "binding"]].iloc[0].tolist()  # doctest: +SKIP
         [2.81, False]
     """
-    cols = ["series", "layer", "step", "distance", "bound", "sigma_max", "spectral_radius", "binding"]
+    cols = ["series", "layer", "step", "distance", "bound", "bound_rel", "sigma_max", "spectral_radius", "binding"]
     if analysis.cell != "rnn":
         return pd.DataFrame(columns=cols)
     _, rnn = _rnn_module(model)
@@ -719,15 +745,16 @@ def pascanu_bound(analysis: TextAnalysis, model: nn.Module, series: str | None =
         w = getattr(rnn, f"weight_hh_l{layer}").detach().double()
         sigma = float(torch.linalg.matrix_norm(w, ord=2))
         rho = float(torch.linalg.eigvals(w).abs().max())
-    g = torch.linalg.vector_norm(analysis.recording[analysis.key("grad_hidden", layer, 0)][0].double(), dim=-1)
+    rec = analysis.recording64 if analysis.recording64 is not None else analysis.recording
+    g = torch.linalg.vector_norm(rec[analysis.key("grad_hidden", layer, 0)][0].double(), dim=-1)
     T = g.shape[0]
     last = float(g[-1])
     distance = T - 1 - np.arange(T)
     with np.errstate(over="ignore"):
-        bound = last * np.power(sigma, distance.astype(float))
+        rel = np.power(sigma, distance.astype(float))
     return pd.DataFrame(
         {"series": series or analysis.cell, "layer": layer, "step": np.arange(T), "distance": distance,
-         "bound": bound, "sigma_max": sigma, "spectral_radius": rho, "binding": sigma < 1.0}
+         "bound": last * rel, "bound_rel": rel, "sigma_max": sigma, "spectral_radius": rho, "binding": sigma < 1.0}
     )  # fmt: skip
 
 

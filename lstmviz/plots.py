@@ -61,6 +61,7 @@ DEFAULT_LABELS: dict[str, str] = {
     "value": "value",
     "prob": "P(class | prefix)",
     "grad_norm": "gradient norm",
+    "grad_rel": "‖∂L/∂h_t‖ / ‖∂L/∂h_T‖ (float64; 1 at the last token)",
     "bound": "Pascanu bound",
     "forget_product": "Π f (t+1..T), mean over units",
     "epoch": "epoch",
@@ -448,17 +449,23 @@ def grad_norm_curves(
     bound: pd.DataFrame | None = None,
     title: str | None = None,
     labels: Mapping[str, str] | None = None,
+    value: str = "norm",
 ) -> go.Figure:
     """Gradient norms through time on one log axis; one trace per series and quantity.
 
+    A norm of exactly 0 (underflow) cannot sit on a log axis: it is drawn at
+    :data:`UNDERFLOW_FLOOR` with an ``x`` marker and says so on hover, never dropped.
+
     Args:
         frame: Tidy frame with columns ``series`` (e.g. the cell type ``rnn``/``gru``/``lstm``),
-            ``quantity`` (``grad_hidden`` | ``grad_cell``), ``step``, ``distance``, ``norm``.
+            ``quantity`` (``grad_hidden`` | ``grad_cell``), ``step``, ``distance`` and ``value``.
         x: ``"step"`` (token index; tokens on the axis) or ``"distance"`` (T-1-t).
         tokens: Token surfaces used as tick labels when ``x="step"``.
-        bound: Optional frame with ``series``, ``step``, ``distance``, ``bound`` (Pascanu
-            et al. 2013 upper bound), drawn dotted.
+        bound: Optional frame with ``series``, ``step``, ``distance``, ``bound`` (``bound_rel``
+            when ``value="norm_rel"``): the Pascanu et al. 2013 upper bound, drawn dotted.
         title: Optional title (escaped).
+        value: ``"norm"`` (raw ``||dL/dh_t||``) or ``"norm_rel"`` (divided by its value where the
+            loss enters, so every curve starts at 1 at the last token).
 
         labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
     Returns:
@@ -473,17 +480,23 @@ def grad_norm_curves(
     L = _labels(labels)
     if x not in ("step", "distance"):
         raise ValueError(f"x={x!r} is invalid; allowed: step, distance")
-    _check_columns(frame, ("series", "quantity", "step", "distance", "norm"), "grad_norm_curves")
+    if value not in ("norm", "norm_rel"):
+        raise ValueError(f"value={value!r} is invalid; allowed: norm, norm_rel")
+    _check_columns(frame, ("series", "quantity", "step", "distance", value), "grad_norm_curves")
     fig = go.Figure()
     for (series, quantity), part in frame.groupby(["series", "quantity"], sort=False):
         part = part.sort_values(x)
-        y = part["norm"].astype(float).where(part["norm"] > 0)  # log axis: zeros become gaps
+        name = esc(f"{series} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖")
+        y, symbols, notes = _log_points(part[value], "circle", f"{series} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖")
         fig.add_trace(
             go.Scatter(
                 x=part[x],
                 y=y,
                 mode="lines+markers",
-                name=esc(f"{series} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖"),
+                name=name,
+                marker=dict(symbol=symbols, size=5),
+                customdata=notes,
+                hovertemplate="%{customdata}<br>%{x}: %{y:.3e}<extra></extra>",
                 line=dict(
                     color=_cell_color(series),
                     dash="dash" if quantity == "grad_cell" else "solid",
@@ -491,19 +504,20 @@ def grad_norm_curves(
             )
         )
     if bound is not None and len(bound):
-        _check_columns(bound, ("series", "step", "distance", "bound"), "grad_norm_curves bound")
+        col = "bound_rel" if value == "norm_rel" else "bound"
+        _check_columns(bound, ("series", "step", "distance", col), "grad_norm_curves bound")
         for series, part in bound.groupby("series", sort=False):
             part = part.sort_values(x)
             fig.add_trace(
                 go.Scatter(
                     x=part[x],
-                    y=part["bound"].where(part["bound"] > 0),
+                    y=part[col].where(part[col] > 0),  # the bound is a power of σ_max < 1: positive until 1e-308
                     mode="lines",
                     name=esc(f"{series} ") + L["bound"],
                     line=dict(dash="dot", color="gray"),
                 )
             )
-    fig.update_yaxes(type="log", exponentformat="power", title_text=L["grad_norm"])
+    fig.update_yaxes(type="log", exponentformat="power", title_text=L["grad_rel" if value == "norm_rel" else "grad_norm"])
     fig.update_xaxes(title_text=L[x])
     if x == "step":
         _token_axis(fig, tokens)

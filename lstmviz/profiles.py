@@ -25,7 +25,7 @@ import lstmviz
 from lstmviz.models import RecurrentClassifier
 from lstmviz.taskdata import SequenceData
 
-__all__ = ["grad_profile", "gradient_ratio", "make_probe", "per_sequence_ratios"]
+__all__ = ["end_to_start", "grad_profile", "gradient_ratio", "make_probe", "per_sequence_ratios"]
 
 
 def make_probe(val: SequenceData, size: int = 64) -> SequenceData:
@@ -104,8 +104,21 @@ def per_sequence_ratios(model: RecurrentClassifier, probe: SequenceData) -> torc
     m = copy.deepcopy(model).double()
     x = probe.x if not probe.x.is_floating_point() else probe.x.double()
     g = _top_grad_hidden(m, SequenceData(x, probe.lengths, probe.y))  # (B, T, H) float64
-    norms = g.norm(dim=-1)  # (B, T)
-    last = probe.lengths.long() - 1  # (B,)
+    return end_to_start(g.norm(dim=-1), probe.lengths)
+
+
+def end_to_start(norms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``norms[:, 0] / norms[:, length - 1]`` per sequence: the first step's share of the last step's gradient.
+
+    Args:
+        norms: ``||dL/dh_t||`` per sequence and step, (B, T).
+        lengths: Valid steps per sequence, (B,).
+
+    Example:
+        >>> end_to_start(torch.tensor([[1e-3, 0.1, 1.0]]), torch.tensor([3])).tolist()
+        [0.001]
+    """
+    last = lengths.long() - 1  # (B,)
     end = norms[torch.arange(norms.shape[0]), last]  # (B,)
     return norms[:, 0] / end
 

@@ -208,3 +208,17 @@ def test_pascanu_bound_never_below_the_gradient_and_drawn_iff_sigma_below_one(hi
     sigma = float(torch.linalg.matrix_norm(model.rnn.weight_hh_l0.detach(), ord=2))
     assert bound["binding"].tolist() == [sigma < 1] * steps
     assert bound["spectral_radius"].iloc[0] <= sigma * (1 + 1e-9)
+
+
+def test_float64_display_path_has_no_zero_where_float32_underflows(preds):
+    a = A.what_if(preds["rnn"], TEXT, A.WhatIf(whh_scale=0.25, filler_tokens=150))
+    f32 = a.grad_frame(precision="float32").query("quantity == 'grad_hidden' and direction == 'fwd'")
+    f64 = a.grad_frame().query("quantity == 'grad_hidden' and direction == 'fwd'")
+    assert (f32["norm"] == 0).sum() > 0  # float32: the first steps are exactly 0 (underflow)
+    assert (f64["norm"] > 0).all() and np.isfinite(np.log10(f64["norm"])).all()
+    # normalised curves are raw / last, in float64
+    np.testing.assert_allclose(f64["norm_rel"], f64["norm"] / f64["norm"].iloc[-1], rtol=0, atol=0)
+    assert f64["norm_rel"].iloc[-1] == 1.0
+    # where float32 did not underflow, both agree
+    ok = f32["norm"].to_numpy() > 1e-18  # far from float32 subnormals, whose rounding grows
+    np.testing.assert_allclose(f32["norm"].to_numpy()[ok], f64["norm"].to_numpy()[ok], rtol=1e-3)

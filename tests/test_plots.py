@@ -107,10 +107,15 @@ def test_grad_norm_curves_log_and_traces():
     fig = plots.grad_norm_curves(df, x="step", tokens=["a", EVIL, "c"], bound=bound)
     assert fig.layout.yaxis.type == "log"
     assert len(fig.data) == 5  # rnn h, gru h, lstm h, lstm c, bound
-    assert np.isnan(fig.data[0].y[0])  # zero norm is a gap on a log axis
+    # a zero norm is drawn at the floor with an "x" and named on hover, never a silent gap
+    assert fig.data[0].y[0] == plots.UNDERFLOW_FLOOR and fig.data[0].marker.symbol[0] == "x"
+    assert "underflow" in fig.data[0].customdata[0] and "underflow" not in fig.data[0].customdata[1]
     assert EVIL not in _all_text(fig)
     fig = plots.grad_norm_curves(df, x="distance")
     assert fig.layout.xaxis.title.text.startswith("distance")
+    rel = df.assign(norm_rel=df["norm"], bound_rel=1.0)
+    fig = plots.grad_norm_curves(rel, value="norm_rel", bound=bound.assign(bound_rel=[0.25, 0.5, 1.0]))
+    assert list(fig.data[-1].y) == [0.25, 0.5, 1.0] and "1 at the last token" in fig.layout.yaxis.title.text
     with pytest.raises(ValueError, match="allowed"):
         plots.grad_norm_curves(df, x="time")
 

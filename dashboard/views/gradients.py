@@ -64,9 +64,11 @@ def render() -> None:
     bound = bound if bound is not None and len(bound) else None
     lbl = ui.plot_labels()
     data = grads if bound is None else pd.concat([grads, bound], ignore_index=True)
+    scales = {"norm_rel": t("grads.scale.rel"), "norm": t("grads.scale.raw")}
+    value = st.radio(t("grads.scale"), list(scales), horizontal=True, key=state.GRAD_SCALE, format_func=scales.get)
     for x, tokens, title, key in (("step", first_a.tokens, "grads.by_token", "grad_step"),
                                   ("distance", None, "grads.by_distance", "grad_dist")):
-        fig = plots.grad_norm_curves(grads, x, tokens, bound, title=t(title), labels=lbl)
+        fig = plots.grad_norm_curves(grads, x, tokens, bound, title=t(title), labels=lbl, value=value)
         ui.show_figure(fig, data, f"grad_norms_by_{x}", key)
     st.caption(t("grads.ratio", items=" · ".join(f"{ui.md_escape(n)}: {a.grad_ratio:.1e}" for n, a in runs.items()
                                                   if a.grad_ratio is not None)))  # fmt: skip
