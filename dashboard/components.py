@@ -220,3 +220,26 @@ def default_models(infos: Sequence[state.CheckpointInfo]) -> list[str]:
         if of_cell:
             out.append(of_cell[0].path)
     return out
+
+
+CLASSROOM_LAG = 100  # distractors of the classroom scenario (shipped cue-rnn: gradient at the cue ~1e-19 of the end)
+
+
+def classroom_button() -> None:
+    """One click: the three cue models on a cue sequence with 100 distractors, where vanishing always shows."""
+    from lstmviz.tasks import cue_text
+
+    cue = [i for i in state.checkpoint_infos(state.checkpoint_root()) if i.task == "cue_recall" and not i.error]
+    if len(cue) < 2:
+        return
+
+    def go() -> None:
+        text = cue_text("france", CLASSROOM_LAG)
+        st.session_state[state.CHECKPOINT] = cue[-1].path
+        st.session_state[state.GRAD_MODELS] = [i.path for i in cue]
+        st.session_state[f"{state.TEXT}:cue_recall"] = text
+        st.session_state[f"{state.TEXT_WIDGET}_grads"] = text
+        for key in (state.WHATIF_FILLER, state.WHATIF_WHH, state.WHATIF_BIAS, state.WHATIF_UNTRAINED, state.GRAD_SCALE):
+            st.session_state.pop(key, None)  # the scenario is the trained models as they are
+
+    st.button(t("grads.classroom", lag=CLASSROOM_LAG), on_click=go, key=state.GRAD_CLASSROOM)

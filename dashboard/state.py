@@ -54,8 +54,10 @@ GATES_UNIT_QUANTITY = "gates_unit_quantity"  # quantity colouring the text in th
 GATES_CORPUS = "gates_corpus"  # whether to compute corpus saturation
 GRAD_MODELS = "grad_models"  # checkpoints compared in the Gradients view
 GRAD_TARGET = "grad_target"  # loss target: "" (predicted) or a class name
+GRAD_CLASSROOM = "grad_classroom"  # Gradients view: the classroom-scenario button
 GRAD_SCALE = "grad_scale"  # Gradients view: "norm_rel" (divided by the last token's, default) or "norm" (raw)
 WHATIF_FILLER = "whatif_filler"  # what-if: filler tokens
+WHATIF_FILLER_AT = "whatif_filler_at"  # what-if: where the fillers go ("auto", "start", "before_last")
 WHATIF_WHH = "whatif_whh"  # what-if: W_hh scale
 WHATIF_BIAS = "whatif_bias"  # what-if: forget-gate bias shift
 WHATIF_UNTRAINED = "whatif_untrained"  # what-if: untrained re-initialisation
@@ -193,13 +195,14 @@ def analyze(
     text: str,
     target: str | None = None,
     filler: int = 0,
+    filler_at: int | str = "auto",
     whh_scale: float = 1.0,
     forget_bias: float = 0.0,
     untrained: bool = False,
 ) -> analysis.TextAnalysis:
     """``analysis.analyze_text`` of a (possibly what-if) checkpoint; the result is read-only."""
     pred = load_variant(path, file_stamp, whh_scale, forget_bias, untrained)
-    a = analysis.analyze_text(pred, text, grads=True, target=target, prepend=filler)
+    a = analysis.analyze_text(pred, text, grads=True, target=target, prepend=filler, filler_at=filler_at)
     if pred.model.config.cell == "rnn":
         a.extra["pascanu"] = analysis.pascanu_bound(a, pred.model)
     return a

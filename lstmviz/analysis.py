@@ -51,7 +51,9 @@ __all__ = [
     "history_frame",
     "grad_profile_frame",
     "what_if",
+    "FILLER_POSITIONS",
     "filler_id",
+    "filler_position",
     "forget_product_frame",
     "pascanu_bound",
     "saturation_stats",
@@ -98,7 +100,7 @@ class TextAnalysis:
 
     Attributes:
         text: The input text (after any filler tokens were prepended, the original text).
-        tokens: Surface strings, one per model step (filler tokens shown as ``"·"``).
+        tokens: Surface strings, one per model step (filler tokens: ``""``, every 10th ``"·10"``, ``"·20"``, ...).
         lemmas: The model-facing strings (what was looked up in the vocabulary).
         kinds: Token kinds (``word``, ``latin``, ``number``, ``emoji``, ``punct``, ..., ``filler``).
         unknown: True where the vocabulary mapped the token to ``<unk>``.
@@ -410,6 +412,7 @@ def analyze_text(
     grads: bool = True,
     target: int | str | None = None,
     prepend: int = 0,
+    filler_at: int | str = "auto",
 ) -> TextAnalysis:
     """Runs a text through a predictor and records everything the dashboard shows.
 
@@ -419,7 +422,10 @@ def analyze_text(
         grads: Also record gradients through time (loss = cross-entropy to ``target``)
             and the saliency ``||dL/dx_t||`` of each token's embedding.
         target: None (the predicted class), a class index or a class name.
-        prepend: Number of neutral filler tokens (:func:`filler_id`) put before the text.
+        prepend: Number of neutral filler tokens (:func:`filler_id`) inserted into the text.
+        filler_at: Where they go: ``"auto"`` (cue-recall models: right after the cue, so the
+            cue-query gap grows; text: at the start), ``"start"``, ``"before_last"`` (before the
+            last token) or an int k (after the first k tokens; clamped to the text).
 
     Returns:
         A :class:`TextAnalysis`.
@@ -458,11 +464,14 @@ def analyze_text(
     unknown = [bool(u) for u in enc.unknown]
     if prepend:
         fid, fname = filler_id(predictor)
-        ids = torch.cat((torch.full((1, prepend), fid, dtype=torch.long), ids), 1)
-        tokens = ["·"] * prepend + tokens
-        lemmas = [fname] * prepend + lemmas
-        kinds = ["filler"] * prepend + kinds
-        unknown = [fid == 1] * prepend + unknown
+        k = filler_position(filler_at, len(tokens), getattr(predictor, "task", "sentiment"))
+        ids = torch.cat((ids[:, :k], torch.full((1, prepend), fid, dtype=torch.long), ids[:, k:]), 1)
+        # Only every 10th filler gets a visible label, so real tokens stay legible on the axis.
+        marks = [f"·{i + 1}" if (i + 1) % 10 == 0 else "" for i in range(prepend)]
+        tokens = tokens[:k] + marks + tokens[k:]
+        lemmas = lemmas[:k] + [fname] * prepend + lemmas[k:]
+        kinds = kinds[:k] + ["filler"] * prepend + kinds[k:]
+        unknown = unknown[:k] + [fid == 1] * prepend + unknown[k:]
     analysis = analyze_ids(
         predictor.model,
         ids,
@@ -477,7 +486,37 @@ def analyze_text(
         target=target,
     )
     analysis.extra["prepend"] = prepend
+    analysis.extra["filler_at"] = k if prepend else None
     return analysis
+
+
+FILLER_POSITIONS = ("auto", "start", "before_last")  # or an int: after that many tokens
+
+
+def filler_position(filler_at: int | str, n_tokens: int, task: str = "sentiment") -> int:
+    """Index at which filler tokens are inserted into ``n_tokens`` tokens.
+
+    ``"auto"``: after the cue (index 1) for cue recall, where the lesson is the cue-query gap;
+    at the start for text. ``"start"``: 0; ``"before_last"``: ``n_tokens - 1``; an int k: after
+    the first k tokens (clamped to ``[0, n_tokens]``).
+
+    Example:
+        >>> filler_position("auto", 5, "cue_recall"), filler_position("before_last", 5), filler_position(9, 5)
+        (1, 4, 5)
+    """
+    if isinstance(filler_at, bool):
+        raise ValueError(f"filler_at={filler_at!r} is invalid; allowed: {FILLER_POSITIONS} or an int >= 0")
+    if isinstance(filler_at, int):
+        if filler_at < 0:
+            raise ValueError(f"filler_at={filler_at!r} is invalid; allowed: {FILLER_POSITIONS} or an int >= 0")
+        return min(filler_at, n_tokens)
+    if filler_at == "auto":
+        return min(1, n_tokens) if task == "cue_recall" else 0
+    if filler_at == "start":
+        return 0
+    if filler_at == "before_last":
+        return max(0, n_tokens - 1)
+    raise ValueError(f"filler_at={filler_at!r} is invalid; allowed: {FILLER_POSITIONS} or an int >= 0")
 
 
 def compare_gradients(
@@ -520,7 +559,8 @@ class WhatIf:
         True
     """
 
-    filler_tokens: int = 0  # neutral tokens prepended to the text (input change only)
+    filler_tokens: int = 0  # neutral tokens inserted into the text (input change only)
+    filler_at: int | str = "auto"  # where: see filler_position (cue models: after the cue)
     whh_scale: float = 1.0  # factor applied to W_hh of every layer and direction
     forget_bias: float = 0.0  # added to the LSTM forget-gate bias (GRU: the update gate z)
     # Same architecture at its initialisation: init_weights with the checkpoint's gate bias and `seed`.
@@ -665,7 +705,8 @@ def what_if(
         ['·', '·']
     """
     variant = make_variant(predictor, whatif)
-    a = analyze_text(variant, text, grads=True, target=target, prepend=whatif.filler_tokens)
+    a = analyze_text(variant, text, grads=True, target=target, prepend=whatif.filler_tokens,
+                     filler_at=whatif.filler_at)  # fmt: skip
     a.extra["whatif"] = whatif
     return a
 

@@ -29,6 +29,7 @@ __all__ = [
     "cue_recall",
     "cue_recall_labels",
     "cue_recall_vocab",
+    "cue_text",
     "encode_cue_tokens",
 ]
 
@@ -231,3 +232,20 @@ def adding_problem(
     x = torch.stack([values, markers], dim=-1)  # (N, T, 2)
     y = values[rows, first] + values[rows, second]  # (N,)
     return x, y
+
+
+def cue_text(cue: str = "france", lag: int = 100, n_classes: int = 4, vocab_size: int = 20) -> str:
+    """A cue-recall sequence as text: the cue, ``lag`` distractors cycling ``w1, w2, ...``, then ``?``.
+
+    Deterministic, for classroom demos and presets (the dashboard's text box takes it as is).
+
+    Example:
+        >>> cue_text("spain", 3)
+        'spain w1 w2 w3 ?'
+    """
+    _check_int("lag", lag, 0)
+    vocab = cue_recall_vocab(n_classes, vocab_size)
+    if cue.lower() not in vocab[1 : n_classes + 1]:
+        raise ValueError(f"cue={cue!r} is not a cue; allowed: {vocab[1 : n_classes + 1]}")
+    n_distractors = vocab_size - n_classes - 2
+    return " ".join([cue.lower(), *(f"w{i % n_distractors + 1}" for i in range(lag)), QUERY])

@@ -109,7 +109,7 @@ def test_unknown_truncated_and_literal_tokens(preds):
 def test_prepend_and_what_if_variants(preds):
     p = preds["lstm"]
     a = A.analyze_text(p, TEXT, prepend=4)
-    assert a.tokens[:4] == ["·"] * 4 and a.kinds[:4] == ["filler"] * 4
+    assert a.tokens[:4] == [""] * 4 and a.kinds[:4] == ["filler"] * 4  # unlabelled: only every 10th is
     H = p.model.config.hidden_size
     v = A.make_variant(p, A.WhatIf(whh_scale=0.5, forget_bias=1.5))
     assert v.model is not p.model and v.vocab is p.vocab
@@ -222,3 +222,17 @@ def test_float64_display_path_has_no_zero_where_float32_underflows(preds):
     # where float32 did not underflow, both agree
     ok = f32["norm"].to_numpy() > 1e-18  # far from float32 subnormals, whose rounding grows
     np.testing.assert_allclose(f32["norm"].to_numpy()[ok], f64["norm"].to_numpy()[ok], rtol=1e-3)
+
+
+def test_filler_positions_move_the_right_tokens(preds):
+    p = preds["rnn"]
+    base = A.analyze_text(p, TEXT)
+    n = len(base.tokens)
+    for at, k in (("start", 0), ("before_last", n - 1), (2, 2), (999, n), ("auto", 0)):
+        a = A.what_if(p, TEXT, A.WhatIf(filler_tokens=12, filler_at=at))
+        assert a.kinds[k : k + 12] == ["filler"] * 12 and a.extra["filler_at"] == k
+        assert [t for t, kind in zip(a.tokens, a.kinds) if kind != "filler"] == base.tokens
+        assert a.tokens[k : k + 12] == [""] * 9 + ["·10"] + [""] * 2  # thinned filler ticks
+    with pytest.raises(ValueError, match="filler_at='middle' is invalid"):
+        A.filler_position("middle", 5)
+    assert A.filler_position("auto", 4, "cue_recall") == 1  # cue recall: after the cue

@@ -346,3 +346,17 @@ def test_broken_result_files_are_named_and_the_lab_keeps_working(tmp_path, monke
     assert any("lab_presets.json" in e for e in errors), errors
     assert len(_figures(at)) >= 2  # the gate-bias and adding sweeps are still drawn
     assert any(b.label in ("Запустить", "Start") for b in at.button)
+
+
+def test_classroom_scenario_shows_vanishing(app, ckpt_root):
+    """One click puts the three cue models on 100 distractors; the RNN's curve at the cue is < 1e-3 of the LSTM's."""
+    if len(list(ckpt_root.glob("cue-*/meta.json"))) < 3:
+        pytest.skip("needs the three shipped cue checkpoints")
+    app.switch_page("views/gradients.py").run()
+    button = next(b for b in app.button if b.key == "grad_classroom")
+    button.click().run()
+    assert not app.exception and not app.error
+    by_token = next(f for f in _figures(app) if f["layout"].get("yaxis", {}).get("type") == "log")
+    first = {tr["name"].split(" ")[0]: _array(tr["y"])[0] for tr in by_token["data"] if "∂h" in tr["name"]}
+    assert set(first) == {"cue-rnn", "cue-gru", "cue-lstm"}, first
+    assert 0 < first["cue-rnn"] < 1e-3 * first["cue-lstm"], first

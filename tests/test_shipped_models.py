@@ -70,3 +70,20 @@ def test_untrained_what_if_is_the_recorded_initialisation(name):
     variant = make_variant(pred, WhatIf(untrained=True))
     assert weights_fingerprint(variant.model) == pred.meta["init_fingerprint"]
     assert weights_fingerprint(pred.model) != pred.meta["init_fingerprint"]  # the shared model is untouched
+
+
+def test_cue_fillers_widen_the_cue_query_gap_and_the_classroom_scenario_shows_vanishing():
+    from lstmviz.analysis import WhatIf, analyze_text, what_if
+    from lstmviz.pipeline import Predictor
+    from lstmviz.tasks import cue_text
+
+    paths = {c: ROOT / f"cue-{c}" for c in ("rnn", "gru", "lstm")}
+    if not all((p / "meta.json").is_file() for p in paths.values()):
+        pytest.skip("the cue checkpoints are not shipped in this checkout")
+    preds = {c: Predictor.from_checkpoint(p) for c, p in paths.items()}
+    a = what_if(preds["lstm"], "france w1 w2 ?", WhatIf(filler_tokens=20))  # auto: after the cue
+    assert a.tokens[0] == "france" and a.tokens.index("?") == 23 and a.predicted_label == "french"
+    # the classroom scenario (dashboard.components.CLASSROOM_LAG = 100 distractors)
+    rel = {c: analyze_text(p, cue_text("france", 100)).grad_frame().query("quantity == 'grad_hidden'")["norm_rel"]
+           for c, p in preds.items()}  # fmt: skip
+    assert 0 < rel["rnn"].iloc[0] < 1e-3 * rel["lstm"].iloc[0], {c: r.iloc[0] for c, r in rel.items()}

@@ -17,16 +17,20 @@ def what_if_knobs() -> dict:
         st.caption(t("whatif.caption"))
         c1, c2, c3, c4 = st.columns(4)
         filler = c1.slider(t("whatif.filler"), 0, 150, 0, 5, key=state.WHATIF_FILLER)
+        at = c1.radio(t("whatif.filler_at"), list(analysis.FILLER_POSITIONS), key=state.WHATIF_FILLER_AT,
+                      format_func=lambda k: t(f"whatif.filler_at.{k}"), horizontal=True)  # fmt: skip
         whh = c2.slider(t("whatif.whh"), 0.25, 2.0, 1.0, 0.05, key=state.WHATIF_WHH)
         bias = c3.slider(t("whatif.bias"), -5.0, 5.0, 0.0, 0.5, key=state.WHATIF_BIAS)
         untrained = c4.toggle(t("whatif.untrained"), key=state.WHATIF_UNTRAINED)
-    return {"filler": int(filler), "whh_scale": float(whh), "forget_bias": float(bias), "untrained": bool(untrained)}
+    return {"filler": int(filler), "filler_at": at, "whh_scale": float(whh), "forget_bias": float(bias),
+            "untrained": bool(untrained)}  # fmt: skip
 
 
 def render() -> None:
     """Page body."""
     st.header(t("grads.title"))
     st.caption(t("grads.intro"))
+    ui.classroom_button()
     info, first = ui.checkpoint_or_stop()
     infos = ui.classify_infos(info.task)
     by_path = {i.path: i for i in infos}
