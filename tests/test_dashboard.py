@@ -360,3 +360,6 @@ def test_classroom_scenario_shows_vanishing(app, ckpt_root):
     first = {tr["name"].split(" ")[0]: _array(tr["y"])[0] for tr in by_token["data"] if "∂h" in tr["name"]}
     assert set(first) == {"cue-rnn", "cue-gru", "cue-lstm"}, first
     assert 0 < first["cue-rnn"] < 1e-3 * first["cue-lstm"], first
+    # the saliency strips of the compared models share one colour scale
+    strips = [f["data"][0] for f in _figures(app) if "∂x_t" in str(f["layout"].get("title", {}).get("text", ""))]
+    assert len(strips) == 3 and len({(s["zmin"], s["zmax"]) for s in strips}) == 1, strips

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -83,9 +84,10 @@ def render() -> None:
                          rho=f"{b['spectral_radius'].iloc[0]:.2f}"))  # fmt: skip
 
     st.subheader(t("grads.saliency"))
+    top = max(float(np.nanmax(a.saliency)) for a in runs.values())  # one scale: the models stay comparable
     for i, (name, a) in enumerate(runs.items()):
         sal = plots.colored_text_data(a.tokens, a.saliency)
-        fig = plots.colored_text_figure(sal, 0.0, None, "Reds", title=f"{name}: ‖∂L/∂x_t‖")
+        fig = plots.colored_text_figure(sal, 0.0, top, "Reds", title=f"{name}: ‖∂L/∂x_t‖")
         ui.show_figure(fig, sal, f"saliency_{name}", f"saliency_{i}")
 
     lstms = {n: a for n, a in runs.items() if a.cell == "lstm"}
