@@ -155,8 +155,11 @@ RU: dict[str, str] = {
     "train.curves": "Потеря, точность и macro-F1 по эпохам",
     "train.table": "Размер, скорость и метрики на тесте",
     "train.profile": "Профиль градиента по эпохам",
-    "train.profile_caption": "log10 среднего ‖∂L/∂h_t‖ на пробном батче (верхний слой) по расстоянию от конца "
-    "текста: тёмное справа — градиент затухает, не дойдя до начала.",
+    "train.profile_caption": "Строки — эпохи (эпоха 1 внизу), столбцы — расстояние от конца последовательности "
+    "(0 — последний токен, справа — начало). Цвет — log10 среднего ‖∂L/∂h_t‖ на пробном батче (верхний слой), одна "
+    "шкала для всех моделей. Если цвет темнеет вправо, градиент затухает, не дойдя до начала; изменение от строки к "
+    "строке показывает, как это меняет обучение.",
+    "train.profile_zeros": "{n} клеток пусты: в float32 профиль там ровно 0 (антипереполнение), а не «нет данных».",
     "train.no_profile": "{name}: профиль градиента не сохранён.",
     # lab view
     "lab.title": "Лаборатория дальних зависимостей",
@@ -405,8 +408,11 @@ EN: dict[str, str] = {
     "train.curves": "Loss, accuracy and macro-F1 per epoch",
     "train.table": "Size, speed and test metrics",
     "train.profile": "Gradient profile over epochs",
-    "train.profile_caption": "log10 of the mean ‖∂L/∂h_t‖ over a probe batch (top layer) against the distance from "
-    "the end of the text: dark on the right means the gradient dies before reaching the start.",
+    "train.profile_caption": "Rows are epochs (epoch 1 at the bottom), columns the distance from the end of the "
+    "sequence (0 = the last token, right = the start). Colour: log10 of the mean ‖∂L/∂h_t‖ over a probe batch (top "
+    "layer), one scale for every model. A colour that darkens to the right means the gradient fades before it "
+    "reaches the start; changes from row to row show training changing it.",
+    "train.profile_zeros": "{n} cells are blank: the float32 profile is exactly 0 there (underflow), not missing.",
     "train.no_profile": "{name}: no gradient profile stored.",
     "lab.title": "Long-range lab",
     "lab.intro": "Cue recall: the first token is a country, then a 'lag' of distractor tokens, then '?'; the model "

@@ -627,14 +627,33 @@ def training_curves(
     return _layout(fig, title, height=360)
 
 
+def log_range(frames: Sequence[pd.DataFrame], column: str = "norm") -> tuple[float, float] | None:
+    """The (min, max) of log10 of the positive values of ``column`` over several frames (None if none).
+
+    Example:
+        >>> log_range([pd.DataFrame({"norm": [1e-3, 0.0]}), pd.DataFrame({"norm": [10.0]})])
+        (-3.0, 1.0)
+    """
+    values = np.concatenate([f[column].to_numpy(dtype=float) for f in frames]) if frames else np.array([])
+    values = values[values > 0]
+    if not values.size:
+        return None
+    return float(np.log10(values.min())), float(np.log10(values.max()))
+
+
 def grad_profile_heatmap(
-    frame: pd.DataFrame, title: str | None = None, labels: Mapping[str, str] | None = None
+    frame: pd.DataFrame,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    zrange: tuple[float, float] | None = None,
 ) -> go.Figure:
     """Epoch × distance-from-end heatmap of log10 mean ‖∂L/∂h_t‖ (how training changes it).
 
     Args:
         frame: Tidy frame with columns ``epoch``, ``distance``, ``norm``.
         title: Optional title (escaped).
+        zrange: ``(zmin, zmax)`` in log10 units; pass the same range to every model's heatmap
+            (:func:`log_range`) so the colours compare across models.
 
         labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
     Returns:
@@ -657,6 +676,8 @@ def grad_profile_heatmap(
             x=[int(d) for d in table.columns],
             y=[int(e) for e in table.index],
             colorscale="Magma",
+            zmin=None if zrange is None else zrange[0],
+            zmax=None if zrange is None else zrange[1],
             colorbar=dict(title=dict(text=L["log_grad"])),
             hovertemplate="epoch %{y}<br>distance %{x}<br>log10 norm %{z:.2f}<extra></extra>",
         )

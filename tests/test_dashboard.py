@@ -363,3 +363,12 @@ def test_classroom_scenario_shows_vanishing(app, ckpt_root):
     # the saliency strips of the compared models share one colour scale
     strips = [f["data"][0] for f in _figures(app) if "∂x_t" in str(f["layout"].get("title", {}).get("text", ""))]
     assert len(strips) == 3 and len({(s["zmin"], s["zmax"]) for s in strips}) == 1, strips
+
+
+def test_training_view_profiles_share_one_colour_scale(app):
+    app.switch_page("views/training.py").run()
+    assert not app.exception
+    maps = [f["data"][0] for f in _figures(app) if f["data"] and f["data"][0].get("type") == "heatmap"]
+    assert len(maps) >= 2 and len({(m.get("zmin"), m.get("zmax")) for m in maps}) == 1, [
+        (m.get("zmin"), m.get("zmax")) for m in maps]
+    assert maps[0].get("zmin") is not None

@@ -61,14 +61,17 @@ def render() -> None:
     st.subheader(t("train.profile"))
     st.caption(t("train.profile_caption"))
     cols = st.columns(min(3, len(metas)))
-    for i, (name, meta) in enumerate(metas.items()):
-        prof = analysis.grad_profile_frame(meta.get("history") or [])
+    profs = {name: analysis.grad_profile_frame(meta.get("history") or []) for name, meta in metas.items()}
+    zrange = plots.log_range([p for p in profs.values() if not p.empty])  # one colour scale for every model
+    for i, (name, prof) in enumerate(profs.items()):
         with cols[i % len(cols)]:
             if prof.empty:
                 st.caption(t("train.no_profile", name=ui.md_escape(name)))
-            else:
-                fig = plots.grad_profile_heatmap(prof, title=name, labels=lbl)
-                ui.show_figure(fig, prof, f"grad_profile_{name}", f"prof_{i}")
+                continue
+            fig = plots.grad_profile_heatmap(prof, title=name, labels=lbl, zrange=zrange)
+            ui.show_figure(fig, prof, f"grad_profile_{name}", f"prof_{i}")
+            if (zeros := int((prof["norm"] == 0).sum())):
+                st.caption(t("train.profile_zeros", n=zeros))
 
 
 ui.run_view(render)
