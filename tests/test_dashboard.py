@@ -185,6 +185,9 @@ def test_gradients_view_matches_library(app, ckpt_root):
         assert any(f"σ_max(W_hh) = {sigma * scale:.2f}" in c.value for c in app.caption)
     # what-if knobs run on private copies and leave the page working
     app.slider(key="whatif_filler").set_value(10).run()
+    app.radio(key="whatif_filler_at").set_value("after").run()
+    app.number_input(key="whatif_filler_k").set_value(2).run()
+    assert not app.exception and not app.error
     app.slider(key="whatif_whh").set_value(0.5).run()
     app.toggle(key="whatif_untrained").set_value(True).run()
     assert not app.exception and not app.error

@@ -18,8 +18,10 @@ def what_if_knobs() -> dict:
         st.caption(t("whatif.caption"))
         c1, c2, c3, c4 = st.columns(4)
         filler = c1.slider(t("whatif.filler"), 0, 150, 0, 5, key=state.WHATIF_FILLER)
-        at = c1.radio(t("whatif.filler_at"), list(analysis.FILLER_POSITIONS), key=state.WHATIF_FILLER_AT,
+        at = c1.radio(t("whatif.filler_at"), [*analysis.FILLER_POSITIONS, "after"], key=state.WHATIF_FILLER_AT,
                       format_func=lambda k: t(f"whatif.filler_at.{k}"), horizontal=True)  # fmt: skip
+        if at == "after":  # after the first k tokens
+            at = int(c1.number_input(t("whatif.filler_k"), 0, 10_000, 1, key=state.WHATIF_FILLER_K))
         whh = c2.slider(t("whatif.whh"), 0.25, 2.0, 1.0, 0.05, key=state.WHATIF_WHH)
         bias = c3.slider(t("whatif.bias"), -5.0, 5.0, 0.0, 0.5, key=state.WHATIF_BIAS)
         untrained = c4.toggle(t("whatif.untrained"), key=state.WHATIF_UNTRAINED)
