@@ -108,8 +108,9 @@ class TextAnalysis:
         labels: Class names of the predictor.
         probs: ``(T, C)`` class probabilities after each prefix ``tokens[:t+1]``.
         target: Class index the loss (cross-entropy) was taken against.
-        recording: The lstmviz Recording of the full text (batch of one).
-        saliency: ``(T,)`` ``||dL/dx_t||`` over the embedding dimension, or None without grads.
+        recording: The lstmviz Recording of the full text (batch of one): gates and states of the
+            model as it computes them (forward only).
+        saliency: ``(T,)`` ``||dL/dx_t||`` over the embedding dimension (float64), or None without grads.
         cell: ``"rnn"``, ``"gru"`` or ``"lstm"``.
         module: Module path of the recurrent module inside the model (``"rnn"``).
         num_layers: Stacked layers of the recurrent module.
@@ -200,26 +201,26 @@ class TextAnalysis:
             }
         )
 
-    def grad_frame(self, series: str | None = None, precision: str = "float64") -> pd.DataFrame:
+    def grad_frame(self, series: str | None = None) -> pd.DataFrame:
         """Tidy frame of gradient norms through time.
 
         Columns: ``series, cell, layer, direction, quantity, step, distance, token, norm, norm_rel``
         (``distance = T-1-step``; ``norm_rel`` = ``norm`` divided by its value at the step where
         the loss enters: the last step forward, the first step for the reverse direction).
 
+        The norms come from :attr:`recording64` (float64: nothing underflows above ~1e-308).
+
         Args:
             series: Name for the ``series`` column (default: the cell type).
-            precision: ``"float64"`` (default; the float64 copy's recording, nothing underflows
-                above ~1e-308) or ``"float32"`` (the model's own recording, which underflows to
-                exactly 0 on long texts). Empty when the analysis has no gradients.
 
         Example:
             >>> a.grad_frame().query("quantity == 'grad_hidden'")["norm_rel"].iloc[-1]  # doctest: +SKIP
             1.0
         """
-        if precision not in ("float64", "float32"):
-            raise ValueError(f"precision={precision!r} is invalid; allowed: float64, float32")
-        rec = self.recording64 if precision == "float64" and self.recording64 is not None else self.recording
+        cols = ["series", "cell", "layer", "direction", "quantity", "step", "distance", "token", "norm", "norm_rel"]
+        rec = self.recording64
+        if rec is None:
+            return pd.DataFrame(columns=cols)
         rows = []
         T = len(self.tokens)
         for layer in range(self.num_layers):
@@ -228,7 +229,7 @@ class TextAnalysis:
                     key = self.key(q, layer, d)
                     if key not in rec.keys():
                         continue
-                    norm = torch.linalg.vector_norm(rec[key][0], dim=-1).double().numpy()  # (T,)
+                    norm = torch.linalg.vector_norm(rec[key][0], dim=-1).numpy()  # (T,) float64
                     at_loss = norm[-1] if d == 0 else norm[0]
                     with np.errstate(divide="ignore", invalid="ignore"):
                         rel = norm / at_loss
@@ -248,7 +249,6 @@ class TextAnalysis:
                             }
                         )
                     )
-        cols = ["series", "cell", "layer", "direction", "quantity", "step", "distance", "token", "norm", "norm_rel"]
         return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
     def saliency_frame(self) -> pd.DataFrame:
@@ -366,23 +366,22 @@ def analyze_ids(
     tgt = _resolve_target(target, labels, predicted)
     saliency = None
     loss_value = grad_ratio = rec64 = None
+    # Gates and states exactly as the (float32) model computes them: a forward pass only.
+    with torch.no_grad(), record(model, grads=False) as rec:
+        logits = model(ids, lengths)  # (1, C)
     if grads:
-        with record(model, grads=True) as rec:
-            emb = model.embedding(ids).detach().requires_grad_(True)  # (1, T, E)
-            logits = model.forward_embedded(emb, lengths)  # (1, C)
-            loss = F.cross_entropy(logits, torch.tensor([tgt]))
-            # rec.backward (not loss.backward) leaves every parameter's .grad untouched.
-            (d_emb,) = rec.backward(loss, inputs=[emb])  # (1, T, E)
-        saliency = torch.linalg.vector_norm(d_emb[0], dim=-1).numpy()  # (T,)
-        loss_value = float(loss.detach())
-        model64 = copy.deepcopy(model).double()  # private copy: the shared model stays float32
+        loss_value = float(F.cross_entropy(logits, torch.tensor([tgt])))
+        # Gradients through time and saliency on a private float64 copy (same loss): nothing
+        # underflows to 0 above ~1e-308, where float32 gives exact zeros on long texts.
+        model64 = copy.deepcopy(model).double()
         with record(model64, grads=True) as rec64:
-            rec64.backward(F.cross_entropy(model64(ids, lengths), torch.tensor([tgt])))
+            emb = model64.embedding(ids).detach().requires_grad_(True)  # (1, T, E) float64
+            loss = F.cross_entropy(model64.forward_embedded(emb, lengths), torch.tensor([tgt]))
+            # rec.backward (not loss.backward) leaves every parameter's .grad untouched.
+            (d_emb,) = rec64.backward(loss, inputs=[emb])  # (1, T, E)
+        saliency = torch.linalg.vector_norm(d_emb[0], dim=-1).numpy()  # (T,)
         top = torch.linalg.vector_norm(rec64[make_key(path, rnn.num_layers - 1, 0, "grad_hidden")], dim=-1)  # (1, T)
         grad_ratio = float(end_to_start(top, lengths)[0])
-    else:
-        with torch.no_grad(), record(model, grads=False) as rec:
-            model(ids, lengths)
 
     return TextAnalysis(
         text=text,
@@ -737,8 +736,8 @@ def forget_product_frame(analysis: TextAnalysis, layer: int | None = None, serie
     rev = np.cumprod(f[::-1], axis=0)[::-1]  # (T, U): f_t * ... * f_{T-1}
     prod = np.vstack([rev[1:], np.ones((1, f.shape[1]))])  # (T, U)
     key = analysis.key("grad_cell", layer, 0)
-    if key in analysis.recording.keys():
-        gc = torch.linalg.vector_norm(analysis.recording[key][0], dim=-1).numpy()
+    if analysis.recording64 is not None and key in analysis.recording64.keys():
+        gc = torch.linalg.vector_norm(analysis.recording64[key][0], dim=-1).numpy()  # float64
     else:
         gc = np.full(f.shape[0], np.nan)
     return pd.DataFrame(
@@ -770,8 +769,8 @@ def pascanu_bound(analysis: TextAnalysis, model: nn.Module, series: str | None =
 
     Returns:
         Tidy frame ``series, layer, step, distance, bound, bound_rel, sigma_max, spectral_radius,
-        binding`` (``bound_rel`` = ``bound / ||dL/dh_T||``, for normalised curves; computed from
-        the float64 recording when there is one); empty for GRU/LSTM.
+        binding`` (``bound_rel`` = ``bound / ||dL/dh_T||``, for normalised curves; from the float64
+        recording); empty for GRU/LSTM.
 
     Example:
         >>> pascanu_bound(a, predictor.model)[["sigma_max", "binding"]].iloc[0].tolist()  # doctest: +SKIP
@@ -786,8 +785,7 @@ def pascanu_bound(analysis: TextAnalysis, model: nn.Module, series: str | None =
         w = getattr(rnn, f"weight_hh_l{layer}").detach().double()
         sigma = float(torch.linalg.matrix_norm(w, ord=2))
         rho = float(torch.linalg.eigvals(w).abs().max())
-    rec = analysis.recording64 if analysis.recording64 is not None else analysis.recording
-    g = torch.linalg.vector_norm(rec[analysis.key("grad_hidden", layer, 0)][0].double(), dim=-1)
+    g = torch.linalg.vector_norm(analysis.recording64[analysis.key("grad_hidden", layer, 0)][0], dim=-1)
     T = g.shape[0]
     last = float(g[-1])
     distance = T - 1 - np.arange(T)

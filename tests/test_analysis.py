@@ -212,16 +212,22 @@ def test_pascanu_bound_never_below_the_gradient_and_drawn_iff_sigma_below_one(hi
 
 def test_float64_display_path_has_no_zero_where_float32_underflows(preds):
     a = A.what_if(preds["rnn"], TEXT, A.WhatIf(whh_scale=0.25, filler_tokens=150))
-    f32 = a.grad_frame(precision="float32").query("quantity == 'grad_hidden' and direction == 'fwd'")
     f64 = a.grad_frame().query("quantity == 'grad_hidden' and direction == 'fwd'")
-    assert (f32["norm"] == 0).sum() > 0  # float32: the first steps are exactly 0 (underflow)
+    # the same loss through the float32 variant itself: its gradient underflows to exactly 0
+    variant = A.make_variant(preds["rnn"], A.WhatIf(whh_scale=0.25)).model
+    ids = preds["rnn"].encode(TEXT).ids.reshape(1, -1)
+    ids = torch.cat((torch.full((1, 150), A.filler_id(preds["rnn"])[0]), ids), 1)
+    with lstmviz.record(variant, grads=True) as rec:
+        rec.backward(F.cross_entropy(variant(ids, torch.tensor([ids.shape[1]])), torch.tensor([a.target])))
+    f32 = torch.linalg.vector_norm(rec["rnn.l0.grad_hidden"][0], dim=-1).numpy()
+    assert (f32 == 0).sum() > 0  # float32: the first steps are exactly 0 (underflow)
     assert (f64["norm"] > 0).all() and np.isfinite(np.log10(f64["norm"])).all()
     # normalised curves are raw / last, in float64
     np.testing.assert_allclose(f64["norm_rel"], f64["norm"] / f64["norm"].iloc[-1], rtol=0, atol=0)
     assert f64["norm_rel"].iloc[-1] == 1.0
     # where float32 did not underflow, both agree
-    ok = f32["norm"].to_numpy() > 1e-18  # far from float32 subnormals, whose rounding grows
-    np.testing.assert_allclose(f32["norm"].to_numpy()[ok], f64["norm"].to_numpy()[ok], rtol=1e-3)
+    ok = f32 > 1e-18  # far from float32 subnormals, whose rounding grows
+    np.testing.assert_allclose(f32[ok], f64["norm"].to_numpy()[ok], rtol=1e-3)
 
 
 def test_filler_positions_move_the_right_tokens(preds):
