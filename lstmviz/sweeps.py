@@ -51,12 +51,11 @@ from typing import Any
 import pandas as pd
 
 from lstmviz.checkpoint import library_version
-from lstmviz.experiments import markdown_table, model_config_for, write_text_atomic
-from lstmviz.models import CELLS, ModelConfig, RecurrentClassifier
-from lstmviz.profiles import gradient_ratio, make_probe
+from lstmviz.experiments import markdown_table, train_model, write_text_atomic
+from lstmviz.models import CELLS, ModelConfig
 from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, prepare_online
 from lstmviz.tasks import ADDING_BASELINE_MSE
-from lstmviz.trainer import TrainConfig, evaluate, fit
+from lstmviz.trainer import TrainConfig
 
 __all__ = [
     "SCHEMA",
@@ -132,26 +131,22 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     """
     t0 = time.perf_counter()
     data = prepare_online(spec.task, spec.lag, seed=spec.seed)
-    cfg = spec.train_config()
-    model = RecurrentClassifier.seeded(model_config_for(data, spec.model_config()), spec.seed)
-    ratio0 = gradient_ratio(model, make_probe(data.val, cfg.probe_size))
-    result = fit(model, data.train, data.val, cfg, log=None)
-    test = evaluate(model, data.test, batch_size=cfg.eval_batch_size)
-    regress = spec.task == "adding"
+    _, meta = train_model(data, spec.model_config(), spec.train_config(), out=None, log=None)
+    history, regress = meta["history"], spec.task == "adding"
     return {
         "cell": spec.cell,
         "lag": spec.lag,
         "gate_bias": spec.gate_bias,
         "seed": spec.seed,
-        "solved": result.solved_at is not None,
-        "updates_to_solve": result.solved_at,
-        "updates": result.history[-1]["updates"] if result.history else 0,
-        "final_accuracy": None if regress else test["accuracy"],
-        "final_mse": test["loss"] if regress else None,
-        "grad_ratio_init": ratio0,
+        "solved": meta["solved_at"] is not None,
+        "updates_to_solve": meta["solved_at"],
+        "updates": history[-1]["updates"] if history else 0,
+        "final_accuracy": None if regress else meta["test_metrics"]["accuracy"],
+        "final_mse": meta["test_metrics"]["loss"] if regress else None,
+        "grad_ratio_init": meta["init_grad_ratio"],
         "seconds": time.perf_counter() - t0,
-        "stop_reason": result.stop_reason,
-        "curve": [[h["updates"], h["val_acc"], h["val_loss"]] for h in result.history],
+        "stop_reason": meta["stop_reason"],
+        "curve": [[h["updates"], h["val_acc"], h["val_loss"]] for h in history],
     }
 
 
