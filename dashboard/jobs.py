@@ -28,10 +28,11 @@ from typing import Any
 from lstmviz.experiments import model_config_for
 from lstmviz.models import CELLS, ModelConfig, RecurrentClassifier
 from lstmviz.profiles import gradient_ratio, make_probe
+from lstmviz.sweeps import read_json
 from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, prepare_online
 from lstmviz.trainer import TrainConfig, evaluate, fit
 
-__all__ = ["NEAR_CHANCE", "PRESETS", "JobManager", "LabConfig", "estimate_seconds", "preset_verdict"]
+__all__ = ["NEAR_CHANCE", "PRESETS", "JobManager", "LabConfig", "estimate_seconds", "load_preset_runs", "preset_verdict"]
 
 log = logging.getLogger(__name__)
 _CUE = TASK_DEFAULTS["cue_recall"]  # the lab's defaults are the library's (one place)
@@ -109,6 +110,30 @@ PRESETS: dict[str, LabConfig] = {
 
 
 NEAR_CHANCE = 0.1  # "near chance": final held-out accuracy at most chance + this
+
+
+PRESET_COLUMNS = ["preset", "seed", "cell", "final", "solved_at", "seconds"]
+
+
+def load_preset_runs(path: Any) -> Any:
+    """Measured preset runs (``benchmarks/lab_presets.py``) as a frame ``preset, seed, cell, final, solved_at, seconds``.
+
+    Raises:
+        ValueError: naming the file when it is too large, unreadable or of another layout.
+
+    Example:
+        >>> load_preset_runs("checkpoints/lab_presets.json")["preset"].unique().tolist()  # doctest: +SKIP
+        ['separate', 'short', 'adding']
+    """
+    import pandas as pd
+
+    raw = read_json(path, 4 << 20, "lab preset results")
+    try:
+        frame = pd.DataFrame(raw["runs"], columns=PRESET_COLUMNS)
+        frame[["final", "seconds"]] = frame[["final", "seconds"]].astype(float)
+        return frame.astype({"preset": str, "cell": str})
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path} cannot be read as lab preset results: {type(e).__name__}: {str(e)[:200]}") from None
 
 
 def _solved(v: Any) -> bool:

@@ -243,26 +243,15 @@ def sweep(path: str, file_stamp: tuple[float, int]) -> tuple[dict[str, Any], pd.
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def lab_presets(path: str, file_stamp: tuple[float, int]) -> pd.DataFrame:
-    """Measured preset results (``benchmarks/lab_presets.py``): ``preset, seed, cell, final, solved_at, seconds``.
+    """``dashboard.jobs.load_preset_runs`` (raises ValueError naming the file when unreadable)."""
+    from dashboard.jobs import load_preset_runs
 
-    Raises ValueError naming the file when it is too large, unreadable or of another layout.
-    """
-    cols = ["preset", "seed", "cell", "final", "solved_at", "seconds"]
-    p = Path(path)
-    try:
-        if p.stat().st_size > 4 * 1024 * 1024:
-            raise ValueError("larger than 4 MiB")
-        runs = json.loads(p.read_bytes().decode("utf-8"))["runs"]
-        frame = pd.DataFrame(runs, columns=cols)
-        frame[["final", "seconds"]] = frame[["final", "seconds"]].astype(float)
-        return frame.astype({"preset": str, "cell": str})
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as e:
-        raise ValueError(f"{p} cannot be read as lab preset results: {type(e).__name__}: {str(e)[:200]}") from None
+    return load_preset_runs(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=600)
 def lab_estimate(config: tuple[tuple[str, Any], ...]) -> float:
-    """Seconds a lab job with these settings should take here at most (timed on this server)."""
+    """Seconds a lab job with these settings takes here when every cell uses its whole budget (timed now)."""
     from dashboard.jobs import LabConfig, estimate_seconds
 
     return estimate_seconds(LabConfig(**dict(config)))

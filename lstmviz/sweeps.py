@@ -63,6 +63,7 @@ __all__ = [
     "RunSpec",
     "default_specs",
     "load_sweep",
+    "read_json",
     "run_one",
     "runs_frame",
     "run_sweep",
@@ -370,6 +371,26 @@ def write_sweep(sweep: Mapping[str, Any], path: str | os.PathLike) -> tuple[Path
 _MAX_SWEEP_BYTES = 32 * 1024 * 1024  # a sweep file beyond this is refused before it is read
 
 
+def read_json(path: str | os.PathLike, max_bytes: int, what: str) -> Any:
+    """JSON from a file of at most ``max_bytes``; any problem is a ValueError naming the file and ``what``.
+
+    The size is checked before a byte is read, and deep nesting is caught, so a hostile file
+    costs milliseconds.
+
+    Example:
+        >>> read_json("checkpoints/lab_presets.json", 4 << 20, "lab preset results")["runs"][0]["preset"]  # doctest: +SKIP
+        'separate'
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"{size:,} bytes is larger than {what} file can be ({max_bytes:,})")
+        return json.loads(p.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ValueError(f"{p} cannot be read as {what}: {type(e).__name__}: {str(e)[:200]}") from None
+
+
 def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
     """Reads and checks a sweep file written by :func:`write_sweep`.
 
@@ -382,13 +403,7 @@ def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
         'lag'
     """
     p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > _MAX_SWEEP_BYTES:
-            raise ValueError(f"{p}: {size:,} bytes is larger than a sweep file can be ({_MAX_SWEEP_BYTES:,})")
-        raw = json.loads(p.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise ValueError(f"{p} cannot be read as a sweep: {type(e).__name__}: {str(e)[:200]}") from None
+    raw = read_json(p, _MAX_SWEEP_BYTES, "a sweep")
     if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
         found = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
         raise ValueError(f"{p}: schema {str(found)[:60]!r} is not {SCHEMA!r}")
