@@ -40,7 +40,7 @@ __all__ = [
     "markdown_table",
     "model_config_for",
     "resume_training",
-    "test_by_lag",
+    "score_by_lag",
     "train_model",
     "write_text_atomic",
 ]
@@ -66,14 +66,14 @@ def _count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def test_by_lag(model: RecurrentClassifier, data: TaskData) -> dict[str, dict[str, float]]:
+def score_by_lag(model: RecurrentClassifier, data: TaskData) -> dict[str, dict[str, float]]:
     """Test accuracy and loss of an online model on each per-lag test set of ``data`` (held out from training).
 
     Returns:
         ``{str(lag): {"accuracy", "loss"}}`` (JSON keys are strings).
 
     Example:
-        >>> test_by_lag(model, data)  # doctest: +SKIP
+        >>> score_by_lag(model, data)  # doctest: +SKIP
         {'5': {'accuracy': 1.0, 'loss': 0.001}, '50': {...}}
     """
     out = {}
@@ -176,7 +176,7 @@ def _finish(model, data: TaskData, train_cfg: TrainConfig, meta, result: FitResu
     meta["train_config"] = train_cfg.to_dict()
     meta["test_metrics"] = _test_metrics(model, data, train_cfg)
     if data.online:
-        meta["test_by_lag"] = test_by_lag(model, data)
+        meta["test_by_lag"] = score_by_lag(model, data)
     secs = [h["seconds"] for h in result.history]
     # Median, not mean: robust to a slow first epoch or a busy machine.
     meta["seconds_per_epoch"] = float(np.median(secs)) if secs else None

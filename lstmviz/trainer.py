@@ -400,7 +400,7 @@ class _Loop:
             },
         )
 
-    def _batches(self, epoch_no: int):
+    def _epoch_batches(self):
         if self.online:
             for _ in range(self.cfg.updates_per_epoch):
                 yield self.train.draw(self.cfg.batch_size)
@@ -425,7 +425,7 @@ class _Loop:
         loss_sum, correct, seen = 0.0, 0.0, 0
         bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not show_bar)
         try:
-            for b in self._batches(epoch):
+            for b in self._epoch_batches():
                 if self.should_stop is not None and self.should_stop():
                     return None
                 out = model(b.x, b.lengths)
