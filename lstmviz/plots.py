@@ -61,7 +61,7 @@ DEFAULT_LABELS: dict[str, str] = {
     "value": "value",
     "prob": "P(class | prefix)",
     "grad_norm": "gradient norm",
-    "grad_rel": "‖∂L/∂h_t‖ / ‖∂L/∂h_T‖ (float64; 1 at the last token)",
+    "grad_rel": "‖∂L/∂h_t‖ / ‖∂L/∂h_T‖ (float64)",
     "bound": "Pascanu bound",
     "forget_product": "Π f (t+1..T), mean over units",
     "epoch": "epoch",
@@ -91,7 +91,7 @@ DEFAULT_LABELS: dict[str, str] = {
     "baseline_mse": "predict the mean (MSE 1/6)",
     "threshold": "success threshold",
     "solved": "solved",
-    "log_scale": "σ(b)^lag and gradient ratio (log scale)",
+    "log_scale": "σ(b)^lag, ratio (log)",
 }
 _CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4"}
 

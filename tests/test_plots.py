@@ -115,7 +115,7 @@ def test_grad_norm_curves_log_and_traces():
     assert fig.layout.xaxis.title.text.startswith("distance")
     rel = df.assign(norm_rel=df["norm"], bound_rel=1.0)
     fig = plots.grad_norm_curves(rel, value="norm_rel", bound=bound.assign(bound_rel=[0.25, 0.5, 1.0]))
-    assert list(fig.data[-1].y) == [0.25, 0.5, 1.0] and "1 at the last token" in fig.layout.yaxis.title.text
+    assert list(fig.data[-1].y) == [0.25, 0.5, 1.0] and "/ ‖∂L/∂h_T‖" in fig.layout.yaxis.title.text
     with pytest.raises(ValueError, match="allowed"):
         plots.grad_norm_curves(df, x="time")
 
