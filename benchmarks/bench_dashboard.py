@@ -26,10 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from lstmviz import analysis, plots  # noqa: E402
+from lstmviz import plots, sentence  # noqa: E402
+from lstmviz.gradcompare import compare_gradients  # noqa: E402
 from lstmviz.pipeline import Predictor  # noqa: E402
 
 BUDGET_MS = 150.0
@@ -40,26 +40,20 @@ SENTENCE = (
 
 
 def gradient_view_work(preds: dict[str, Predictor], text: str) -> int:
-    """Everything the Gradients view computes for one sentence; returns the JSON size (bytes)."""
-    runs = {name: analysis.analyze_text(p, text, grads=True) for name, p in preds.items()}
-    frames, bounds = [], []
-    for name, a in runs.items():
-        g = a.grad_frame(series=name)
-        frames.append(g[(g["layer"] == a.num_layers - 1) & (g["direction"] == "fwd")])
-        if a.cell == "rnn":
-            bounds.append(analysis.pascanu_bound(a, preds[name].model, series=name))
-    grads = pd.concat(frames, ignore_index=True)
-    bound = pd.concat(bounds, ignore_index=True) if bounds else None
+    """Everything the Gradients view computes for one sentence (the same compare_gradients); returns JSON bytes."""
+    runs = {name: sentence.analyze_text(p, text, grads=True) for name, p in preds.items()}
+    cmp = compare_gradients(runs)
     first = next(iter(runs.values()))
     figs = [
-        plots.grad_norm_curves(grads, "step", first.tokens, bound),
-        plots.grad_norm_curves(grads, "distance", None, bound),
+        plots.grad_norm_curves(cmp.curves, "step", first.tokens, cmp.drawn_bounds, value="norm_rel"),
+        plots.grad_norm_curves(cmp.curves, "distance", None, cmp.drawn_bounds, value="norm_rel"),
+        plots.reach_curves(cmp.reach),
     ]
     for name, a in runs.items():
-        figs.append(plots.colored_text_figure(plots.colored_text_data(a.tokens, a.saliency), 0.0, None, "Reds"))
-    lstms = [analysis.forget_product_frame(a, series=n) for n, a in runs.items() if a.cell == "lstm"]
-    if lstms:
-        figs.append(plots.forget_product_figure(pd.concat(lstms, ignore_index=True), first.tokens))
+        sal = plots.colored_text_data(a.tokens, a.saliency)
+        figs.append(plots.colored_text_figure(sal, 0.0, cmp.saliency_max or None, "Reds"))
+    if not cmp.forget.empty:
+        figs.append(plots.forget_product_figure(cmp.forget, first.tokens))
     return sum(len(f.to_json()) for f in figs)
 
 

@@ -8,8 +8,8 @@ until the gate heatmaps' token axis shows that marker - the latency "type -> cha
 Once the app is idle it reads every chart back from the page (the plotly graph divs'
 ``.data``/``.layout``) and a single verifier thread recomputes the sentence serially with the
 library exactly as ``dashboard/state.py`` does (``Predictor.from_checkpoint`` ->
-``analysis.make_variant(.., WhatIf())`` -> ``analysis.analyze_text(.., grads=True)``) and
-compares: tick labels (``plots.token_labels``), the z of every gate heatmap (layer 0,
+``whatifs.make_variant(.., WhatIf())`` -> ``sentence.analyze_text(.., grads=True)``) and
+compares: tick labels (``plots.token_ticks``), the z of every gate heatmap (layer 0,
 forward: the view's default) and the class-probability lines.
 
 Counted:
@@ -95,20 +95,20 @@ class Verifier:
     """Serial recomputation of what the Gates view shows (one thread, one predictor)."""
 
     def __init__(self, checkpoint: Path) -> None:
-        from lstmviz import analysis
+        from lstmviz import sentence, whatifs
         from lstmviz.pipeline import Predictor
 
-        self.analysis = analysis
+        self.sentence = sentence
         # mirrors state.analyze: load_variant(path, stamp, 1.0, 0.0, False) -> analyze_text(grads=True)
-        self.predictor = analysis.make_variant(Predictor.from_checkpoint(checkpoint), analysis.WhatIf())
+        self.predictor = whatifs.make_variant(Predictor.from_checkpoint(checkpoint), whatifs.WhatIf())
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier")
 
     def compare(self, text: str, figs: list[dict[str, Any]]) -> dict[str, Any]:
         """Tick labels, heatmap z and probability lines on the page vs the library; a verdict dict."""
         from lstmviz import plots
 
-        a = self.analysis.analyze_text(self.predictor, text, grads=True)
-        labels = plots.token_labels(a.tokens, a.unknown)
+        a = self.sentence.analyze_text(self.predictor, text, grads=True)
+        labels = plots.token_ticks(a.tokens, a.unknown)[1]
         maps = e2e.heatmaps(figs)
         out: dict[str, Any] = {"tokens_ok": True, "values_ok": True, "foreign_markers": [], "detail": ""}
         own = marker_of(text)

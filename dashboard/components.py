@@ -19,7 +19,7 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.i18n import t
-from lstmviz import analysis, plots
+from lstmviz import plots, sentence
 from lstmviz.checkpoint import CheckpointError
 
 log = logging.getLogger("lstmviz.dashboard")
@@ -170,13 +170,13 @@ def text_block(view: str, pred: Any) -> str | None:
     return text
 
 
-def analysis_or_stop(path: str, text: str | None, **whatif: Any) -> analysis.TextAnalysis:
+def analysis_or_stop(path: str, text: str | None, **whatif: Any) -> sentence.TextAnalysis:
     """The cached analysis of ``text``; a hint and st.stop() for empty or token-less text."""
     if text is None:
         st.stop()
     try:
         return state.analyze(path, state.stamp(path), text, **whatif)
-    except analysis.EmptyTextError:
+    except sentence.EmptyTextError:
         st.info(t("text.no_tokens"))
         st.stop()
     except ValueError as e:  # input the model cannot take (e.g. an unknown cue-recall name)
@@ -184,7 +184,7 @@ def analysis_or_stop(path: str, text: str | None, **whatif: Any) -> analysis.Tex
         st.stop()
 
 
-def token_notices(a: analysis.TextAnalysis) -> None:
+def token_notices(a: sentence.TextAnalysis) -> None:
     """Truncation warning and unknown-word explanations."""
     if a.truncated:
         st.warning(t("text.truncated", n=len(a.tokens) - a.extra.get("prepend", 0)))
@@ -195,14 +195,14 @@ def token_notices(a: analysis.TextAnalysis) -> None:
         st.caption(t("text.some_unknown", n=sum(real)))
 
 
-def token_table(a: analysis.TextAnalysis) -> None:
+def token_table(a: sentence.TextAnalysis) -> None:
     """Tokens with lemma, kind and UNK flag (a dataframe shows user text literally)."""
     df = a.token_frame().rename(columns={"step": "#", "token": t("col.token"), "lemma": t("col.lemma"),
                                          "kind": t("col.kind"), "unknown": "UNK"})
     st.dataframe(df, hide_index=True, height=min(400, 38 + 35 * len(df)))
 
 
-def layer_options(a: analysis.TextAnalysis) -> list[tuple[int, int]]:
+def layer_options(a: sentence.TextAnalysis) -> list[tuple[int, int]]:
     """(layer, direction) pairs of an analysis."""
     return [(l, d) for l in range(a.num_layers) for d in range(a.directions)]
 

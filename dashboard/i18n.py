@@ -110,6 +110,20 @@ RU: dict[str, str] = {
     "sat.trained": "корпус, обученная",
     "sat.untrained": "корпус, необученная",
     # gradients view
+    "grads.loss_to": "потеря → {label}",
+    "grads.reach": "Дальность без потери: ‖∂h_T/∂s_t‖₂",
+    "grads.reach_caption": "Насколько состояние на шаге t (для LSTM — пара h_t, c_t) ещё может сдвинуть последнее "
+    "скрытое состояние: спектральная норма точного произведения якобианов шагов, в float64. Не зависит ни от "
+    "потери, ни от уверенности модели. Убывание здесь и есть затухание градиента.",
+    "grads.reach_title": "‖∂h_T/∂s_t‖₂ от расстояния до конца",
+    "grads.reach_first": "У первого токена: {items}. Π‖J‖ — произведение норм якобианов шагов: верхняя граница "
+    "дальности, обычно очень грубая — затухание даёт взаимное расположение якобианов, а не их нормы.",
+    "grads.epochs": "Как обучение меняет градиент: эпоха 1 и лучшая эпоха",
+    "grads.epochs_caption": "Сохранённые при обучении профили: средняя ‖∂L/∂h_t‖ на фиксированной пачке "
+    "валидационных примеров (float32), строки — модель и эпоха, столбцы — расстояние от конца. Одна шкала цвета "
+    "для всех строк: тёмное — слабый градиент.",
+    "grads.epochs_title": "Профиль градиента: эпоха 1 и лучшая",
+    "plot.reach": "‖∂h_T/∂s_t‖₂ (без потери, float64)",
     "grads.title": "Градиенты во времени: RNN, GRU, LSTM",
     "grads.intro": "Одно предложение через несколько моделей. Потеря — кросс-энтропия к предсказанному (или "
     "выбранному) классу; показаны нормы ‖∂L/∂h_t‖ (сплошные) и ‖∂L/∂c_t‖ (пунктир) верхнего слоя на одной "
@@ -368,6 +382,20 @@ EN: dict[str, str] = {
     "sat.sentence": "this sentence",
     "sat.trained": "corpus, trained",
     "sat.untrained": "corpus, untrained",
+    "grads.loss_to": "loss → {label}",
+    "grads.reach": "Loss-free reach: ‖∂h_T/∂s_t‖₂",
+    "grads.reach_caption": "How much the state at step t (for the LSTM the pair h_t, c_t) can still move the last "
+    "hidden state: the spectral norm of the exact product of step Jacobians, in float64. It depends neither on the "
+    "loss nor on how sure the model is. Its fall is the vanishing gradient.",
+    "grads.reach_title": "‖∂h_T/∂s_t‖₂ vs distance from the end",
+    "grads.reach_first": "At the first token: {items}. Π‖J‖ is the product of the step Jacobians' norms: an upper "
+    "bound on the reach, usually a very loose one — vanishing comes from how the Jacobians align, not their norms.",
+    "grads.epochs": "How training changes the gradient: epoch 1 and the best epoch",
+    "grads.epochs_caption": "Profiles stored during training: mean ‖∂L/∂h_t‖ over a fixed batch of validation "
+    "examples (float32); rows are model and epoch, columns the distance from the end. One colour scale for every "
+    "row: dark is a weak gradient.",
+    "grads.epochs_title": "Gradient profile: epoch 1 and the best",
+    "plot.reach": "‖∂h_T/∂s_t‖₂ (no loss, float64)",
     "grads.title": "Gradients through time: RNN, GRU, LSTM",
     "grads.intro": "One sentence through several models. The loss is cross-entropy to the predicted (or chosen) "
     "class; ‖∂L/∂h_t‖ (solid) and ‖∂L/∂c_t‖ (dashed) of the top layer share one log axis.",

@@ -28,7 +28,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.jobs import JobManager
-from lstmviz import analysis
+from lstmviz import diagnostics, sentence, whatifs
 from lstmviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError, list_checkpoints
 from lstmviz.pipeline import Predictor
 
@@ -185,8 +185,8 @@ def load_variant(
     path: str, file_stamp: tuple[float, int], whh_scale: float, forget_bias: float, untrained: bool
 ) -> Any:
     """A what-if variant: a private modified copy of a checkpoint's model (original untouched)."""
-    whatif = analysis.WhatIf(whh_scale=whh_scale, forget_bias=forget_bias, untrained=untrained)
-    return analysis.make_variant(load_predictor(path, file_stamp), whatif)
+    whatif = whatifs.WhatIf(whh_scale=whh_scale, forget_bias=forget_bias, untrained=untrained)
+    return whatifs.make_variant(load_predictor(path, file_stamp), whatif)
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)
@@ -200,13 +200,10 @@ def analyze(
     whh_scale: float = 1.0,
     forget_bias: float = 0.0,
     untrained: bool = False,
-) -> analysis.TextAnalysis:
-    """``analysis.analyze_text`` of a (possibly what-if) checkpoint; the result is read-only."""
+) -> sentence.TextAnalysis:
+    """``sentence.analyze_text`` of a (possibly what-if) checkpoint; the result is read-only."""
     pred = load_variant(path, file_stamp, whh_scale, forget_bias, untrained)
-    a = analysis.analyze_text(pred, text, grads=True, target=target, prepend=filler, filler_at=filler_at)
-    if pred.model.config.cell == "rnn":
-        a.extra["pascanu"] = analysis.pascanu_bound(a, pred.model)
-    return a
+    return sentence.analyze_text(pred, text, grads=True, target=target, prepend=filler, filler_at=filler_at)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -224,7 +221,7 @@ def corpus_saturation(
 ) -> pd.DataFrame:
     """Gate saturation statistics pooled over ``texts`` for a (possibly untrained) checkpoint."""
     pred = load_variant(path, file_stamp, 1.0, 0.0, untrained)
-    return analysis.corpus_saturation(pred, list(texts), series=series)
+    return diagnostics.corpus_saturation(pred, list(texts), series=series)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from lstmviz.bow import BagOfWordsClassifier, BowConfig
 from lstmviz.models import ModelConfig, RecurrentClassifier
 
 __all__ = [
@@ -49,6 +50,8 @@ __all__ = [
     "optimizer_state_dict",
     "list_checkpoints",
     "library_version",
+    "MODEL_KINDS",
+    "model_kind",
 ]
 
 SCHEMA_VERSION = 1
@@ -56,6 +59,11 @@ WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 OPT_FILE = "opt.safetensors"
 OPT_META_FILE = "opt.json"
+# The only model classes a checkpoint can name (meta "model_kind"): a file never chooses code to run.
+MODEL_KINDS: dict[str, tuple[type, type]] = {
+    "recurrent": (ModelConfig, RecurrentClassifier),
+    "bow": (BowConfig, BagOfWordsClassifier),
+}
 _ASIDE_SUFFIX = ".old"
 _TMP_INFIX = ".tmp-"
 _SAFETENSORS_MAX_HEADER = 100_000_000  # the format's own limit on the JSON header size
@@ -169,9 +177,23 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
+def model_kind(model: Any) -> str:
+    """The registry name (:data:`MODEL_KINDS`) of a model's class.
+
+    Example:
+        >>> model_kind(RecurrentClassifier(ModelConfig(vocab_size=5)))
+        'recurrent'
+    """
+    for kind, (_, cls) in MODEL_KINDS.items():
+        if type(model) is cls:
+            return kind
+    allowed = ", ".join(c.__name__ for _, c in MODEL_KINDS.values())
+    raise TypeError(f"model must be one of {allowed}; got {type(model).__name__}")
+
+
 def save_checkpoint(
     directory: str | os.PathLike,
-    model: RecurrentClassifier,
+    model: RecurrentClassifier | BagOfWordsClassifier,
     meta: Mapping[str, Any],
     *,
     optimizer: torch.optim.Optimizer | None = None,
@@ -205,8 +227,7 @@ def save_checkpoint(
         >>> save_checkpoint(d, m, {"labels": ["a", "b"]}).name
         'ck'
     """
-    if not isinstance(model, RecurrentClassifier):
-        raise TypeError(f"model must be a RecurrentClassifier, got {type(model).__name__}")
+    kind = model_kind(model)
     if not isinstance(meta, Mapping):
         raise TypeError(f"meta must be a mapping, got {type(meta).__name__}")
     target = Path(directory).absolute()
@@ -220,6 +241,7 @@ def save_checkpoint(
     full_meta.update(
         config=model.config.to_dict(),
         cell=model.config.cell,
+        model_kind=kind,
         schema_version=SCHEMA_VERSION,
         library_version=library_version(),
     )
@@ -415,8 +437,14 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
     _check_schema(meta_path, meta)
     if "config" not in meta:
         raise CheckpointError(f"{meta_path} has no 'config' entry")
+    kind = meta.get("model_kind", "recurrent")  # checkpoints before the registry are all recurrent
+    if not isinstance(kind, str) or kind not in MODEL_KINDS:
+        raise CheckpointError(
+            f"{meta_path}: model_kind={str(kind)[:80]!r} is not a known model kind; allowed: {', '.join(MODEL_KINDS)}"
+        )
+    config_cls, model_cls = MODEL_KINDS[kind]
     try:
-        config = ModelConfig.from_dict(meta["config"])
+        config = config_cls.from_dict(meta["config"])
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{meta_path}: invalid model config: {e}") from e
     if meta.get("cell", config.cell) != config.cell:
@@ -435,7 +463,7 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
         )
 
     tensors = _load_tensors(weights_path)
-    model = RecurrentClassifier(config)
+    model = model_cls(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))

@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from lstmviz.bow import BagOfWordsClassifier, BowConfig
 from lstmviz.checkpoint import CheckpointError, library_version, load_checkpoint
 from lstmviz.datasets import macro_f1, majority_baseline
 from lstmviz.models import CELLS, ModelConfig, RecurrentClassifier, weights_fingerprint
+from lstmviz.pretrained import apply_embedding
 from lstmviz.profiles import gradient_ratio, make_probe
 from lstmviz.taskdata import ONLINE_TASKS, TaskData, prepare_online, prepare_sentiment
 from lstmviz.tasks import ADDING_BASELINE_MSE
@@ -48,13 +50,17 @@ __all__ = [
 CHECKPOINT_PREFIX = {"sentiment": "sentiment", "cue_recall": "cue", "adding": "adding"}
 
 
-def model_config_for(data: TaskData, model_cfg: ModelConfig) -> ModelConfig:
+def model_config_for(data: TaskData, model_cfg: ModelConfig | BowConfig) -> ModelConfig | BowConfig:
     """``model_cfg`` with the sizes the data fix: vocabulary and classes, or a regression head.
 
     Example:
         >>> model_config_for(prepare_online("adding", 10, n_val=4, n_test=4), ModelConfig()).head
         'regress'
     """
+    if isinstance(model_cfg, BowConfig):
+        if data.task == "adding":
+            raise ValueError("the bag-of-words baseline needs token ids; task 'adding' has real-valued inputs")
+        return BowConfig(vocab_size=data.vocab_size, num_classes=len(data.labels))
     if data.task == "adding":
         sizes: dict[str, Any] = {"head": "regress", "input_dim": 2}
     else:
@@ -125,9 +131,10 @@ def _base_meta(data: TaskData, model: RecurrentClassifier) -> dict[str, Any]:
 
 def train_model(
     data: TaskData,
-    model_cfg: ModelConfig,
+    model_cfg: ModelConfig | BowConfig,
     train_cfg: TrainConfig | None = None,
     *,
+    pretrained: np.ndarray | None = None,
     out: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = print,
     on_epoch: Callable[[dict[str, Any]], bool | None] | None = None,
@@ -137,8 +144,11 @@ def train_model(
 
     Args:
         data: From :func:`~lstmviz.taskdata.prepare_sentiment` or :func:`~lstmviz.taskdata.prepare_online`.
-        model_cfg: Architecture; sizes are taken from ``data`` (see :func:`model_config_for`).
+        model_cfg: Architecture (a recurrent model, or the bag-of-words baseline); sizes are taken
+            from ``data`` (see :func:`model_config_for`).
         train_cfg: Settings; default ``TrainConfig()``.
+        pretrained: A ``(vocab_size, embed_dim)`` matrix that replaces the seeded embedding
+            (:func:`lstmviz.pretrained.load_vectors`); part of the initial fingerprint.
         out: Checkpoint directory, written after every epoch and at the end.
         log: Receives progress lines.
         on_epoch, should_stop: Passed to :func:`~lstmviz.trainer.fit`.
@@ -159,11 +169,15 @@ def train_model(
     """
     train_cfg = train_cfg or TrainConfig()
     cfg = model_config_for(data, model_cfg)
-    model = RecurrentClassifier.seeded(cfg, train_cfg.seed)
+    bow = isinstance(cfg, BowConfig)
+    model = (BagOfWordsClassifier if bow else RecurrentClassifier).seeded(cfg, train_cfg.seed)
+    if pretrained is not None:
+        apply_embedding(model, pretrained)
     meta = _base_meta(data, model)
     meta["init_fingerprint"] = weights_fingerprint(model)
     meta["init_seed"] = train_cfg.seed
-    meta["init_grad_ratio"] = gradient_ratio(model, make_probe(data.val, train_cfg.probe_size))
+    meta["pretrained_embedding"] = pretrained is not None
+    meta["init_grad_ratio"] = None if bow else gradient_ratio(model, make_probe(data.val, train_cfg.probe_size))
     if data.online:
         data.train.restart()  # a new run starts the stream at its seed, whatever ran on it before
     result = fit(model, data.train, data.val, train_cfg, checkpoint_dir=out, meta=meta, log=log,
@@ -298,6 +312,7 @@ def compare_cells(
     root: str | os.PathLike = "checkpoints",
     cells: Sequence[str] = CELLS,
     log: Callable[[str], None] | None = print,
+    pretrained: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Trains one model per cell type under identical settings and writes a comparison table.
 
@@ -320,7 +335,7 @@ def compare_cells(
             log(f"== {data.task}: {cell} ==")
         cfg = ModelConfig.from_dict({**model_cfg.to_dict(), "cell": cell})
         out = root / f"{CHECKPOINT_PREFIX[data.task]}-{cell}"
-        model, meta = train_model(data, cfg, train_cfg, out=out, log=log)
+        model, meta = train_model(data, cfg, train_cfg, pretrained=pretrained, out=out, log=log)
         tm = meta["test_metrics"]
         base = tm.get("majority_baseline") or {}
         rows.append(

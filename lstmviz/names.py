@@ -30,6 +30,7 @@ __all__ = [
     "make_key",
     "parse_key",
     "quantities_for",
+    "direction_name",
 ]
 
 #: Recurrent cell families the recorder understands.
@@ -143,3 +144,17 @@ def parse_key(key: str) -> KeyParts:
             f"with quantity in {sorted(_ALL_QUANTITIES)}"
         )
     return KeyParts(m["module"] or "", int(m["layer"]), 1 if m["rev"] else 0, m["quantity"])
+
+
+def direction_name(direction: object) -> str:
+    """``"fwd"`` or ``"rev"``: the one encoding of a direction in every tidy frame.
+
+    Accepts a recorder direction (0/1) or a name already.
+
+    Example:
+        >>> direction_name(1), direction_name("fwd")
+        ('rev', 'fwd')
+    """
+    if isinstance(direction, str):
+        return "rev" if direction.startswith("rev") or direction == "1" else "fwd"
+    return "rev" if int(direction) == 1 else "fwd"

@@ -1,7 +1,7 @@
 """Plotly figure builders for lstmviz: tidy DataFrames in, ``go.Figure`` out.
 
 Nothing here computes model quantities, imports streamlit or calls ``.show()``; the
-callers (``lstmviz.analysis`` and the dashboard) hand in tidy frames and show the result.
+callers (``lstmviz.sentence``, ``lstmviz.gradcompare`` and the dashboard) hand in tidy frames and show the result.
 
 Safety: plotly renders a subset of HTML inside every text field (``<b>``, ``<a href>``,
 ``<span style>``, ``<br>``), so every string that may come from a user (tokens, model
@@ -81,6 +81,7 @@ DEFAULT_LABELS: dict[str, str] = {
     "gate_bias": "forget / update gate bias b at initialisation",
     "updates": "updates",
     "grad_ratio": "‖∂L/∂h₀‖ / ‖∂L/∂h_T‖ (float64)",
+    "reach": "‖∂h_T/∂s_t‖₂ (no loss, float64)",
     "sigma_pow": "σ(b)^lag (kept of h₀ by the gate at init)",
     "measured_ratio": "measured gradient ratio at init",
     "seed": "seed",
@@ -170,16 +171,38 @@ def token_labels(tokens: Sequence[str], unknown: Sequence[bool] | None = None) -
     return [esc(t) + ("⁇" if u else "") for t, u in zip(tokens, flags)]
 
 
+MAX_TOKEN_TICKS = 45  # token labels on one axis at most: ~40 px each at 1920 px, so none overlap
+
+
+def token_ticks(tokens: Sequence[str], unknown=None, max_ticks: int = MAX_TOKEN_TICKS) -> tuple[list[int], list[str]]:
+    """Tick positions and escaped labels for a token axis, thinned to at most ``max_ticks`` labels.
+
+    Empty labels (filler tokens, which are labelled ``·10``, ``·20``, ...) take no tick. When more
+    labelled tokens remain than fit, every k-th is kept (k as small as fits); hovers still name each.
+
+    Example:
+        >>> token_ticks(["a", "", "b", "c"], max_ticks=2)
+        ([0, 3], ['a', 'c'])
+    """
+    labels = token_labels(tokens, unknown)
+    steps = [i for i, tok in enumerate(tokens) if str(tok) != ""]
+    if len(steps) > max_ticks:
+        k = -(-len(steps) // max_ticks)  # ceil
+        steps = steps[::k]
+    return steps, [labels[i] for i in steps]
+
+
 def _token_axis(fig: go.Figure, tokens: Sequence[str] | None, unknown=None, row=None, col=None) -> None:
-    """Puts escaped token labels on a numeric x axis (repeated tokens stay separate steps)."""
+    """Puts escaped token labels on a numeric x axis (repeated tokens stay separate steps), thinned to fit."""
     if tokens is None:
         return
     kwargs = {} if row is None else {"row": row, "col": col}
+    vals, text = token_ticks(tokens, unknown)
     fig.update_xaxes(
         tickmode="array",
-        tickvals=list(range(len(tokens))),
-        ticktext=token_labels(tokens, unknown),
-        tickangle=-60 if len(tokens) > 8 else 0,
+        tickvals=vals,
+        ticktext=text,
+        tickangle=-60 if len(vals) > 8 else 0,
         # plotly's default re-measures every label after placing each one: quadratic in the token count
         ticklabeloverflow="allow",
         **kwargs,
@@ -201,12 +224,21 @@ def _check_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> N
 
 
 def _layout(fig: go.Figure, title: str | None, height: int | None = None) -> go.Figure:
-    """Common layout: escaped title, compact margins."""
+    """Common layout: escaped title, compact margins, colour bars whose tick labels never overlap."""
     fig.update_layout(
         title=dict(text=esc(title)) if title else None,
         margin=dict(l=50, r=20, t=50 if title else 20, b=40),
         height=height,
     )
+    # A colour bar spans the plot area; at ~28 px per label its tick labels cannot collide, also in an
+    # exported image (same layout). A short strip gets 2-3 ticks and its title beside the bar.
+    plot_px = (height or 450) - (50 if title else 20) - 40
+    nticks = max(2, min(8, int(plot_px) // 28))
+    for trace in fig.data:
+        if getattr(trace, "type", None) == "heatmap" and trace.showscale is not False:
+            side = "right" if plot_px < 160 else "top"
+            trace.update(colorbar=dict(nticks=nticks, ticks="outside", tickfont=dict(size=11),
+                                       title=dict(side=side)))  # fmt: skip
     return fig
 
 
@@ -439,7 +471,8 @@ def colored_text_figure(
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
-    return _layout(fig, title, height=60 + 36 * rows)
+    # >= 80 px of plot area per strip: room for a colour bar with three readable tick labels.
+    return _layout(fig, title, height=max(60 + 36 * rows, (50 if title else 20) + 40 + 80))
 
 
 def grad_norm_curves(
@@ -685,6 +718,95 @@ def grad_profile_heatmap(
     fig.update_xaxes(title_text=L["distance"])
     fig.update_yaxes(title_text=L["epoch"])
     return _layout(fig, title, height=320)
+
+
+def reach_curves(
+    frame: pd.DataFrame,
+    tokens: Sequence[str] | None = None,
+    x: str = "distance",
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Loss-free reach ``||∂h_T/∂s_t||_2`` through time, one line per model, on a log axis.
+
+    Zeros (below float64's range) are drawn at :data:`UNDERFLOW_FLOOR` as ``x``, never dropped.
+
+    Args:
+        frame: Tidy frame with ``series``, ``step``, ``distance``, ``reach`` (:func:`lstmviz.diagnostics.reach_frame`).
+        tokens: Token surfaces for the axis when ``x="step"``.
+        x: ``"distance"`` or ``"step"``.
+        title: Optional title (escaped).
+        labels: Overrides of :data:`DEFAULT_LABELS`.
+
+    Returns:
+        A figure with one trace per series; line styles differ per cell so none hides another.
+
+    Example:
+        >>> df = pd.DataFrame({"series": "rnn", "step": [0, 1], "distance": [1, 0], "reach": [1e-3, 1.0]})
+        >>> reach_curves(df).layout.yaxis.type
+        'log'
+    """
+    L = _labels(labels)
+    if x not in ("step", "distance"):
+        raise ValueError(f"x={x!r} is invalid; allowed: step, distance")
+    _check_columns(frame, ("series", "step", "distance", "reach"), "reach_curves")
+    fig = go.Figure()
+    for series, part in frame.groupby("series", sort=False):
+        part = part.sort_values(x)
+        cell = str(part["cell"].iloc[0]) if "cell" in part.columns else str(series)
+        y, symbols, notes = _log_points(part["reach"], _CELL_SYMBOL.get(cell, "circle"), f"{series}")
+        fig.add_trace(go.Scatter(
+            x=part[x], y=y, mode="lines+markers", name=esc(series), customdata=notes,
+            marker=dict(symbol=symbols, size=5), hovertemplate="%{customdata}<br>%{x}: %{y:.3e}<extra></extra>",
+            line=dict(color=_cell_color(series) or _cell_color(cell), dash=_CELL_DASH.get(cell, "solid"))))  # fmt: skip
+    fig.update_yaxes(type="log", exponentformat="power", title_text=L["reach"])
+    fig.update_xaxes(title_text=L[x])
+    if x == "step":
+        _token_axis(fig, tokens)
+    return _layout(fig, title, height=360)
+
+
+def profile_pairs_heatmap(
+    frame: pd.DataFrame,
+    zrange: tuple[float, float] | None = None,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """Stored gradient profiles of several models at chosen epochs, one row each, on ONE colour scale.
+
+    Args:
+        frame: Tidy frame ``series, epoch, distance, norm`` (e.g. epoch 1 and the best epoch per model).
+        zrange: ``(zmin, zmax)`` in log10 units (default: the frame's own range).
+        title: Optional title (escaped).
+        labels: Overrides of :data:`DEFAULT_LABELS`.
+
+    Returns:
+        A figure with one ``Heatmap``: rows "<series> · <epoch label> <n>", columns the distance from the end.
+
+    Example:
+        >>> df = pd.DataFrame({"series": "rnn", "epoch": [1, 1], "distance": [0, 1], "norm": [1.0, 0.01]})
+        >>> profile_pairs_heatmap(df).data[0].z.tolist()
+        [[0.0, -2.0]]
+    """
+    L = _labels(labels)
+    _check_columns(frame, ("series", "epoch", "distance", "norm"), "profile_pairs_heatmap")
+    order = list(dict.fromkeys(zip(frame["series"], frame["epoch"])))
+    table = frame.pivot_table(index=["series", "epoch"], columns="distance", values="norm", aggfunc="mean")
+    table = table.reindex(order)
+    values = table.to_numpy(dtype=float)  # (rows, distances)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.nan)
+    rows = [f"{esc(s)} · {L['epoch']} {int(e)}" for s, e in order]
+    if zrange is None:
+        zrange = log_range([frame])
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[int(d) for d in table.columns], y=rows, colorscale="Magma",
+        zmin=None if zrange is None else zrange[0], zmax=None if zrange is None else zrange[1],
+        colorbar=dict(title=dict(text=L["log_grad"])),
+        hovertemplate="%{y}<br>" + L["distance"] + " %{x}<br>log10 %{z:.2f}<extra></extra>"))  # fmt: skip
+    fig.update_xaxes(title_text=L["distance"])
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, height=110 + 34 * len(rows))
 
 
 def accuracy_vs_lag(

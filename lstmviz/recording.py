@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from .names import GRAD_QUANTITIES, QUANTITIES, make_key, parse_key
+from .names import GRAD_QUANTITIES, QUANTITIES, direction_name, make_key, parse_key
 from .unroll import LayerTrace, flip_within_lengths, grads_through_time, lstm_grads_from_recurrent
 
 __all__ = ["Recording", "FRAME_COLUMNS", "GRAD_NORM_COLUMNS"]
@@ -357,7 +357,7 @@ class Recording:
             grads: include gradient quantities; None means "if a backward has run".
 
         Returns:
-            DataFrame with columns ``module, layer, direction, quantity, batch, step,
+            DataFrame with columns ``module, layer, direction ("fwd" | "rev"), quantity, batch, step,
             unit, value``; steps past a sequence's length are absent.
 
         Example:
@@ -384,7 +384,7 @@ class Recording:
         """Per-step Euclidean norms of the gradients through time.
 
         Returns:
-            DataFrame with columns ``module, layer, direction, quantity, batch, step,
+            DataFrame with columns ``module, layer, direction ("fwd" | "rev"), quantity, batch, step,
             norm`` where quantity is ``grad_hidden`` or ``grad_cell``.
 
         Example:
@@ -470,7 +470,7 @@ def _long_frame(kp, arr: np.ndarray, value_name: str) -> pd.DataFrame:
     cols = {
         "module": np.full(n, kp.module, dtype=object),
         "layer": np.full(n, kp.layer),
-        "direction": np.full(n, kp.direction),
+        "direction": np.full(n, direction_name(kp.direction), dtype=object),  # "fwd" / "rev" in every frame
         "quantity": np.full(n, kp.quantity, dtype=object),
     }
     for name, i in zip(("batch", "step", "unit"), idx):

@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--compare", action="store_true", help="train rnn, gru and lstm under identical settings")
     mode.add_argument("--lag-sweep", action="store_true", help="online task: success rate vs lag, cells x lags x seeds")
     mode.add_argument("--bias-sweep", action="store_true", help="online task: success rate vs gate bias at --lag")
+    mode.add_argument("--seed-study", action="store_true",
+                      help="sentiment: every variant x cell x seed and the bag-of-words baseline, mean ± sd")  # fmt: skip
+    p.add_argument("--variants", help="--seed-study variants, comma-separated (default: all; see lstmviz.sentiment_study)")
+    p.add_argument("--navec", help="navec .tar from the natasha wheel: pretrained embedding (--seed-study, or one model)")
     p.add_argument("--lag", type=int, help="cue recall: distractors between cue and query; adding: sequence length")
     p.add_argument("--lag-max", type=int, help="draw each batch's lag from [--lag, --lag-max]")
     p.add_argument("--lags", type=_ints, help="--lag-sweep lags, comma-separated (cue recall: 10,20,50,100,200)")
@@ -157,6 +161,25 @@ def _sweep(args: argparse.Namespace, kind: str) -> None:
     print(f"wrote {json_path} and {md_path} in {sweep['wall_seconds']:.0f} s")
 
 
+def _seed_study(args: argparse.Namespace) -> None:
+    from lstmviz.sentiment_study import run_study, study_specs, write_study
+
+    if args.task != "sentiment":
+        raise ValueError(f"--seed-study is for --task sentiment, got --task {args.task}")
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
+    specs = study_specs(args.data, seeds=range(args.seeds), variants=variants, navec=args.navec)
+
+    def progress(run: dict[str, Any], done: int, total: int) -> None:
+        if not args.quiet:
+            print(f"[{done}/{total}] {run['variant']} {run['cell']} seed {run['seed']}: test acc "
+                  f"{run['test_accuracy']:.3f} f1 {run['test_macro_f1']:.3f}, {run['seconds']:.0f} s", flush=True)
+
+    study = run_study(specs, workers=args.workers, progress=progress)
+    json_path, md_path = write_study(study, f"{args.out or 'checkpoints'}/sentiment_seeds")
+    print(md_path.read_text(encoding="utf-8"))
+    print(f"wrote {json_path} and {md_path} in {study['wall_seconds']:.0f} s")
+
+
 def _run(args: argparse.Namespace) -> None:
     if args.n_train is not None:
         print("note: --n-train is ignored; the online tasks draw fresh training data every batch", file=sys.stderr)
@@ -169,6 +192,9 @@ def _run(args: argparse.Namespace) -> None:
     if args.lag_sweep or args.bias_sweep:
         _sweep(args, "lag" if args.lag_sweep else "gate_bias")
         return
+    if args.seed_study:
+        _seed_study(args)
+        return
     model_cfg, train_cfg = _configs(args)
     if args.task == "sentiment":
         dd = TASK_DEFAULTS["sentiment"]["data"]
@@ -176,10 +202,20 @@ def _run(args: argparse.Namespace) -> None:
                                  max_vocab=args.max_vocab or dd["max_vocab"])  # fmt: skip
     else:
         data = prepare_online(args.task, args.lag, lag_max=args.lag_max, seed=args.seed)
+    matrix = None
+    if args.navec:
+        if args.task != "sentiment":
+            raise ValueError(f"--navec needs --task sentiment (word vectors), got --task {args.task}")
+        from lstmviz.pretrained import load_vectors
+
+        matrix, coverage = load_vectors(args.navec, data.meta["vocab"]["tokens"], seed=args.seed)
+        model_cfg = ModelConfig.from_dict({**model_cfg.to_dict(), "embed_dim": int(matrix.shape[1])})
+        print(f"navec vectors for {coverage:.1%} of the vocabulary")
     if args.compare:
-        compare_cells(data, model_cfg, train_cfg, root=args.out or "checkpoints")
+        compare_cells(data, model_cfg, train_cfg, root=args.out or "checkpoints", pretrained=matrix)
     else:
-        train_model(data, model_cfg, train_cfg, out=args.out or f"checkpoints/{CHECKPOINT_PREFIX[args.task]}-{args.cell}")
+        train_model(data, model_cfg, train_cfg, pretrained=matrix,
+                    out=args.out or f"checkpoints/{CHECKPOINT_PREFIX[args.task]}-{args.cell}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -465,6 +465,7 @@ class _Loop:
             else None
         )
         probe = make_probe(self.val, cfg.probe_size)
+        recurrent = any(isinstance(m, torch.nn.RNNBase) for m in model.modules())
         stop_reason = "max_epochs"
         if cfg.patience and self.bad_epochs >= cfg.patience:
             stop_reason = "already_stopped"
@@ -493,9 +494,10 @@ class _Loop:
                 "val_f1": ev["macro_f1"],
                 "lr": self.opt.param_groups[0]["lr"],
                 "seconds": time.perf_counter() - t0,
-                "grad_profile": grad_profile(model, probe),
+                # A model without a recurrence (the bag-of-words baseline) has no gradient through time.
+                "grad_profile": grad_profile(model, probe) if recurrent else None,
             }
-            if cfg.track_grad_ratio:
+            if cfg.track_grad_ratio and recurrent:
                 h["grad_ratio"] = gradient_ratio(model, probe)
             self.history.append(h)
             score = _score(model, h)

@@ -1,4 +1,4 @@
-"""Tests for lstmviz.analysis: numbers match the recorder/autograd, and the shared model is never mutated."""
+"""Tests for lstmviz.sentence, whatifs, diagnostics, gradcompare and tidy: numbers match the recorder/autograd, and the shared model is never mutated."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import lstmviz
-from lstmviz import analysis as A
+from lstmviz import diagnostics, gradcompare, names, sentence, tidy, whatifs
 from lstmviz.pipeline import Predictor
 from fixtures.tiny_checkpoints import make_tiny_checkpoints
 
@@ -39,26 +39,26 @@ def _fingerprint(model: torch.nn.Module) -> tuple:
 def test_no_function_mutates_the_model(preds, cell):
     p = preds[cell]
     before = _fingerprint(p.model)
-    a = A.analyze_text(p, TEXT)
-    A.analyze_text(p, TEXT, grads=False)
-    A.analyze_text(p, TEXT, target="positive", prepend=5)
-    A.compare_gradients(preds, TEXT)
-    for w in (A.WhatIf(whh_scale=0.5), A.WhatIf(forget_bias=2.0), A.WhatIf(untrained=True), A.WhatIf(filler_tokens=3)):
-        A.make_variant(p, w)
-        A.what_if(p, TEXT, w)
-    A.corpus_saturation(p, [TEXT, "плохо", "отлично"])
-    A.saturation_stats(a.recording)
-    A.pascanu_bound(a, p.model)
-    A.top_units(a, "hidden")
-    A.unit_frame(a, 0)
+    a = sentence.analyze_text(p, TEXT)
+    sentence.analyze_text(p, TEXT, grads=False)
+    sentence.analyze_text(p, TEXT, target="positive", prepend=5)
+    gradcompare.compare_gradients({c: sentence.analyze_text(q, TEXT) for c, q in preds.items()})
+    for w in (whatifs.WhatIf(whh_scale=0.5), whatifs.WhatIf(forget_bias=2.0), whatifs.WhatIf(untrained=True), whatifs.WhatIf(filler_tokens=3)):
+        whatifs.make_variant(p, w)
+        whatifs.what_if(p, TEXT, w)
+    diagnostics.corpus_saturation(p, [TEXT, "плохо", "отлично"])
+    diagnostics.saturation_stats(a.recording)
+    diagnostics.pascanu_bound(a)
+    diagnostics.top_units(a, "hidden")
+    diagnostics.unit_frame(a, 0)
     if cell == "lstm":
-        A.forget_product_frame(a)
+        diagnostics.forget_product_frame(a)
     assert _fingerprint(p.model) == before
 
 
 def test_recording_probs_and_saliency_match_direct_computation(preds):
     p = preds["lstm"]
-    a = A.analyze_text(p, TEXT)
+    a = sentence.analyze_text(p, TEXT)
     enc = p.encode(TEXT)
     T = enc.ids.shape[1]
     assert a.tokens == [t.text for t in enc.tokens] and len(a.tokens) == T
@@ -84,90 +84,90 @@ def test_recording_probs_and_saliency_match_direct_computation(preds):
 
 def test_target_choice_and_errors(preds):
     p = preds["gru"]
-    a = A.analyze_text(p, TEXT, target="mixed")
+    a = sentence.analyze_text(p, TEXT, target="mixed")
     assert a.labels[a.target] == "mixed"
-    assert A.analyze_text(p, TEXT, target=1).target == 1
+    assert sentence.analyze_text(p, TEXT, target=1).target == 1
     with pytest.raises(ValueError, match="allowed"):
-        A.analyze_text(p, TEXT, target="happy")
+        sentence.analyze_text(p, TEXT, target="happy")
     with pytest.raises(ValueError, match="allowed"):
-        A.analyze_text(p, TEXT, target=9)
+        sentence.analyze_text(p, TEXT, target=9)
     for empty in ("", "   ", "!!! ..."):
-        with pytest.raises(A.EmptyTextError):
-            A.analyze_text(p, empty)
+        with pytest.raises(sentence.EmptyTextError):
+            sentence.analyze_text(p, empty)
     with pytest.raises(ValueError, match="prepend"):
-        A.analyze_text(p, TEXT, prepend=-1)
+        sentence.analyze_text(p, TEXT, prepend=-1)
 
 
 def test_unknown_truncated_and_literal_tokens(preds):
     p = preds["rnn"]
-    a = A.analyze_text(p, "qwzx blorf 😀 123")
+    a = sentence.analyze_text(p, "qwzx blorf 😀 123")
     assert all(a.unknown) and "😀" in a.tokens
-    long = A.analyze_text(p, " ".join(["дождь"] * 230), grads=False)
+    long = sentence.analyze_text(p, " ".join(["дождь"] * 230), grads=False)
     assert long.truncated and len(long.tokens) == 200
 
 
 def test_prepend_and_what_if_variants(preds):
     p = preds["lstm"]
-    a = A.analyze_text(p, TEXT, prepend=4)
+    a = sentence.analyze_text(p, TEXT, prepend=4)
     assert a.tokens[:4] == [""] * 4 and a.kinds[:4] == ["filler"] * 4  # unlabelled: only every 10th is
     H = p.model.config.hidden_size
-    v = A.make_variant(p, A.WhatIf(whh_scale=0.5, forget_bias=1.5))
+    v = whatifs.make_variant(p, whatifs.WhatIf(whh_scale=0.5, forget_bias=1.5))
     assert v.model is not p.model and v.vocab is p.vocab
     torch.testing.assert_close(v.model.rnn.weight_hh_l0, 0.5 * p.model.rnn.weight_hh_l0)
     torch.testing.assert_close(v.model.rnn.bias_ih_l0[H : 2 * H], p.model.rnn.bias_ih_l0[H : 2 * H] + 1.5)
     torch.testing.assert_close(v.model.rnn.bias_ih_l0[:H], p.model.rnn.bias_ih_l0[:H])
-    assert A.make_variant(p, A.WhatIf()) is p
-    u1 = A.make_variant(p, A.WhatIf(untrained=True, seed=3))
-    u2 = A.make_variant(p, A.WhatIf(untrained=True, seed=3))
+    assert whatifs.make_variant(p, whatifs.WhatIf()) is p
+    u1 = whatifs.make_variant(p, whatifs.WhatIf(untrained=True, seed=3))
+    u2 = whatifs.make_variant(p, whatifs.WhatIf(untrained=True, seed=3))
     torch.testing.assert_close(u1.model.rnn.weight_hh_l0, u2.model.rnn.weight_hh_l0)
     assert not torch.equal(u1.model.rnn.weight_hh_l0, p.model.rnn.weight_hh_l0)
     lstm = torch.nn.LSTM(2, 3)
     state = torch.random.get_rng_state()
-    A.seeded_init(lstm, 0)
+    whatifs.seeded_init(lstm, 0)
     assert torch.equal(state, torch.random.get_rng_state())  # global RNG untouched
     with pytest.raises(ValueError, match="filler_tokens"):
-        A.WhatIf(filler_tokens=-2)
+        whatifs.WhatIf(filler_tokens=-2)
 
 
 def test_pascanu_bound_holds_for_rnn(preds):
     p = preds["rnn"]
     for scale in (0.5, 1.0, 2.0):
-        a = A.what_if(p, TEXT, A.WhatIf(whh_scale=scale))
-        bound = A.pascanu_bound(a, A.make_variant(p, A.WhatIf(whh_scale=scale)).model)
+        a = whatifs.what_if(p, TEXT, whatifs.WhatIf(whh_scale=scale))
+        bound = diagnostics.pascanu_bound(a)
         norms = a.grad_frame().sort_values("step")["norm"].to_numpy()
         assert np.all(norms <= bound.sort_values("step")["bound"].to_numpy() * (1 + 1e-5) + 1e-12)
-    assert A.pascanu_bound(A.analyze_text(preds["gru"], TEXT), preds["gru"].model).empty
+    assert diagnostics.pascanu_bound(sentence.analyze_text(preds["gru"], TEXT)).empty
 
 
 def test_forget_product_and_saturation(preds):
-    a = A.analyze_text(preds["lstm"], TEXT)
-    fp = A.forget_product_frame(a)
+    a = sentence.analyze_text(preds["lstm"], TEXT)
+    fp = diagnostics.forget_product_frame(a)
     assert fp["forget_product"].iloc[-1] == 1.0
     assert ((fp["forget_product"] >= 0) & (fp["forget_product"] <= 1)).all()
     f = a.values("forget")
     np.testing.assert_allclose(fp["forget_product"].iloc[-2], f[-1].mean(), rtol=1e-6)
     with pytest.raises(ValueError, match="LSTM"):
-        A.forget_product_frame(A.analyze_text(preds["gru"], TEXT))
-    sat = A.saturation_stats(a.recording)
+        diagnostics.forget_product_frame(sentence.analyze_text(preds["gru"], TEXT))
+    sat = diagnostics.saturation_stats(a.recording)
     H = preds["lstm"].model.config.hidden_size
     assert len(sat) == 3 * H and set(sat["quantity"]) == {"input", "forget", "output"}
     x = a.values("forget")
     np.testing.assert_allclose(sat.query("quantity == 'forget'")["frac_high"], (x > 0.9).mean(0))
-    corpus = A.corpus_saturation(preds["gru"], [TEXT, "плохо", "", "отличный фильм"], batch_size=2)
+    corpus = diagnostics.corpus_saturation(preds["gru"], [TEXT, "плохо", "", "отличный фильм"], batch_size=2)
     assert set(corpus["quantity"]) == {"reset", "update"} and corpus["steps"].iloc[0] > len(a.tokens)
-    assert A.saturation_stats(A.analyze_text(preds["rnn"], TEXT).recording).empty
+    assert diagnostics.saturation_stats(sentence.analyze_text(preds["rnn"], TEXT).recording).empty
 
 
 def test_concurrent_analyses_are_isolated(preds):
     p = preds["lstm"]
     texts = [TEXT, "Отличный сервис, всем советую!", "Фильм был скучный и слишком длинный."]
-    expected = {t: A.analyze_text(p, t).grad_frame()["norm"].to_numpy() for t in texts}
+    expected = {t: sentence.analyze_text(p, t).grad_frame()["norm"].to_numpy() for t in texts}
     errors, results = [], {}
 
     def work(t):
         try:
             for _ in range(3):
-                results[t] = A.analyze_text(p, t).grad_frame()["norm"].to_numpy()
+                results[t] = sentence.analyze_text(p, t).grad_frame()["norm"].to_numpy()
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -184,9 +184,9 @@ def test_concurrent_analyses_are_isolated(preds):
 def test_history_and_profile_frames():
     hist = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "train_acc": 0.5, "val_acc": 0.4, "val_f1": 0.3,
              "grad_profile": [0.01, 0.1, 1.0]}, {"epoch": 2, "train_loss": float("nan")}]
-    df = A.history_frame({"m": hist})
+    df = tidy.history_frame({"m": hist})
     assert len(df) == 5 and set(df["metric"]) == {"loss", "acc", "f1"}
-    prof = A.grad_profile_frame(hist)
+    prof = tidy.grad_profile_frame(hist)
     assert prof["distance"].tolist() == [2, 1, 0] and prof["norm"].tolist() == [0.01, 0.1, 1.0]
 
 
@@ -201,8 +201,8 @@ def test_pascanu_bound_never_below_the_gradient_and_drawn_iff_sigma_below_one(hi
     with torch.no_grad():
         model.rnn.weight_hh_l0.mul_(scale)
     ids = torch.randint(2, 7, (1, steps), generator=torch.Generator().manual_seed(seed))
-    a = A.analyze_ids(model, ids, tokens=[str(i) for i in ids[0].tolist()], labels=["a", "b", "c"])
-    bound = A.pascanu_bound(a, model).sort_values("step")
+    a = sentence.analyze_ids(model, ids, tokens=[str(i) for i in ids[0].tolist()], labels=["a", "b", "c"])
+    bound = diagnostics.pascanu_bound(a, model).sort_values("step")
     norms = a.grad_frame().sort_values("step")["norm"].to_numpy()
     assert np.all(norms <= bound["bound"].to_numpy() * (1 + 1e-9) + 1e-300)
     sigma = float(torch.linalg.matrix_norm(model.rnn.weight_hh_l0.detach(), ord=2))
@@ -211,12 +211,12 @@ def test_pascanu_bound_never_below_the_gradient_and_drawn_iff_sigma_below_one(hi
 
 
 def test_float64_display_path_has_no_zero_where_float32_underflows(preds):
-    a = A.what_if(preds["rnn"], TEXT, A.WhatIf(whh_scale=0.25, filler_tokens=150))
+    a = whatifs.what_if(preds["rnn"], TEXT, whatifs.WhatIf(whh_scale=0.25, filler_tokens=150))
     f64 = a.grad_frame().query("quantity == 'grad_hidden' and direction == 'fwd'")
     # the same loss through the float32 variant itself: its gradient underflows to exactly 0
-    variant = A.make_variant(preds["rnn"], A.WhatIf(whh_scale=0.25)).model
+    variant = whatifs.make_variant(preds["rnn"], whatifs.WhatIf(whh_scale=0.25)).model
     ids = preds["rnn"].encode(TEXT).ids.reshape(1, -1)
-    ids = torch.cat((torch.full((1, 150), A.filler_id(preds["rnn"])[0]), ids), 1)
+    ids = torch.cat((torch.full((1, 150), sentence.filler_id(preds["rnn"])[0]), ids), 1)
     with lstmviz.record(variant, grads=True) as rec:
         rec.backward(F.cross_entropy(variant(ids, torch.tensor([ids.shape[1]])), torch.tensor([a.target])))
     f32 = torch.linalg.vector_norm(rec["rnn.l0.grad_hidden"][0], dim=-1).numpy()
@@ -232,13 +232,87 @@ def test_float64_display_path_has_no_zero_where_float32_underflows(preds):
 
 def test_filler_positions_move_the_right_tokens(preds):
     p = preds["rnn"]
-    base = A.analyze_text(p, TEXT)
+    base = sentence.analyze_text(p, TEXT)
     n = len(base.tokens)
     for at, k in (("start", 0), ("before_last", n - 1), (2, 2), (999, n), ("auto", 0)):
-        a = A.what_if(p, TEXT, A.WhatIf(filler_tokens=12, filler_at=at))
+        a = whatifs.what_if(p, TEXT, whatifs.WhatIf(filler_tokens=12, filler_at=at))
         assert a.kinds[k : k + 12] == ["filler"] * 12 and a.extra["filler_at"] == k
         assert [t for t, kind in zip(a.tokens, a.kinds) if kind != "filler"] == base.tokens
         assert a.tokens[k : k + 12] == [""] * 9 + ["·10"] + [""] * 2  # thinned filler ticks
     with pytest.raises(ValueError, match="filler_at='middle' is invalid"):
-        A.filler_position("middle", 5)
-    assert A.filler_position("auto", 4, "cue_recall") == 1  # cue recall: after the cue
+        sentence.filler_position("middle", 5)
+    assert sentence.filler_position("auto", 4, "cue_recall") == 1  # cue recall: after the cue
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("layers,bidir", [(1, False), (2, True)])
+def test_reach_equals_the_brute_force_jacobian(cell, layers, bidir):
+    """||∂h_{T-1}/∂s_t||_2 from the step Jacobians equals autograd through the top layer restarted at s_t."""
+    from lstmviz.models import ModelConfig, RecurrentClassifier
+
+    cfg = ModelConfig(cell=cell, vocab_size=9, embed_dim=4, hidden_size=5, num_layers=layers, bidirectional=bidir,
+                      num_classes=2, gate_bias=1.0)
+    model = RecurrentClassifier.seeded(cfg, 3).double().eval()
+    T = 7
+    ids = torch.randint(2, 9, (1, T), generator=torch.Generator().manual_seed(1))
+    a = sentence.analyze_ids(model, ids, tokens=list("abcdefg"), labels=["x", "y"])
+    # An independent single-layer module holding the top layer's forward weights.
+    top = layers - 1
+    one = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell](
+        model.rnn.input_size if top == 0 else 5 * (2 if bidir else 1), 5, batch_first=True).double()
+    with torch.no_grad():
+        for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(one, f"{n}_l0").copy_(getattr(model.rnn, f"{n}_l{top}"))
+        if top == 0:
+            x = model.embedding(ids)
+        else:
+            lower = model.rnn.__class__(4, 5, num_layers=1, bidirectional=bidir, batch_first=True).double()
+            for d in ("", "_reverse") if bidir else ("",):
+                for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(lower, f"{n}_l0{d}").copy_(getattr(model.rnn, f"{n}_l0{d}"))
+            x = lower(model.embedding(ids))[0]
+        states = one(x)[0][0]  # (T, H)
+        cells = None
+        if cell == "lstm":  # recover c_t by running step by step
+            h, c, cells = torch.zeros(1, 1, 5, dtype=torch.float64), torch.zeros(1, 1, 5, dtype=torch.float64), []
+            for t in range(T):
+                _, (h, c) = one(x[:, t : t + 1], (h, c))
+                cells.append(c[0, 0])
+    for t in range(T - 1):
+        def h_last(s):
+            if cell == "lstm":
+                out, _ = one(x[:, t + 1 :], (s[:5].view(1, 1, 5), s[5:].view(1, 1, 5)))
+            else:
+                out, _ = one(x[:, t + 1 :], s.view(1, 1, 5))
+            return out[0, -1]
+
+        s_t = torch.cat((states[t], cells[t])) if cell == "lstm" else states[t]
+        J = torch.autograd.functional.jacobian(h_last, s_t)  # (H, S)
+        want = float(torch.linalg.matrix_norm(J, ord=2))
+        assert a.reach[t] == pytest.approx(want, rel=1e-9, abs=1e-300), (t, a.reach[t], want)
+        assert a.product_bound[t] >= a.reach[t] * (1 - 1e-9)
+    assert a.reach[-1] == 1.0
+
+
+def test_compare_gradients_one_result_for_view_and_bench(preds):
+    runs = {c: sentence.analyze_text(q, TEXT) for c, q in preds.items()}
+    cmp = gradcompare.compare_gradients(runs)
+    assert set(cmp.curves["series"]) == {"rnn", "gru", "lstm"} and set(cmp.curves["direction"]) == {"fwd"}
+    last = cmp.curves.sort_values("step").groupby(["series", "quantity"]).last()
+    assert (last["norm_rel"] == 1.0).all()
+    assert cmp.saliency_max == max(float(np.nanmax(a.saliency)) for a in runs.values())
+    assert set(cmp.reach["series"]) == {"rnn", "gru", "lstm"} and set(cmp.forget["series"]) == {"lstm"}
+    facts = cmp.bound_facts()
+    assert [f["series"] for f in facts] == ["rnn"]
+    assert (cmp.drawn_bounds is None) == (not facts[0]["binding"])
+    with pytest.raises(ValueError, match="without grads"):
+        gradcompare.compare_gradients({"x": sentence.analyze_text(preds["gru"], TEXT, grads=False)})
+
+
+def test_every_frame_writes_direction_as_fwd_or_rev(preds):
+    a = sentence.analyze_text(preds["lstm"], TEXT)
+    frames = [a.grad_frame(), a.activation_frame("forget"), diagnostics.saturation_stats(a.recording),
+              a.recording.to_frame(["forget"]), a.recording64.grad_norms()]
+    for f in frames:
+        assert set(f["direction"]) <= {"fwd", "rev"} and len(f), f.columns
+    assert names.direction_name(1) == "rev" and names.direction_name(0) == "fwd"

@@ -40,12 +40,12 @@ CHECKPOINT = "sentiment-lstm"  # the LSTM shows all six gate/state heatmaps
 
 def _expected(root: Path, text: str):
     """Tick labels and the analysis the dashboard computes for ``text`` (as dashboard/state.py does)."""
-    from lstmviz import analysis, plots
+    from lstmviz import plots, sentence, whatifs
     from lstmviz.pipeline import Predictor
 
-    pred = analysis.make_variant(Predictor.from_checkpoint(root / CHECKPOINT), analysis.WhatIf())
-    a = analysis.analyze_text(pred, text, grads=True)
-    return plots.token_labels(a.tokens, a.unknown), a
+    pred = whatifs.make_variant(Predictor.from_checkpoint(root / CHECKPOINT), whatifs.WhatIf())
+    a = sentence.analyze_text(pred, text, grads=True)
+    return plots.token_ticks(a.tokens, a.unknown)[1], a
 
 
 def test_russian_sentence_then_every_view(tmp_path):

@@ -250,12 +250,12 @@ def test_lab_view_runs_a_preset_through_the_trainer(app, monkeypatch):
 def test_language_switch_and_error_wall(app, monkeypatch):
     app.radio(key="lang").set_value("en").run()
     assert app.header[0].value == "Gates and states, token by token"
-    from lstmviz import analysis
+    from lstmviz import diagnostics
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom <b>x</b>")
 
-    monkeypatch.setattr(analysis, "top_units", boom)
+    monkeypatch.setattr(diagnostics, "top_units", boom)
     app.run()
     assert not app.exception
     assert any("RuntimeError" in e.value for e in app.error)

@@ -11,7 +11,7 @@ then requires:
 * the text shown literally: the text area holds exactly what was typed (line breaks
   normalised by the browser), and the gate heatmaps' tick labels, as sent and as drawn
   by plotly (SVG ``textContent``), are exactly the library's tokens of that text
-  (``Predictor.encode``, ``plots.token_labels``); values of the ``hidden`` heatmap equal the
+  (``Predictor.encode``, ``plots.token_ticks``); values of the ``hidden`` heatmap equal the
   library's analysis; texts without tokens show a hint instead of charts.
 
 The checkpoint keeps punctuation tokens (``TextPipeline(keep_punct=True)``), so ``<``,
@@ -105,12 +105,12 @@ class App:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from lstmviz import analysis
+    from lstmviz import sentence, whatifs
     from lstmviz.pipeline import Predictor
 
     tmp = tmp_path_factory.mktemp("hostile")
     root = _punct_checkpoint(tmp / "ckpts")
-    pred = analysis.make_variant(Predictor.from_checkpoint(root / "sentiment-lstm-punct"), analysis.WhatIf())
+    pred = whatifs.make_variant(Predictor.from_checkpoint(root / "sentiment-lstm-punct"), whatifs.WhatIf())
     with e2e.chromium() as browser, e2e.streamlit_server(root, log_dir=tmp) as server:
         page = e2e.new_page(browser)
         watch = e2e.PageWatch(page)
@@ -134,7 +134,7 @@ def _literal(label: str) -> str:
 
 def _check(app: App, text: str) -> list[str]:
     """Every failure of the page after ``text`` was submitted."""
-    from lstmviz import analysis, plots
+    from lstmviz import plots, sentence, whatifs
 
     page = app.page
     failures = list(e2e.page_problems(page)) + e2e.injections(page)
@@ -149,8 +149,8 @@ def _check(app: App, text: str) -> list[str]:
     maps = e2e.heatmaps(figs)
     infos = page.locator('[data-testid="stAlertContentInfo"]').count()
     try:
-        a = analysis.analyze_text(app.predictor, sent, grads=True) if sent.strip() else None
-    except analysis.EmptyTextError:
+        a = sentence.analyze_text(app.predictor, sent, grads=True) if sent.strip() else None
+    except sentence.EmptyTextError:
         a = None
     if a is None:
         if maps:
@@ -158,7 +158,7 @@ def _check(app: App, text: str) -> list[str]:
         if not infos:
             failures.append("a text without tokens shows no hint (st.info)")
         return failures
-    labels = plots.token_labels(a.tokens, a.unknown)
+    labels = plots.token_ticks(a.tokens, a.unknown)[1]
     if set(maps) != {"input", "forget", "cell_candidate", "output", "cell", "hidden"}:
         return failures + [f"gate heatmaps shown: {sorted(maps)}"]
     for q, fig in maps.items():

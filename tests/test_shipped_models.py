@@ -59,7 +59,7 @@ def test_rnn_keeps_the_cue_while_its_gradient_vanishes():
 @pytest.mark.parametrize("name", ["sentiment-rnn", "sentiment-gru", "sentiment-lstm", "cue-rnn", "cue-gru", "cue-lstm"])
 def test_untrained_what_if_is_the_recorded_initialisation(name):
     """The Gradients view's "untrained" model is exactly where training started (fingerprint stored at training)."""
-    from lstmviz.analysis import WhatIf, make_variant
+    from lstmviz.whatifs import WhatIf, make_variant
     from lstmviz.models import weights_fingerprint
     from lstmviz.pipeline import Predictor
 
@@ -73,7 +73,8 @@ def test_untrained_what_if_is_the_recorded_initialisation(name):
 
 
 def test_cue_fillers_widen_the_cue_query_gap_and_the_classroom_scenario_shows_vanishing():
-    from lstmviz.analysis import WhatIf, analyze_text, what_if
+    from lstmviz.sentence import analyze_text
+    from lstmviz.whatifs import WhatIf, what_if
     from lstmviz.pipeline import Predictor
     from lstmviz.tasks import cue_text
 

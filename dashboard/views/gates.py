@@ -8,17 +8,17 @@ import streamlit as st
 from dashboard import components as ui
 from dashboard import state
 from dashboard.i18n import t
-from lstmviz import analysis, plots
+from lstmviz import diagnostics, plots, sentence
 from lstmviz.names import QUANTITIES
 
 
-def saturation(info: state.CheckpointInfo, a: analysis.TextAnalysis, task: str) -> None:
+def saturation(info: state.CheckpointInfo, a: sentence.TextAnalysis, task: str) -> None:
     """Saturation scatter: this sentence vs a corpus sample, trained vs untrained."""
     st.subheader(t("sat.title"))
     if a.cell == "rnn":
         st.info(t("sat.no_gates"))
         return
-    frames = [analysis.saturation_stats(a.recording, series=t("sat.sentence"))]
+    frames = [diagnostics.saturation_stats(a.recording, series=t("sat.sentence"))]
     if st.toggle(t("sat.corpus"), value=True, key=state.GATES_CORPUS):
         corpus = state.corpus_file()
         if task != "sentiment" or not corpus.is_file():
@@ -74,7 +74,7 @@ def render() -> None:
     names = {q: t(f"q.{q}") for q in quantities}
     uq = c2.selectbox(t("unit.colour_by"), quantities, index=len(quantities) - 1, format_func=names.get,
                       key=state.GATES_UNIT_QUANTITY)
-    lines = analysis.unit_frame(a, int(unit), layer, direction)
+    lines = diagnostics.unit_frame(a, int(unit), layer, direction)
     fig = plots.unit_lines(lines, a.tokens, title=t("unit.lines", unit=unit), labels=lbl)
     ui.show_figure(fig, lines, f"unit{unit}_{info.name}", "unit_lines")
     values = a.values(uq, layer, direction)[:, int(unit)]
@@ -86,7 +86,7 @@ def render() -> None:
     st.subheader(t("top.title"))
     top_q = "cell" if a.cell == "lstm" else "hidden"
     st.caption(t("top.caption", q=t(f"q.{top_q}")))
-    st.dataframe(analysis.top_units(a, top_q, layer, direction, k=5), hide_index=True)
+    st.dataframe(diagnostics.top_units(a, top_q, layer, direction, k=5), hide_index=True)
 
     saturation(info, a, getattr(pred, "task", "sentiment"))
 

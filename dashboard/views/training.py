@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import components as ui
 from dashboard import state
 from dashboard.i18n import t
-from lstmviz import analysis, plots
+from lstmviz import plots, tidy
 
 
 def summary_row(name: str, meta: dict) -> dict:
@@ -48,7 +48,7 @@ def render() -> None:
     metas = {good[p].name: state.read_meta(p, state.stamp(p)) for p in chosen}
 
     lbl = ui.plot_labels()
-    hist = analysis.history_frame({n: m.get("history") for n, m in metas.items()})
+    hist = tidy.history_frame({n: m.get("history") for n, m in metas.items()})
     if hist.empty:
         st.info(t("train.no_history"))
     else:
@@ -61,7 +61,7 @@ def render() -> None:
     st.subheader(t("train.profile"))
     st.caption(t("train.profile_caption"))
     cols = st.columns(min(3, len(metas)))
-    profs = {name: analysis.grad_profile_frame(meta.get("history") or []) for name, meta in metas.items()}
+    profs = {name: tidy.grad_profile_frame(meta.get("history") or []) for name, meta in metas.items()}
     zrange = plots.log_range([p for p in profs.values() if not p.empty])  # one colour scale for every model
     for i, (name, prof) in enumerate(profs.items()):
         with cols[i % len(cols)]:
