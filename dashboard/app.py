@@ -38,7 +38,7 @@ def sidebar() -> None:
     with st.sidebar:
         st.radio(t("sidebar.language"), list(LANGUAGES), key=state.LANG, horizontal=True,
                  format_func=lambda code: LANGUAGES[code])
-        infos = state.checkpoint_infos(state.checkpoint_root())
+        infos = [i for i in state.checkpoint_infos(state.checkpoint_root()) if i.recordable]
         if infos:
             paths = [i.path for i in infos]
             names = {i.path: i.name + (" ⚠" if i.error else "") for i in infos}

@@ -99,13 +99,13 @@ def classify_infos(task: str | None = None) -> list[state.CheckpointInfo]:
     """Readable classify checkpoints under the root (optionally of one task)."""
     return [
         i for i in state.checkpoint_infos(state.checkpoint_root())
-        if i.error is None and i.head == "classify" and (task is None or i.task == task)
+        if i.error is None and i.kind == "recurrent" and i.head == "classify" and (task is None or i.task == task)
     ]
 
 
 def checkpoint_or_stop() -> tuple[state.CheckpointInfo, Any]:
     """The sidebar's checkpoint and its predictor; a message and st.stop() when unusable."""
-    infos = state.checkpoint_infos(state.checkpoint_root())
+    infos = [i for i in state.checkpoint_infos(state.checkpoint_root()) if i.recordable]
     if not infos:
         st.info(t("ckpt.none", root=md_escape(str(state.checkpoint_root()))))
         st.stop()
@@ -229,7 +229,8 @@ def classroom_button() -> None:
     """One click: the three cue models on a cue sequence with 100 distractors, where vanishing always shows."""
     from lstmviz.tasks import cue_text
 
-    cue = [i for i in state.checkpoint_infos(state.checkpoint_root()) if i.task == "cue_recall" and not i.error]
+    cue = [i for i in state.checkpoint_infos(state.checkpoint_root())
+           if i.task == "cue_recall" and not i.error and i.kind == "recurrent"]
     if len(cue) < 2:
         return
 

@@ -128,6 +128,8 @@ class CheckpointInfo:
         cell: ``"rnn"`` | ``"gru"`` | ``"lstm"`` | ``"?"``.
         head: ``"classify"`` | ``"regress"`` | ``"?"``.
         error: Why the metadata could not be read (names the file), else None.
+        kind: The model kind (``"recurrent"``, or ``"bow"`` for the bag-of-words baseline, which has
+            nothing to record and appears only in the Training view).
     """
 
     path: str
@@ -136,6 +138,12 @@ class CheckpointInfo:
     cell: str
     head: str
     error: str | None = None
+    kind: str = "recurrent"
+
+    @property
+    def recordable(self) -> bool:
+        """True for a readable recurrent model (what the Gates and Gradients views can open)."""
+        return self.error is not None or self.kind == "recurrent"
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -163,7 +171,8 @@ def checkpoint_infos(root: str | Path) -> list[CheckpointInfo]:
             meta = read_meta(str(d), stamp(d))
             cfg = meta.get("config") or {}
             infos.append(CheckpointInfo(str(d), name, str(meta.get("task", "sentiment")),
-                                        str(meta.get("cell", cfg.get("cell", "?"))), str(cfg.get("head", "classify"))))
+                                        str(meta.get("cell", cfg.get("cell", "?"))), str(cfg.get("head", "classify")),
+                                        kind=str(meta.get("model_kind", "recurrent"))))  # fmt: skip
         except CheckpointError as e:
             infos.append(CheckpointInfo(str(d), name, "?", "?", "?", str(e)))
     return infos

@@ -198,3 +198,46 @@ def test_success_vs_gate_bias_and_lab_curves():
     assert "underflow" in ratio.customdata[0][0] and "underflow" not in ratio.customdata[1][0]
     assert [c[1] for c in ratio.customdata] == [0, 50]  # hovers give the true update count (x is dodged)
     assert fig.layout.yaxis.range == (0, 1.02) and all("markers" in tr.mode for tr in fig.data)
+
+
+def test_token_ticks_thin_long_texts_and_skip_filler():
+    toks = [f"w{i}" for i in range(100)]
+    vals, text = plots.token_ticks(toks)
+    assert len(vals) <= plots.MAX_TOKEN_TICKS and vals[0] == 0 and vals == list(range(0, 100, 3))
+    assert text == [f"w{i}" for i in vals]
+    vals, text = plots.token_ticks(["a", "", "", "·10", "b"])  # fillers without a label take no tick
+    assert vals == [0, 3, 4] and text == ["a", "·10", "b"]
+    fig = plots.grad_norm_curves(pd.DataFrame({"series": "rnn", "quantity": "grad_hidden", "step": range(100),
+                                               "distance": range(99, -1, -1), "norm": 1.0}), "step", toks)
+    assert len(fig.layout.xaxis.tickvals) <= plots.MAX_TOKEN_TICKS
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_colour_bar_tick_labels_have_room(rows):
+    """Every heatmap's colour bar gets at most one tick label per ~28 px of its plot height (page and export)."""
+    sal = plots.colored_text_data([f"t{i}" for i in range(12 * rows)], np.linspace(0, 1, 12 * rows), per_row=12)
+    figs = [plots.colored_text_figure(sal, 0, 1, "Reds", title="s"),
+            plots.grad_profile_heatmap(pd.DataFrame({"epoch": [1, 2], "distance": [0, 0], "norm": [1.0, 0.1]}), "p"),
+            plots.profile_pairs_heatmap(pd.DataFrame({"series": "a", "epoch": [1, 5], "distance": [0, 0],
+                                                      "norm": [1.0, 0.1]}), title="q")]  # fmt: skip
+    for fig in figs:
+        h, m = fig.layout.height, fig.layout.margin
+        plot_px = h - m.t - m.b
+        bar = fig.data[0].colorbar
+        assert plot_px >= 80 and bar.nticks * 28 <= max(plot_px, 56), (h, bar.nticks)
+
+
+def test_profile_pairs_share_one_scale_and_keep_row_order():
+    df = pd.DataFrame({"series": ["rnn"] * 4 + ["lstm"] * 4, "epoch": [1, 1, 9, 9, 1, 1, 4, 4],
+                       "distance": [0, 1] * 4, "norm": [1, 1e-8, 1, 1e-3, 1, 0.5, 1, 0.9]})
+    fig = plots.profile_pairs_heatmap(df)
+    assert list(fig.data[0].y) == ["rnn · epoch 1", "rnn · epoch 9", "lstm · epoch 1", "lstm · epoch 4"]
+    assert fig.data[0].zmin == pytest.approx(-8) and fig.data[0].zmax == pytest.approx(0)
+
+
+def test_reach_curves_mark_zeros_and_differ_per_cell():
+    df = pd.DataFrame({"series": ["rnn"] * 3 + ["lstm"] * 3, "cell": ["rnn"] * 3 + ["lstm"] * 3,
+                       "step": [0, 1, 2] * 2, "distance": [2, 1, 0] * 2, "reach": [0.0, 1e-5, 1, 0.3, 0.6, 1]})
+    fig = plots.reach_curves(df)
+    assert fig.data[0].y[-1] == plots.UNDERFLOW_FLOOR and fig.data[0].marker.symbol[-1] == "x"  # distance 2
+    assert fig.data[0].line.dash != fig.data[1].line.dash
