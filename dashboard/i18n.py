@@ -121,7 +121,7 @@ RU: dict[str, str] = {
     "grads.epochs": "Как обучение меняет градиент: эпоха 1 и лучшая эпоха",
     "grads.epochs_caption": "Сохранённые при обучении профили: средняя ‖∂L/∂h_t‖ на фиксированной пачке "
     "валидационных примеров (float32), строки — модель и эпоха, столбцы — расстояние от конца. Одна шкала цвета "
-    "для всех строк: тёмное — слабый градиент.",
+    "для всех строк: тёмное — слабый градиент; пусто справа — пробные последовательности этой модели короче.",
     "grads.epochs_title": "Профиль градиента: эпоха 1 и лучшая",
     "plot.reach": "‖∂h_T/∂s_t‖₂ (без потери, float64)",
     "grads.title": "Градиенты во времени: RNN, GRU, LSTM",
@@ -281,17 +281,19 @@ RU: dict[str, str] = {
     "— закрыт (≈0). Вертикальная полоса — слово, на которое реагирует много нейронов; горизонтальная — нейрон, "
     "который держит значение долго (память). Токены вне словаря помечены ⁇.",
     "explain.read_grads": "**Градиенты.** Ось Y логарифмическая: прямая линия — экспоненциальное затухание. "
-    "Чем ниже кривая слева (далеко от конца), тем меньше начало текста влияет на обучение. Раскраска текста "
-    "‖∂L/∂x_t‖ показывает, какие слова сильнее всего меняют потерю.",
+    "По умолчанию каждая кривая поделена на своё значение у последнего токена и начинается с 1, так что уверенность "
+    "модели не сдвигает кривые. График «дальности» ‖∂h_T/∂s_t‖₂ не зависит от потери вовсе. Значение ниже 1e-300 "
+    "рисуется крестиком у нижнего края, а не пропадает. Раскраска текста ‖∂L/∂x_t‖ у всех моделей в одной шкале.",
     "explain.read_training": "**Обучение.** Расхождение сплошной (train) и пунктирной (val) линий — переобучение. "
     "Тепловая карта профиля градиента показывает, как с эпохами меняется затухание по расстоянию.",
     "explain.read_lab": "**Лаборатория.** Если точность падает до уровня шанса с ростом лага, модель не доносит "
     "подсказку до конца последовательности.",
-    "explain.example_title": "Пример: «Я вырос во Франции … я свободно говорю по-французски»",
-    "explain.example": "Чтобы предсказать «по-французски», модель должна пронести слово «Франция» через весь "
-    "длинный промежуток. Выберите этот пример на странице «Градиенты во времени» и сравните ‖∂L/∂h_t‖ на токене "
-    "«Франции»: у обученной RNN он обычно на порядки меньше, чем у LSTM. Ползунок «нейтральных токенов в начало» удлиняет "
-    "промежуток; задача cue recall в лаборатории — та же идея в чистом виде.",
+    "explain.example_title": "Пример для лекции: подсказка и 100 отвлекающих токенов",
+    "explain.example": "Кнопка «Сценарий для лекции» на странице «Градиенты во времени» подаёт трём cue-моделям "
+    "последовательность «france», 100 отвлекающих токенов и вопрос «?». Чтобы ответить, модель должна пронести "
+    "подсказку через весь промежуток. У RNN нормированный градиент у подсказки меньше 1e-3 от градиента LSTM (это "
+    "проверяет тест), обычно на много порядков. Ползунок нейтральных токенов у cue-моделей вставляет их после "
+    "подсказки и удлиняет именно промежуток до вопроса; для текста место вставки выбирается.",
 }
 
 EN: dict[str, str] = {
@@ -393,7 +395,7 @@ EN: dict[str, str] = {
     "grads.epochs": "How training changes the gradient: epoch 1 and the best epoch",
     "grads.epochs_caption": "Profiles stored during training: mean ‖∂L/∂h_t‖ over a fixed batch of validation "
     "examples (float32); rows are model and epoch, columns the distance from the end. One colour scale for every "
-    "row: dark is a weak gradient.",
+    "row: dark is a weak gradient; blank on the right: this model's probe sequences are shorter.",
     "grads.epochs_title": "Gradient profile: epoch 1 and the best",
     "plot.reach": "‖∂h_T/∂s_t‖₂ (no loss, float64)",
     "grads.title": "Gradients through time: RNN, GRU, LSTM",
@@ -547,19 +549,20 @@ EN: dict[str, str] = {
     "explain.read_gates": "**Gates.** Rows are units, columns tokens. Yellow is an open gate (≈1), dark blue a "
     "closed one (≈0). A vertical stripe is a word many units react to; a horizontal one a unit holding a value for "
     "long (memory). Out-of-vocabulary tokens are marked ⁇.",
-    "explain.read_grads": "**Gradients.** The y axis is logarithmic: a straight line is exponential decay. The lower "
-    "the curve on the left (far from the end), the less the start of the text affects learning. The text coloured "
-    "by ‖∂L/∂x_t‖ shows which words change the loss most.",
+    "explain.read_grads": "**Gradients.** The y axis is logarithmic: a straight line is exponential decay. By default "
+    "every curve is divided by its value at the last token and starts at 1, so a model's confidence does not shift "
+    "it. The reach chart ‖∂h_T/∂s_t‖₂ does not depend on the loss at all. A value below 1e-300 is drawn as an x at "
+    "the bottom, never dropped. The text coloured by ‖∂L/∂x_t‖ uses one scale for every model.",
     "explain.read_training": "**Training.** A gap between solid (train) and dashed (val) lines is overfitting. The "
     "gradient-profile heatmap shows how decay with distance changes over epochs.",
     "explain.read_lab": "**Lab.** When accuracy falls to chance as the lag grows, the model no longer carries the "
     "cue to the end of the sequence.",
-    "explain.example_title": "Example: “I grew up in France … I speak fluent French”",
-    "explain.example": "To predict “French” the model must carry “France” across the whole gap. Pick the Russian "
-    "version of this example on the Gradients page and compare ‖∂L/∂h_t‖ at the token “Франции”: a trained RNN's is "
-    "typically orders of magnitude smaller than the LSTM's. The 'neutral tokens prepended' slider lengthens the "
-    "gap; the "
-    "lab's cue-recall task is the same idea in its purest form.",
+    "explain.example_title": "Classroom example: a cue and 100 distractors",
+    "explain.example": "The “Classroom scenario” button on the Gradients page feeds the three cue models the "
+    "sequence “france”, 100 distractors and the query “?”. To answer, a model must carry the cue across the whole "
+    "gap. The RNN's normalised gradient at the cue is below 1e-3 of the LSTM's (a test checks this), usually by "
+    "many orders of magnitude. For cue models the neutral-token slider inserts its tokens after the cue, so it "
+    "lengthens exactly the gap to the query; for text you pick where they go.",
 }
 
 STRINGS: dict[str, dict[str, str]] = {"ru": RU, "en": EN}
