@@ -63,6 +63,9 @@ class ModelConfig:
     # positive value makes the initial state persist, so long-range gradients reach early steps
     # (Gers et al. 2000; Jozefowicz et al. 2015). None keeps PyTorch's init; no effect on "rnn".
     gate_bias: float | None = None
+    # Keep the embedding fixed during training (e.g. pretrained navec vectors): fewer parameters to
+    # overfit 6k sentences, and the trained embedding IS the initial one. No effect on head="regress".
+    freeze_embedding: bool = False
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -73,8 +76,9 @@ class ModelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name}={value!r} is invalid; allowed: an integer > 0")
-        if not isinstance(self.bidirectional, bool):
-            raise ValueError(f"bidirectional={self.bidirectional!r} is invalid; allowed: True, False")
+        for name in ("bidirectional", "freeze_embedding"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid; allowed: True, False")
         if (
             isinstance(self.dropout, bool)
             or not isinstance(self.dropout, (int, float))
@@ -165,6 +169,8 @@ class RecurrentClassifier(nn.Module):
             self.embedding: nn.Embedding | None = nn.Embedding(
                 config.vocab_size, config.embed_dim, padding_idx=0
             )
+            if config.freeze_embedding:  # the optimiser skips it (no gradient, no weight decay)
+                self.embedding.weight.requires_grad_(False)
             rnn_input = config.embed_dim
         else:
             self.embedding = None

@@ -10,7 +10,8 @@ Variants (:data:`VARIANTS`, overrides of ``TASK_DEFAULTS["sentiment"]["model"]``
 
 * ``bow``: :class:`lstmviz.bow.BagOfWordsClassifier` (logistic regression on counts).
 * ``base``: embedding 64, hidden 64, one layer (the recipe of the first shipped models).
-* ``navec``: the embedding starts from the navec vectors (300 d, :mod:`lstmviz.pretrained`).
+* ``navec``: the embedding starts from the navec vectors (300 d, :mod:`lstmviz.pretrained`);
+  ``navec_frozen``: the same vectors kept fixed during training.
 * ``layers2``: two stacked layers. ``bidir``: bidirectional. ``navec_bidir``: both.
 
 The study file (schema ``lstmviz.sentiment_study/1``) holds ``runs`` (one row per trained model) and
@@ -50,6 +51,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bow": {},  # the bag-of-words baseline (no cell)
     "base": {},
     "navec": {"embed_dim": 300, "pretrained": True},
+    "navec_frozen": {"embed_dim": 300, "pretrained": True, "freeze_embedding": True},
     "layers2": {"num_layers": 2},
     "bidir": {"bidirectional": True},
     "navec_bidir": {"embed_dim": 300, "pretrained": True, "bidirectional": True},

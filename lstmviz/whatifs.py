@@ -89,6 +89,10 @@ def make_variant(predictor: Any, whatif: WhatIf) -> Any:
         meta = getattr(predictor, "meta", None) or {}
         seed = whatif.seed if whatif.seed is not None else int(meta.get("init_seed", 0))
         seeded_init(model, seed)
+        if getattr(getattr(original, "config", None), "freeze_embedding", False):
+            # A frozen (pretrained) embedding never changed in training: the trained one is the initial one.
+            with torch.no_grad():
+                model.embedding.weight.copy_(original.embedding.weight)
     model.eval()
     _, rnn = rnn_module(model)
     cell = cell_type(rnn)

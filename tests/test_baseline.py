@@ -120,3 +120,26 @@ def test_study_specs_summary_and_decision():
     assert d["beats_baseline"] == (0.03 > max(summary[0]["f1_sd"], summary[1]["f1_sd"]))
     runs[-1]["test_macro_f1"] = .40  # a wide spread: the margin no longer clears the sd
     assert decide(summarize(runs))["beats_baseline"] is False
+
+
+def test_frozen_pretrained_embedding_stays_fixed_and_untrained_is_the_initialisation():
+    from types import SimpleNamespace
+
+    from lstmviz.models import weights_fingerprint
+    from lstmviz.pretrained import apply_embedding
+    from lstmviz.whatifs import WhatIf, make_variant
+
+    cfg = ModelConfig(cell="lstm", vocab_size=7, embed_dim=3, hidden_size=4, num_classes=2, gate_bias=2.0,
+                      freeze_embedding=True)
+    vectors = np.arange(21, dtype=np.float32).reshape(7, 3) / 7
+    model = apply_embedding(RecurrentClassifier.seeded(cfg, 4), vectors)
+    init = weights_fingerprint(model)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.5)
+    for _ in range(3):  # a few training steps: everything but the embedding moves
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(torch.tensor([[2, 3, 4]]), torch.tensor([3])), torch.tensor([1])).backward()
+        opt.step()
+    np.testing.assert_array_equal(model.embedding.weight.detach().numpy(), vectors)
+    assert weights_fingerprint(model) != init
+    pred = SimpleNamespace(model=model, meta={"init_seed": 4})
+    assert weights_fingerprint(make_variant(pred, WhatIf(untrained=True)).model) == init
