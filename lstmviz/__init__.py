@@ -11,11 +11,15 @@ The recorder is the public core::
     rec.grad_norms()        # per-step ||dL/dh_t||, ||dL/dc_t||
 
 Text processing, models, training, checkpoints and plots live in submodules, imported on
-demand: ``lstmviz.text``, ``lstmviz.models``, ``lstmviz.taskdata`` (corpus and online
-long-range tasks), ``lstmviz.trainer`` (``fit`` with callbacks), ``lstmviz.profiles``
-(gradients through time, the float64 gradient ratio), ``lstmviz.experiments`` (train one,
-resume, compare), ``lstmviz.sweeps`` (multi-seed sweeps), ``lstmviz.train`` (the CLI),
-``lstmviz.checkpoint`` and ``lstmviz.plots``.
+demand: ``lstmviz.text``, ``lstmviz.models`` (recurrent classifiers), ``lstmviz.bow`` (the
+bag-of-words baseline), ``lstmviz.pretrained`` (navec word vectors), ``lstmviz.taskdata`` (corpus
+and online long-range tasks), ``lstmviz.trainer`` (``fit`` with callbacks), ``lstmviz.profiles``
+(gradients through time, the float64 gradient ratio), ``lstmviz.experiments`` (train one, resume,
+compare), ``lstmviz.sweeps`` (multi-seed sweeps), ``lstmviz.sentiment_study`` (multi-seed sentiment
+comparison against the baseline), ``lstmviz.train`` (the CLI), ``lstmviz.checkpoint``; one text
+through a model: ``lstmviz.sentence`` (analysis), ``lstmviz.whatifs`` (counterfactuals),
+``lstmviz.diagnostics`` (reach, bounds, saturation), ``lstmviz.gradcompare`` (several models side
+by side), ``lstmviz.tidy`` (history frames) and ``lstmviz.plots`` (figures from tidy frames).
 """
 
 from .names import GATES, GRAD_QUANTITIES, QUANTITIES, KeyParts, make_key, parse_key
