@@ -15,11 +15,13 @@ registry of kinds.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from lstmviz.models import config_from_dict
 
 __all__ = ["BowConfig", "BagOfWordsClassifier"]
 
@@ -57,13 +59,7 @@ class BowConfig:
             >>> BowConfig.from_dict({"vocab_size": 5}).vocab_size
             5
         """
-        if not isinstance(d, dict):
-            raise ValueError(f"model config must be a dict, got {type(d).__name__}")
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"unknown model config keys {unknown}; allowed: {', '.join(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 class BagOfWordsClassifier(nn.Module):

@@ -123,13 +123,23 @@ class ModelConfig:
             >>> ModelConfig.from_dict({"cell": "rnn"}).cell
             'rnn'
         """
-        if not isinstance(d, dict):
-            raise ValueError(f"model config must be a dict, got {type(d).__name__}")
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ValueError(f"unknown model config keys {unknown}; allowed: {', '.join(known)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
+
+
+def config_from_dict(cls: type, d: Any) -> Any:
+    """Builds the dataclass ``cls`` from a dict; a non-dict or an unknown key is a ValueError naming the allowed keys.
+
+    Example:
+        >>> config_from_dict(ModelConfig, {"cell": "gru"}).cell
+        'gru'
+    """
+    if not isinstance(d, dict):
+        raise ValueError(f"model config must be a dict, got {type(d).__name__}")
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ValueError(f"unknown model config keys {unknown}; allowed: {', '.join(known)}")
+    return cls(**d)
 
 
 class RecurrentClassifier(nn.Module):

@@ -27,8 +27,6 @@ Example::
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
 import os
 import statistics
 import time
@@ -40,6 +38,7 @@ from typing import Any
 from lstmviz.bow import BowConfig
 from lstmviz.checkpoint import library_version
 from lstmviz.models import CELLS, ModelConfig
+from lstmviz.sweeps import run_parallel
 from lstmviz.taskdata import TASK_DEFAULTS, TaskData, prepare_sentiment
 from lstmviz.trainer import TrainConfig
 
@@ -173,12 +172,6 @@ def run_one(spec: StudySpec, out: str | os.PathLike | None = None) -> dict[str, 
     }
 
 
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)  # parallel runs, not parallel kernels
-
-
 def _mean_sd(xs: Sequence[float]) -> tuple[float, float | None]:
     return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else None)
 
@@ -246,21 +239,9 @@ def run_study(
     if not specs:
         raise ValueError("no runs to do")
     t0 = time.perf_counter()
-    runs: list[dict[str, Any]] = []
     # Slow recipes first, so the last minutes are not one worker alone.
     order = sorted(specs, key=lambda s: (s.variant == "bow", s.variant == "base", s.cell == "rnn"))
-    if workers <= 1:
-        for s in order:
-            runs.append(run_one(s))
-            if progress:
-                progress(runs[-1], len(runs), len(order))
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
-            for fut in cf.as_completed([pool.submit(run_one, s) for s in order]):
-                runs.append(fut.result())
-                if progress:
-                    progress(runs[-1], len(runs), len(order))
+    runs = run_parallel(run_one, order, workers=workers, progress=progress)
     runs.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["cell"], r["seed"]))
     summary = summarize(runs)
     first = runs[0]

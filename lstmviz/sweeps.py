@@ -65,6 +65,7 @@ __all__ = [
     "load_sweep",
     "read_json",
     "run_one",
+    "run_parallel",
     "runs_frame",
     "run_sweep",
     "sigmoid_pow",
@@ -209,6 +210,39 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
+def run_parallel(
+    fn: Callable[[Any], dict[str, Any]],
+    items: Sequence[Any],
+    *,
+    workers: int = 2,
+    progress: Callable[[dict[str, Any], int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """``fn(item)`` for every item in ``workers`` single-thread processes (1: in this process).
+
+    ``fn`` must be a module-level function (workers are spawned, clean interpreters: no inherited
+    torch threads or locks). Results come back in completion order; ``progress`` is called with
+    each result, the count done and the total.
+
+    Example:
+        >>> run_parallel(dict, [{"a": 1}], workers=1)
+        [{'a': 1}]
+    """
+    results: list[dict[str, Any]] = []
+    if workers <= 1:
+        for item in items:
+            results.append(fn(item))
+            if progress:
+                progress(results[-1], len(results), len(items))
+        return results
+    ctx = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+        for fut in cf.as_completed([pool.submit(fn, item) for item in items]):
+            results.append(fut.result())
+            if progress:
+                progress(results[-1], len(results), len(items))
+    return results
+
+
 def run_sweep(
     specs: Sequence[RunSpec],
     *,
@@ -239,19 +273,7 @@ def run_sweep(
     # Longest first (long lags, the slow GRU) so the last minutes are not one worker alone.
     order = sorted(specs, key=lambda s: (-s.lag, s.cell != "gru"))
     t0 = time.perf_counter()
-    runs: list[dict[str, Any]] = []
-    if workers <= 1:
-        for s in order:
-            runs.append(run_one(s))
-            if progress:
-                progress(runs[-1], len(runs), len(order))
-    else:
-        ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited torch threads or locks
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
-            for fut in cf.as_completed([pool.submit(run_one, s) for s in order]):
-                runs.append(fut.result())
-                if progress:
-                    progress(runs[-1], len(runs), len(order))
+    runs = run_parallel(run_one, order, workers=workers, progress=progress)
     wall = time.perf_counter() - t0
     runs.sort(key=lambda r: (r["cell"], r["lag"], r["gate_bias"] or 0.0, r["seed"]))
     first = specs[0]
