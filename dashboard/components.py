@@ -24,17 +24,9 @@ from lstmviz.checkpoint import CheckpointError
 
 log = logging.getLogger("lstmviz.dashboard")
 
-PRESETS_RU = (
-    "Я вырос во Франции, много лет прожил в Париже, потом переехал в Москву, долго учился, работал, "
-    "путешествовал по всему миру, и поэтому я свободно говорю по-французски.",
-    "Фильм начинался очень скучно, первые полчаса я почти засыпал, актёры играли вяло, "
-    "но финал оказался просто потрясающим.",
-    "Сервис отличный, еда вкусная, официанты вежливые и внимательные, но нам так и не принесли счёт, "
-    "и это испортило весь вечер.",
-    "Не могу сказать, что мне не понравилось.",
-    "Я не люблю дождь!",
-    "<b>Отлично</b> 😀 10/10, see https://example.com #wow",
-)
+# Preset texts and the label the shipped sentiment models give them (tests/test_shipped_models.py checks
+# every pair on every shipped sentiment model); none of them is a corpus sentence. Filled from the models.
+PRESETS_RU: dict[str, str] = {}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 
 # Longer pastes are refused by the browser; the analysis keeps the first 200 tokens and says so.
@@ -130,18 +122,25 @@ def predictor_or_stop(info: state.CheckpointInfo) -> Any:
         st.stop()
 
 
-def presets_for(pred: Any) -> tuple[str, ...]:
-    """Preset texts: Russian sentences, or cue-recall token strings built from the vocabulary."""
+def presets_for(pred: Any) -> dict[str, str]:
+    """Preset texts -> their stated label: Russian sentences, or cue-recall strings built from the vocabulary."""
     if getattr(pred, "task", "sentiment") != "cue_recall":
         return PRESETS_RU
     names = [n for n in (getattr(pred, "token_names", None) or pred.vocab.tokens) if not n.startswith("<")]
     query = names[-1]
     cues = [n for n in names[:-1] if not re.fullmatch(r"w\d+", n)]
     fill = [n for n in names[:-1] if re.fullmatch(r"w\d+", n)] or names[:1]
-    out = []
+    out = {}
     for cue, lag in zip(cues or names[:1], (5, 20, 60)):
-        out.append(" ".join([cue] + [fill[i % len(fill)] for i in range(lag)] + [query]))
-    return tuple(out)
+        out[" ".join([cue] + [fill[i % len(fill)] for i in range(lag)] + [query])] = ""
+    return out
+
+
+def class_name(label: str) -> str:
+    """A class label in the session's language (``class.<label>`` in dashboard/i18n.py), else the label itself."""
+    key = f"class.{label}"
+    text = t(key)
+    return label if text == key else text
 
 
 def text_block(view: str, pred: Any) -> str | None:
@@ -158,10 +157,11 @@ def text_block(view: str, pred: Any) -> str | None:
             st.session_state[widget_key] = choice
             st.session_state[text_key] = choice
 
-    st.selectbox(t("text.preset"), presets, index=None, key=preset_key, on_change=use_preset,
-                 placeholder=t("text.preset_placeholder"))
+    shown = {text: f"{text} — {class_name(lab)}" if lab else text for text, lab in presets.items()}  # fixed now
+    st.selectbox(t("text.preset"), list(presets), index=None, key=preset_key, on_change=use_preset,
+                 placeholder=t("text.preset_placeholder"), format_func=shown.get)
     if widget_key not in st.session_state:  # first visit, or back from a view without this widget
-        st.session_state[widget_key] = st.session_state.get(text_key, presets[0])
+        st.session_state[widget_key] = st.session_state.get(text_key, next(iter(presets), ""))
     text = st.text_area(t("text.label"), key=widget_key, height=90, max_chars=MAX_TEXT_CHARS)
     st.session_state[text_key] = text
     if not text.strip():

@@ -124,6 +124,10 @@ RU: dict[str, str] = {
     "для всех строк: тёмное — слабый градиент; пусто справа — пробные последовательности этой модели короче.",
     "grads.epochs_title": "Профиль градиента: эпоха 1 и лучшая",
     "plot.reach": "‖∂h_T/∂s_t‖₂ (без потери, float64)",
+    "class.negative": "негатив",
+    "class.neutral": "нейтрально",
+    "class.positive": "позитив",
+    "class.mixed": "смешанное",
     "grads.title": "Градиенты во времени: RNN, GRU, LSTM",
     "grads.intro": "Одно предложение через несколько моделей. Потеря — кросс-энтропия к предсказанному (или "
     "выбранному) классу; показаны нормы ‖∂L/∂h_t‖ (сплошные) и ‖∂L/∂c_t‖ (пунктир) верхнего слоя на одной "
@@ -398,6 +402,10 @@ EN: dict[str, str] = {
     "row: dark is a weak gradient; blank on the right: this model's probe sequences are shorter.",
     "grads.epochs_title": "Gradient profile: epoch 1 and the best",
     "plot.reach": "‖∂h_T/∂s_t‖₂ (no loss, float64)",
+    "class.negative": "negative",
+    "class.neutral": "neutral",
+    "class.positive": "positive",
+    "class.mixed": "mixed",
     "grads.title": "Gradients through time: RNN, GRU, LSTM",
     "grads.intro": "One sentence through several models. The loss is cross-entropy to the predicted (or chosen) "
     "class; ‖∂L/∂h_t‖ (solid) and ‖∂L/∂c_t‖ (dashed) of the top layer share one log axis.",

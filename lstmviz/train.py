@@ -94,7 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     cw.add_argument("--class-weighted", dest="class_weighted", action="store_true", default=None,
                     help="inverse-frequency class weights in the loss (sentiment default)")  # fmt: skip
     cw.add_argument("--no-class-weighted", dest="class_weighted", action="store_false")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="training seed: initialisation, data order, dropout; online tasks: also the data (default: 0)")
+    p.add_argument("--split-seed", type=int, default=0, help="sentiment: seed of the train/val/test split (default: 0)")
+    p.add_argument("--freeze-embedding", action="store_true", help="keep the (e.g. --navec) embedding fixed in training")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     return p
@@ -117,7 +120,8 @@ def _given(args: argparse.Namespace, flags) -> dict[str, Any]:
 def _configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
     d = TASK_DEFAULTS[args.task]
     model_cfg = ModelConfig.from_dict({**d["model"], **_given(args, _MODEL_FLAGS), "cell": args.cell,
-                                       "num_layers": args.layers, "bidirectional": args.bidirectional})  # fmt: skip
+                                       "num_layers": args.layers, "bidirectional": args.bidirectional,
+                                       "freeze_embedding": args.freeze_embedding})  # fmt: skip
     train = {**d["train"], **_given(args, _TRAIN_FLAGS), "seed": args.seed, "quiet": args.quiet}
     if args.clip is not None:
         train["clip_grad_norm"] = args.clip or None
@@ -198,7 +202,7 @@ def _run(args: argparse.Namespace) -> None:
     model_cfg, train_cfg = _configs(args)
     if args.task == "sentiment":
         dd = TASK_DEFAULTS["sentiment"]["data"]
-        data = prepare_sentiment(args.data, seed=args.seed, min_freq=args.min_freq or dd["min_freq"],
+        data = prepare_sentiment(args.data, seed=args.split_seed, min_freq=args.min_freq or dd["min_freq"],
                                  max_vocab=args.max_vocab or dd["max_vocab"])  # fmt: skip
     else:
         data = prepare_online(args.task, args.lag, lag_max=args.lag_max, seed=args.seed)

@@ -264,6 +264,11 @@ def _uses_dropout(model: torch.nn.Module) -> bool:
     )
 
 
+def _frozen(model: torch.nn.Module) -> set[str]:
+    """Names of the parameters training does not change (``requires_grad`` False)."""
+    return {n for n, p in model.named_parameters() if not p.requires_grad}
+
+
 def save_training_checkpoint(
     directory: str | os.PathLike, model: RecurrentClassifier, meta: Mapping[str, Any], result: FitResult
 ) -> Path:
@@ -276,7 +281,8 @@ def save_training_checkpoint(
     full = dict(meta)
     full.update(history=result.history, best_epoch=result.best_epoch, stop_reason=result.stop_reason,
                 solved_at=result.solved_at)  # fmt: skip
-    tensors = {f"model.{k}": v for k, v in r["last_state"].items()}
+    frozen = _frozen(model)  # e.g. a fixed pretrained embedding: equal in the best and the last state
+    tensors = {f"model.{k}": v for k, v in r["last_state"].items() if k not in frozen}
     tensors["rng.torch"] = r["rng_torch"]
     tensors["rng.shuffle"] = r["rng_shuffle"]
     counters = {k: r[k] for k in ("epoch", "best_epoch", "best_score", "bad_epochs", "updates")}
@@ -368,7 +374,10 @@ class _Loop:
             raise CheckpointError(f"{resume_from} has no resume state (opt.safetensors/opt.json)")
         tensors, info = state
         self.best_state = copy.deepcopy(best_model.state_dict())
-        self.model.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
+        last = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        for name in _frozen(self.model):  # never stored: a frozen parameter's last value is its best one
+            last.setdefault(name, self.best_state[name])
+        self.model.load_state_dict(last)
         self.opt.load_state_dict(optimizer_state_dict(tensors, info))
         for group in self.opt.param_groups:  # the new run's settings win over the stored ones
             group["lr"], group["weight_decay"] = self.cfg.lr, self.cfg.weight_decay

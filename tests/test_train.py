@@ -6,6 +6,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -221,3 +222,29 @@ def test_sentiment_from_a_small_csv(tmp_path):
     csv.write_text(csv.read_text(encoding="utf-8") + '\n"Новая строка",neutral', encoding="utf-8")
     with pytest.raises(ValueError, match="data for .* changed since training"):
         resume_training(out, overrides={"epochs": 2}, log=None)
+
+
+def test_frozen_pretrained_embedding_trains_resumes_and_stays_fixed(tmp_path):
+    """--navec --freeze-embedding path: the vectors never move, resume works without storing them twice."""
+    from safetensors.torch import load_file
+
+    from lstmviz.bow import BowConfig
+
+    rows = [("Я люблю этот фильм", "positive"), ("Ужасный фильм, я не люблю его", "negative"),
+            ("Фильм вышел в пятницу", "neutral")] * 10  # fmt: skip
+    csv = tmp_path / "tiny.csv"
+    csv.write_text("Sentence,Sentiment\n" + "\n".join(f'"{t}",{lab}' for t, lab in rows), encoding="utf-8")
+    data = prepare_sentiment(csv, min_freq=1)
+    vectors = np.linspace(-1, 1, data.vocab_size * 6, dtype=np.float32).reshape(data.vocab_size, 6)
+    vectors[0] = 0
+    cfg = ModelConfig.from_dict({**TINY.to_dict(), "embed_dim": 6, "freeze_embedding": True})
+    out = tmp_path / "frozen"
+    model, meta = train_model(data, cfg, _cfg(epochs=2, probe_size=4), pretrained=vectors, out=out, log=None)
+    np.testing.assert_array_equal(model.embedding.weight.detach().numpy(), vectors)
+    assert meta["pretrained_embedding"] and "model.embedding.weight" not in load_file(str(out / "opt.safetensors"))
+    resumed, _ = resume_training(out, overrides={"epochs": 3}, log=None)
+    np.testing.assert_array_equal(resumed.embedding.weight.detach().numpy(), vectors)
+    # the bag-of-words baseline goes through the same trainer and checkpoint code
+    bow, bmeta = train_model(data, BowConfig(), _cfg(epochs=2, probe_size=4), out=tmp_path / "bow", log=None)
+    assert bmeta["init_grad_ratio"] is None and all(h["grad_profile"] is None for h in bmeta["history"])
+    assert load_checkpoint(tmp_path / "bow")[1]["model_kind"] == "bow"
