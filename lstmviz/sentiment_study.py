@@ -12,7 +12,8 @@ Variants (:data:`VARIANTS`, overrides of ``TASK_DEFAULTS["sentiment"]["model"]``
 * ``base``: embedding 64, hidden 64, one layer (the recipe of the first shipped models).
 * ``navec``: the embedding starts from the navec vectors (300 d, :mod:`lstmviz.pretrained`);
   ``navec_frozen``: the same vectors kept fixed during training.
-* ``layers2``: two stacked layers. ``bidir``: bidirectional. ``navec_bidir``: both.
+* ``layers2``: two stacked layers. ``bidir``: bidirectional. ``navec_bidir``, ``navec_frozen_bidir``:
+  pretrained (fine-tuned or fixed) and bidirectional.
 
 The study file (schema ``lstmviz.sentiment_study/1``) holds ``runs`` (one row per trained model) and
 ``summary`` (one row per variant and cell), and ``decision``: which recurrent recipe has the best mean
@@ -54,6 +55,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "layers2": {"num_layers": 2},
     "bidir": {"bidirectional": True},
     "navec_bidir": {"embed_dim": 300, "pretrained": True, "bidirectional": True},
+    "navec_frozen_bidir": {"embed_dim": 300, "pretrained": True, "freeze_embedding": True, "bidirectional": True},
 }
 
 _DATA_CACHE: dict[str, TaskData] = {}  # per process: the corpus is tokenised once per worker
