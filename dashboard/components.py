@@ -24,9 +24,23 @@ from lstmviz.checkpoint import CheckpointError
 
 log = logging.getLogger("lstmviz.dashboard")
 
-# Preset texts and the label the shipped sentiment models give them (tests/test_shipped_models.py checks
-# every pair on every shipped sentiment model); none of them is a corpus sentence. Filled from the models.
-PRESETS_RU: dict[str, str] = {}
+# Preset texts and their stated label, which every shipped sentiment model predicts (tests/test_shipped_models.py
+# checks each pair on each model); none is a corpus sentence. No negation pair: no shipped model reads «не плохо»
+# as positive (all three say negative), so none is offered.
+PRESETS_RU: dict[str, str] = {
+    "Спасибо всем друзьям и коллегам, которые поддержали нас в трудную минуту, благодаря вам у нас всё получилось, "
+    "и мы счастливы.": "positive",
+    "Чиновники годами обещали починить дорогу, но деньги снова украли, ремонт так и не начали, и жители в ярости.":
+        "negative",
+    "Во вторник в здании администрации состоится заседание комиссии, на котором обсудят план строительства новой "
+    "школы и поликлиники в районе.": "neutral",
+    "Актёры играли прекрасно, но сценарий оказался слабым и скучным.": "mixed",
+    "Мне очень понравился этот город, люди здесь добрые и приветливые.": "positive",
+    "Это ужасно, отвратительно и просто мерзко.": "negative",
+    "В среду министр встретился с представителями регионов.": "neutral",
+    "Отличный концерт, музыканты играли великолепно.": "positive",
+    "Власти снова обманули жителей, и никто за это не ответил.": "negative",
+}  # fmt: skip
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 
 # Longer pastes are refused by the browser; the analysis keeps the first 200 tokens and says so.

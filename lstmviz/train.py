@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from lstmviz.bow import BowConfig
 from lstmviz.experiments import CHECKPOINT_PREFIX, compare_cells, resume_training, train_model
 from lstmviz.models import CELLS, ModelConfig
 from lstmviz.sweeps import DEFAULT_BIASES, DEFAULT_LAGS, default_specs, run_sweep, write_sweep
@@ -55,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--task", choices=TASKS, default="sentiment", help="what to train on (default: sentiment)")
     p.add_argument("--data", default=_DEFAULT_DATA, help="sentiment corpus CSV or directory (default: %(default)s)")
-    p.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent cell (default: lstm)")
+    p.add_argument("--cell", choices=(*CELLS, "bow"), default="lstm",
+                   help="recurrent cell, or bow: the bag-of-words baseline (default: lstm)")
     p.add_argument("--out", help="checkpoint directory; with --compare and the sweeps the root directory")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run stored in --out")
@@ -117,9 +119,9 @@ def _given(args: argparse.Namespace, flags) -> dict[str, Any]:
     return given
 
 
-def _configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
+def _configs(args: argparse.Namespace) -> tuple[ModelConfig | BowConfig, TrainConfig]:
     d = TASK_DEFAULTS[args.task]
-    model_cfg = ModelConfig.from_dict({**d["model"], **_given(args, _MODEL_FLAGS), "cell": args.cell,
+    model_cfg = BowConfig() if args.cell == "bow" else ModelConfig.from_dict({**d["model"], **_given(args, _MODEL_FLAGS), "cell": args.cell,
                                        "num_layers": args.layers, "bidirectional": args.bidirectional,
                                        "freeze_embedding": args.freeze_embedding})  # fmt: skip
     train = {**d["train"], **_given(args, _TRAIN_FLAGS), "seed": args.seed, "quiet": args.quiet}
@@ -212,6 +214,8 @@ def _run(args: argparse.Namespace) -> None:
             raise ValueError(f"--navec needs --task sentiment (word vectors), got --task {args.task}")
         from lstmviz.pretrained import load_vectors
 
+        if args.cell == "bow":
+            raise ValueError("--navec gives word vectors to a recurrent model; --cell bow has no embedding")
         matrix, coverage = load_vectors(args.navec, data.meta["vocab"]["tokens"], seed=args.seed)
         model_cfg = ModelConfig.from_dict({**model_cfg.to_dict(), "embed_dim": int(matrix.shape[1])})
         print(f"navec vectors for {coverage:.1%} of the vocabulary")

@@ -16,3 +16,10 @@ def test_readme_python_blocks_run():
         exec(compile(code, f"README.md python block {i}", "exec"), namespace)  # noqa: S102 - our own README
         if "rec" in namespace:
             assert namespace["rec"].keys(), f"block {i}: the example recorded nothing"
+
+
+def test_readme_sentiment_table_is_the_study_file():
+    """The README's seed-study table is copied from checkpoints/sentiment_seeds.md, not typed by hand."""
+    study = README.parent / "checkpoints" / "sentiment_seeds.md"
+    table = "".join(line + "\n" for line in study.read_text(encoding="utf-8").splitlines() if line.startswith("|"))
+    assert table.count("\n") > 10 and table in README.read_text(encoding="utf-8")

@@ -88,3 +88,28 @@ def test_cue_fillers_widen_the_cue_query_gap_and_the_classroom_scenario_shows_va
     rel = {c: analyze_text(p, cue_text("france", 100)).grad_frame().query("quantity == 'grad_hidden'")["norm_rel"]
            for c, p in preds.items()}  # fmt: skip
     assert 0 < rel["rnn"].iloc[0] < 1e-3 * rel["lstm"].iloc[0], {c: r.iloc[0] for c, r in rel.items()}
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_every_gates_preset_is_predicted_as_its_stated_label(cell):
+    """The Gates view's presets are sentences the shipped sentiment models get right."""
+    from dashboard.components import PRESETS_RU
+    from lstmviz.pipeline import Predictor
+    from lstmviz.sentence import analyze_text
+
+    path = ROOT / f"sentiment-{cell}"
+    if not (path / "meta.json").is_file():
+        pytest.skip(f"{path} is not shipped in this checkout")
+    pred = Predictor.from_checkpoint(path)
+    assert len(PRESETS_RU) >= 6 and set(PRESETS_RU.values()) >= {"positive", "negative", "neutral"}
+    wrong = {text: analyze_text(pred, text, grads=False).predicted_label for text in PRESETS_RU}
+    wrong = {text: got for text, got in wrong.items() if got != PRESETS_RU[text]}
+    assert not wrong, wrong
+
+
+def test_presets_are_not_corpus_sentences(corpus_dir):
+    from dashboard.components import PRESETS_RU
+    from lstmviz.datasets import load_opensentiment
+
+    corpus = set(load_opensentiment(corpus_dir)["text"].str.strip())
+    assert not [t for t in PRESETS_RU if t.strip() in corpus]
