@@ -94,13 +94,13 @@ DEFAULT_LABELS: dict[str, str] = {
     "solved": "solved",
     "log_scale": "σ(b)^lag, ratio (log)",
 }
-_CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4"}
+_CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4", "bow": "#7f7f7f"}  # bow: the baseline, grey
 
 
 def _cell_color(name: object) -> str | None:
     """Fixed colour of a cell type named anywhere in a series name (``sentiment-lstm`` -> LSTM blue)."""
     low = str(name).lower()
-    for cell in ("lstm", "gru", "rnn"):  # lstm first: no cell name contains another, but be explicit
+    for cell in ("lstm", "gru", "rnn", "bow"):  # lstm first: no cell name contains another, but be explicit
         if cell in low:
             return _CELL_COLORS[cell]
     return None

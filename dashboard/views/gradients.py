@@ -47,7 +47,7 @@ def render() -> None:
     text = ui.text_block("grads", next(iter(preds.values())))
     shared = [l for l in next(iter(preds.values())).labels if all(l in p.labels for p in preds.values())]
     ui.sanitize(state.GRAD_TARGET, [""] + shared)
-    targets = {"": t("grads.predicted"), **{l: l for l in shared}}  # labels fixed now: format_func stays pure
+    targets = {"": t("grads.predicted"), **{l: ui.class_name(l) for l in shared}}  # fixed now: format_func stays pure
     target = st.radio(t("grads.target"), list(targets), horizontal=True, key=state.GRAD_TARGET,
                       format_func=targets.get)
     knobs = what_if_knobs()
@@ -55,8 +55,9 @@ def render() -> None:
             for name, p in zip(preds, chosen)}
     first_a = next(iter(runs.values()))
     ui.token_notices(first_a)
-    st.caption(" · ".join(f"{ui.md_escape(n)}: **{ui.md_escape(a.predicted_label)}** "
-                          f"({t('grads.loss_to', label=ui.md_escape(a.labels[a.target]))})" for n, a in runs.items()))
+    st.caption(" · ".join(f"{ui.md_escape(n)}: **{ui.md_escape(ui.class_name(a.predicted_label))}** "
+                          f"({t('grads.loss_to', label=ui.md_escape(ui.class_name(a.labels[a.target])))})"
+                          for n, a in runs.items()))
 
     cmp = compare_gradients(runs)  # the same function benchmarks/bench_dashboard.py times
     sections.curves(cmp, first_a.tokens)
