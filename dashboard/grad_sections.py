@@ -35,7 +35,7 @@ def curves(cmp: GradientComparison, tokens: list[str]) -> None:
 
 
 def reach(cmp: GradientComparison) -> None:
-    """The loss-free reach ‖∂h_T/∂s_t‖₂ of every model, with the product bound named in the caption."""
+    """The loss-free reach ‖∂h_T/∂s_t‖₂ of every model, its value at the first token in the caption."""
     if cmp.reach.empty:
         return
     st.subheader(t("grads.reach"))
@@ -43,7 +43,7 @@ def reach(cmp: GradientComparison) -> None:
     fig = plots.reach_curves(cmp.reach, x="distance", title=t("grads.reach_title"), labels=ui.plot_labels())
     ui.show_figure(fig, cmp.reach, "reach", "reach")
     first = cmp.reach.sort_values("step").groupby("series", sort=False).first()
-    items = [f"{ui.md_escape(s)}: {r['reach']:.1e} (Π‖J‖ {r['product_bound']:.1e})" for s, r in first.iterrows()]
+    items = [f"{ui.md_escape(s)}: {r['reach']:.1e}" for s, r in first.iterrows()]
     st.caption(t("grads.reach_first", items=" · ".join(items)))
 
 

@@ -116,8 +116,8 @@ RU: dict[str, str] = {
     "скрытое состояние: спектральная норма точного произведения якобианов шагов, в float64. Не зависит ни от "
     "потери, ни от уверенности модели. Убывание здесь и есть затухание градиента.",
     "grads.reach_title": "‖∂h_T/∂s_t‖₂ от расстояния до конца",
-    "grads.reach_first": "У первого токена: {items}. Π‖J‖ — произведение норм якобианов шагов: верхняя граница "
-    "дальности, обычно очень грубая — затухание даёт взаимное расположение якобианов, а не их нормы.",
+    "grads.reach_first": "У первого токена: {items}. Для RNN сравните с σ_max(W_hh) выше: нормы отдельных шагов "
+    "не малы, затухание даёт то, как якобианы шагов складываются в произведение.",
     "grads.epochs": "Как обучение меняет градиент: эпоха 1 и лучшая эпоха",
     "grads.epochs_caption": "Сохранённые при обучении профили: средняя ‖∂L/∂h_t‖ на фиксированной пачке "
     "валидационных примеров (float32), строки — модель и эпоха, столбцы — расстояние от конца. Одна шкала цвета "
@@ -394,8 +394,8 @@ EN: dict[str, str] = {
     "hidden state: the spectral norm of the exact product of step Jacobians, in float64. It depends neither on the "
     "loss nor on how sure the model is. Its fall is the vanishing gradient.",
     "grads.reach_title": "‖∂h_T/∂s_t‖₂ vs distance from the end",
-    "grads.reach_first": "At the first token: {items}. Π‖J‖ is the product of the step Jacobians' norms: an upper "
-    "bound on the reach, usually a very loose one — vanishing comes from how the Jacobians align, not their norms.",
+    "grads.reach_first": "At the first token: {items}. For the RNN compare σ_max(W_hh) above: single steps are not "
+    "small; vanishing comes from how the step Jacobians combine in the product.",
     "grads.epochs": "How training changes the gradient: epoch 1 and the best epoch",
     "grads.epochs_caption": "Profiles stored during training: mean ‖∂L/∂h_t‖ over a fixed batch of validation "
     "examples (float32); rows are model and epoch, columns the distance from the end. One colour scale for every "

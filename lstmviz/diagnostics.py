@@ -1,7 +1,6 @@
 """Diagnostics of a recurrent model on a text: why gradients vanish, how gates saturate.
 
-* :func:`state_reach`: the loss-free reach ``||∂h_T/∂s_t||_2`` from the exact step Jacobians (float64),
-  and the data-dependent product bound ``Π ||∂s_k/∂s_{k-1}||_2`` above it;
+* :func:`state_reach`: the loss-free reach ``||∂h_T/∂s_t||_2`` from the exact step Jacobians (float64);
   :func:`weight_stats`: ``σ_max(W_hh)`` and the spectral radius.
 * :func:`pascanu_bound`: the Pascanu et al. 2013 bound and whether it binds (``σ_max < 1``).
 * :func:`forget_product_frame`: the LSTM cell path's factor ``Π f_k``.
@@ -63,53 +62,65 @@ def weight_stats(rnn: nn.RNNBase, layer: int) -> dict[str, float]:
     return {"sigma_max": sigma, "spectral_radius": rho}
 
 
-def _step(cell: str, nonlinearity: str, w: Mapping[str, torch.Tensor], H: int):
-    """The layer's step ``s_{t-1}, x_t -> s_t`` on a flat state (``[h, c]`` for the LSTM), PyTorch's equations."""
+def _step_jacobians(cell: str, nonlinearity: str, w: Mapping[str, torch.Tensor | None], s: torch.Tensor,
+                    x: torch.Tensor, H: int) -> torch.Tensor:
+    """``A_k = ∂s_k/∂s_{k-1}`` for k = 1..T-1 in closed form (PyTorch's equations), float64: ``(T-1, S, S)``.
 
-    def lin(x, weight, bias):
-        return x @ weight.T + (bias if bias is not None else 0.0)
+    ``s`` is ``(T, S)`` (``[h, c]`` for the LSTM), ``x`` the layer's inputs ``(T, E)``.
+    """
+    def lin(v, weight, bias):
+        return v @ weight.T + (bias if bias is not None else 0.0)
 
-    def lstm(s, x):
-        h, c = s[:H], s[H:]
-        i, f, g, o = (lin(x, w["ih"], w["bih"]) + lin(h, w["hh"], w["bhh"])).split(H)
-        c2 = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.cat((torch.sigmoid(o) * torch.tanh(c2), c2))
+    prev, xs = s[:-1], x[1:]  # s_{k-1} and x_k, k = 1..T-1
+    Whh = w["hh"]  # (G*H, H)
+    pre = lin(xs, w["ih"], w["bih"]) + lin(prev[:, :H], Whh, w["bhh"])  # (T-1, G*H)
+    if cell == "rnn":
+        h = s[1:, :H]
+        d = 1 - h**2 if nonlinearity == "tanh" else (h > 0).double()
+        return d[:, :, None] * Whh  # diag(φ') W_hh
+    if cell == "gru":
+        gi, gh = lin(xs, w["ih"], w["bih"]), lin(prev, Whh, w["bhh"])
+        r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+        z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+        n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+        Wr, Wz, Wn = Whh[:H], Whh[H : 2 * H], Whh[2 * H :]
+        dn = (1 - n**2)[:, :, None] * (r[:, :, None] * Wn + (gh[:, 2 * H :] * r * (1 - r))[:, :, None] * Wr)
+        eye = torch.diag_embed(z)
+        return eye + (1 - z)[:, :, None] * dn + ((prev - n) * z * (1 - z))[:, :, None] * Wz
+    # LSTM, gate order i, f, g, o
+    i, f, g, o = pre[:, :H].sigmoid(), pre[:, H : 2 * H].sigmoid(), pre[:, 2 * H : 3 * H].tanh(), pre[:, 3 * H :].sigmoid()
+    c_prev = prev[:, H:]
+    c = f * c_prev + i * g
+    tc = torch.tanh(c)
+    Wi, Wf, Wg, Wo = Whh[:H], Whh[H : 2 * H], Whh[2 * H : 3 * H], Whh[3 * H :]
+    dc_dh = ((c_prev * f * (1 - f))[:, :, None] * Wf + (g * i * (1 - i))[:, :, None] * Wi
+             + (i * (1 - g**2))[:, :, None] * Wg)  # fmt: skip
+    dh_dh = (tc * o * (1 - o))[:, :, None] * Wo + (o * (1 - tc**2))[:, :, None] * dc_dh
+    dh_dc = torch.diag_embed(o * (1 - tc**2) * f)
+    dc_dc = torch.diag_embed(f)
+    return torch.cat((torch.cat((dh_dh, dh_dc), 2), torch.cat((dc_dh, dc_dc), 2)), 1)  # (T-1, 2H, 2H)
 
-    def gru(s, x):
-        gi, gh = lin(x, w["ih"], w["bih"]), lin(s, w["hh"], w["bhh"])
-        r = torch.sigmoid(gi[:H] + gh[:H])
-        z = torch.sigmoid(gi[H : 2 * H] + gh[H : 2 * H])
-        n = torch.tanh(gi[2 * H :] + r * gh[2 * H :])
-        return (1 - z) * n + z * s
 
-    def rnn(s, x):
-        pre = lin(x, w["ih"], w["bih"]) + lin(s, w["hh"], w["bhh"])
-        return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
-
-    return {"lstm": lstm, "gru": gru, "rnn": rnn}[cell]
-
-
-def state_reach(model64: nn.Module, rec64: Any, ids: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def state_reach(model64: nn.Module, rec64: Any, inputs: torch.Tensor) -> np.ndarray:
     """Loss-free reach of the top layer (forward): ``||∂h_{T-1}/∂s_t||_2`` for every step t.
 
     ``s_t`` is the layer's recurrent state (``h_t``; ``(h_t, c_t)`` for the LSTM). The step
-    Jacobians ``A_k = ∂s_k/∂s_{k-1}`` are computed exactly by autograd on the layer's own equations
-    at the recorded states and inputs, all in float64; ``∂h_{T-1}/∂s_t = P A_{T-1} ... A_{t+1}`` with
+    Jacobians ``A_k = ∂s_k/∂s_{k-1}`` are written out in closed form from the layer's own equations
+    at the recorded states and inputs, all in float64 (tests check them against autograd through
+    ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM``); ``∂h_{T-1}/∂s_t = P A_{T-1} ... A_{t+1}`` with
     ``P`` the selector of ``h`` (its spectral norm is 1 at the last step). Unlike ``||dL/dh_t||`` it
     does not depend on the loss or on how sure the model is.
 
     Args:
-        model64: A float64 classifier with ``embedding`` and one recurrent module (not mutated).
-        rec64: A recording of that model on ``ids`` (batch of one), with ``hidden`` (and ``cell``).
-        ids: ``(1, T)`` token ids.
+        model64: A float64 model with one recurrent module (not mutated).
+        rec64: A recording of that model on ``inputs`` (batch of one), with ``hidden`` (and ``cell``).
+        inputs: ``(T, E)`` float64 inputs of the recurrent module's first layer (the embedded text).
 
     Returns:
-        ``(reach, product_bound)``, each ``(T,)`` float64; ``product_bound_t = Π_{k>t} ||A_k||_2``
-        (the data-dependent bound, ``>= reach_t``).
+        ``(T,)`` float64, 1 at the last step.
 
     Example:
-        >>> reach, bound = state_reach(model64, rec64, ids)  # doctest: +SKIP
-        >>> reach[-1]  # doctest: +SKIP
+        >>> state_reach(model64, rec64, emb64[0])[-1]  # doctest: +SKIP
         1.0
     """
     path, rnn = next((p, m) for p, m in model64.named_modules() if isinstance(m, nn.RNNBase))
@@ -118,7 +129,7 @@ def state_reach(model64: nn.Module, rec64: Any, ids: torch.Tensor) -> tuple[np.n
     top = L - 1
     with torch.no_grad():
         if top == 0:
-            x = model64.embedding(ids)[0].double()  # (T, E)
+            x = inputs.double()  # (T, E)
         else:
             dirs = [rec64[make_key(path, top - 1, d, "hidden")][0] for d in range(2 if rnn.bidirectional else 1)]
             x = torch.cat(dirs, dim=-1).double()  # (T, D*H): the lower layer's output
@@ -127,19 +138,23 @@ def state_reach(model64: nn.Module, rec64: Any, ids: torch.Tensor) -> tuple[np.n
     T, S = s.shape
     w = {k: (getattr(rnn, f"{n}_l{top}").detach().double() if hasattr(rnn, f"{n}_l{top}") else None)
          for k, n in (("ih", "weight_ih"), ("hh", "weight_hh"), ("bih", "bias_ih"), ("bhh", "bias_hh"))}  # fmt: skip
-    step = _step(cell, getattr(rnn, "nonlinearity", "tanh"), w, H)
-    # A_k = ∂s_k/∂s_{k-1} for k = 1..T-1, one vectorised Jacobian over the steps: (T-1, S, S).
-    A = torch.func.vmap(torch.func.jacrev(step, argnums=0))(s[:-1], x[1:]) if T > 1 else torch.zeros(0, S, S)
+    if T == 1:
+        return np.ones(1)
+    with torch.no_grad():
+        A = _step_jacobians(cell, getattr(rnn, "nonlinearity", "tanh"), w, s, x, H)  # (T-1, S, S)
     M = torch.eye(S, dtype=torch.float64)[:H]  # (H, S): ∂h_{T-1}/∂s_{T-1}
-    reach = np.empty(T)
-    bound = np.empty(T)
-    reach[-1], bound[-1] = 1.0, 1.0
-    step_norms = torch.linalg.matrix_norm(A, ord=2).numpy() if T > 1 else np.zeros(0)  # (T-1,)
+    prods = []
     for t in range(T - 2, -1, -1):
         M = M @ A[t]  # ∂h_{T-1}/∂s_t
-        reach[t] = float(torch.linalg.matrix_norm(M, ord=2))
-        bound[t] = bound[t + 1] * step_norms[t]
-    return reach, bound
+        prods.append(M)
+    Ms = torch.stack(prods[::-1])  # (T-1, H, S), step order
+    # ||M||_2 = scale * sqrt(λ_max((M/scale)(M/scale)^T)): the scale keeps the square from underflowing.
+    scale = Ms.abs().amax(dim=(1, 2), keepdim=True)
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    G = (Ms / safe) @ (Ms / safe).mT  # (T-1, H, H), symmetric
+    sigma = safe[:, 0, 0] * torch.linalg.eigvalsh(G)[:, -1].clamp_min(0).sqrt()
+    sigma = torch.where(scale[:, 0, 0] > 0, sigma, torch.zeros_like(sigma))
+    return np.concatenate([sigma.numpy(), [1.0]])
 
 
 def forget_product_frame(analysis: Any, layer: int | None = None, series: str | None = None) -> pd.DataFrame:
@@ -229,20 +244,19 @@ def reach_frame(analysis: Any, series: str | None = None) -> pd.DataFrame:
     """The loss-free reach of one analysis as a tidy frame.
 
     Returns:
-        Frame ``series, cell, step, distance, token, reach, product_bound`` (empty without grads).
+        Frame ``series, cell, step, distance, token, reach`` (empty without grads).
 
     Example:
         >>> reach_frame(a)["reach"].iloc[-1]  # doctest: +SKIP
         1.0
     """
-    cols = ["series", "cell", "step", "distance", "token", "reach", "product_bound"]
+    cols = ["series", "cell", "step", "distance", "token", "reach"]
     if analysis.reach is None:
         return pd.DataFrame(columns=cols)
     T = len(analysis.reach)
     return pd.DataFrame(
         {"series": series or analysis.cell, "cell": analysis.cell, "step": np.arange(T),
-         "distance": T - 1 - np.arange(T), "token": analysis.tokens, "reach": analysis.reach,
-         "product_bound": analysis.product_bound}
+         "distance": T - 1 - np.arange(T), "token": analysis.tokens, "reach": analysis.reach}
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -223,22 +224,31 @@ def _check_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> N
         raise ValueError(f"{what}: frame lacks columns {missing}; required: {list(required)}")
 
 
+def _colorbar(height: int, title: str | None, text: str | None = None) -> dict[str, Any]:
+    """A colour bar whose tick labels cannot collide: at most one per ~28 px of the plot area.
+
+    The bar spans the plot area, so the same holds in an exported image (same layout). A short
+    strip gets 2-3 ticks and its title beside the bar instead of above it.
+
+    Example:
+        >>> _colorbar(140, "t")["nticks"]
+        2
+    """
+    plot_px = height - (50 if title else 20) - 40  # the margins of _layout
+    bar = dict(nticks=max(2, min(8, plot_px // 28)), ticks="outside", tickfont=dict(size=11),
+               title=dict(side="right" if plot_px < 160 else "top"))  # fmt: skip
+    if text is not None:
+        bar["title"]["text"] = text
+    return bar
+
+
 def _layout(fig: go.Figure, title: str | None, height: int | None = None) -> go.Figure:
-    """Common layout: escaped title, compact margins, colour bars whose tick labels never overlap."""
+    """Common layout: escaped title, compact margins (heatmaps size their colour bar with :func:`_colorbar`)."""
     fig.update_layout(
         title=dict(text=esc(title)) if title else None,
         margin=dict(l=50, r=20, t=50 if title else 20, b=40),
         height=height,
     )
-    # A colour bar spans the plot area; at ~28 px per label its tick labels cannot collide, also in an
-    # exported image (same layout). A short strip gets 2-3 ticks and its title beside the bar.
-    plot_px = (height or 450) - (50 if title else 20) - 40
-    nticks = max(2, min(8, int(plot_px) // 28))
-    for trace in fig.data:
-        if getattr(trace, "type", None) == "heatmap" and trace.showscale is not False:
-            side = "right" if plot_px < 160 else "top"
-            trace.update(colorbar=dict(nticks=nticks, ticks="outside", tickfont=dict(size=11),
-                                       title=dict(side=side)))  # fmt: skip
     return fig
 
 
@@ -292,7 +302,7 @@ def gate_heatmap(
             colorscale=scale,
             customdata=hover,
             hovertemplate="token %{x}: %{customdata}<br>unit %{y}<br>value %{z:.3f}<extra></extra>",
-            colorbar=dict(title=dict(text=esc(quantity))),
+            colorbar=_colorbar(max(220, min(900, 60 + 8 * units)), title, esc(quantity)),
         )
     )
     _token_axis(fig, tokens, unknown)
@@ -454,8 +464,11 @@ def colored_text_figure(
             hi = hi if hi > lo else lo + 1.0
         zmin = lo if zmin is None else zmin
         zmax = hi if zmax is None else zmax
+    # >= 80 px of plot area per strip: room for a colour bar with three readable tick labels.
+    height = max(60 + 36 * rows, (50 if title else 20) + 40 + 80)
     fig = go.Figure(
         go.Heatmap(
+            colorbar=_colorbar(height, title),
             z=z,
             text=text,
             customdata=hover,
@@ -471,8 +484,7 @@ def colored_text_figure(
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
-    # >= 80 px of plot area per strip: room for a colour bar with three readable tick labels.
-    return _layout(fig, title, height=max(60 + 36 * rows, (50 if title else 20) + 40 + 80))
+    return _layout(fig, title, height=height)
 
 
 def grad_norm_curves(
@@ -711,7 +723,7 @@ def grad_profile_heatmap(
             colorscale="Magma",
             zmin=None if zrange is None else zrange[0],
             zmax=None if zrange is None else zrange[1],
-            colorbar=dict(title=dict(text=L["log_grad"])),
+            colorbar=_colorbar(320, title, L["log_grad"]),
             hovertemplate="epoch %{y}<br>distance %{x}<br>log10 norm %{z:.2f}<extra></extra>",
         )
     )
@@ -802,7 +814,7 @@ def profile_pairs_heatmap(
     fig = go.Figure(go.Heatmap(
         z=z, x=[int(d) for d in table.columns], y=rows, colorscale="Magma",
         zmin=None if zrange is None else zrange[0], zmax=None if zrange is None else zrange[1],
-        colorbar=dict(title=dict(text=L["log_grad"])),
+        colorbar=_colorbar(110 + 34 * len(rows), title, L["log_grad"]),
         hovertemplate="%{y}<br>" + L["distance"] + " %{x}<br>log10 %{z:.2f}<extra></extra>"))  # fmt: skip
     fig.update_xaxes(title_text=L["distance"])
     fig.update_yaxes(autorange="reversed")

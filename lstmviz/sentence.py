@@ -95,8 +95,6 @@ class TextAnalysis:
         reach: ``(T,)`` loss-free reach ``||∂h_{T-1}/∂s_t||_2`` of the top layer (forward), ``s_t``
             its recurrent state (``(h_t, c_t)`` for the LSTM), from the exact step Jacobians in
             float64 (:func:`lstmviz.diagnostics.state_reach`); None without grads.
-        product_bound: ``(T,)`` ``Π_{k>t} ||∂s_k/∂s_{k-1}||_2``, the data-dependent upper bound on
-            ``reach``; None without grads.
         weight_stats: ``sigma_max`` and ``spectral_radius`` of the top layer's ``W_hh`` (float64).
     """
 
@@ -119,7 +117,6 @@ class TextAnalysis:
     grad_ratio: float | None = None
     recording64: Any = None
     reach: np.ndarray | None = None
-    product_bound: np.ndarray | None = None
     weight_stats: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes (what-if settings, ...)
 
@@ -355,7 +352,7 @@ def analyze_ids(
     predicted = int(np.argmax(probs[-1]))
     tgt = _resolve_target(target, labels, predicted)
     saliency = None
-    loss_value = grad_ratio = rec64 = reach = product_bound = None
+    loss_value = grad_ratio = rec64 = reach = None
     # Gates and states exactly as the (float32) model computes them: a forward pass only.
     with torch.no_grad(), record(model, grads=False) as rec:
         logits = model(ids, lengths)  # (1, C)
@@ -363,16 +360,20 @@ def analyze_ids(
         loss_value = float(F.cross_entropy(logits, torch.tensor([tgt])))
         # Gradients through time and saliency on a private float64 copy (same loss): nothing
         # underflows to 0 above ~1e-308, where float32 gives exact zeros on long texts.
-        model64 = copy.deepcopy(model).double()
+        # The embedding table (e.g. 6,018 x 300 navec vectors) is not copied: only this text's rows are
+        # looked up in float32 and widened, which is exact.
+        model64 = copy.deepcopy(model, memo={id(model.embedding): None}).double()
+        with torch.no_grad():
+            emb64 = model.embedding(ids).double()  # (1, T, E)
         with record(model64, grads=True) as rec64:
-            emb = model64.embedding(ids).detach().requires_grad_(True)  # (1, T, E) float64
+            emb = emb64.clone().requires_grad_(True)  # (1, T, E) float64
             loss = F.cross_entropy(model64.forward_embedded(emb, lengths), torch.tensor([tgt]))
             # rec.backward (not loss.backward) leaves every parameter's .grad untouched.
             (d_emb,) = rec64.backward(loss, inputs=[emb])  # (1, T, E)
         saliency = torch.linalg.vector_norm(d_emb[0], dim=-1).numpy()  # (T,)
         top = torch.linalg.vector_norm(rec64[make_key(path, rnn.num_layers - 1, 0, "grad_hidden")], dim=-1)  # (1, T)
         grad_ratio = float(end_to_start(top, lengths)[0])
-        reach, product_bound = state_reach(model64, rec64, ids)
+        reach = state_reach(model64, rec64, emb64[0])
 
     return TextAnalysis(
         text=text,
@@ -394,7 +395,6 @@ def analyze_ids(
         grad_ratio=grad_ratio,
         recording64=rec64,
         reach=reach,
-        product_bound=product_bound,
         weight_stats=weight_stats(rnn, rnn.num_layers - 1),
     )
 
