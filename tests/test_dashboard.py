@@ -366,6 +366,14 @@ def test_classroom_scenario_shows_vanishing(app, ckpt_root):
     # the saliency strips of the compared models share one colour scale
     strips = [f["data"][0] for f in _figures(app) if "∂x_t" in str(f["layout"].get("title", {}).get("text", ""))]
     assert len(strips) == 3 and len({(s["zmin"], s["zmax"]) for s in strips}) == 1, strips
+    # the loss-free reach: one line per model, the RNN's far below the LSTM's at the cue (the largest distance)
+    reach = next(f for f in _figures(app) if "∂h_T/∂s_t" in str(f["layout"].get("yaxis", {}).get("title", {})))
+    far = {tr["name"]: _array(tr["y"])[-1] for tr in reach["data"]}
+    assert set(far) == {"cue-rnn", "cue-gru", "cue-lstm"} and far["cue-rnn"] < 1e-3 * far["cue-lstm"], far
+    # the stored training profiles: epoch 1 and the best epoch of each model in one heatmap, one scale
+    prof = next(f["data"][0] for f in _figures(app) if f["data"] and f["data"][0].get("type") == "heatmap"
+                and "·" in str(f["data"][0].get("y", "")))
+    assert len(prof["y"]) >= 3 and prof["zmin"] is not None and prof["zmax"] is not None
 
 
 def test_training_view_profiles_share_one_colour_scale(app):
