@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 
 from lstmviz.bow import BagOfWordsClassifier, BowConfig
 from lstmviz.models import ModelConfig, RecurrentClassifier
+from lstmviz.safeio import UnsafeFileError, check_regular, read_json
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -52,6 +53,11 @@ __all__ = [
     "library_version",
     "MODEL_KINDS",
     "model_kind",
+    "check_output_dir",
+    "read_meta",
+    "MAX_META_BYTES",
+    "MAX_PARAMETERS",
+    "CONFIG_LIMITS",
 ]
 
 SCHEMA_VERSION = 1
@@ -64,6 +70,12 @@ MODEL_KINDS: dict[str, tuple[type, type]] = {
     "recurrent": (ModelConfig, RecurrentClassifier),
     "bow": (BowConfig, BagOfWordsClassifier),
 }
+# Budgets a checkpoint must fit before anything is allocated (a lie in meta.json costs milliseconds).
+MAX_META_BYTES = 16 * 1024 * 1024  # meta.json / opt.json larger than this are refused unread
+MAX_PARAMETERS = 100_000_000  # numbers in one model (400 MB in float32); the shipped ones hold < 2M
+CONFIG_LIMITS = {"vocab_size": 2_000_000, "embed_dim": 4096, "hidden_size": 4096, "num_layers": 16,
+                 "num_classes": 10_000, "input_dim": 4096}  # fmt: skip
+_KNOWN_FILES = frozenset({"model.safetensors", "meta.json", "opt.safetensors", "opt.json"})  # what a save writes
 _ASIDE_SUFFIX = ".old"
 _TMP_INFIX = ".tmp-"
 _SAFETENSORS_MAX_HEADER = 100_000_000  # the format's own limit on the JSON header size
@@ -191,6 +203,52 @@ def model_kind(model: Any) -> str:
     raise TypeError(f"model must be one of {allowed}; got {type(model).__name__}")
 
 
+def check_output_dir(directory: str | os.PathLike) -> Path:
+    """The absolute checkpoint path to write, after refusing any path whose contents are not ours.
+
+    A save replaces the directory as a whole, so it may only ever replace a lstmviz checkpoint: the
+    target must not exist, or be an empty directory, or hold nothing but the four checkpoint files
+    with a ``meta.json`` of our schema. The working directory, the home directory, ``/``, a folder
+    holding ``.git`` and any existing non-directory are refused whatever they hold.
+
+    Raises:
+        ValueError: naming the path and what was found there.
+
+    Example:
+        >>> check_output_dir(".")
+        Traceback (most recent call last):
+        ...
+        ValueError: --out . is the working directory; name a new folder for the checkpoint, e.g. checkpoints/my-model
+    """
+    given = str(directory)
+    target = Path(directory).absolute()
+    if target.name in ("", ".", ".."):
+        raise ValueError(f"directory={given!r} must name a checkpoint directory")
+    resolved = target.resolve()
+    special = {Path.cwd().resolve(): "the working directory", Path.home().resolve(): "the home directory",
+               Path(resolved.anchor): "the file-system root"}  # fmt: skip
+    if resolved in special:
+        raise ValueError(f"--out {given} is {special[resolved]}; name a new folder for the checkpoint, "
+                         "e.g. checkpoints/my-model")  # fmt: skip
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise ValueError(f"--out {given} exists and is not a directory; it is never replaced: name a new folder")
+    if not target.exists():
+        return target
+    entries = sorted(p.name for p in target.iterdir())
+    foreign = [e for e in entries if e not in _KNOWN_FILES]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ValueError(f"--out {given} holds files that are not a lstmviz checkpoint ({shown}); nothing was "
+                         "changed: name a new or empty folder")  # fmt: skip
+    if entries:
+        try:
+            _check_schema(target / META_FILE, read_meta(target / META_FILE))
+        except CheckpointError as e:
+            raise ValueError(f"--out {given} is not a lstmviz checkpoint ({e}); nothing was changed: name a new "
+                             "or empty folder") from None  # fmt: skip
+    return target
+
+
 def save_checkpoint(
     directory: str | os.PathLike,
     model: RecurrentClassifier | BagOfWordsClassifier,
@@ -230,9 +288,7 @@ def save_checkpoint(
     kind = model_kind(model)
     if not isinstance(meta, Mapping):
         raise TypeError(f"meta must be a mapping, got {type(meta).__name__}")
-    target = Path(directory).absolute()
-    if target.name in ("", ".", ".."):
-        raise ValueError(f"directory={str(directory)!r} must name a checkpoint directory")
+    target = check_output_dir(directory)  # only ever replaces a lstmviz checkpoint
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     aside = _aside_path(target)
@@ -309,11 +365,14 @@ def _resolve_dir(directory: str | os.PathLike) -> Path:
     raise CheckpointError(f"checkpoint directory {target} does not exist")
 
 
-def _diagnose_safetensors(path: Path) -> None:
-    """Raises CheckpointError unless `path` is structurally a complete safetensors file."""
-    if not path.is_file():
+def _diagnose_safetensors(path: Path) -> dict[str, Any]:
+    """The header of `path`; CheckpointError unless it is structurally a complete safetensors file."""
+    if not path.exists() and not path.is_symlink():
         raise CheckpointError(f"missing weights file {path}")
-    size = path.stat().st_size
+    try:
+        size = check_regular(path, inside=path.parent).st_size
+    except UnsafeFileError as e:
+        raise CheckpointError(str(e)) from None
     with open(path, "rb") as f:
         head = f.read(64)
         if size >= 8:
@@ -359,29 +418,62 @@ def _diagnose_safetensors(path: Path) -> None:
         raise CheckpointError(
             f"{path} is truncated: the header describes {need} bytes of tensor data, the file holds {data_len}"
         )
+    return header
 
 
-def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+def _load_tensors(path: Path, header: Mapping[str, Any] | None = None) -> dict[str, torch.Tensor]:
     """Loads a safetensors file after structural checks; never unpickles."""
-    _diagnose_safetensors(path)
+    if header is None:
+        _diagnose_safetensors(path)
     try:
-        return load_file(str(path), device="cpu")
+        tensors = load_file(str(path), device="cpu")
     except Exception as e:  # safetensors raises its own error types for malformed content
         raise CheckpointError(f"{path} is not a valid safetensors file: {e}") from e
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: tensor {name!r} holds NaN or infinite values; the weights are unusable")
+    return tensors
 
 
-def _load_json(path: Path) -> dict[str, Any]:
-    """Reads a JSON object from `path`, raising CheckpointError on any problem."""
-    if not path.is_file():
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's ``meta.json`` (or ``opt.json``) within budget: a regular file inside its folder,
+    at most :data:`MAX_META_BYTES`, nested at most 64 deep, holding a JSON object.
+
+    Raises:
+        CheckpointError: naming the file.
+
+    Example:
+        >>> read_meta("checkpoints/sentiment-gru/meta.json")["task"]  # doctest: +SKIP
+        'sentiment'
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
         raise CheckpointError(f"missing metadata file {path}")
     try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(f"{path} is not valid JSON: {e}") from e
+        obj = read_json(path, MAX_META_BYTES, "checkpoint metadata", inside=path.parent)
+    except UnsafeFileError as e:
+        raise CheckpointError(str(e)) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} must hold a JSON object, got {type(obj).__name__}")
     return obj
+
+
+_load_json = read_meta
+
+
+def _check_limits(meta_path: Path, config: Any, model_cls: type) -> Any:
+    """Config within :data:`CONFIG_LIMITS` and :data:`MAX_PARAMETERS`; returns the model built on the meta device."""
+    for name, limit in CONFIG_LIMITS.items():
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > limit:
+            raise CheckpointError(f"{meta_path}: config {name}={value:,} is above the limit {limit:,}; refused")
+    with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+        model = model_cls(config)
+    n = sum(p.numel() for p in model.parameters())
+    if n > MAX_PARAMETERS:
+        raise CheckpointError(f"{meta_path}: the config describes {n:,} parameters, above the limit "
+                              f"{MAX_PARAMETERS:,}; refused")  # fmt: skip
+    return model
 
 
 def _check_schema(path: Path, obj: Mapping[str, Any]) -> None:
@@ -462,24 +554,28 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
             f"{meta_path}: {len(labels)} labels but config num_classes={config.num_classes}"
         )
 
-    tensors = _load_tensors(weights_path)
-    model = model_cls(config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
+    model = _check_limits(meta_path, config, model_cls)
+    expected = model.state_dict()  # meta tensors: the shapes the config implies
+    # Names and shapes from the safetensors header, before a byte of tensor data is read.
+    header = _diagnose_safetensors(weights_path)
+    stored = {k: v for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+    missing = sorted(set(expected) - set(stored))
+    extra = sorted(set(stored) - set(expected))
     if missing or extra:
         raise CheckpointError(
             f"{weights_path} does not match the config in {meta_path}: "
-            f"missing keys {missing}, unexpected keys {extra}"
+            f"missing keys {missing}, unexpected keys {extra[:20]}"
         )
     bad = [
-        f"{k}: file {tuple(tensors[k].shape)} vs config {tuple(v.shape)}"
+        f"{k}: file {tuple(stored[k].get('shape') or ())} vs config {tuple(v.shape)}"
         for k, v in expected.items()
-        if tuple(tensors[k].shape) != tuple(v.shape)
+        if list(stored[k].get("shape") or ()) != list(v.shape)
     ]
     if bad:
         raise CheckpointError(f"{weights_path} has tensors of the wrong shape for {meta_path}: " + "; ".join(bad))
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+    tensors = _load_tensors(weights_path, header)
+    # assign=True: the meta-device model takes the loaded tensors as they are (no second allocation, no init).
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, assign=True)
     model.eval()
     return model, meta
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 __all__ = [
     "CORPUS_FILENAME",
+    "MAX_DATA_BYTES",
     "CORPUS_LABELS",
     "DataError",
     "accuracy",
@@ -35,13 +36,14 @@ __all__ = [
 
 CORPUS_FILENAME = "opensentimentcorpus-final-by-majority.csv"
 CORPUS_LABELS = ("negative", "neutral", "positive", "mixed")
+MAX_DATA_BYTES = 64 * 1024 * 1024  # a training CSV larger than this is refused unread (the corpus is ~1.3 MB)
 
 
 class DataError(ValueError):
     """A data file cannot be used; the message names the file and what to do."""
 
 
-def load_opensentiment(path: str | os.PathLike[str]) -> pd.DataFrame:
+def load_opensentiment(path: str | os.PathLike[str], max_bytes: int = MAX_DATA_BYTES) -> pd.DataFrame:
     """Load OpenSentimentCorpus (columns ``Sentence``, ``Sentiment``).
 
     Args:
@@ -66,11 +68,12 @@ def load_opensentiment(path: str | os.PathLike[str]) -> pd.DataFrame:
             f"OpenSentimentCorpus file not found: {p} (expected {CORPUS_FILENAME} or the directory "
             f"holding it). Get the OpenSentimentCorpus, see README."
         )
-    return load_csv(p, text_column="Sentence", label_column="Sentiment")
+    return load_csv(p, text_column="Sentence", label_column="Sentiment", max_bytes=max_bytes)
 
 
 def load_csv(
-    path: str | os.PathLike[str], text_column: str = "text", label_column: str = "label"
+    path: str | os.PathLike[str], text_column: str = "text", label_column: str = "label",
+    max_bytes: int = MAX_DATA_BYTES,
 ) -> pd.DataFrame:
     """Load a user's labelled CSV (UTF-8, header row).
 
@@ -81,6 +84,7 @@ def load_csv(
         path: CSV file.
         text_column: Header of the column holding the texts.
         label_column: Header of the column holding the labels.
+        max_bytes: Largest file accepted, checked before reading (default :data:`MAX_DATA_BYTES`).
 
     Returns:
         DataFrame with str columns ``text`` and ``label`` and a fresh ``RangeIndex``.
@@ -94,9 +98,18 @@ def load_csv(
         >>> list(df.columns)
         ['text', 'label']
     """
+    from lstmviz.safeio import UnsafeFileError, check_regular
+
     p = Path(path)
     if not p.is_file():
         raise DataError(f"CSV file not found: {p}" + (" (it is a directory)" if p.is_dir() else ""))
+    try:
+        size = check_regular(p).st_size
+    except UnsafeFileError as e:
+        raise DataError(str(e)) from None
+    if size > max_bytes:
+        raise DataError(f"{p} holds {size:,} bytes, more than the {max_bytes:,} a training file may have; "
+                        "raise the limit with --max-bytes if this is intended")  # fmt: skip
     raw = p.read_bytes()
     if not raw.strip():
         raise DataError(f"{p} is empty; expected a CSV with a header row and data rows")

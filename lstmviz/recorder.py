@@ -511,6 +511,10 @@ def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Rec
     if not isinstance(grads, bool):
         raise TypeError(f"grads must be True or False, got {grads!r}")
     targets = find_recurrent_modules(model, names)
+    on_meta = [f"{path or '<root>'}.{n}" for path, m in targets.items() for n, p in m.named_parameters() if p.is_meta]
+    if on_meta:  # a meta tensor has shapes but no values: nothing could be recorded from it
+        raise ValueError(f"record() needs a model with real weights; {on_meta[0]} is on the 'meta' device "
+                         "(load or initialise the weights first, e.g. model.to_empty(device='cpu'))")  # fmt: skip
     if grads and not torch.is_grad_enabled():
         raise RuntimeError(
             "record(grads=True) was entered under torch.no_grad() or torch.inference_mode(): "

@@ -53,6 +53,7 @@ import pandas as pd
 from lstmviz.checkpoint import library_version
 from lstmviz.experiments import markdown_table, train_model, write_text_atomic
 from lstmviz.models import CELLS, ModelConfig
+from lstmviz.safeio import read_json as safe_read_json
 from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, prepare_online
 from lstmviz.tasks import ADDING_BASELINE_MSE
 from lstmviz.trainer import TrainConfig
@@ -394,23 +395,16 @@ _MAX_SWEEP_BYTES = 32 * 1024 * 1024  # a sweep file beyond this is refused befor
 
 
 def read_json(path: str | os.PathLike, max_bytes: int, what: str) -> Any:
-    """JSON from a file of at most ``max_bytes``; any problem is a ValueError naming the file and ``what``.
+    """JSON from a regular file of at most ``max_bytes``; any problem is a ValueError naming the file and ``what``.
 
-    The size is checked before a byte is read, and deep nesting is caught, so a hostile file
-    costs milliseconds.
+    See :func:`lstmviz.safeio.read_json`: size and file type are checked before a byte is read, and
+    deep nesting is refused, so a hostile file costs milliseconds.
 
     Example:
         >>> read_json("checkpoints/lab_presets.json", 4 << 20, "lab preset results")["runs"][0]["preset"]  # doctest: +SKIP
         'separate'
     """
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > max_bytes:
-            raise ValueError(f"{size:,} bytes is larger than {what} file can be ({max_bytes:,})")
-        return json.loads(p.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise ValueError(f"{p} cannot be read as {what}: {type(e).__name__}: {str(e)[:200]}") from None
+    return safe_read_json(path, max_bytes, what)
 
 
 def load_sweep(path: str | os.PathLike) -> dict[str, Any]:

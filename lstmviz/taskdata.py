@@ -38,7 +38,7 @@ from typing import Any
 import torch
 
 from lstmviz import tasks
-from lstmviz.datasets import CORPUS_LABELS, load_opensentiment, stratified_split
+from lstmviz.datasets import CORPUS_LABELS, MAX_DATA_BYTES, DataError, load_opensentiment, stratified_split
 from lstmviz.pipeline import MAX_TOKENS, encode_texts
 from lstmviz.text import TextPipeline
 from lstmviz.vocab import Vocab
@@ -65,6 +65,7 @@ VAL_SEED_OFFSET = 1_000_003  # validation set seed = run seed + this
 TEST_SEED_OFFSET = 2_000_029  # test set seed = run seed + this
 EVAL_LAGS = (5, 10, 20, 50, 100, 200)  # lags at which an online model is also tested (those in its range)
 _N_PER_LAG = 1024  # sequences in each per-lag test set
+MIN_SENTIMENT_ROWS = 10  # fewer labelled rows cannot fill an 80/10/10 split
 _MAX_REDRAWS = 1000  # rejection rounds before a stream gives up (the held-out set covers the task space)
 
 # Every per-task default in one place: model ("model"), optimisation ("train") and data ("data").
@@ -334,6 +335,7 @@ def prepare_sentiment(
     vocab: Vocab | None = None,
     min_freq: int = TASK_DEFAULTS["sentiment"]["data"]["min_freq"],
     max_vocab: int = TASK_DEFAULTS["sentiment"]["data"]["max_vocab"],
+    max_bytes: int = MAX_DATA_BYTES,
 ) -> TaskData:
     """Loads OpenSentimentCorpus (or any ``Sentence,Sentiment`` CSV), splits and encodes it.
 
@@ -347,6 +349,7 @@ def prepare_sentiment(
         vocab: Use this vocabulary instead of building one.
         min_freq: Keep training tokens seen at least this often.
         max_vocab: Largest vocabulary size including ``<pad>``/``<unk>``.
+        max_bytes: Largest corpus file accepted (checked before reading).
 
     Returns:
         A :class:`TaskData` with task "sentiment".
@@ -357,10 +360,16 @@ def prepare_sentiment(
         ['negative', 'neutral', 'positive', 'mixed']
     """
     pipeline = pipeline or TextPipeline()
-    df = load_opensentiment(data)
+    df = load_opensentiment(data, max_bytes=max_bytes)
     source = Path(df.attrs.get("source", data))
-    train_df, val_df, test_df = stratified_split(df, seed=seed)
     present = set(df["label"])
+    if len(present) < 2:
+        raise DataError(f"{source} has {len(present)} label(s) ({', '.join(sorted(present))}); training a "
+                        "classifier needs at least 2")  # fmt: skip
+    train_df, val_df, test_df = stratified_split(df, seed=seed)
+    if len(df) < MIN_SENTIMENT_ROWS or min(len(train_df), len(val_df), len(test_df)) == 0:
+        raise DataError(f"{source} has {len(df)} usable row(s), too few for an 80/10/10 train/validation/test "
+                        f"split; it needs at least {MIN_SENTIMENT_ROWS}")  # fmt: skip
     labels = [lab for lab in CORPUS_LABELS if lab in present] + sorted(present - set(CORPUS_LABELS))
     label_id = {lab: i for i, lab in enumerate(labels)}
     if vocab is None:

@@ -24,11 +24,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from lstmviz.bow import BowConfig
+from lstmviz.checkpoint import check_output_dir
+from lstmviz.datasets import MAX_DATA_BYTES
 from lstmviz.experiments import CHECKPOINT_PREFIX, compare_cells, resume_training, train_model
 from lstmviz.models import CELLS, ModelConfig
 from lstmviz.sweeps import DEFAULT_BIASES, DEFAULT_LAGS, default_specs, run_sweep, write_sweep
@@ -84,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gate-bias", type=float, help="initial LSTM forget / GRU update gate bias")
     p.add_argument("--min-freq", type=int, help="sentiment: minimum token count for the vocabulary")
     p.add_argument("--max-vocab", type=int, help="sentiment: maximum vocabulary size")
+    p.add_argument("--max-bytes", type=int, default=MAX_DATA_BYTES,
+                   help="sentiment: refuse a --data file larger than this (default: %(default)s)")
     p.add_argument("--epochs", type=int, help="maximum epochs (online: evaluations)")
     p.add_argument("--updates-per-epoch", type=int, help="online tasks: updates between two evaluations")
     p.add_argument("--stop-at", type=float, help="online tasks: stop once val accuracy reaches / val MSE falls to this (0: off)")
@@ -202,10 +208,16 @@ def _run(args: argparse.Namespace) -> None:
         _seed_study(args)
         return
     model_cfg, train_cfg = _configs(args)
+    # Refuse an output that is not ours before any work: a save replaces the folder as a whole.
+    if args.compare:
+        for cell in CELLS:
+            check_output_dir(Path(args.out or "checkpoints") / f"{CHECKPOINT_PREFIX[args.task]}-{cell}")
+    else:
+        check_output_dir(args.out or f"checkpoints/{CHECKPOINT_PREFIX[args.task]}-{args.cell}")
     if args.task == "sentiment":
         dd = TASK_DEFAULTS["sentiment"]["data"]
         data = prepare_sentiment(args.data, seed=args.split_seed, min_freq=args.min_freq or dd["min_freq"],
-                                 max_vocab=args.max_vocab or dd["max_vocab"])  # fmt: skip
+                                 max_vocab=args.max_vocab or dd["max_vocab"], max_bytes=args.max_bytes)  # fmt: skip
     else:
         data = prepare_online(args.task, args.lag, lag_max=args.lag_max, seed=args.seed)
     matrix = None
@@ -248,6 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_DIVERGED
     except (ValueError, FileNotFoundError) as e:  # CheckpointError and DataError are ValueErrors
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (OSError, SafetensorError) as e:  # disk full, read-only, no permission: the last checkpoint is intact
+        where = getattr(e, "filename", None) or args.out or "the output folder"
+        print(f"error: cannot write {where}: {getattr(e, 'strerror', None) or e}; the previous checkpoint, if any, "
+              "is unchanged", file=sys.stderr)  # fmt: skip
         return 2
     finally:
         torch.use_deterministic_algorithms(old_det)

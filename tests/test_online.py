@@ -211,7 +211,7 @@ def test_load_sweep_rejects_broken_and_hostile_files(tmp_path):
     big = tmp_path / "big.json"
     with open(big, "wb") as f:
         f.truncate(40 * 1024 * 1024)  # sparse: refused by its size before any byte is read
-    with pytest.raises(ValueError, match="larger than a sweep file can be"):
+    with pytest.raises(ValueError, match="more than the 33,554,432 allowed"):
         load_sweep(big)
 
 
