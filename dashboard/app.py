@@ -43,7 +43,10 @@ def sidebar() -> None:
             paths = [i.path for i in infos]
             names = {i.path: i.name + (" ⚠" if i.error else "") for i in infos}
             if st.session_state.get(state.CHECKPOINT) not in paths:  # start on a sentiment model
-                st.session_state[state.CHECKPOINT] = next((i.path for i in infos if i.task == "sentiment"), paths[0])
+                # Start on a sentiment model that loads: a broken or lying checkpoint is never the default.
+                ok = [i for i in infos if not i.error and i.kind == "recurrent"]
+                usable = (i.path for i in ok if i.task == "sentiment" and state.load_error(i.path) is None)
+                st.session_state[state.CHECKPOINT] = next(usable, ok[0].path if ok else paths[0])
             st.selectbox(t("sidebar.checkpoint"), paths, key=state.CHECKPOINT, format_func=names.get)
         else:
             st.caption(t("ckpt.none", root=md_escape(str(state.checkpoint_root()))))

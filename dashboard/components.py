@@ -43,8 +43,10 @@ PRESETS_RU: dict[str, str] = {
 }  # fmt: skip
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 
-# Longer pastes are refused by the browser; the analysis keeps the first 200 tokens and says so.
-MAX_TEXT_CHARS = 100_000
+# What the analysis can use: it keeps the first 200 tokens (lstmviz.pipeline.MAX_TOKENS); 200 tokens of
+# Russian text take ~1,500 characters. The browser refuses longer input, which also keeps a pasted
+# 10,000-line block from freezing the text area.
+MAX_TEXT_CHARS = 5_000
 
 
 def md_escape(text: str) -> str:

@@ -18,7 +18,6 @@ Session-state keys are the constants below; views never spell a key themselves.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import streamlit as st
 from dashboard.jobs import JobManager
 from lstmviz import diagnostics, sentence, whatifs
 from lstmviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError, list_checkpoints
+from lstmviz.checkpoint import read_meta as read_checkpoint_meta
 from lstmviz.pipeline import Predictor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,42 +146,81 @@ class CheckpointInfo:
         return self.error is not None or self.kind == "recurrent"
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def read_meta(path: str, file_stamp: tuple[float, int]) -> dict[str, Any]:
-    """Parsed ``meta.json`` of a checkpoint directory (raises CheckpointError naming the file)."""
-    meta_path = Path(path) / META_FILE
+@st.cache_resource(show_spinner=False, max_entries=4096)
+def _meta_or_error(path: str, file_stamp: tuple[float, int]) -> tuple[dict[str, Any] | None, str | None]:
+    """``meta.json`` of a checkpoint within its budgets, or why not; failures are cached like successes.
+
+    cache_resource: the dict is shared, not copied per rerun (a 16 MB history copied on every rerun
+    slowed every page); callers treat it as read-only.
+    """
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise CheckpointError(f"{meta_path} is missing") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{meta_path} is not valid JSON: {e}") from e
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{meta_path} does not hold a JSON object")
+        return read_checkpoint_meta(Path(path) / META_FILE), None
+    except CheckpointError as e:
+        return None, str(e)
+
+
+def read_meta(path: str, file_stamp: tuple[float, int]) -> dict[str, Any]:
+    """Parsed ``meta.json`` of a checkpoint directory, read-only (raises CheckpointError naming the file)."""
+    meta, error = _meta_or_error(path, file_stamp)
+    if error is not None:
+        raise CheckpointError(error)
     return meta
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _checkpoint_dirs(root: str, root_stamp: tuple[float, ...]) -> list[str]:
+    """The checkpoint folders under ``root``, listed again only when a folder's mtime changes."""
+    return [str(d) for d in list_checkpoints(root)]
+
+
+def _folder_stamp(root: Path) -> tuple[float, ...]:
+    """mtimes of ``root`` and its direct subfolders: a checkpoint added, removed or renamed changes one."""
+    try:
+        return (root.stat().st_mtime,) + tuple(sorted(d.stat().st_mtime for d in root.iterdir() if d.is_dir()))
+    except OSError:
+        return (0.0,)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4096)
+def _info(path: str, name: str, file_stamp: tuple[float, int]) -> CheckpointInfo:
+    meta, error = _meta_or_error(path, file_stamp)
+    if error is not None:
+        return CheckpointInfo(path, name, "?", "?", "?", error)
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    return CheckpointInfo(path, name, str(meta.get("task", "sentiment")), str(meta.get("cell", cfg.get("cell", "?"))),
+                          str(cfg.get("head", "classify")), kind=str(meta.get("model_kind", "recurrent")))  # fmt: skip
+
+
 def checkpoint_infos(root: str | Path) -> list[CheckpointInfo]:
-    """All checkpoint directories under ``root``; unreadable ones carry an ``error``."""
+    """All checkpoint directories under ``root``; unreadable ones carry an ``error`` naming the file."""
     root = Path(root)
     infos = []
-    for d in list_checkpoints(root):
+    for d in map(Path, _checkpoint_dirs(str(root), _folder_stamp(root))):
         name = str(d.relative_to(root)) if d.is_relative_to(root) else d.name
-        try:
-            meta = read_meta(str(d), stamp(d))
-            cfg = meta.get("config") or {}
-            infos.append(CheckpointInfo(str(d), name, str(meta.get("task", "sentiment")),
-                                        str(meta.get("cell", cfg.get("cell", "?"))), str(cfg.get("head", "classify")),
-                                        kind=str(meta.get("model_kind", "recurrent"))))  # fmt: skip
-        except CheckpointError as e:
-            infos.append(CheckpointInfo(str(d), name, "?", "?", "?", str(e)))
+        infos.append(_info(str(d), name, stamp(d)))
     return infos
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _predictor_or_error(path: str, file_stamp: tuple[float, int]) -> tuple[Predictor | None, str | None]:
+    """A checkpoint's predictor, loaded once per (directory, stamp), or why it cannot be (cached too)."""
+    try:
+        return Predictor.from_checkpoint(path), None
+    except (CheckpointError, ValueError, OSError) as e:
+        return None, str(e)
+
+
+def load_error(path: str) -> str | None:
+    """Why a checkpoint cannot be loaded (naming the file), or None; the attempt is cached like a success."""
+    return _predictor_or_error(path, stamp(path))[1]
+
+
 def load_predictor(path: str, file_stamp: tuple[float, int]) -> Predictor:
-    """The predictor of a checkpoint, loaded once per (directory, stamp); never mutated."""
-    return Predictor.from_checkpoint(path)
+    """The shared predictor of a checkpoint (never mutated); CheckpointError naming the file when it cannot load."""
+    pred, error = _predictor_or_error(path, file_stamp)
+    if error is not None:
+        raise CheckpointError(error)
+    return pred
 
 
 def predictor(path: str) -> Predictor:

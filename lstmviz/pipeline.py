@@ -12,6 +12,7 @@ e.g. ``"france w3 w7 w1 ?"``; each name becomes one token whose span points into
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -145,6 +146,11 @@ class Predictor:
                 "n_classes": int(params.get("n_classes", model.config.num_classes)),
                 "vocab_size": int(params.get("vocab_size", model.config.vocab_size)),
             }
+            # Checked before the names are built: a lie in meta.json must not cost a 2e7-entry list.
+            for key, want in (("n_classes", model.config.num_classes), ("vocab_size", model.config.vocab_size)):
+                if self._cue_args[key] != want:
+                    raise ValueError(f"checkpoint meta task_params {key}={self._cue_args[key]:,} disagrees with the "
+                                     f"model config ({want:,})")  # fmt: skip
             self.token_names = tasks.cue_recall_vocab(**self._cue_args)
         else:
             if meta.get("vocab") is None:
@@ -174,8 +180,8 @@ class Predictor:
         except ValueError as e:
             raise CheckpointError(f"{Path(directory) / 'meta.json'}: {e}") from e
 
-    def tokenize(self, text: str) -> list[Token]:
-        """All model tokens of ``text`` (not truncated).
+    def tokenize(self, text: str, limit: int | None = None) -> list[Token]:
+        """The model tokens of ``text``, all or the first ``limit`` (cut before any lemmatising).
 
         Example:
             >>> [t.lemma for t in p.tokenize("Дожди!")]  # doctest: +SKIP
@@ -184,10 +190,9 @@ class Predictor:
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         if self.pipeline is not None:
-            return self.pipeline(text)
-        return [
-            Token(m.group(), m.start(), m.end(), m.group(), m.group(), "word") for m in _NAME_RE.finditer(text)
-        ]
+            return self.pipeline(text, limit=limit)
+        names = (Token(m.group(), m.start(), m.end(), m.group(), m.group(), "word") for m in _NAME_RE.finditer(text))
+        return list(itertools.islice(names, limit))
 
     def encode(self, text: str) -> Encoded:
         """Turns text into the model's input, keeping spans and unknown-token flags.
@@ -208,7 +213,7 @@ class Predictor:
             >>> enc.ids.shape, enc.truncated  # doctest: +SKIP
             (torch.Size([1, 4]), False)
         """
-        tokens = self.tokenize(text)
+        tokens = self.tokenize(text, limit=MAX_TOKENS + 1)  # one more than kept: tells whether the text was cut
         if not tokens:
             raise ValueError(
                 f"text {text[:40]!r} has no tokens the model can read; enter some words"

@@ -152,8 +152,23 @@ def color_range(quantity: str, values: np.ndarray | None = None) -> tuple[float,
     return -m, m, SIGNED_COLORSCALE
 
 
+MAX_LABEL_CHARS = 24  # a token longer than this is shown cut, with "…" (the model still reads all of it)
+HOVER_TOKEN_CELLS = 4096  # gate heatmaps name the token in every cell's hover up to this many cells
+
+
+def shorten(text: object, limit: int = MAX_LABEL_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with a trailing ``…`` (display only).
+
+    Example:
+        >>> shorten("a" * 30, 5)
+        'aaaa…'
+    """
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def token_labels(tokens: Sequence[str], unknown: Sequence[bool] | None = None) -> list[str]:
-    """Escaped tick labels for tokens; unknown (out-of-vocabulary) tokens get a ``⁇`` mark.
+    """Escaped tick labels for tokens, cut to :data:`MAX_LABEL_CHARS`; unknown tokens get a ``⁇`` mark.
 
     Args:
         tokens: Surface strings of the tokens, in order.
@@ -169,7 +184,7 @@ def token_labels(tokens: Sequence[str], unknown: Sequence[bool] | None = None) -
     flags = list(unknown) if unknown is not None else [False] * len(tokens)
     if len(flags) != len(tokens):
         raise ValueError(f"unknown has {len(flags)} flags for {len(tokens)} tokens; allowed: one per token")
-    return [esc(t) + ("⁇" if u else "") for t, u in zip(tokens, flags)]
+    return [esc(shorten(t)) + ("⁇" if u else "") for t, u in zip(tokens, flags)]
 
 
 MAX_TOKEN_TICKS = 45  # token labels on one axis at most: ~40 px each at 1920 px, so none overlap
@@ -290,8 +305,12 @@ def gate_heatmap(
         keep = s < steps
         z[u[keep], s[keep]] = frame["value"].to_numpy(dtype=float)[keep]
     zmin, zmax, scale = color_range(quantity, z)
-    labels = token_labels(tokens, unknown)
-    hover = np.array([[f"{labels[t]}" for t in range(steps)] for _ in range(units)], dtype=object)
+    # The token in every cell's hover costs steps x units strings: only for texts short enough; a long
+    # text's hover gives the token index (the token table and the axis name it).
+    hover = None
+    if steps * units <= HOVER_TOKEN_CELLS:
+        labels = token_labels(tokens, unknown)
+        hover = np.array([[labels[t] for t in range(steps)] for _ in range(units)], dtype=object)
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -301,7 +320,8 @@ def gate_heatmap(
             zmax=zmax,
             colorscale=scale,
             customdata=hover,
-            hovertemplate="token %{x}: %{customdata}<br>unit %{y}<br>value %{z:.3f}<extra></extra>",
+            hovertemplate=("token %{x}: %{customdata}" if hover is not None else "token %{x}")
+            + "<br>unit %{y}<br>value %{z:.3f}<extra></extra>",
             colorbar=_colorbar(max(220, min(900, 60 + 8 * units)), title, esc(quantity)),
         )
     )
@@ -397,7 +417,7 @@ def colored_text_data(
     if len(tokens) != len(values):
         raise ValueError(f"got {len(tokens)} tokens and {len(values)} values; allowed: equal lengths")
     if per_row is None:
-        longest = max((len(str(t)) for t in tokens), default=1)
+        longest = max((len(shorten(t)) for t in tokens), default=1)  # as displayed
         per_row = max(4, min(14, 110 // max(longest, 1)))
     if per_row < 1:
         raise ValueError(f"per_row={per_row!r} is invalid; allowed: an integer >= 1")
@@ -450,8 +470,8 @@ def colored_text_figure(
     hover = np.full((rows, cols), "", dtype=object)
     for r, c, tok, v, s in data[["row", "col", "token", "value", "step"]].itertuples(index=False):
         z[r, c] = v
-        text[r, c] = esc(tok)
-        hover[r, c] = f"#{s} {esc(tok)}: {v:.4g}"
+        text[r, c] = esc(shorten(tok))
+        hover[r, c] = f"#{s} {esc(shorten(tok))}: {v:.4g}"
     finite = z[np.isfinite(z)]
     if zmin is None or zmax is None:
         if not finite.size:

@@ -439,7 +439,7 @@ def analyze_text(
     if not text.strip():
         raise EmptyTextError("the text is empty; allowed: at least one token")
     tokenize = getattr(predictor, "tokenize", None)
-    if tokenize is not None and not tokenize(text):
+    if tokenize is not None and not tokenize(text, limit=1):
         raise EmptyTextError(f"the text {text[:40]!r} has no tokens the model reads; allowed: at least one word")
     try:
         enc = predictor.encode(text)

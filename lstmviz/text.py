@@ -30,7 +30,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 __all__ = [
@@ -342,14 +342,26 @@ class TextPipeline:
             if not isinstance(value, bool):
                 raise ValueError(f"TextPipeline.{f.name} must be True or False, got {value!r}")
 
-    def __call__(self, text: str) -> list[Token]:
-        """Return the model tokens of ``text`` (see ``tokenize``); ``[]`` if nothing is usable."""
-        tokens = tokenize(text, lemmatize=self.lemmatize)
-        if not self.keep_punct:
-            tokens = [t for t in tokens if t.kind != "punct"]
-        if self.remove_stopwords:
-            tokens = [t for t in tokens if not is_stopword(t)]
-        return tokens
+    def __call__(self, text: str, limit: int | None = None) -> list[Token]:
+        """Return the model tokens of ``text`` (see ``tokenize``); ``[]`` if nothing is usable.
+
+        Args:
+            text: Any string.
+            limit: Keep only the first ``limit`` model tokens. They are cut *before* lemmatising,
+                the costly step, so a 100,000-character paste costs what its first tokens cost.
+        """
+        out: list[Token] = []
+        for t in tokenize(text, lemmatize=False):  # the regex pass is cheap; lemmas come one by one below
+            if limit is not None and len(out) >= limit:
+                break
+            if t.kind == "punct" and not self.keep_punct:
+                continue
+            if self.lemmatize and t.kind == "word":
+                t = replace(t, lemma=lemmatize_word(t.norm))
+            if self.remove_stopwords and is_stopword(t):
+                continue
+            out.append(t)
+        return out
 
     def lemmas(self, text: str) -> list[str]:
         """Return just the model-facing strings of ``text``, ready for ``Vocab.build``/``encode``.

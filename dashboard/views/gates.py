@@ -44,7 +44,7 @@ def render() -> None:
 
     left, right = st.columns([1, 2])
     with left:
-        st.metric(t("gates.prediction"), ui.class_name(a.predicted_label))
+        st.metric(t("gates.prediction"), ui.md_escape(ui.class_name(a.predicted_label)))  # the value renders Markdown
         st.caption(f"p = {a.probs[-1, a.predicted]:.2f}")
         ui.token_table(a)
     with right:

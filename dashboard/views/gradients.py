@@ -47,7 +47,8 @@ def render() -> None:
     text = ui.text_block("grads", next(iter(preds.values())))
     shared = [l for l in next(iter(preds.values())).labels if all(l in p.labels for p in preds.values())]
     ui.sanitize(state.GRAD_TARGET, [""] + shared)
-    targets = {"": t("grads.predicted"), **{l: ui.class_name(l) for l in shared}}  # fixed now: format_func stays pure
+    # Radio options render Markdown: a label from meta.json is escaped (inert), fixed now so format_func stays pure.
+    targets = {"": t("grads.predicted"), **{l: ui.md_escape(ui.class_name(l)) for l in shared}}
     target = st.radio(t("grads.target"), list(targets), horizontal=True, key=state.GRAD_TARGET,
                       format_func=targets.get)
     knobs = what_if_knobs()
