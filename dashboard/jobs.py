@@ -22,6 +22,7 @@ import copy
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -207,11 +208,16 @@ def estimate_seconds(cfg: LabConfig) -> float:
     return total
 
 
+MAX_JOB_SECONDS = 15 * 60  # a lab job stops after this long, whoever watches (the presets take <= 15 s)
+IDLE_STOP_SECONDS = 120  # ... or when no session has looked at it (polled its status) for this long
+
+
 @dataclass
 class _Status:
     """Mutable job state; only the worker thread writes it, always under the manager's lock."""
 
     state: str = "idle"  # idle | running | done | stopped | error
+    stop_reason: str | None = None  # why a job stopped: "user", "time_limit", "unwatched", "shutdown"
     config: LabConfig | None = None
     updates_done: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)  # model, updates, split, metric, value
@@ -221,6 +227,24 @@ class _Status:
     started: float | None = None
     finished: float | None = None
     job_id: int = 0
+
+
+def _register_exit_hook(fn: Callable[[], None]) -> None:
+    """Runs ``fn`` when the interpreter starts to exit, before non-daemon threads are joined.
+
+    ``threading._register_atexit`` is what ``concurrent.futures`` uses for the same purpose; ``atexit``
+    would run only after the join, i.e. after the job had run to its end.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(fn)
+            return
+    except RuntimeError:  # the interpreter is already shutting down
+        return
+    import atexit
+
+    atexit.register(fn)
 
 
 class JobManager:
@@ -234,11 +258,19 @@ class JobManager:
         'done'
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_seconds: float = MAX_JOB_SECONDS, idle_seconds: float = IDLE_STOP_SECONDS) -> None:
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._reason: str | None = None
         self._thread: threading.Thread | None = None
         self._status = _Status()
+        self.max_seconds, self.idle_seconds = max_seconds, idle_seconds
+        self._seen = time.monotonic()
+        # The job thread is not a daemon: a daemon thread still inside torch when the interpreter
+        # finalises aborts the process (SIGABRT). This hook runs when the process is asked to exit
+        # (SIGTERM/SIGINT end Streamlit's server loop), before Python joins the thread: the job stops
+        # at its next update and the process exits 0.
+        _register_exit_hook(self._shutdown)
 
     def start(self, config: LabConfig) -> bool:
         """Starts a job unless one is running.
@@ -255,16 +287,27 @@ class JobManager:
             if self._thread is not None and self._thread.is_alive():
                 return False
             self._stop.clear()
+            self._reason = None
+            self._seen = self._began = time.monotonic()
             self._status = _Status(
                 state="running", config=config, started=time.time(), job_id=self._status.job_id + 1
             )
-            self._thread = threading.Thread(target=self._run, args=(config,), name="lstmviz-lab-job", daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(config,), name="lstmviz-lab-job", daemon=False)
             self._thread.start()
             return True
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "user") -> None:
         """Asks the running job to stop before its next update (no-op when idle)."""
+        if not self._stop.is_set():
+            self._reason = reason
         self._stop.set()
+
+    def _shutdown(self) -> None:
+        """Process exit: stop the job and wait for it (it stops within one update)."""
+        self.stop("shutdown")
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(30)
 
     def running(self) -> bool:
         """Whether a job thread is alive."""
@@ -272,13 +315,16 @@ class JobManager:
             return self._thread is not None and self._thread.is_alive()
 
     def snapshot(self) -> dict[str, Any]:
-        """A copy of the job state: ``state, config, progress, history, solved, seconds, error, started, finished, job_id``."""
+        """A copy of the job state: ``state, stop_reason, config, progress, history, solved, seconds, error, started,
+        finished, job_id``. Calling it counts as a session looking at the job (see ``idle_seconds``)."""
+        self._seen = time.monotonic()
         with self._lock:
             s = self._status
             cfg = s.config
             total = cfg.total_updates if cfg else 0
             return {
                 "state": s.state,
+                "stop_reason": s.stop_reason,
                 "config": asdict(cfg) if cfg else None,
                 "progress": min(1.0, s.updates_done / total) if total else 0.0,
                 "history": copy.deepcopy(s.history),
@@ -306,7 +352,12 @@ class JobManager:
             ]
 
     def _tick(self) -> bool:
-        """``should_stop`` of the trainer: counts an update for the progress bar, reports Stop."""
+        """``should_stop`` of the trainer: counts an update for the progress bar; Stop, time limit, unwatched."""
+        now = time.monotonic()
+        if now - self._began > self.max_seconds:
+            self.stop("time_limit")
+        elif now - self._seen > self.idle_seconds:
+            self.stop("unwatched")
         if self._stop.is_set():
             return True
         with self._lock:
@@ -351,6 +402,7 @@ class JobManager:
         """Records the end state of the job."""
         with self._lock:
             self._status.state = state
+            self._status.stop_reason = self._reason if state == "stopped" else None
             self._status.error = error
             self._status.finished = time.time()
             if state == "stopped" and self._status.config is not None:

@@ -272,6 +272,8 @@ def test_corrupt_checkpoint_names_file(ckpt_root, tmp_path, monkeypatch):
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     assert not at.exception
+    assert at.selectbox(key="checkpoint").value == str(root / "sentiment-lstm")  # the default is one that loads
+    at.selectbox(key="checkpoint").select(str(root / "sentiment-gru")).run()
     assert any("model.safetensors" in e.value.replace("\\", "") for e in at.error)  # markdown-escaped
     at.selectbox(key="checkpoint").select(str(root / "sentiment-rnn")).run()
     assert not at.exception

@@ -287,3 +287,54 @@ def test_record_refuses_meta_tensors():
     with pytest.raises(ValueError, match="'meta' device"):
         with lstmviz.record(lstm):
             pass
+
+
+# ----- 5. clean shutdown and bounded jobs ----------------------------------------------------------
+
+
+def test_lab_job_stops_at_its_time_limit_and_when_unwatched():
+    import time
+
+    from dashboard.jobs import JobManager, LabConfig
+
+    cfg = LabConfig(lag=5, updates=100_000, hidden_size=8, n_val=64)
+    jm = JobManager(max_seconds=0.5, idle_seconds=3600)
+    assert jm.start(cfg)
+    snap = jm.wait(60)
+    assert snap["state"] == "stopped" and snap["stop_reason"] == "time_limit", snap["state"]
+    jm = JobManager(max_seconds=3600, idle_seconds=0.3)
+    assert jm.start(cfg)
+    jm._thread.join(60)  # nobody calls snapshot(): the job notices it is unwatched
+    snap = jm.snapshot()
+    assert snap["state"] == "stopped" and snap["stop_reason"] == "unwatched"
+    jm = JobManager()
+    assert jm.start(cfg)
+    time.sleep(0.2)
+    jm.stop()
+    assert jm.wait(60)["stop_reason"] == "user"
+
+
+@pytest.mark.browser
+def test_sigterm_with_a_running_lab_job_exits_cleanly(tmp_path):
+    import re
+    import signal
+    import time
+
+    import e2e
+
+    if e2e.chromium_missing():
+        pytest.skip(e2e.chromium_missing())
+    root = make_tiny_checkpoints(tmp_path / "root")
+    with e2e.chromium() as browser, e2e.streamlit_server(root, log_dir=tmp_path) as server:
+        page = e2e.new_page(browser)
+        page.goto(server.url)
+        e2e.wait_app_ready(page, timeout=120)
+        e2e.goto_view(page, "lab", timeout=120)
+        page.get_by_role("button", name=re.compile("Запустить|Start")).first.click()
+        page.get_by_text(re.compile("Идёт обучение|Training, lag")).first.wait_for(timeout=60_000)
+        time.sleep(1.0)
+        server.proc.send_signal(signal.SIGTERM)
+        code = server.proc.wait(timeout=60)
+        log = server.log()
+    assert code == 0, (code, log[-2000:])
+    assert "terminate called" not in log and "Traceback" not in log, log[-2000:]

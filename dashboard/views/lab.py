@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import components as ui
-from dashboard import lab_sections, state
+from dashboard import jobs, lab_sections, state
 from dashboard.i18n import t
 from dashboard.jobs import PRESETS, LabConfig, preset_verdict
 from lstmviz import plots
@@ -64,6 +64,9 @@ def live_section() -> None:
             st.progress(snap["progress"], text=t(f"lab.state.{snap['state']}", lag=cfg.lag, s=f"{elapsed:.0f}"))
             if snap["error"]:
                 st.error(ui.md_escape(snap["error"]))
+            if snap["state"] == "stopped" and snap.get("stop_reason"):
+                st.caption(t(f"lab.stop_reason.{snap['stop_reason']}", minutes=jobs.MAX_JOB_SECONDS // 60,
+                             idle=jobs.IDLE_STOP_SECONDS))  # fmt: skip
             if snap["state"] == "running" and st.button(t("lab.stop"), key=state.LAB_STOP):
                 jm.stop()
             for cell, n in snap["solved"].items():
