@@ -49,9 +49,19 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 MAX_TEXT_CHARS = 5_000
 
 
+# GFM turns bare URLs, www. names and e-mail addresses into links even when every character is
+# backslash-escaped; a zero-width space (invisible) after the scheme, after "www" and before "@" stops it.
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z])(?=\\?://)|(?<=\bwww)(?=\\?\.)|(?=\\?@)")
+
+
 def md_escape(text: str) -> str:
-    """Escapes markdown (and the ``:color[...]`` / ``$`` syntax) so text shows literally."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    r"""Escapes markdown (and the ``:color[...]`` / ``$`` syntax, and autolinks) so text shows literally.
+
+    Example:
+        >>> md_escape("**x** :red[y]"), "\u200b" in md_escape("http://a.b")
+        ('\\*\\*x\\*\\* \\:red\\[y\\]', True)
+    """
+    return _AUTOLINK.sub("\u200b", _MD_SPECIAL.sub(r"\\\1", str(text)))
 
 
 def run_view(render: Callable[[], None]) -> None:

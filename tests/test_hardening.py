@@ -338,3 +338,34 @@ def test_sigterm_with_a_running_lab_job_exits_cleanly(tmp_path):
         log = server.log()
     assert code == 0, (code, log[-2000:])
     assert "terminate called" not in log and "Traceback" not in log, log[-2000:]
+
+
+@pytest.mark.browser
+def test_hostile_labels_render_literally_and_fetch_nothing_in_a_real_browser(tmp_path):
+    import e2e
+
+    if e2e.chromium_missing():
+        pytest.skip(e2e.chromium_missing())
+    root = make_tiny_checkpoints(tmp_path / "root")
+    evil = [":red[RED]", "![t](http://127.0.0.1:9/track.png)", "**bold**",
+            "[link](http://example.com/x) <img src=/x> $\\alpha$"]  # fmt: skip
+    for cell in ("rnn", "gru", "lstm"):
+        meta_path = root / f"sentiment-{cell}" / "meta.json"
+        meta = json.loads(meta_path.read_text())
+        meta["labels"] = evil[: len(meta["labels"])]
+        meta_path.write_text(json.dumps(meta))
+    with e2e.chromium() as browser, e2e.streamlit_server(root, log_dir=tmp_path) as server:
+        page = e2e.new_page(browser)
+        watch = e2e.PageWatch(page)
+        page.goto(server.url)
+        e2e.wait_app_ready(page, timeout=120)
+        found = []
+        for view in ("gates", "gradients"):
+            e2e.goto_view(page, view, timeout=120)
+            html = page.locator('[data-testid="stMain"]').inner_html()
+            found += [f"{view}: {bit}" for bit in ("<strong>bold</strong>", "stMarkdownColoredText", "track.png\"",
+                                                   "<img src=\"/x", "katex") if bit in html]  # fmt: skip
+        assert not found, found
+        assert any("**bold**" in t or ":red[RED]" in t for t in page.locator('[data-testid="stMain"]').all_inner_texts())
+    assert not watch.blocked, watch.blocked  # nothing left 127.0.0.1
+    assert not [p for p in watch.paths if p.endswith(("/x", "track.png"))], watch.paths
