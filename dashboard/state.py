@@ -167,14 +167,9 @@ def read_meta(path: str, file_stamp: tuple[float, int]) -> dict[str, Any]:
     return meta
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _checkpoint_dirs(root: str, root_stamp: tuple[float, ...]) -> list[str]:
-    """The checkpoint folders under ``root``, listed again only when a folder's mtime changes."""
-    return [str(d) for d in list_checkpoints(root)]
-
-
 def _folder_stamp(root: Path) -> tuple[float, ...]:
-    """mtimes of ``root`` and its direct subfolders: a checkpoint added, removed or renamed changes one."""
+    """mtimes of ``root`` and its direct subfolders: a checkpoint added, removed, renamed or re-saved
+    (a save swaps the folder, see lstmviz.checkpoint) changes one of them."""
     try:
         return (root.stat().st_mtime,) + tuple(sorted(d.stat().st_mtime for d in root.iterdir() if d.is_dir()))
     except OSError:
@@ -191,14 +186,20 @@ def _info(path: str, name: str, file_stamp: tuple[float, int]) -> CheckpointInfo
                           str(cfg.get("head", "classify")), kind=str(meta.get("model_kind", "recurrent")))  # fmt: skip
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _infos(root: str, folder_stamp: tuple[float, ...]) -> tuple[CheckpointInfo, ...]:
+    """Every checkpoint under ``root``: listed and read again only when a folder's mtime changes."""
+    out = []
+    for d in list_checkpoints(root):
+        name = str(d.relative_to(root)) if d.is_relative_to(root) else d.name
+        out.append(_info(str(d), name, stamp(d)))
+    return tuple(out)
+
+
 def checkpoint_infos(root: str | Path) -> list[CheckpointInfo]:
     """All checkpoint directories under ``root``; unreadable ones carry an ``error`` naming the file."""
     root = Path(root)
-    infos = []
-    for d in map(Path, _checkpoint_dirs(str(root), _folder_stamp(root))):
-        name = str(d.relative_to(root)) if d.is_relative_to(root) else d.name
-        infos.append(_info(str(d), name, stamp(d)))
-    return infos
+    return list(_infos(str(root), _folder_stamp(root)))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
