@@ -207,11 +207,17 @@ def test_adding_task_trains_a_regression_head(tmp_path):
     assert load_checkpoint(tmp_path / "add")[1]["task"] == "adding"
 
 
-def test_sentiment_from_a_small_csv(tmp_path):
+def _tiny_csv(tmp_path):
+    """30 labelled sentences (3 labels) as ``tmp_path/tiny.csv``."""
     rows = [("Я люблю этот фильм", "positive"), ("Ужасный фильм, я не люблю его", "negative"),
             ("Фильм вышел в пятницу", "neutral")] * 10  # fmt: skip
     csv = tmp_path / "tiny.csv"
     csv.write_text("Sentence,Sentiment\n" + "\n".join(f'"{t}",{lab}' for t, lab in rows), encoding="utf-8")
+    return csv
+
+
+def test_sentiment_from_a_small_csv(tmp_path):
+    csv = _tiny_csv(tmp_path)
     data = prepare_sentiment(csv, min_freq=1)
     assert data.labels == ["negative", "neutral", "positive"]
     assert data.meta["dataset"]["file"] == "tiny.csv" and len(data.meta["dataset"]["sha256"]) == 64
@@ -230,10 +236,7 @@ def test_frozen_pretrained_embedding_trains_resumes_and_stays_fixed(tmp_path):
 
     from lstmviz.bow import BowConfig
 
-    rows = [("Я люблю этот фильм", "positive"), ("Ужасный фильм, я не люблю его", "negative"),
-            ("Фильм вышел в пятницу", "neutral")] * 10  # fmt: skip
-    csv = tmp_path / "tiny.csv"
-    csv.write_text("Sentence,Sentiment\n" + "\n".join(f'"{t}",{lab}' for t, lab in rows), encoding="utf-8")
+    csv = _tiny_csv(tmp_path)
     data = prepare_sentiment(csv, min_freq=1)
     vectors = np.linspace(-1, 1, data.vocab_size * 6, dtype=np.float32).reshape(data.vocab_size, 6)
     vectors[0] = 0
