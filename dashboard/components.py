@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -205,8 +205,14 @@ def analysis_or_stop(path: str, text: str | None, **whatif: Any) -> sentence.Tex
     except sentence.EmptyTextError:
         st.info(t("text.no_tokens"))
         st.stop()
-    except ValueError as e:  # input the model cannot take (e.g. an unknown cue-recall name)
-        st.warning(t("text.invalid", msg=md_escape(str(e)[:400])))
+    except ValueError as e:  # input the model cannot take: a translated message; the library's own goes to the log
+        log.info("text refused by %s: %s", path, e)
+        pred = state.predictor(path)
+        if getattr(pred, "task", "") == "cue_recall":
+            names = " ".join(n for n in pred.token_names if not n.startswith("<"))
+            st.warning(t("text.cue_unknown", names=md_escape(names)))
+        else:
+            st.warning(t("text.invalid", msg=md_escape(type(e).__name__)))
         st.stop()
 
 
@@ -221,10 +227,35 @@ def token_notices(a: sentence.TextAnalysis) -> None:
         st.caption(t("text.some_unknown", n=sum(real)))
 
 
+def keyed(key: str) -> str:
+    """A widget key per language: a widget whose options are translated is a new widget after a language
+    switch, so the browser relabels every option at once (with one key it kept the old language's labels)."""
+    return f"{key}:{st.session_state.get(state.LANG, 'ru')}"
+
+
+def translated(text: str, key: str) -> str:
+    """``t(key)`` when the key exists, else ``text`` itself (names from files stay as they are)."""
+    value = t(key)
+    return text if value == key else value
+
+
+def localized(df: pd.DataFrame, values: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A copy of a tidy frame for display: headers via ``col.<name>``, and for each ``column: prefix`` in
+    ``values`` the cells via ``<prefix>.<cell>`` (cells without a key, e.g. user text, stay as they are).
+
+    Example:
+        >>> list(localized(pd.DataFrame({"unit": [0]})).columns)  # doctest: +SKIP
+        ['нейрон']
+    """
+    out = df.copy()
+    for col, prefix in (values or {}).items():
+        out[col] = [translated(str(v), f"{prefix}.{v}") for v in out[col]]
+    return out.rename(columns={c: translated(str(c), f"col.{c}") for c in out.columns})
+
+
 def token_table(a: sentence.TextAnalysis) -> None:
     """Tokens with lemma, kind and UNK flag (a dataframe shows user text literally)."""
-    df = a.token_frame().rename(columns={"step": "#", "token": t("col.token"), "lemma": t("col.lemma"),
-                                         "kind": t("col.kind"), "unknown": "UNK"})
+    df = localized(a.token_frame().rename(columns={"step": "#"}), {"kind": "kind"})
     st.dataframe(df, hide_index=True, height=min(400, 38 + 35 * len(df)))
 
 
@@ -266,7 +297,8 @@ def classroom_button() -> None:
         st.session_state[state.GRAD_MODELS] = [i.path for i in cue]
         st.session_state[f"{state.TEXT}:cue_recall"] = text
         st.session_state[f"{state.TEXT_WIDGET}_grads"] = text
-        for key in (state.WHATIF_FILLER, state.WHATIF_WHH, state.WHATIF_BIAS, state.WHATIF_UNTRAINED, state.GRAD_SCALE):
+        for key in (state.WHATIF_FILLER, state.WHATIF_WHH, state.WHATIF_BIAS, state.WHATIF_UNTRAINED,
+                    keyed(state.GRAD_SCALE)):
             st.session_state.pop(key, None)  # the scenario is the trained models as they are
 
     st.button(t("grads.classroom", lag=CLASSROOM_LAG), on_click=go, key=state.GRAD_CLASSROOM)

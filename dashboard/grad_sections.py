@@ -22,7 +22,7 @@ def curves(cmp: GradientComparison, tokens: list[str]) -> None:
     bound = cmp.drawn_bounds  # σ_max < 1 only: a bound that grows says nothing and would squash the curves
     data = cmp.curves if bound is None else pd.concat([cmp.curves, bound], ignore_index=True)
     scales = {"norm_rel": t("grads.scale.rel"), "norm": t("grads.scale.raw")}
-    value = st.radio(t("grads.scale"), list(scales), horizontal=True, key=state.GRAD_SCALE, format_func=scales.get)
+    value = st.radio(t("grads.scale"), list(scales), horizontal=True, key=ui.keyed(state.GRAD_SCALE), format_func=scales.get)
     for x, toks, title, key in (("step", tokens, "grads.by_token", "grad_step"),
                                 ("distance", None, "grads.by_distance", "grad_dist")):  # fmt: skip
         fig = plots.grad_norm_curves(cmp.curves, x, toks, bound, title=t(title), labels=lbl, value=value)

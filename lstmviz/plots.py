@@ -88,7 +88,10 @@ DEFAULT_LABELS: dict[str, str] = {
     "seed": "seed",
     "mean": "mean",
     "train": "train",
+    "val": "val",
+    "test": "test",
     "held_out": "held-out",
+    "hover_token": "token",
     "mse": "MSE",
     "baseline_mse": "predict the mean (MSE 1/6)",
     "threshold": "success threshold",
@@ -320,8 +323,8 @@ def gate_heatmap(
             zmax=zmax,
             colorscale=scale,
             customdata=hover,
-            hovertemplate=("token %{x}: %{customdata}" if hover is not None else "token %{x}")
-            + "<br>unit %{y}<br>value %{z:.3f}<extra></extra>",
+            hovertemplate=(f"{L['hover_token']} %{{x}}: %{{customdata}}" if hover is not None
+                           else f"{L['hover_token']} %{{x}}") + f"<br>{L['unit']} %{{y}}<br>{L['value']} %{{z:.3f}}<extra></extra>",
             colorbar=_colorbar(max(220, min(900, 60 + 8 * units)), title, esc(quantity)),
         )
     )
@@ -681,7 +684,7 @@ def training_curves(
         fig.add_trace(
             go.Scatter(
                 x=part["epoch"], y=part["value"], mode="lines+markers",
-                name=esc(f"{model} {split}"), legendgroup=esc(model),
+                name=esc(model) + " " + L.get(split, esc(split)), legendgroup=esc(model),
                 showlegend=(model, split) not in shown,
                 line=dict(color=colors[model], dash="solid" if split == "train" else "dash"),
             ),
@@ -744,7 +747,7 @@ def grad_profile_heatmap(
             zmin=None if zrange is None else zrange[0],
             zmax=None if zrange is None else zrange[1],
             colorbar=_colorbar(320, title, L["log_grad"]),
-            hovertemplate="epoch %{y}<br>distance %{x}<br>log10 norm %{z:.2f}<extra></extra>",
+            hovertemplate=f"{L['epoch']} %{{y}}<br>{L['distance']} %{{x}}<br>{L['log_grad']} %{{z:.2f}}<extra></extra>",
         )
     )
     fig.update_xaxes(title_text=L["distance"])
@@ -835,7 +838,7 @@ def profile_pairs_heatmap(
         z=z, x=[int(d) for d in table.columns], y=rows, colorscale="Magma",
         zmin=None if zrange is None else zrange[0], zmax=None if zrange is None else zrange[1],
         colorbar=_colorbar(110 + 34 * len(rows), title, L["log_grad"]),
-        hovertemplate="%{y}<br>" + L["distance"] + " %{x}<br>log10 %{z:.2f}<extra></extra>"))  # fmt: skip
+        hovertemplate="%{y}<br>" + L["distance"] + " %{x}<br>" + L["log_grad"] + " %{z:.2f}<extra></extra>"))  # fmt: skip
     fig.update_xaxes(title_text=L["distance"])
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=110 + 34 * len(rows))

@@ -128,7 +128,7 @@ def test_cue_recall_checkpoint(app, ckpt_root):
     assert text.endswith("?")
     _assert_heatmaps_match(app, cue, text)
     app.text_area(key="text_widget_gates").input("paris w1 ?").run()
-    assert not app.exception and any("paris" in w.value for w in app.warning)
+    assert not app.exception and any("france" in w.value and "токены" in w.value for w in app.warning)  # translated
 
 
 def test_bad_inputs(app):
@@ -170,7 +170,7 @@ def test_gradients_view_matches_library(app, ckpt_root):
     expected = torch.linalg.vector_norm(rec[f"rnn.l{top}.grad_hidden"][0], dim=-1).numpy()
     trace = next(tr for tr in by_token["data"] if tr["name"].startswith("sentiment-lstm") and "∂h" in tr["name"])
     np.testing.assert_allclose(_array(trace["y"]), expected / expected[-1], rtol=1e-9)
-    app.radio(key="grad_scale").set_value("norm").run()  # raw norms on request
+    app.radio(key="grad_scale:ru").set_value("norm").run()  # raw norms on request
     by_token = next(f for f in _figures(app) if f["layout"].get("yaxis", {}).get("type") == "log")
     trace = next(tr for tr in by_token["data"] if tr["name"].startswith("sentiment-lstm") and "∂h" in tr["name"])
     np.testing.assert_allclose(_array(trace["y"]), expected, rtol=1e-9)
@@ -185,7 +185,7 @@ def test_gradients_view_matches_library(app, ckpt_root):
         assert any(f"σ_max(W_hh) = {sigma * scale:.2f}" in c.value for c in app.caption)
     # what-if knobs run on private copies and leave the page working
     app.slider(key="whatif_filler").set_value(10).run()
-    app.radio(key="whatif_filler_at").set_value("after").run()
+    app.radio(key="whatif_filler_at:ru").set_value("after").run()
     app.number_input(key="whatif_filler_k").set_value(2).run()
     assert not app.exception and not app.error
     app.slider(key="whatif_whh").set_value(0.5).run()
@@ -203,7 +203,7 @@ def test_training_and_explain_views(app, ckpt_root):
     assert figs, "training view draws charts"
     curves = figs[0]
     meta = json.loads((next(ckpt_root.rglob("sentiment-gru/meta.json"))).read_text())
-    train_loss = next(tr for tr in curves["data"] if tr["name"] == "sentiment-gru train" and tr.get("xaxis", "x") == "x")
+    train_loss = next(tr for tr in curves["data"] if tr["name"] == "sentiment-gru обучение" and tr.get("xaxis", "x") == "x")
     np.testing.assert_allclose(_array(train_loss["y"]), [h["train_loss"] for h in meta["history"]])
     assert len(app.dataframe) >= 1
     app.switch_page("views/explain.py").run()
@@ -226,7 +226,7 @@ def test_lab_view_runs_a_preset_through_the_trainer(app, monkeypatch):
     assert not app.exception and not app.error
     sweeps = [f for f in _figures(app) if f["layout"].get("yaxis", {}).get("range") == [0, 1.02]]
     assert sweeps, "the sweep charts are drawn with a fixed 0-1 success axis"
-    app.radio(key="lab_preset").set_value("short").run()
+    app.radio(key="lab_preset:ru").set_value("short").run()
     start = next(b for b in app.button if b.label in ("Запустить", "Start"))
     start.click().run()
     assert not app.exception

@@ -28,6 +28,7 @@ def saturation(info: state.CheckpointInfo, a: sentence.TextAnalysis, task: str) 
             for untrained, label in ((False, t("sat.trained")), (True, t("sat.untrained"))):
                 frames.append(state.corpus_saturation(info.path, state.stamp(info.path), texts, untrained, label))
     data = pd.concat(frames, ignore_index=True)
+    data["quantity"] = [t(f"q.{q}") for q in data["quantity"]]  # legends read "<series>: <gate>" in the UI's language
     fig = plots.saturation_scatter(data, labels=ui.plot_labels())
     ui.show_figure(fig, data, f"saturation_{info.name}", "saturation")
 
@@ -48,13 +49,13 @@ def render() -> None:
         st.caption(f"p = {a.probs[-1, a.predicted]:.2f}")
         ui.token_table(a)
     with right:
-        probs = a.probability_frame()
+        probs = a.probability_frame().assign(label=lambda d: d["label"].map(ui.class_name))
         fig = plots.probability_lines(probs, a.tokens, title=t("gates.probs"), labels=lbl)
         ui.show_figure(fig, probs, f"probabilities_{info.name}", "probs")
 
     layers = {o: ui.layer_label(o) for o in ui.layer_options(a)}  # labels fixed now: format_func stays pure
-    ui.sanitize(state.GATES_LAYER, list(layers))
-    opt = st.selectbox(t("gates.layer"), list(layers), format_func=layers.get, key=state.GATES_LAYER)
+    ui.sanitize(ui.keyed(state.GATES_LAYER), list(layers))
+    opt = st.selectbox(t("gates.layer"), list(layers), format_func=layers.get, key=ui.keyed(state.GATES_LAYER))
     layer, direction = opt
     quantities = QUANTITIES[a.cell]
     for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
@@ -70,11 +71,12 @@ def render() -> None:
     if st.session_state.get(state.GATES_UNIT, 0) >= units:
         del st.session_state[state.GATES_UNIT]
     unit = c1.number_input(t("unit.number"), 0, units - 1, 0, key=state.GATES_UNIT)
-    ui.sanitize(state.GATES_UNIT_QUANTITY, quantities)
+    ui.sanitize(ui.keyed(state.GATES_UNIT_QUANTITY), quantities)
     names = {q: t(f"q.{q}") for q in quantities}
     uq = c2.selectbox(t("unit.colour_by"), quantities, index=len(quantities) - 1, format_func=names.get,
-                      key=state.GATES_UNIT_QUANTITY)
+                      key=ui.keyed(state.GATES_UNIT_QUANTITY))
     lines = diagnostics.unit_frame(a, int(unit), layer, direction)
+    lines["series"] = [t(f"q.{q}") for q in lines["series"]]
     fig = plots.unit_lines(lines, a.tokens, title=t("unit.lines", unit=unit), labels=lbl)
     ui.show_figure(fig, lines, f"unit{unit}_{info.name}", "unit_lines")
     values = a.values(uq, layer, direction)[:, int(unit)]
@@ -86,7 +88,8 @@ def render() -> None:
     st.subheader(t("top.title"))
     top_q = "cell" if a.cell == "lstm" else "hidden"
     st.caption(t("top.caption", q=t(f"q.{top_q}")))
-    st.dataframe(diagnostics.top_units(a, top_q, layer, direction, k=5), hide_index=True)
+    st.dataframe(ui.localized(diagnostics.top_units(a, top_q, layer, direction, k=5), {"rank_by": "rank"}),
+                 hide_index=True)
 
     saturation(info, a, getattr(pred, "task", "sentiment"))
 

@@ -18,8 +18,9 @@ def what_if_knobs() -> dict:
         st.caption(t("whatif.caption"))
         c1, c2, c3, c4 = st.columns(4)
         filler = c1.slider(t("whatif.filler"), 0, 150, 0, 5, key=state.WHATIF_FILLER)
-        at = c1.radio(t("whatif.filler_at"), [*sentence.FILLER_POSITIONS, "after"], key=state.WHATIF_FILLER_AT,
-                      format_func=lambda k: t(f"whatif.filler_at.{k}"), horizontal=True)  # fmt: skip
+        at = c1.radio(t("whatif.filler_at"), [*sentence.FILLER_POSITIONS, "after"], key=ui.keyed(state.WHATIF_FILLER_AT),
+                      format_func={k: t(f"whatif.filler_at.{k}") for k in (*sentence.FILLER_POSITIONS, "after")}.get,
+                      horizontal=True)  # labels fixed now: format_func stays pure  # fmt: skip
         if at == "after":  # after the first k tokens
             at = int(c1.number_input(t("whatif.filler_k"), 0, 10_000, 1, key=state.WHATIF_FILLER_K))
         whh = c2.slider(t("whatif.whh"), 0.25, 2.0, 1.0, 0.05, key=state.WHATIF_WHH)
@@ -46,10 +47,10 @@ def render() -> None:
     preds = {by_path[p].name: ui.predictor_or_stop(by_path[p]) for p in chosen}
     text = ui.text_block("grads", next(iter(preds.values())))
     shared = [l for l in next(iter(preds.values())).labels if all(l in p.labels for p in preds.values())]
-    ui.sanitize(state.GRAD_TARGET, [""] + shared)
+    ui.sanitize(ui.keyed(state.GRAD_TARGET), [""] + shared)
     # Radio options render Markdown: a label from meta.json is escaped (inert), fixed now so format_func stays pure.
     targets = {"": t("grads.predicted"), **{l: ui.md_escape(ui.class_name(l)) for l in shared}}
-    target = st.radio(t("grads.target"), list(targets), horizontal=True, key=state.GRAD_TARGET,
+    target = st.radio(t("grads.target"), list(targets), horizontal=True, key=ui.keyed(state.GRAD_TARGET),
                       format_func=targets.get)
     knobs = what_if_knobs()
     runs = {name: ui.analysis_or_stop(p, text, target=target or None, **knobs)

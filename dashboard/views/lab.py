@@ -21,13 +21,13 @@ def start_section() -> None:
     """Preset or custom settings, the measured separation of the preset, a time estimate, and Start."""
     jm = state.job_manager()
     names = [*PRESETS, "custom"]
-    preset = st.radio(t("lab.preset"), names, key=state.LAB_PRESET, horizontal=True,
-                      format_func=lambda n: t(f"lab.preset.{n}"))  # fmt: skip
+    preset = st.radio(t("lab.preset"), names, key=ui.keyed(state.LAB_PRESET), horizontal=True,
+                      format_func={n: t(f"lab.preset.{n}") for n in names}.get)  # fmt: skip
     cfg = PRESETS.get(preset, PRESETS["separate"])
     c1, c2, c3, c4 = st.columns(4)
     if preset == "custom":
-        task = c1.radio(t("lab.task"), ["cue_recall", "adding"], key=state.LAB_TASK,
-                        format_func=lambda k: t(f"lab.task.{k}"))  # fmt: skip
+        task = c1.radio(t("lab.task"), ["cue_recall", "adding"], key=ui.keyed(state.LAB_TASK),
+                        format_func={k: t(f"lab.task.{k}") for k in ("cue_recall", "adding")}.get)  # fmt: skip
         lag = c2.slider(t("lab.lag"), 2, 200, 100, 2, key=state.LAB_LAG)
         bias = c3.select_slider(t("lab.bias"), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], 4.0, key=state.LAB_BIAS)
         updates = c4.select_slider(t("lab.updates"), [200, 400, 600, 1000, 1500], 600, key=state.LAB_UPDATES)

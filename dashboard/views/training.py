@@ -23,7 +23,7 @@ def summary_row(name: str, meta: dict) -> dict:
            t("col.sec_epoch"): round(per_epoch, 2) if per_epoch else None}
     for k, v in (meta.get("test_metrics") or {}).items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            row[f"test {k}"] = round(float(v), 4)
+            row[ui.translated(f"test {k}", f"metric.{k}")] = round(float(v), 4)
     return row
 
 
