@@ -92,7 +92,7 @@ def show_figure(fig: go.Figure, data: pd.DataFrame, name: str, key: str) -> None
     safe = re.sub(r"[^\w.-]+", "_", name)[:80] or "data"
     st.download_button(
         t("download.csv"),
-        data=lambda: data.to_csv(index=False).encode("utf-8"),
+        data=lambda: data.to_csv(index=False).encode("utf-8-sig"),  # with a BOM: Excel then reads Cyrillic
         file_name=f"{safe}.csv",
         mime="text/csv",
         key=f"{state.CSV}_{key}",

@@ -366,6 +366,51 @@ def unit_lines(
     return _layout(fig, title, height=320)
 
 
+def gates(
+    rec: Any,
+    key: str,
+    tokens: Sequence[str] | None = None,
+    batch: int = 0,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """The dashboard's heatmap of one recorded quantity, straight from a :class:`~lstmviz.recording.Recording`
+    (for notebooks).
+
+    Args:
+        rec: A recording (``with lstmviz.record(model) as rec: ...``).
+        key: A recording key, e.g. ``"l0.forget"`` or ``"rnn.l1.rev.cell"``.
+        tokens: Tick labels, one per step (default: the step numbers).
+        batch: Which sequence of the batch.
+        title: Figure title (default: the key).
+        labels: Overrides of :data:`DEFAULT_LABELS`.
+
+    Returns:
+        A figure: units (rows) by steps (columns), the quantity's fixed colour range; steps past the
+        sequence's length are left out.
+
+    Example:
+        >>> import torch, lstmviz
+        >>> lstm = torch.nn.LSTM(3, 4, batch_first=True)
+        >>> with lstmviz.record(lstm) as rec:
+        ...     _ = lstm(torch.randn(1, 5, 3))
+        >>> gates(rec, "l0.forget").data[0].z.shape
+        (4, 5)
+    """
+    from lstmviz.names import parse_key
+
+    parts = parse_key(key)
+    values = rec[key][batch].detach().cpu().numpy()  # (T, U); NaN past the length
+    valid = ~np.isnan(values).all(axis=1)
+    steps = int(valid.nonzero()[0].max()) + 1 if valid.any() else 0
+    values = values[:steps]
+    T, U = values.shape
+    frame = pd.DataFrame({"step": np.repeat(np.arange(T), U), "unit": np.tile(np.arange(U), T),
+                          "value": values.reshape(-1)})  # fmt: skip
+    tokens = [str(t) for t in tokens[:T]] if tokens is not None else [str(i) for i in range(T)]
+    return gate_heatmap(frame, tokens, parts.quantity, title=title or key, labels=labels)
+
+
 def probability_lines(
     frame: pd.DataFrame,
     tokens: Sequence[str],
