@@ -50,6 +50,7 @@ def sidebar() -> None:
             st.selectbox(t("sidebar.checkpoint"), paths, key=state.CHECKPOINT, format_func=names.get)
         else:
             st.caption(t("ckpt.none", root=md_escape(str(state.checkpoint_root()))))
+        st.toggle(t("sidebar.present"), key=state.PRESENT, help=t("sidebar.present_help"))
         st.radio(t("sidebar.export"), ["png", "svg"], key=state.EXPORT_FORMAT, horizontal=True,
                  format_func=str.upper, help=t("sidebar.export_help"))
 

@@ -86,9 +86,18 @@ def plot_config(name: str) -> dict[str, Any]:
     return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "filename": safe, "scale": 2}}
 
 
+def presenting() -> bool:
+    """Whether presentation mode is on (sidebar toggle or ``?present=1``)."""
+    return bool(st.session_state.get(state.PRESENT, False))
+
+
 def show_figure(fig: go.Figure, data: pd.DataFrame, name: str, key: str) -> None:
-    """Draws a figure and offers its tidy data as CSV (generated only when clicked)."""
+    """Draws a figure and offers its tidy data as CSV (generated only when clicked; not in presentation mode)."""
+    if presenting():
+        plots.presentation(fig)
     st.plotly_chart(fig, config=plot_config(name), key=f"{state.CHART}_{key}")
+    if presenting():
+        return  # fewer controls on the projector
     safe = re.sub(r"[^\w.-]+", "_", name)[:80] or "data"
     st.download_button(
         t("download.csv"),

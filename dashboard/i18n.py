@@ -25,6 +25,8 @@ RU: dict[str, str] = {
     "nav.explain": "Как это читать",
     "sidebar.language": "Язык",
     "sidebar.checkpoint": "Чекпойнт",
+    "sidebar.present": "Режим презентации",
+    "sidebar.present_help": "Крупный текст (22 px) и толстые линии для проектора, меньше кнопок. В адресе: ?present=1",
     "sidebar.export": "Формат картинки (кнопка-камера графика)",
     "sidebar.export_help": "Кнопка-камера на панели каждого графика скачивает его в этом формате.",
     # errors and checkpoints
@@ -338,6 +340,8 @@ EN: dict[str, str] = {
     "nav.explain": "How to read this",
     "sidebar.language": "Language",
     "sidebar.checkpoint": "Checkpoint",
+    "sidebar.present": "Presentation mode",
+    "sidebar.present_help": "Large text (22 px) and thick lines for a projector, fewer buttons. In the URL: ?present=1",
     "sidebar.export": "Image format (chart camera button)",
     "sidebar.export_help": "The camera button on each chart's toolbar downloads it in this format.",
     "error.generic": "This page could not be built ({kind}): {msg}. Details are in the server log.",

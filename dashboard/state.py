@@ -44,6 +44,7 @@ LAB_PRESETS_FILE = "lab_presets.json"
 # ----- session-state keys ------------------------------------------------------------------
 LANG = "lang"  # "ru" | "en" (sidebar radio)
 CHECKPOINT = "checkpoint"  # selected checkpoint directory (str), sidebar picker
+PRESENT = "present"  # presentation mode: projector-sized charts, fewer controls
 EXPORT_FORMAT = "export_format"  # "png" | "svg": format of the modebar's image download
 TEXT = "text"  # the sentence shared by the Gates and Gradients views (survives page switches)
 PRESET = "preset"  # prefix of the preset selectbox keys (one per view)
@@ -78,9 +79,11 @@ DEFAULTS: dict[str, Any] = {LANG: "ru", EXPORT_FORMAT: "png"}
 
 
 def init_session() -> None:
-    """Puts the defaults into session state once per session."""
+    """Puts the defaults into session state once per session; ``?present=1`` in the URL turns presentation mode on."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    if PRESENT not in st.session_state:
+        st.session_state[PRESENT] = st.query_params.get("present", "") in ("1", "true", "yes")
 
 
 # ----- paths (not cached: they read the environment) -----------------------------------------

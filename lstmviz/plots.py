@@ -270,6 +270,31 @@ def _layout(fig: go.Figure, title: str | None, height: int | None = None) -> go.
     return fig
 
 
+PRESENTATION_FONT = 22  # px: axis ticks, legends and hovers in presentation mode (>= 20 on a projector)
+
+
+def presentation(fig: go.Figure) -> go.Figure:
+    """Restyles a figure for a projector, in place: 22 px text, 26 px titles, 4 px lines, 9 px markers,
+    near-black text on white, a taller plot. Axes keep their ranges (a comparison stays fixed).
+
+    Example:
+        >>> presentation(go.Figure(go.Scatter(x=[0, 1], y=[1, 2]))).layout.font.size
+        22
+    """
+    f = PRESENTATION_FONT
+    fig.update_layout(font=dict(size=f, color="#111111"), legend=dict(font=dict(size=f)),
+                      hoverlabel=dict(font=dict(size=f)), template="plotly_white",
+                      title=dict(font=dict(size=f + 4)),
+                      height=int((fig.layout.height or 450) * 1.35))  # fmt: skip
+    fig.update_xaxes(tickfont=dict(size=f, color="#111111"), title_font=dict(size=f), gridcolor="#cccccc")
+    fig.update_yaxes(tickfont=dict(size=f, color="#111111"), title_font=dict(size=f), gridcolor="#cccccc")
+    fig.update_annotations(font=dict(size=f))
+    fig.update_traces(line=dict(width=4), marker=dict(size=9), selector=dict(type="scatter"))
+    fig.update_traces(colorbar=dict(tickfont=dict(size=f), title=dict(font=dict(size=f))), selector=dict(type="heatmap"))
+    fig.update_traces(textfont=dict(size=f), selector=dict(type="heatmap"))
+    return fig
+
+
 def gate_heatmap(
     frame: pd.DataFrame,
     tokens: Sequence[str],
