@@ -49,6 +49,7 @@ EXPORT_FORMAT = "export_format"  # "png" | "svg": format of the modebar's image 
 TEXT = "text"  # the sentence shared by the Gates and Gradients views (survives page switches)
 PRESET = "preset"  # prefix of the preset selectbox keys (one per view)
 TEXT_WIDGET = "text_widget"  # prefix of the text-area keys (one per view)
+GATES_ORDER = "gates_order"  # unit order of the Gates heatmaps (see lstmviz.diagnostics.UNIT_ORDERS)
 GATES_LAYER = "gates_layer"  # selected (layer, direction) in the Gates view
 GATES_UNIT = "gates_unit"  # unit of the drill-down
 GATES_UNIT_QUANTITY = "gates_unit_quantity"  # quantity colouring the text in the drill-down

@@ -36,6 +36,8 @@ __all__ = [
     "state_reach",
     "top_units",
     "unit_frame",
+    "UNIT_ORDERS",
+    "unit_order",
     "weight_stats",
 ]
 
@@ -404,3 +406,45 @@ def unit_frame(analysis: Any, unit: int, layer: int = 0, direction: int = 0) -> 
         rows.append(pd.DataFrame({"series": q, "step": np.arange(v.shape[0]), "token": analysis.tokens,
                                   "value": v[:, unit]}))
     return pd.concat(rows, ignore_index=True)
+
+
+UNIT_ORDERS = ("index", "activity", "change", "cluster")
+
+
+def unit_order(values: np.ndarray, how: str = "index") -> np.ndarray:
+    """A display order of the units of a ``(T, U)`` recording, so structure shows in a heatmap.
+
+    ``"index"``: 0..U-1; ``"activity"``: by mean ``|x|``, largest first; ``"change"``: by mean
+    ``|x_t - x_{t-1}|``, largest first; ``"cluster"``: units that move together side by side (a greedy
+    nearest-neighbour chain on the correlation distance ``1 - |corr|``, starting from the most
+    active unit; deterministic).
+
+    Example:
+        >>> unit_order(np.array([[0.0, 1.0, 0.5]]), "activity").tolist()
+        [1, 2, 0]
+    """
+    if how not in UNIT_ORDERS:
+        raise ValueError(f"how={how!r} is invalid; allowed: {', '.join(UNIT_ORDERS)}")
+    v = np.nan_to_num(np.asarray(values, dtype=np.float64))  # (T, U)
+    U = v.shape[1]
+    if how == "index" or U < 2:
+        return np.arange(U)
+    activity = np.abs(v).mean(axis=0)
+    if how == "activity":
+        return np.argsort(-activity, kind="stable")
+    if how == "change":
+        change = np.abs(np.diff(v, axis=0)).mean(axis=0) if v.shape[0] > 1 else np.zeros(U)
+        return np.argsort(-change, kind="stable")
+    centred = v - v.mean(axis=0)
+    norm = np.linalg.norm(centred, axis=0)
+    norm[norm == 0] = 1.0
+    corr = (centred / norm).T @ (centred / norm)  # (U, U)
+    dist = 1.0 - np.abs(corr)
+    order = [int(np.argmax(activity))]
+    left = set(range(U)) - set(order)
+    while left:
+        last = order[-1]
+        nxt = min(left, key=lambda u: (dist[last, u], u))
+        order.append(nxt)
+        left.remove(nxt)
+    return np.array(order)

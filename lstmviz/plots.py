@@ -302,6 +302,7 @@ def gate_heatmap(
     title: str | None = None,
     unknown: Sequence[bool] | None = None,
     labels: Mapping[str, str] | None = None,
+    order: Sequence[int] | None = None,
 ) -> go.Figure:
     """Heatmap of one recorded quantity: units (rows) by tokens (columns).
 
@@ -312,10 +313,12 @@ def gate_heatmap(
         quantity: The quantity shown; picks the fixed colour range (:func:`color_range`).
         title: Optional title (escaped).
         unknown: Optional per-token UNK flags (marked ``⁇`` in the labels).
-
         labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+        order: Units top to bottom (e.g. :func:`lstmviz.diagnostics.unit_order`); default 0..U-1. The rows
+            are labelled with the unit numbers, so a reordered heatmap still names every unit.
+
     Returns:
-        A figure with one ``Heatmap`` trace whose ``z`` is ``(units, steps)``.
+        A figure with one ``Heatmap`` trace whose ``z`` is ``(units, steps)`` in ``order``.
 
     Example:
         >>> df = pd.DataFrame({"step": [0, 1, 0, 1], "unit": [0, 0, 1, 1], "value": [.1, .2, .3, .4]})
@@ -333,6 +336,10 @@ def gate_heatmap(
         keep = s < steps
         z[u[keep], s[keep]] = frame["value"].to_numpy(dtype=float)[keep]
     zmin, zmax, scale = color_range(quantity, z)
+    rows = list(range(units)) if order is None else [int(u) for u in order]
+    if sorted(rows) != list(range(units)):
+        raise ValueError(f"order must be a permutation of 0..{units - 1}, got {rows[:10]}")
+    z = z[rows]  # (units, T) in display order
     # The token in every cell's hover costs steps x units strings: only for texts short enough; a long
     # text's hover gives the token index (the token table and the axis name it).
     hover = None
@@ -343,7 +350,7 @@ def gate_heatmap(
         go.Heatmap(
             z=z,
             x=list(range(steps)),
-            y=list(range(units)),
+            y=[str(u) for u in rows],  # categories in display order: hover and ticks give the unit number
             zmin=zmin,
             zmax=zmax,
             colorscale=scale,
@@ -354,7 +361,7 @@ def gate_heatmap(
         )
     )
     _token_axis(fig, tokens, unknown)
-    fig.update_yaxes(title_text=L["unit"], autorange="reversed")
+    fig.update_yaxes(title_text=L["unit"], autorange="reversed", type="category")
     return _layout(fig, title, height=max(220, min(900, 60 + 8 * units)))
 
 

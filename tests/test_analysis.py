@@ -315,3 +315,14 @@ def test_every_frame_writes_direction_as_fwd_or_rev(preds):
     for f in frames:
         assert set(f["direction"]) <= {"fwd", "rev"} and len(f), f.columns
     assert names.direction_name(1) == "rev" and names.direction_name(0) == "fwd"
+
+
+def test_unit_orders():
+    v = np.array([[0.0, 1.0, -0.1, 0.9], [0.0, -1.0, 0.1, -0.8], [0.0, 1.0, -0.2, 0.7]])  # (T=3, U=4)
+    assert diagnostics.unit_order(v, "index").tolist() == [0, 1, 2, 3]
+    assert diagnostics.unit_order(v, "activity").tolist() == [1, 3, 2, 0]
+    assert diagnostics.unit_order(v, "change")[0] == 1
+    cl = diagnostics.unit_order(v, "cluster").tolist()
+    assert cl[:2] == [1, 3] and sorted(cl) == [0, 1, 2, 3]  # the two units that move together sit side by side
+    with pytest.raises(ValueError, match="allowed: index, activity, change, cluster"):
+        diagnostics.unit_order(v, "random")

@@ -385,3 +385,27 @@ def test_training_view_profiles_share_one_colour_scale(app):
     assert len(maps) >= 2 and len({(m.get("zmin"), m.get("zmax")) for m in maps}) == 1, [
         (m.get("zmin"), m.get("zmax")) for m in maps]
     assert maps[0].get("zmin") is not None
+
+
+def test_gates_unit_order_is_shared_by_every_tab(app):
+    """Ordering the units permutes every heatmap's rows by one order, taken from the layer's memory."""
+    from lstmviz.diagnostics import unit_order
+
+    app.text_area(key="text_widget_gates").input(SENTENCE).run()
+    before = {f["layout"]["title"]["text"]: _array(f["data"][0]["z"]) for f in _figures(app)
+              if f["data"] and f["data"][0].get("type") == "heatmap" and f["data"][0].get("y")}
+    app.selectbox(key="gates_order:ru").set_value("cluster").run()
+    assert not app.exception
+    after = {f["layout"]["title"]["text"]: f for f in _figures(app)
+             if f["data"] and f["data"][0].get("type") == "heatmap" and f["data"][0].get("y")}
+    orders = {tuple(f["data"][0]["y"]) for f in after.values()}
+    assert len(orders) == 1  # one order for every tab
+    order = [int(u) for u in next(iter(orders))]
+    assert sorted(order) == list(range(len(order))) and order != sorted(order)
+    for title, z in before.items():
+        np.testing.assert_array_equal(_array(after[title]["data"][0]["z"]), z[order])
+    from lstmviz.sentence import analyze_text
+
+    a = analyze_text(Predictor.from_checkpoint(app.selectbox(key="checkpoint").value), SENTENCE, grads=False)
+    memory = a.values("cell" if a.cell == "lstm" else "hidden")
+    assert order == unit_order(memory, "cluster").tolist()  # the library's order, from the layer's memory

@@ -55,14 +55,19 @@ def render() -> None:
 
     layers = {o: ui.layer_label(o) for o in ui.layer_options(a)}  # labels fixed now: format_func stays pure
     ui.sanitize(ui.keyed(state.GATES_LAYER), list(layers))
-    opt = st.selectbox(t("gates.layer"), list(layers), format_func=layers.get, key=ui.keyed(state.GATES_LAYER))
+    c1, c2 = st.columns(2)
+    opt = c1.selectbox(t("gates.layer"), list(layers), format_func=layers.get, key=ui.keyed(state.GATES_LAYER))
     layer, direction = opt
+    orders = {o: t(f"order.{o}") for o in diagnostics.UNIT_ORDERS}
+    how = c2.selectbox(t("gates.order"), list(orders), format_func=orders.get, key=ui.keyed(state.GATES_ORDER))
     quantities = QUANTITIES[a.cell]
+    # One order for every tab of the layer, from its memory (c for the LSTM, h otherwise): rows stay comparable.
+    order = diagnostics.unit_order(a.values("cell" if a.cell == "lstm" else "hidden", layer, direction), how)
     for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
         with tab:
             frame = a.activation_frame(q, layer, direction)
             title = f"{info.name}: {t('q.' + q)}"
-            fig = plots.gate_heatmap(frame, a.tokens, q, title=title, unknown=a.unknown, labels=lbl)
+            fig = plots.gate_heatmap(frame, a.tokens, q, title=title, unknown=a.unknown, labels=lbl, order=order)
             ui.show_figure(fig, frame, f"{q}_{info.name}_l{layer}d{direction}", f"heat_{q}")
 
     st.subheader(t("unit.title"))
