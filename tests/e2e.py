@@ -582,7 +582,7 @@ def heatmaps(figs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out = {}
     for f in figs:
         if f["data"] and f["data"][0]["type"] == "heatmap" and f["data"][0]["colorbar"] and f["xaxis"]["ticktext"]:
-            out[str(f["data"][0]["colorbar"])] = f
+            out.setdefault(str(f["data"][0]["colorbar"]), f)  # the Gates tabs come before the playback
     return out
 
 

@@ -69,7 +69,7 @@ def _heatmaps(at: AppTest) -> dict[str, np.ndarray]:
     for fig in _figures(at):
         d = fig["data"][0]
         title = d.get("colorbar", {}).get("title", {}).get("text")
-        if d.get("type") == "heatmap" and title:
+        if d.get("type") == "heatmap" and title and title not in out:  # the tabs come before the playback
             out[title] = _array(d["z"])
     return out
 
@@ -409,3 +409,32 @@ def test_gates_unit_order_is_shared_by_every_tab(app):
     a = analyze_text(Predictor.from_checkpoint(app.selectbox(key="checkpoint").value), SENTENCE, grads=False)
     memory = a.values("cell" if a.cell == "lstm" else "hidden")
     assert order == unit_order(memory, "cluster").tolist()  # the library's order, from the layer's memory
+
+
+def test_playback_shows_exactly_the_prefix(app):
+    """At step k the playback heatmaps equal the model run on tokens[:k+1] alone; later tokens are blank."""
+    app.text_area(key="text_widget_gates").input(SENTENCE).run()
+    path = Path(app.selectbox(key="checkpoint").value)
+    pred = Predictor.from_checkpoint(path)
+    enc = pred.encode(SENTENCE)
+    k = 3
+    app.slider(key="play_step").set_value(k).run()
+    assert not app.exception
+    shown = {f["data"][0]["colorbar"]["title"]["text"]: f for f in _figures(app)
+             if "3" in str(f["layout"].get("title", {}).get("text", "")) and f["data"][0].get("type") == "heatmap"
+             and ("до токена" in f["layout"]["title"]["text"] or "up to token" in f["layout"]["title"]["text"])}
+    assert shown, "playback heatmaps drawn"
+    with torch.no_grad(), lstmviz.record(pred.model) as rec:  # the prefix alone
+        logits = pred.model(enc.ids[:, : k + 1], torch.tensor([k + 1]))
+    for q, fig in shown.items():
+        z = _array(fig["data"][0]["z"])  # (units, T) in index order
+        np.testing.assert_allclose(z[:, : k + 1], rec[f"rnn.l0.{q}"][0].T.numpy(), rtol=1e-5, atol=1e-6)
+        assert np.isnan(z[:, k + 1 :]).all()
+    from dashboard.i18n import RU
+
+    label = pred.labels[int(logits.argmax())]
+    metric = next(m for m in app.metric if m.label.startswith("Предсказание после токена 3"))
+    assert metric.value == RU.get(f"class.{label}", label)  # the prediction after the prefix, in Russian
+    app.button(key="play_button").click().run()  # Play: the next tick shows the next token
+    app.run()
+    assert app.slider(key="play_step").value > k

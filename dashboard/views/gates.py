@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import components as ui
-from dashboard import state
+from dashboard import playback, state
 from dashboard.i18n import t
 from lstmviz import diagnostics, plots, sentence
 from lstmviz.names import QUANTITIES
@@ -69,6 +69,8 @@ def render() -> None:
             title = f"{info.name}: {t('q.' + q)}"
             fig = plots.gate_heatmap(frame, a.tokens, q, title=title, unknown=a.unknown, labels=lbl, order=order)
             ui.show_figure(fig, frame, f"{q}_{info.name}_l{layer}d{direction}", f"heat_{q}")
+
+    playback.section(a, info.name, layer, direction, order)
 
     st.subheader(t("unit.title"))
     units = a.values("hidden", layer, direction).shape[1]
