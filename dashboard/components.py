@@ -75,8 +75,12 @@ def run_view(render: Callable[[], None]) -> None:
 
 
 def plot_labels() -> dict[str, str]:
-    """Chart axis titles and legend parts in the session's language (see lstmviz.plots.DEFAULT_LABELS)."""
-    return {k: t(f"plot.{k}") for k in plots.DEFAULT_LABELS}
+    """Chart axis titles, legend parts and quantity names (``q_<name>``, colour bars) in the session's language
+    (see lstmviz.plots.DEFAULT_LABELS)."""
+    from lstmviz.names import QUANTITIES
+
+    names = {f"q_{q}": t(f"q.{q}") for qs in QUANTITIES.values() for q in qs}
+    return {**names, **{k: t(f"plot.{k}") for k in plots.DEFAULT_LABELS}}
 
 
 def plot_config(name: str) -> dict[str, Any]:

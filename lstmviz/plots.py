@@ -357,7 +357,7 @@ def gate_heatmap(
             customdata=hover,
             hovertemplate=(f"{L['hover_token']} %{{x}}: %{{customdata}}" if hover is not None
                            else f"{L['hover_token']} %{{x}}") + f"<br>{L['unit']} %{{y}}<br>{L['value']} %{{z:.3f}}<extra></extra>",
-            colorbar=_colorbar(max(220, min(900, 60 + 8 * units)), title, esc(quantity)),
+            colorbar=_colorbar(max(220, min(900, 60 + 8 * units)), title, L.get(f"q_{quantity}", esc(quantity))),
         )
     )
     _token_axis(fig, tokens, unknown)

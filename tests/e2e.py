@@ -577,12 +577,20 @@ def figures(page: Any) -> list[dict[str, Any]]:
     return page.evaluate(FIGURES_JS)
 
 
+def quantity_of(title: str) -> str:
+    """The recorder's quantity name of a colour-bar title in either language ("гейт забывания f" -> "forget")."""
+    from dashboard.i18n import EN, RU
+
+    names = {d[k]: k[2:] for d in (RU, EN) for k in d if k.startswith("q.")}
+    return names.get(str(title), str(title))
+
+
 def heatmaps(figs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Colour-bar title (the quantity) -> figure, for single-trace heatmaps with tick labels."""
+    """Quantity (from the colour-bar title) -> figure, for single-trace heatmaps with tick labels."""
     out = {}
     for f in figs:
         if f["data"] and f["data"][0]["type"] == "heatmap" and f["data"][0]["colorbar"] and f["xaxis"]["ticktext"]:
-            out.setdefault(str(f["data"][0]["colorbar"]), f)  # the Gates tabs come before the playback
+            out.setdefault(quantity_of(f["data"][0]["colorbar"]), f)  # the Gates tabs come before the playback
     return out
 
 

@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 import lstmviz
 from lstmviz.pipeline import Predictor
+from e2e import quantity_of
 from fixtures.tiny_checkpoints import make_tiny_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,8 +70,8 @@ def _heatmaps(at: AppTest) -> dict[str, np.ndarray]:
     for fig in _figures(at):
         d = fig["data"][0]
         title = d.get("colorbar", {}).get("title", {}).get("text")
-        if d.get("type") == "heatmap" and title and title not in out:  # the tabs come before the playback
-            out[title] = _array(d["z"])
+        if d.get("type") == "heatmap" and title and quantity_of(title) not in out:  # the tabs come before playback
+            out[quantity_of(title)] = _array(d["z"])
     return out
 
 
@@ -420,7 +421,7 @@ def test_playback_shows_exactly_the_prefix(app):
     k = 3
     app.slider(key="play_step").set_value(k).run()
     assert not app.exception
-    shown = {f["data"][0]["colorbar"]["title"]["text"]: f for f in _figures(app)
+    shown = {quantity_of(f["data"][0]["colorbar"]["title"]["text"]): f for f in _figures(app)
              if "3" in str(f["layout"].get("title", {}).get("text", "")) and f["data"][0].get("type") == "heatmap"
              and ("до токена" in f["layout"]["title"]["text"] or "up to token" in f["layout"]["title"]["text"])}
     assert shown, "playback heatmaps drawn"

@@ -31,9 +31,10 @@ ALLOWED_LATIN = {
 }  # fmt: skip
 NAME = re.compile(r"\b(?:sentiment|cue|adding)-[\w-]+|\bw\d+\b")  # checkpoint folders, cue-recall distractors
 MARKUP = re.compile(r"%\{[^}]*\}|<[^>]*>|\\")  # plotly placeholders, HTML tags, Markdown escapes
-SKIP_FIG_KEYS = ("template", "side", "texttemplate", "ticktext", "customdata", "bdata", "dtype", "type", "mode",
-                 "symbol", "dash", "color", "colorscale", "anchor", "ref", "font", "shape", "hoverinfo", "family",
-                 "overflow", "autorange", "format")  # plotly settings, not text
+SKIP_FIG_KEYS = {"template", "side", "texttemplate", "ticktext", "customdata", "bdata", "dtype", "type", "mode",
+                 "symbol", "dash", "color", "colorscale", "xanchor", "yanchor", "xref", "yref", "family",
+                 "ticklabeloverflow", "autorange", "exponentformat", "tickformat", "hoverinfo", "shape",
+                 "ticks", "tickmode", "visible", "matches", "categoryorder"}  # plotly settings, not text
 
 
 def _figure_strings(spec: dict) -> list[str]:
@@ -42,8 +43,11 @@ def _figure_strings(spec: dict) -> list[str]:
     def walk(node, key=""):
         if isinstance(node, dict):
             for k, v in node.items():
-                if not any(s in k for s in SKIP_FIG_KEYS) and k not in ("x", "y", "z", "text", "legendgroup", "uid"):
-                    walk(v, k)
+                if k in SKIP_FIG_KEYS or k in ("x", "y", "z", "legendgroup", "uid"):
+                    continue
+                if k == "text" and isinstance(v, list):  # the cells of a coloured-text strip: the user's tokens
+                    continue
+                walk(v, k)
         elif isinstance(node, list):
             for v in node:
                 walk(v, key)
