@@ -326,3 +326,17 @@ def test_unit_orders():
     assert cl[:2] == [1, 3] and sorted(cl) == [0, 1, 2, 3]  # the two units that move together sit side by side
     with pytest.raises(ValueError, match="allowed: index, activity, change, cluster"):
         diagnostics.unit_order(v, "random")
+
+
+def test_textcompare_alignment_and_difference(preds):
+    from lstmviz import textcompare
+
+    assert textcompare.align(["это", "плохо"], ["это", "не", "плохо"]) == [(0, 0), (1, 2)]
+    assert textcompare.inserted_tokens(["это", "плохо"], ["это", "не", "плохо"]) == [1]
+    a = sentence.analyze_text(preds["lstm"], "Это плохо.", grads=False)
+    b = sentence.analyze_text(preds["lstm"], "Это не плохо.", grads=False)
+    d = textcompare.difference_frame(a, b, "cell")
+    assert sorted(d["step"].unique()) == [0, 1] and list(d.drop_duplicates("step")["token"]) == ["Это", "плохо"]
+    np.testing.assert_allclose(d.query("step == 1")["value"], b.values("cell")[2] - a.values("cell")[1])
+    with pytest.raises(ValueError, match="same cell and size"):
+        textcompare.difference_frame(a, sentence.analyze_text(preds["gru"], "Это плохо.", grads=False), "hidden")

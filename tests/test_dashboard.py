@@ -439,3 +439,26 @@ def test_playback_shows_exactly_the_prefix(app):
     app.button(key="play_button").click().run()  # Play: the next tick shows the next token
     app.run()
     assert app.slider(key="play_step").value > k
+
+
+def test_comparison_view_shows_b_minus_a_on_aligned_tokens(app):
+    """«Это плохо.» / «Это не плохо.»: every difference heatmap equals the recorder's B − A on the aligned tokens."""
+    app.switch_page("views/compare.py").run()
+    assert not app.exception and not app.error
+    path = Path(app.selectbox(key="checkpoint").value)
+    pred = Predictor.from_checkpoint(path)
+    recs = {}
+    for text in ("Это плохо.", "Это не плохо.", ):
+        enc = pred.encode(text)
+        with torch.no_grad(), lstmviz.record(pred.model) as rec:
+            pred.model(enc.ids, enc.lengths)
+        recs[text] = rec
+    pairs = [(0, 0), (1, 2)]  # это-это, плохо-плохо: «не» has no partner
+    figs = [f for f in _figures(app) if "B − A" in str(f["layout"].get("title", {}).get("text", ""))]
+    assert len(figs) == len(lstmviz.QUANTITIES[pred.model.config.cell])
+    for f, q in zip(figs, lstmviz.QUANTITIES[pred.model.config.cell]):
+        a, b = recs["Это плохо."][f"rnn.l0.{q}"][0].numpy(), recs["Это не плохо."][f"rnn.l0.{q}"][0].numpy()
+        want = np.stack([b[j] - a[i] for i, j in pairs], axis=1)  # (units, pairs)
+        np.testing.assert_allclose(_array(f["data"][0]["z"]), want, rtol=1e-5, atol=1e-6)
+    assert any("не" in c.value for c in app.caption)  # the token only B has is named
+    assert len(app.metric) == 2 and all(("✓" in m.value) or ("✗" in m.value) for m in app.metric)

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from test_dashboard import APP, ckpt_root  # noqa: F401 - the shared checkpoint fixture
 
-VIEWS = ("gates", "gradients", "training", "lab", "explain")
+VIEWS = ("gates", "gradients", "compare", "training", "lab", "explain")
 LATIN = re.compile(r"[A-Za-z]{3,}")
 CYRILLIC = re.compile(r"[А-Яа-яЁё]{2,}")
 # Technical names kept as they are in both languages (lower case).

@@ -1,0 +1,71 @@
+"""Comparison view: two sentences through one model, or one sentence through two models; B − A of every state."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import state
+from dashboard.i18n import t
+from lstmviz import plots, textcompare
+from lstmviz.names import QUANTITIES
+
+# Sentence pairs and the labels that are right for them (shown whatever the model predicts).
+PAIRS_RU = {"negation": (("Это плохо.", "negative"), ("Это не плохо.", "positive")),
+            "but": (("Фильм был скучный.", "negative"), ("Фильм был скучный, но финал потрясающий.", "mixed"))}
+
+
+def pairs_for(pred) -> dict[str, tuple[tuple[str, str], tuple[str, str]]]:
+    """Preset pairs: Russian sentences, or two cue sequences that differ only in the cue."""
+    if getattr(pred, "task", "sentiment") != "cue_recall":
+        return PAIRS_RU
+    seqs = list(ui.presets_for(pred))
+    first = seqs[-1].split()  # the longest preset; swap its cue for another country
+    other = next((s.split()[0] for s in seqs if s.split()[0] != first[0]), first[0])
+    return {"cue": ((" ".join(first), ""), (" ".join([other] + first[1:]), ""))}
+
+
+def verdict(a, right: str) -> str:
+    """'prediction ✓' or 'prediction ✗ (right: …)' in the session's language."""
+    got = ui.md_escape(ui.class_name(a.predicted_label))
+    if not right:
+        return got
+    return f"{got} ✓" if a.predicted_label == right else t("cmp.wrong", got=got, right=ui.class_name(right))
+
+
+def render() -> None:
+    """Page body."""
+    st.header(t("cmp.title"))
+    st.caption(t("cmp.intro"))
+    info, pred = ui.checkpoint_or_stop()
+    pairs = pairs_for(pred)
+    names = {k: t(f"cmp.pair.{k}") for k in pairs}
+    key = st.selectbox(t("cmp.pair"), list(pairs), format_func=names.get, key=ui.keyed(state.CMP_PAIR))
+    (text_a, right_a), (text_b, right_b) = pairs[key]
+    c1, c2 = st.columns(2)
+    text_a = c1.text_input(t("cmp.a"), text_a, max_chars=ui.MAX_TEXT_CHARS, key=f"{state.CMP_A}_{key}")
+    text_b = c2.text_input(t("cmp.b"), text_b, max_chars=ui.MAX_TEXT_CHARS, key=f"{state.CMP_B}_{key}")
+    a = ui.analysis_or_stop(info.path, text_a)
+    b = ui.analysis_or_stop(info.path, text_b)
+    same = text_a == pairs[key][0][0] and text_b == pairs[key][1][0]  # the preset's right labels apply
+    c1.metric(t("cmp.prediction_a"), verdict(a, right_a if same else ""))
+    c2.metric(t("cmp.prediction_b"), verdict(b, right_b if same else ""))
+    added = textcompare.inserted_tokens(a.lemmas, b.lemmas)
+    if added:
+        st.caption(t("cmp.added", tokens=", ".join(ui.md_escape(b.tokens[j]) for j in added)))
+    lbl = ui.plot_labels()
+    diff_lbl = {**lbl, "q_hidden": t("cmp.diff"), "q_cell": t("cmp.diff")}
+    layers = {o: ui.layer_label(o) for o in ui.layer_options(a)}
+    layer, direction = st.selectbox(t("gates.layer"), list(layers), format_func=layers.get,
+                                    key=ui.keyed(state.CMP_LAYER))  # fmt: skip
+    quantities = QUANTITIES[a.cell]
+    for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
+        with tab:
+            frame = textcompare.difference_frame(a, b, q, layer, direction)
+            tokens = list(frame.drop_duplicates("step")["token"])
+            title = t("cmp.fig_title", q=t(f"q.{q}"))
+            fig = plots.gate_heatmap(frame, tokens, "cell" if q == "cell" else "hidden", title=title, labels=diff_lbl)
+            ui.show_figure(fig, frame, f"diff_{q}_{info.name}", f"cmp_{q}")
+
+
+ui.run_view(render)
