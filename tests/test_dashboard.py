@@ -462,3 +462,33 @@ def test_comparison_view_shows_b_minus_a_on_aligned_tokens(app):
         np.testing.assert_allclose(_array(f["data"][0]["z"]), want, rtol=1e-5, atol=1e-6)
     assert any("не" in c.value for c in app.caption)  # the token only B has is named
     assert len(app.metric) == 2 and all(("✓" in m.value) or ("✗" in m.value) for m in app.metric)
+
+
+def test_comparison_of_two_models_on_one_text(tmp_path, monkeypatch):
+    """One text through two models of the same cell and size: the heatmaps are model B − model A."""
+    from lstmviz.checkpoint import load_checkpoint, save_checkpoint
+
+    root = make_tiny_checkpoints(tmp_path / "root")
+    model, meta = load_checkpoint(root / "sentiment-gru")
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.mul_(0.5)
+    save_checkpoint(root / "sentiment-gru-half", model, meta)
+    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at.selectbox(key="checkpoint").select(str(root / "sentiment-gru")).run()
+    at.switch_page("views/compare.py").run()
+    at.radio(key="cmp_mode:ru").set_value("models").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="cmp_model_b").value == str(root / "sentiment-gru-half")
+    text = "Это не плохо."
+    recs = {}
+    for name in ("sentiment-gru", "sentiment-gru-half"):
+        pred = Predictor.from_checkpoint(root / name)
+        enc = pred.encode(text)
+        with torch.no_grad(), lstmviz.record(pred.model) as rec:
+            pred.model(enc.ids, enc.lengths)
+        recs[name] = rec["rnn.l0.hidden"][0].numpy()
+    fig = next(f for f in _figures(at) if "B − A" in str(f["layout"]["title"]["text"])
+               and "скрытое" in str(f["layout"]["title"]["text"]))
+    np.testing.assert_allclose(_array(fig["data"][0]["z"]), (recs["sentiment-gru-half"] - recs["sentiment-gru"]).T,
+                               rtol=1e-5, atol=1e-6)  # fmt: skip

@@ -38,16 +38,32 @@ def render() -> None:
     st.header(t("cmp.title"))
     st.caption(t("cmp.intro"))
     info, pred = ui.checkpoint_or_stop()
+    modes = {"texts": t("cmp.mode.texts"), "models": t("cmp.mode.models")}
+    mode = st.radio(t("cmp.mode"), list(modes), format_func=modes.get, horizontal=True, key=ui.keyed(state.CMP_MODE))
     pairs = pairs_for(pred)
     names = {k: t(f"cmp.pair.{k}") for k in pairs}
     key = st.selectbox(t("cmp.pair"), list(pairs), format_func=names.get, key=ui.keyed(state.CMP_PAIR))
     (text_a, right_a), (text_b, right_b) = pairs[key]
     c1, c2 = st.columns(2)
-    text_a = c1.text_input(t("cmp.a"), text_a, max_chars=ui.MAX_TEXT_CHARS, key=f"{state.CMP_A}_{key}")
-    text_b = c2.text_input(t("cmp.b"), text_b, max_chars=ui.MAX_TEXT_CHARS, key=f"{state.CMP_B}_{key}")
+    path_b = info.path
+    if mode == "models":  # one text, the sidebar's model (A) against another of the same cell and size (B)
+        others = {i.path: i for i in ui.classify_infos(info.task) if i.path != info.path and i.cell == info.cell}
+        if not others:
+            st.info(t("cmp.no_partner", cell=ui.md_escape(info.cell)))
+            return
+        path_b = c2.selectbox(t("cmp.model_b"), list(others), format_func=lambda p: others[p].name,
+                              key=state.CMP_MODEL_B)  # fmt: skip
+        text_a = c1.text_input(t("cmp.text"), text_b, max_chars=ui.MAX_TEXT_CHARS, key=f"{state.CMP_A}_m_{key}")
+        text_b, right_a = text_a, right_b
+    else:
+        text_a = c1.text_input(t("cmp.a"), text_a, max_chars=ui.MAX_TEXT_CHARS, key=f"{state.CMP_A}_{key}")
+        text_b = c2.text_input(t("cmp.b"), text_b, max_chars=ui.MAX_TEXT_CHARS, key=f"{state.CMP_B}_{key}")
     a = ui.analysis_or_stop(info.path, text_a)
-    b = ui.analysis_or_stop(info.path, text_b)
-    same = text_a == pairs[key][0][0] and text_b == pairs[key][1][0]  # the preset's right labels apply
+    b = ui.analysis_or_stop(path_b, text_b)
+    same = (text_b == pairs[key][1][0]) if mode == "models" else (text_a == pairs[key][0][0] and text_b == pairs[key][1][0])
+    if a.values("hidden").shape[1] != b.values("hidden").shape[1]:
+        st.info(t("cmp.no_partner", cell=ui.md_escape(info.cell)))
+        return
     c1.metric(t("cmp.prediction_a"), verdict(a, right_a if same else ""))
     c2.metric(t("cmp.prediction_b"), verdict(b, right_b if same else ""))
     added = textcompare.inserted_tokens(a.lemmas, b.lemmas)
