@@ -292,6 +292,31 @@ def default_models(infos: Sequence[state.CheckpointInfo]) -> list[str]:
     return out
 
 
+def structure_button() -> None:
+    """One click to the clearest structure: cue-lstm, a 60-distractor cue sequence, units ordered by similarity.
+
+    The sentiment models' units look like noise in index order; the cue LSTM keeps its cue in a few
+    cell units, which show as bands across the whole sequence.
+    """
+    cue = next((i for i in state.checkpoint_infos(state.checkpoint_root())
+                if i.task == "cue_recall" and i.cell == "lstm" and not i.error), None)  # fmt: skip
+    if cue is None:
+        return
+
+    def go() -> None:
+        from lstmviz.tasks import cue_text
+
+        text = cue_text("france", 60)
+        st.session_state[state.CHECKPOINT] = cue.path
+        st.session_state[f"{state.TEXT}:cue_recall"] = text
+        st.session_state[f"{state.TEXT_WIDGET}_gates"] = text
+        st.session_state[keyed(state.GATES_ORDER)] = "cluster"
+
+    c1, c2 = st.columns([1, 3])
+    c1.button(t("gates.structure"), on_click=go, key=state.GATES_STRUCTURE)
+    c2.caption(t("gates.structure_hint"))
+
+
 CLASSROOM_LAG = 100  # distractors of the classroom scenario (shipped cue-rnn: gradient at the cue ~1e-19 of the end)
 
 

@@ -58,6 +58,7 @@ CMP_LAYER = "cmp_layer"  # Comparison view: (layer, direction)
 PLAY_STEP = "play_step"  # Gates playback: the token shown (slider)
 PLAY_RUNNING = "play_running"  # Gates playback: Play is on
 PLAY_BUTTON = "play_button"  # Gates playback: the Play / Pause button
+GATES_STRUCTURE = "gates_structure"  # Gates: the "show clear structure" button
 GATES_ORDER = "gates_order"  # unit order of the Gates heatmaps (see lstmviz.diagnostics.UNIT_ORDERS)
 GATES_LAYER = "gates_layer"  # selected (layer, direction) in the Gates view
 GATES_UNIT = "gates_unit"  # unit of the drill-down

@@ -492,3 +492,13 @@ def test_comparison_of_two_models_on_one_text(tmp_path, monkeypatch):
                and "скрытое" in str(f["layout"]["title"]["text"]))
     np.testing.assert_allclose(_array(fig["data"][0]["z"]), (recs["sentiment-gru-half"] - recs["sentiment-gru"]).T,
                                rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def test_structure_button_opens_the_cue_lstm_with_clustered_units(app, ckpt_root):
+    if not (ckpt_root / "cue-lstm" / "meta.json").is_file():
+        pytest.skip("needs the shipped cue-lstm")
+    app.button(key="gates_structure").click().run()
+    assert not app.exception and not app.error
+    assert app.selectbox(key="checkpoint").value.endswith("cue-lstm")
+    assert app.selectbox(key="gates_order:ru").value == "cluster"
+    assert app.text_area(key="text_widget_gates").value.startswith("france")

@@ -37,6 +37,7 @@ def render() -> None:
     """Page body."""
     st.header(t("gates.title"))
     st.caption(t("gates.intro"))
+    ui.structure_button()
     info, pred = ui.checkpoint_or_stop()
     text = ui.text_block("gates", pred)
     a = ui.analysis_or_stop(info.path, text)
