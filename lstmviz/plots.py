@@ -97,6 +97,7 @@ DEFAULT_LABELS: dict[str, str] = {
     "threshold": "success threshold",
     "solved": "solved",
     "log_scale": "σ(b)^lag, ratio (log)",
+    "underflow": "0 (below 1e-308: float64 underflow)",
 }
 _CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4", "bow": "#7f7f7f"}  # bow: the baseline, grey
 
@@ -632,7 +633,8 @@ def grad_norm_curves(
     for (series, quantity), part in frame.groupby(["series", "quantity"], sort=False):
         part = part.sort_values(x)
         name = esc(f"{series} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖")
-        y, symbols, notes = _log_points(part[value], "circle", f"{series} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖")
+        y, symbols, notes = _log_points(part[value], "circle", f"{series} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖",
+                                        L["underflow"])
         fig.add_trace(
             go.Scatter(
                 x=part[x],
@@ -866,7 +868,7 @@ def reach_curves(
     for series, part in frame.groupby("series", sort=False):
         part = part.sort_values(x)
         cell = str(part["cell"].iloc[0]) if "cell" in part.columns else str(series)
-        y, symbols, notes = _log_points(part["reach"], _CELL_SYMBOL.get(cell, "circle"), f"{series}")
+        y, symbols, notes = _log_points(part["reach"], _CELL_SYMBOL.get(cell, "circle"), f"{series}", L["underflow"])
         fig.add_trace(go.Scatter(
             x=part[x], y=y, mode="lines+markers", name=esc(series), customdata=notes,
             marker=dict(symbol=symbols, size=5), hovertemplate="%{customdata}<br>%{x}: %{y:.3e}<extra></extra>",
@@ -1023,7 +1025,8 @@ def _cells(frame: pd.DataFrame, key: str = "cell") -> list[str]:
 UNDERFLOW_FLOOR = 1e-300  # where a ratio that underflowed even float64 is drawn, marked, on a log axis
 
 
-def _log_points(values: pd.Series, symbol: str, label: str) -> tuple[list[float], list[str], list[str]]:
+def _log_points(values: pd.Series, symbol: str, label: str,
+                underflow: str = "0 (below 1e-308: float64 underflow)") -> tuple[list[float], list[str], list[str]]:
     """y, marker symbols and hover notes for a log axis: a 0 is drawn at :data:`UNDERFLOW_FLOOR` as an ``x``.
 
     A log axis cannot show 0; dropping the point would hide that the gradient vanished
@@ -1032,7 +1035,7 @@ def _log_points(values: pd.Series, symbol: str, label: str) -> tuple[list[float]
     v = values.astype(float).tolist()
     y = [UNDERFLOW_FLOOR if x == 0 else x for x in v]
     symbols = ["x" if x == 0 else symbol for x in v]
-    notes = [f"{label}: 0 (< 1e-308, float64 underflow)" if x == 0 else label for x in v]
+    notes = [f"{label}: {underflow}" if x == 0 else label for x in v]
     return y, symbols, [esc(n) for n in notes]
 
 
@@ -1190,7 +1193,7 @@ def success_vs_gate_bias(
             secondary_y=False,
         )  # fmt: skip
         y, symbols, notes = _log_points(part["grad_ratio_init_median"], _CELL_SYMBOL.get(cell, "circle") + "-open",
-                                        f"{cell} · {L['measured_ratio']}")  # fmt: skip
+                                        f"{cell} · {L['measured_ratio']}", L["underflow"])  # fmt: skip
         fig.add_trace(
             go.Scatter(
                 x=_dodge(part["gate_bias"], k, len(cells), log=False), y=y, mode="markers",
@@ -1276,7 +1279,7 @@ def lab_curves(
             )  # fmt: skip
         part = frame[(frame["model"] == cell) & (frame["metric"] == "grad_ratio")].sort_values("updates")
         if not part.empty:
-            y, symbols, notes = _log_points(part["value"], symbol, f"{cell} · {L['grad_ratio']}")
+            y, symbols, notes = _log_points(part["value"], symbol, f"{cell} · {L['grad_ratio']}", L["underflow"])
             fig.add_trace(
                 go.Scatter(
                     x=part["updates"] + shift, y=y, mode="lines+markers", name=esc(cell),
