@@ -461,19 +461,41 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
 _load_json = read_meta
 
 
-def _check_limits(meta_path: Path, config: Any, model_cls: type) -> Any:
-    """Config within :data:`CONFIG_LIMITS` and :data:`MAX_PARAMETERS`; returns the model built on the meta device."""
+def _expected_shapes(config: Any) -> dict[str, tuple[int, ...]]:
+    """Every tensor a model of ``config`` holds, by name, computed from the config alone (nothing built)."""
+    if isinstance(config, BowConfig):
+        return {"bag.weight": (config.vocab_size, config.num_classes), "bias": (config.num_classes,)}
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[config.cell]
+    H, D = config.hidden_size, config.directions
+    shapes: dict[str, tuple[int, ...]] = {}
+    if config.head == "classify":
+        shapes["embedding.weight"] = (config.vocab_size, config.embed_dim)
+    first = config.embed_dim if config.head == "classify" else config.input_dim
+    for layer in range(config.num_layers):
+        inputs = first if layer == 0 else D * H
+        for suffix in ("", "_reverse")[:D]:
+            shapes[f"rnn.weight_ih_l{layer}{suffix}"] = (gates * H, inputs)
+            shapes[f"rnn.weight_hh_l{layer}{suffix}"] = (gates * H, H)
+            shapes[f"rnn.bias_ih_l{layer}{suffix}"] = (gates * H,)
+            shapes[f"rnn.bias_hh_l{layer}{suffix}"] = (gates * H,)
+    out = config.num_classes if config.head == "classify" else 1
+    shapes["head.weight"] = (out, D * H)
+    shapes["head.bias"] = (out,)
+    return shapes
+
+
+def _check_limits(meta_path: Path, config: Any) -> dict[str, tuple[int, ...]]:
+    """Config within :data:`CONFIG_LIMITS` and :data:`MAX_PARAMETERS`; returns the tensor shapes it implies."""
     for name, limit in CONFIG_LIMITS.items():
         value = getattr(config, name, None)
         if isinstance(value, int) and value > limit:
             raise CheckpointError(f"{meta_path}: config {name}={value:,} is above the limit {limit:,}; refused")
-    with torch.device("meta"):  # shapes only: nothing is allocated or initialised
-        model = model_cls(config)
-    n = sum(p.numel() for p in model.parameters())
+    shapes = _expected_shapes(config)
+    n = sum(math.prod(s) for s in shapes.values())
     if n > MAX_PARAMETERS:
         raise CheckpointError(f"{meta_path}: the config describes {n:,} parameters, above the limit "
                               f"{MAX_PARAMETERS:,}; refused")  # fmt: skip
-    return model
+    return shapes
 
 
 def _check_schema(path: Path, obj: Mapping[str, Any]) -> None:
@@ -554,8 +576,7 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
             f"{meta_path}: {len(labels)} labels but config num_classes={config.num_classes}"
         )
 
-    model = _check_limits(meta_path, config, model_cls)
-    expected = model.state_dict()  # meta tensors: the shapes the config implies
+    expected = _check_limits(meta_path, config)  # name -> shape, from the config alone
     # Names and shapes from the safetensors header, before a byte of tensor data is read.
     header = _diagnose_safetensors(weights_path)
     stored = {k: v for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
@@ -567,15 +588,18 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
             f"missing keys {missing}, unexpected keys {extra[:20]}"
         )
     bad = [
-        f"{k}: file {tuple(stored[k].get('shape') or ())} vs config {tuple(v.shape)}"
+        f"{k}: file {tuple(stored[k].get('shape') or ())} vs config {v}"
         for k, v in expected.items()
-        if list(stored[k].get("shape") or ()) != list(v.shape)
+        if list(stored[k].get("shape") or ()) != list(v)
     ]
     if bad:
         raise CheckpointError(f"{weights_path} has tensors of the wrong shape for {meta_path}: " + "; ".join(bad))
     tensors = _load_tensors(weights_path, header)
-    # assign=True: the meta-device model takes the loaded tensors as they are (no second allocation, no init).
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, assign=True)
+    # Built only now, within the limits; its random init must not move the global RNG (shared server).
+    with torch.random.fork_rng(devices=[]):
+        model = model_cls(config)
+    state = model.state_dict()
+    model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()})
     model.eval()
     return model, meta
 
