@@ -35,6 +35,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from lstmviz.bow import BagOfWordsClassifier, BowConfig
+from lstmviz.charlm import CharLM, CharLMConfig
 from lstmviz.models import ModelConfig, RecurrentClassifier
 from lstmviz.safeio import UnsafeFileError, check_regular, read_json
 
@@ -69,6 +70,7 @@ OPT_META_FILE = "opt.json"
 MODEL_KINDS: dict[str, tuple[type, type]] = {
     "recurrent": (ModelConfig, RecurrentClassifier),
     "bow": (BowConfig, BagOfWordsClassifier),
+    "charlm": (CharLMConfig, CharLM),
 }
 # Budgets a checkpoint must fit before anything is allocated (a lie in meta.json costs milliseconds).
 MAX_META_BYTES = 16 * 1024 * 1024  # meta.json / opt.json larger than this are refused unread
@@ -468,6 +470,15 @@ def _expected_shapes(config: Any) -> dict[str, tuple[int, ...]]:
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[config.cell]
     H, D = config.hidden_size, config.directions
     shapes: dict[str, tuple[int, ...]] = {}
+    if isinstance(config, CharLMConfig):  # embedding -> stacked RNN -> next-character head
+        shapes["embedding.weight"] = (config.vocab_size, config.embed_dim)
+        for layer in range(config.num_layers):
+            inputs = config.embed_dim if layer == 0 else H
+            shapes[f"rnn.weight_ih_l{layer}"] = (gates * H, inputs)
+            shapes[f"rnn.weight_hh_l{layer}"] = (gates * H, H)
+            shapes[f"rnn.bias_ih_l{layer}"] = (gates * H,)
+            shapes[f"rnn.bias_hh_l{layer}"] = (gates * H,)
+        return {**shapes, "head.weight": (config.vocab_size, H), "head.bias": (config.vocab_size,)}
     if config.head == "classify":
         shapes["embedding.weight"] = (config.vocab_size, config.embed_dim)
     first = config.embed_dim if config.head == "classify" else config.input_dim

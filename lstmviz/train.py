@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m lstmviz.train",
         description="Train RNN/GRU/LSTM models, write lstmviz checkpoints, run multi-seed sweeps.",
     )
-    p.add_argument("--task", choices=TASKS, default="sentiment", help="what to train on (default: sentiment)")
+    p.add_argument("--task", choices=(*TASKS, "charlm"), default="sentiment",
+                   help="what to train on; charlm: a character-level language model on the corpus text (default: sentiment)")
     p.add_argument("--data", default=_DEFAULT_DATA, help="sentiment corpus CSV or directory (default: %(default)s)")
     p.add_argument("--cell", choices=(*CELLS, "bow"), default="lstm",
                    help="recurrent cell, or bow: the bag-of-words baseline (default: lstm)")
@@ -192,6 +193,26 @@ def _seed_study(args: argparse.Namespace) -> None:
     print(f"wrote {json_path} and {md_path} in {study['wall_seconds']:.0f} s")
 
 
+def _charlm(args: argparse.Namespace) -> None:
+    from lstmviz.chardata import prepare_chars
+    from lstmviz.charlm import CharLMConfig
+    from lstmviz.lmtrainer import LMTrainConfig, train_charlm
+
+    out = args.out or f"checkpoints/charlm-{args.cell}"
+    check_output_dir(out)
+    model = {"cell": args.cell, "num_layers": args.layers if args.layers != 1 else 2}
+    model.update({k: v for k, v in (("embed_dim", args.embed), ("hidden_size", args.hidden)) if v is not None})
+    train = {"seed": args.seed}
+    if args.epochs is not None:
+        train["max_updates"] = args.epochs * LMTrainConfig().eval_every  # an "epoch" = one evaluation period
+    data = prepare_chars(args.data, seed=args.split_seed)
+    _, meta = train_charlm(data, CharLMConfig.from_dict(model), LMTrainConfig(**train), out=out,
+                           log=None if args.quiet else print)  # fmt: skip
+    tm = meta["test_metrics"]
+    print(f"{args.cell}: test {tm['bpc']:.3f} bits/char (unigram {tm['unigram_bpc']:.3f}, bigram {tm['bigram_bpc']:.3f}); "
+          f"{meta['updates']} updates in {meta['train_seconds']:.0f} s; saved {out}")
+
+
 def _run(args: argparse.Namespace) -> None:
     if args.n_train is not None:
         print("note: --n-train is ignored; the online tasks draw fresh training data every batch", file=sys.stderr)
@@ -206,6 +227,9 @@ def _run(args: argparse.Namespace) -> None:
         return
     if args.seed_study:
         _seed_study(args)
+        return
+    if args.task == "charlm":
+        _charlm(args)
         return
     model_cfg, train_cfg = _configs(args)
     # Refuse an output that is not ours before any work: a save replaces the folder as a whole.

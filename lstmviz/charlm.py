@@ -1,0 +1,206 @@
+"""Character-level language models (many-to-many): a next-character distribution at every step, and generation.
+
+Layout (names fixed so the recorder and the dashboard find the pieces, as in
+:class:`lstmviz.models.RecurrentClassifier`):
+
+    embedding  nn.Embedding(vocab_size, embed_dim)        (id 0 = <pad>, 1 = <unk>)
+    rnn        nn.RNN | nn.GRU | nn.LSTM, batch_first=True, unidirectional
+    head       nn.Linear(hidden_size, vocab_size)           logits for the next character
+
+Checkpoints record ``model_kind="charlm"`` (see :data:`lstmviz.checkpoint.MODEL_KINDS`); the character
+vocabulary is stored in the meta as ``chars`` (index = id).
+
+Example::
+
+    model = CharLM.seeded(CharLMConfig(cell="lstm", vocab_size=60), seed=0)
+    text = generate(model, chars, "Привет", length=40, temperature=0.8, top_k=5, seed=1)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from lstmviz.models import CELLS, config_from_dict, init_weights
+
+__all__ = ["CharLMConfig", "CharLM", "encode_chars", "generate"]
+
+_RNN = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+@dataclass
+class CharLMConfig:
+    """Sizes of a :class:`CharLM`; stored verbatim in a checkpoint.
+
+    Example:
+        >>> CharLMConfig.from_dict({"cell": "gru", "vocab_size": 40}).num_layers
+        2
+    """
+
+    cell: str = "lstm"  # "rnn" | "gru" | "lstm"
+    vocab_size: int = 2  # characters incl. <pad>=0 and <unk>=1
+    embed_dim: int = 32  # character embedding width
+    hidden_size: int = 128  # units per layer
+    num_layers: int = 2  # stacked layers (the dashboard shows both)
+    dropout: float = 0.0  # between the layers, in training only
+    gate_bias: float | None = 1.0  # initial LSTM forget / GRU update bias (no effect on "rnn")
+    head: ClassVar[str] = "lm"
+    bidirectional: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell={self.cell!r} is not supported; allowed: {', '.join(CELLS)}")
+        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"{name}={v!r} is invalid; allowed: an integer > 0")
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout={self.dropout!r} is invalid; allowed: a number in [0, 1)")
+        if self.gate_bias is not None and not math.isfinite(float(self.gate_bias)):
+            raise ValueError(f"gate_bias={self.gate_bias!r} is invalid; allowed: None or a finite number")
+
+    @property
+    def directions(self) -> int:
+        """Always 1: a language model reads left to right."""
+        return 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CharLMConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        return config_from_dict(cls, d)
+
+
+class CharLM(nn.Module):
+    """Embedding -> 2-layer RNN/GRU/LSTM -> next-character logits at every step.
+
+    Example:
+        >>> m = CharLM(CharLMConfig(cell="gru", vocab_size=10))
+        >>> m(torch.tensor([[2, 3, 4]])).shape
+        torch.Size([1, 3, 10])
+    """
+
+    @classmethod
+    def seeded(cls, config: CharLMConfig, seed: int) -> CharLM:
+        """A model initialised by :func:`lstmviz.models.init_weights` from ``seed`` (global RNG untouched)."""
+        with torch.random.fork_rng(devices=[]):
+            model = cls(config)
+        init_weights(model, seed)
+        model._gate_bias()
+        return model
+
+    def __init__(self, config: CharLMConfig) -> None:
+        super().__init__()
+        if not isinstance(config, CharLMConfig):
+            raise TypeError(f"config must be a CharLMConfig, got {type(config).__name__}")
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
+        self.rnn = _RNN[config.cell](config.embed_dim, config.hidden_size, num_layers=config.num_layers,
+                                     batch_first=True, dropout=config.dropout if config.num_layers > 1 else 0.0)  # fmt: skip
+        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+        self._gate_bias()
+
+    @torch.no_grad()
+    def _gate_bias(self) -> None:
+        if self.config.gate_bias is None or self.config.cell == "rnn":
+            return
+        h = self.config.hidden_size
+        for name, p in self.rnn.named_parameters():  # gate order: LSTM (i, f, g, o), GRU (r, z, n)
+            if name.startswith("bias_ih"):
+                p[h : 2 * h] = float(self.config.gate_bias)
+            elif name.startswith("bias_hh"):
+                p[h : 2 * h] = 0.0
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None, state: Any = None) -> torch.Tensor:
+        """Logits ``(B, T, V)`` for the character after each position of ``ids`` ``(B, T)``."""
+        return self.forward_embedded(self.embedding(ids), state)
+
+    def forward_embedded(self, emb: torch.Tensor, state: Any = None) -> torch.Tensor:
+        """Logits ``(B, T, V)`` from embedded characters ``(B, T, E)`` (for gradients with respect to the input)."""
+        out, _ = self.rnn(emb, state)  # (B, T, H)
+        return self.head(out)  # (B, T, V)
+
+    def step(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """One or more steps continuing from ``state``: ``(logits (B, T, V), new state)``."""
+        out, state = self.rnn(self.embedding(ids), state)
+        return self.head(out), state
+
+
+def encode_chars(text: str, chars: Sequence[str]) -> torch.Tensor:
+    """Ids ``(T,)`` of the characters of ``text`` (unknown characters -> 1, ``<unk>``).
+
+    Example:
+        >>> encode_chars("ab?", ["<pad>", "<unk>", "a", "b"]).tolist()
+        [2, 3, 1]
+    """
+    index = {c: i for i, c in enumerate(chars)}
+    return torch.tensor([index.get(c, 1) for c in text], dtype=torch.long)
+
+
+@torch.no_grad()
+def generate(
+    model: CharLM,
+    chars: Sequence[str],
+    prefix: str,
+    length: int = 100,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> str:
+    """Continues ``prefix`` by ``length`` sampled characters; the same seed gives the same text.
+
+    Sampling uses a private ``torch.Generator`` (the global RNG is untouched). ``temperature`` divides
+    the logits (→ 0: nearly greedy); ``top_k`` keeps only the k most likely characters; ``<pad>`` and
+    ``<unk>`` are never sampled.
+
+    Args:
+        model: A :class:`CharLM` (never mutated; a model in training mode is sampled through an eval copy).
+        chars: The vocabulary, index = id.
+        prefix: At least one character.
+        length: Characters to add (>= 0).
+        temperature: > 0.
+        top_k: None, or an integer >= 1.
+        seed: Seed of the sampling.
+
+    Returns:
+        The continuation only (``length`` characters).
+
+    Example:
+        >>> generate(model, chars, "Мне", length=5, seed=0)  # doctest: +SKIP
+        ' очен'
+    """
+    if not prefix:
+        raise ValueError("prefix must hold at least one character")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        raise ValueError(f"length={length!r} is invalid; allowed: an integer >= 0")
+    if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
+        raise ValueError(f"temperature={temperature!r} is invalid; allowed: a number > 0")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k={top_k!r} is invalid; allowed: None or an integer >= 1")
+    if model.training:  # never flip the mode of a shared model: sample from a private eval copy
+        import copy
+
+        model = copy.deepcopy(model).eval()
+    g = torch.Generator().manual_seed(int(seed))
+    logits, state = model.step(encode_chars(prefix, chars).unsqueeze(0))
+    last = logits[0, -1]  # (V,)
+    out = []
+    for _ in range(length):
+        scores = last.double() / temperature
+        scores[:2] = -math.inf  # never <pad> or <unk>
+        if top_k is not None and top_k < scores.numel():
+            kth = torch.topk(scores, top_k).values[-1]
+            scores = torch.where(scores < kth, torch.full_like(scores, -math.inf), scores)
+        nxt = int(torch.multinomial(torch.softmax(scores, -1), 1, generator=g))
+        out.append(chars[nxt])
+        logits, state = model.step(torch.tensor([[nxt]]), state)
+        last = logits[0, -1]
+    return "".join(out)

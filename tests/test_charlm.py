@@ -1,0 +1,88 @@
+"""Character language models: generation, connectivity, character data and their checkpoints (issue 12, part)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lstmviz.chardata import bigram_bpc, prepare_chars, stream_bpc, unigram_bpc
+from lstmviz.charlm import CharLM, CharLMConfig, encode_chars, generate
+from lstmviz.checkpoint import load_checkpoint
+from lstmviz.connectivity import connectivity
+from lstmviz.lmtrainer import LMTrainConfig, train_charlm
+
+CHARS = ["<pad>", "<unk>"] + list(" абвгдеёжзийклмнопрстуфхцчшщъыьэюя.,!")
+
+
+@pytest.fixture(params=["rnn", "gru", "lstm"])
+def model(request) -> CharLM:
+    return CharLM.seeded(CharLMConfig(cell=request.param, vocab_size=len(CHARS), embed_dim=5, hidden_size=7), 3).eval()
+
+
+def test_generation_is_deterministic_per_seed_and_has_the_requested_length(model):
+    a = generate(model, CHARS, "мама мыла", length=40, temperature=0.9, top_k=5, seed=7)
+    assert a == generate(model, CHARS, "мама мыла", length=40, temperature=0.9, top_k=5, seed=7)
+    assert len(a) == 40 and "<" not in a  # never <pad> or <unk>
+    assert generate(model, CHARS, "м", length=0) == ""
+    others = {generate(model, CHARS, "мама мыла", length=40, temperature=0.9, top_k=5, seed=s) for s in range(5)}
+    assert len(others) > 1  # the seed matters
+    state = torch.random.get_rng_state()
+    generate(model, CHARS, "а", length=5, seed=1)
+    assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is untouched
+    with pytest.raises(ValueError, match="top_k=0 is invalid"):
+        generate(model, CHARS, "а", top_k=0)
+    with pytest.raises(ValueError, match="prefix"):
+        generate(model, CHARS, "")
+
+
+def test_top_1_is_greedy(model):
+    text = generate(model, CHARS, "да", length=6, top_k=1, seed=0)
+    ids = encode_chars("да", CHARS).tolist()
+    for ch in text:  # each step's argmax (excluding <pad>/<unk>) given everything so far
+        logits = model(torch.tensor([ids]))[0, -1].clone()
+        logits[:2] = -math.inf
+        assert CHARS[int(logits.argmax())] == ch
+        ids.append(CHARS.index(ch))
+
+
+def test_connectivity_equals_per_step_autograd_and_never_looks_ahead(model):
+    ids = torch.tensor([5, 9, 3, 12, 7, 2, 20])
+    T = ids.numel()
+    C = connectivity(model, ids)
+    assert C.shape == (T, T)
+    emb = model.embedding(ids.unsqueeze(0)).detach().requires_grad_(True)
+    logits = model.forward_embedded(emb)
+    targets = logits.argmax(-1)[0]
+    for t in range(T):  # the independent reference: one autograd call per output step
+        loss_t = F.cross_entropy(logits[0, t : t + 1], targets[t : t + 1])
+        (g,) = torch.autograd.grad(loss_t, emb, retain_graph=True)
+        np.testing.assert_allclose(C[t].numpy(), g[0].norm(dim=-1).numpy(), rtol=1e-5, atol=1e-6)
+    assert bool((C.triu(1) == 0).all())  # exactly zero for s > t: a unidirectional model has no future
+    assert bool((C.diagonal() > 0).all())
+
+
+def test_baselines_on_a_known_stream():
+    train = torch.tensor([2, 3] * 50)
+    test = torch.tensor([2, 3, 2, 3])
+    assert unigram_bpc(train, test, 4) == pytest.approx(-math.log2(51 / 104))
+    assert bigram_bpc(train, test, 4) < 0.1  # "3 follows 2" is nearly certain
+
+
+def test_char_data_model_training_and_checkpoint(tmp_path):
+    rows = ["Мама мыла раму.", "Папа читал газету!", "Кот спал на окне.", "Дождь шёл весь день."] * 10
+    csv = tmp_path / "c.csv"
+    csv.write_text("Sentence,Sentiment\n" + "\n".join(f'"{r}",neutral' for r in rows), encoding="utf-8")
+    data = prepare_chars(csv, min_count=1)
+    assert data.chars[:2] == ["<pad>", "<unk>"] and sum(data.meta["dataset"]["sentences"].values()) == 40
+    cfg = CharLMConfig(cell="gru", embed_dim=4, hidden_size=8)
+    model, meta = train_charlm(data, cfg, LMTrainConfig(max_updates=6, eval_every=3, batch_size=4, seq_len=16),
+                               out=tmp_path / "lm", log=None)  # fmt: skip
+    tm = meta["test_metrics"]
+    assert tm["bpc"] == pytest.approx(stream_bpc(model, data.test)) and tm["bigram_bpc"] < tm["unigram_bpc"]
+    loaded, lmeta = load_checkpoint(tmp_path / "lm")
+    assert type(loaded) is CharLM and lmeta["model_kind"] == "charlm" and lmeta["chars"] == data.chars
+    assert generate(loaded, lmeta["chars"], "Ма", 10, seed=2) == generate(model, data.chars, "Ма", 10, seed=2)
