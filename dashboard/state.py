@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from dashboard.jobs import JobManager
 from lstmviz import diagnostics, sentence, whatifs
@@ -49,6 +51,12 @@ EXPORT_FORMAT = "export_format"  # "png" | "svg": format of the modebar's image 
 TEXT = "text"  # the sentence shared by the Gates and Gradients views (survives page switches)
 PRESET = "preset"  # prefix of the preset selectbox keys (one per view)
 TEXT_WIDGET = "text_widget"  # prefix of the text-area keys (one per view)
+GEN_MODEL = "gen_model"  # Generation view: the character model
+GEN_PREFIX = "gen_prefix"  # Generation view: the prefix typed
+GEN_TEMPERATURE = "gen_temperature"  # Generation view: sampling temperature
+GEN_TOP_K = "gen_top_k"  # Generation view: top-k
+GEN_SEED = "gen_seed"  # Generation view: sampling seed
+GEN_LAYER = "gen_layer"  # Generation view: layer shown
 CMP_MODE = "cmp_mode"  # Comparison view: "texts" (two texts, one model) or "models" (one text, two models)
 CMP_MODEL_B = "cmp_model_b"  # Comparison view: the second model
 CMP_PAIR = "cmp_pair"  # Comparison view: the preset pair
@@ -333,3 +341,54 @@ def param_count(config: dict[str, Any]) -> int | None:
     except (TypeError, ValueError):
         return None
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# ----- character language models -----------------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=8)
+def load_lm(path: str, file_stamp: tuple[float, int]) -> tuple[Any, dict[str, Any]]:
+    """A character language model checkpoint ``(model, meta)``, shared read-only."""
+    from lstmviz.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def lm_generate(path: str, file_stamp: tuple[float, int], prefix: str, length: int, temperature: float,
+                top_k: int, seed: int) -> dict[str, Any]:  # fmt: skip
+    """The continuation of ``prefix``, the recording of prefix + continuation (tidy frames per layer and
+    quantity) and the top-5 next characters after every character."""
+    import lstmviz
+    from lstmviz.charlm import encode_chars, generate
+
+    model, meta = load_lm(path, file_stamp)
+    chars = meta["chars"]
+    cont = generate(model, chars, prefix, length=length, temperature=temperature, top_k=top_k, seed=seed)
+    ids = encode_chars(prefix + cont, chars).unsqueeze(0)  # (1, T)
+    with torch.no_grad(), lstmviz.record(model) as rec:
+        logits = model(ids)  # (1, T, V)
+    frames = {}
+    for key in rec.keys():
+        parts = lstmviz.parse_key(key)
+        v = rec[key][0].numpy()  # (T, U)
+        T, U = v.shape
+        frames[(parts.layer, parts.quantity)] = pd.DataFrame(
+            {"step": np.repeat(np.arange(T), U), "unit": np.tile(np.arange(U), T), "value": v.reshape(-1)})
+    probs = torch.softmax(logits[0], -1)  # (T, V)
+    top = torch.topk(probs, 5, dim=-1)
+    top5 = [{"step": t, "rank": r + 1, "char": chars[int(top.indices[t, r])], "p": float(top.values[t, r])}
+            for t in range(probs.shape[0]) for r in range(5)]  # fmt: skip
+    return {"continuation": cont, "frames": frames, "top5": top5, "cell": model.config.cell,
+            "num_layers": model.config.num_layers}  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def lm_connectivity(paths: tuple[str, ...], text: str) -> dict[str, Any]:
+    """``name -> (T, T)`` connectivity of every character model on the same text."""
+    from lstmviz.charlm import encode_chars
+    from lstmviz.connectivity import connectivity
+
+    out = {}
+    for path in paths:
+        model, meta = load_lm(path, stamp(path))
+        out[Path(path).name] = connectivity(model, encode_chars(text, meta["chars"])).numpy()
+    return out

@@ -98,6 +98,9 @@ DEFAULT_LABELS: dict[str, str] = {
     "solved": "solved",
     "log_scale": "σ(b)^lag, ratio (log)",
     "underflow": "0 (below 1e-308: float64 underflow)",
+    "log_conn": "log10 ‖∂loss_t/∂x_s‖",
+    "conn_x": "input position s",
+    "conn_y": "output position t",
 }
 _CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4", "bow": "#7f7f7f"}  # bow: the baseline, grey
 
@@ -442,6 +445,37 @@ def gates(
                           "value": values.reshape(-1)})  # fmt: skip
     tokens = [str(t) for t in tokens[:T]] if tokens is not None else [str(i) for i in range(T)]
     return gate_heatmap(frame, tokens, parts.quantity, title=title or key, labels=labels)
+
+
+def connectivity_heatmap(
+    matrix: np.ndarray,
+    tokens: Sequence[str],
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """``log10 ‖∂ loss_t / ∂ x_s‖`` as a heatmap: output step t (rows) by input step s (columns).
+
+    Exact zeros (a unidirectional model never looks ahead: s > t) are left blank, not drawn as a colour.
+
+    Example:
+        >>> z = connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"]).data[0].z
+        >>> z[1].tolist(), bool(np.isnan(z[0][1]))
+        ([-1.0, 0.0], True)
+    """
+    L = _labels(labels)
+    m = np.asarray(matrix, dtype=float)
+    with np.errstate(divide="ignore"):
+        z = np.where(m > 0, np.log10(np.where(m > 0, m, 1.0)), np.nan)
+    height = max(320, min(900, 120 + 12 * len(tokens)))
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(range(len(tokens))), y=list(range(len(tokens))), colorscale="Magma",
+        colorbar=_colorbar(height, title, L["log_conn"]),
+        hovertemplate=f"t %{{y}}<br>s %{{x}}<br>{L['log_conn']} %{{z:.2f}}<extra></extra>"))  # fmt: skip
+    _token_axis(fig, tokens)
+    fig.update_yaxes(autorange="reversed", title_text=L["conn_y"], tickmode="array",
+                     tickvals=token_ticks(tokens)[0], ticktext=token_ticks(tokens)[1])  # fmt: skip
+    fig.update_xaxes(title_text=L["conn_x"])
+    return _layout(fig, title, height=height)
 
 
 def probability_lines(

@@ -62,7 +62,8 @@ CHROMIUM_ARGS = (  # mandated flags: headless, no sandbox (root in CI), no backg
 )
 VIEWPORT = {"width": 1400, "height": 1000}  # screenshot size of the docs
 VIEW_PATHS = {  # view -> URL path of its sidebar navigation link (st.navigation url_path)
-    "gates": "", "gradients": "gradients", "compare": "compare", "training": "training", "lab": "lab",
+    "gates": "", "gradients": "gradients", "compare": "compare", "generate": "generate", "training": "training",
+    "lab": "lab",
     "explain": "explain",
 }
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})

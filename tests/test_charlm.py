@@ -86,3 +86,45 @@ def test_char_data_model_training_and_checkpoint(tmp_path):
     loaded, lmeta = load_checkpoint(tmp_path / "lm")
     assert type(loaded) is CharLM and lmeta["model_kind"] == "charlm" and lmeta["chars"] == data.chars
     assert generate(loaded, lmeta["chars"], "Ма", 10, seed=2) == generate(model, data.chars, "Ма", 10, seed=2)
+
+
+def test_generation_view_shows_the_library_s_text_states_and_connectivity(tmp_path, monkeypatch):
+    """AppTest: the page's continuation is lstmviz.charlm.generate's; heatmaps equal lstmviz.record; connectivity is
+    drawn for every character model with the future left blank."""
+    import json
+
+    import lstmviz
+    from streamlit.testing.v1 import AppTest
+
+    from test_dashboard import APP, _array, _figures
+
+    rows = ["Мама мыла раму.", "Папа читал газету!", "Кот спал на окне.", "Дождь шёл весь день."] * 10
+    csv = tmp_path / "c.csv"
+    csv.write_text("Sentence,Sentiment\n" + "\n".join(f'"{r}",neutral' for r in rows), encoding="utf-8")
+    data = prepare_chars(csv, min_count=1)
+    root = tmp_path / "root"
+    for cell in ("rnn", "gru", "lstm"):
+        train_charlm(data, CharLMConfig(cell=cell, embed_dim=4, hidden_size=6), LMTrainConfig(max_updates=2,
+                     eval_every=2, batch_size=2, seq_len=8), out=root / f"charlm-{cell}", log=None)  # fmt: skip
+    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("views/generate.py").run()
+    assert not at.exception and not at.error
+    path = at.selectbox(key="gen_model").value
+    model, meta = load_checkpoint(path)
+    cont = generate(model, meta["chars"], "Мне очень ", length=80, temperature=0.8, top_k=5, seed=0)
+    assert any(cont.replace(".", "\\.") in m.value or cont in m.value for m in at.markdown)
+    ids = encode_chars("Мне очень " + cont, meta["chars"]).unsqueeze(0)
+    with torch.no_grad(), lstmviz.record(model) as rec:
+        model(ids)
+    figs = _figures(at)
+    first_tab = next(f for f in figs if f["data"][0].get("type") == "heatmap" and f["data"][0].get("y")
+                     and len(f["data"][0]["y"]) == 6)
+    q = lstmviz.QUANTITIES[model.config.cell][0]
+    np.testing.assert_allclose(_array(first_tab["data"][0]["z"]), rec[f"rnn.l0.{q}"][0].T.numpy(), rtol=1e-5, atol=1e-6)
+    conn = [f for f in figs if "log10" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False)
+            and "∂" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False)]
+    assert len(conn) == 3
+    for f in conn:
+        z = _array(f["data"][0]["z"])
+        assert np.isnan(np.triu(z, 1)[np.triu_indices(z.shape[0], 1)]).all()

@@ -1,0 +1,57 @@
+"""Generation view: a character language model continues a prefix; gates and states of both layers, the top-5
+next characters, and the connectivity ‖∂ loss_t / ∂ x_s‖ of the three cells on the same text."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import state
+from dashboard.i18n import t
+from lstmviz import plots
+from lstmviz.names import QUANTITIES
+
+
+def render() -> None:
+    """Page body."""
+    st.header(t("gen.title"))
+    st.caption(t("gen.intro"))
+    lms = {i.path: i for i in state.checkpoint_infos(state.checkpoint_root()) if i.kind == "charlm" and not i.error}
+    if not lms:
+        st.info(t("gen.none"))
+        return
+    path = st.selectbox(t("gen.model"), list(lms), format_func=lambda p: lms[p].name, key=state.GEN_MODEL)
+    c1, c2, c3, c4 = st.columns(4)
+    prefix = c1.text_input(t("gen.prefix"), "Мне очень ", max_chars=200, key=state.GEN_PREFIX)
+    temperature = c2.slider(t("gen.temperature"), 0.1, 2.0, 0.8, 0.1, key=state.GEN_TEMPERATURE)
+    top_k = c3.slider(t("gen.top_k"), 1, 20, 5, key=state.GEN_TOP_K)
+    seed = c4.number_input(t("gen.seed"), 0, 10_000, 0, key=state.GEN_SEED)
+    if not prefix:
+        st.info(t("gen.empty"))
+        return
+    run = state.lm_generate(path, state.stamp(path), prefix, 80, float(temperature), int(top_k), int(seed))
+    st.markdown(f"**{ui.md_escape(prefix)}**{ui.md_escape(run['continuation'])}")
+    text, chars = prefix + run["continuation"], [c if c.strip() else "␣" for c in prefix + run["continuation"]]
+    lbl = ui.plot_labels()
+    layers = {layer: t("gen.layer", layer=layer) for layer in range(run["num_layers"])}
+    layer = st.radio(t("gates.layer"), list(layers), format_func=layers.get, horizontal=True, key=state.GEN_LAYER)
+    quantities = QUANTITIES[run["cell"]]
+    for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
+        with tab:
+            frame = run["frames"][(layer, q)]
+            fig = plots.gate_heatmap(frame, chars, q, title=f"{lms[path].name}: {t('q.' + q)}", labels=lbl)
+            ui.show_figure(fig, frame, f"gen_{q}_l{layer}", f"gen_{q}")
+    st.subheader(t("gen.top5"))
+    top = pd.DataFrame(run["top5"])
+    top["char"] = [c if c.strip() else "␣" for c in top["char"]]
+    st.dataframe(ui.localized(top.pivot(index="rank", columns="step", values="char").reset_index(drop=True)),
+                 hide_index=True)  # fmt: skip
+    st.subheader(t("gen.connectivity"))
+    st.caption(t("gen.connectivity_caption"))
+    for i, (name, conn) in enumerate(state.lm_connectivity(tuple(sorted(lms)), text[:60]).items()):
+        fig = plots.connectivity_heatmap(conn, [c if c.strip() else "␣" for c in text[:60]], title=name, labels=lbl)
+        ui.show_figure(fig, pd.DataFrame(conn), f"connectivity_{name}", f"conn_{i}")
+
+
+ui.run_view(render)
