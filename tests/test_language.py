@@ -29,7 +29,7 @@ ALLOWED_LATIN = {
     "pytorch", "jozefowicz", "bengio", "gers", "karpathy", "hochreiter", "schmidhuber",  # names of people and tools
     "france", "spain", "germany", "italy", "french", "spanish", "german", "italian",  # the cue-recall vocabulary
 }  # fmt: skip
-NAME = re.compile(r"\b(?:sentiment|cue|adding)-[\w-]+|\bw\d+\b")  # checkpoint folders, cue-recall distractors
+NAME = re.compile(r"\b(?:sentiment|cue|adding|charlm)-[\w-]+|\bw\d+\b")  # checkpoint folders, cue-recall distractors
 MARKUP = re.compile(r"%\{[^}]*\}|<[^>]*>|`[^`]*`|\\")  # plotly placeholders, HTML tags, `code`, Markdown escapes
 SKIP_FIG_KEYS = {"template", "side", "texttemplate", "ticktext", "customdata", "bdata", "dtype", "type", "mode",
                  "symbol", "dash", "color", "colorscale", "xanchor", "yanchor", "xref", "yref", "family",
@@ -82,7 +82,7 @@ def _strings(at: AppTest) -> list[tuple[str, str]]:
 def _typed(at: AppTest) -> set[str]:
     """Words the user typed or picked: the text areas, the preset options and the token table's cells."""
     words = set()
-    for w in [*at.text_area, *at.selectbox]:
+    for w in [*at.text_area, *at.text_input, *at.selectbox]:
         for s in [str(getattr(w, "value", "") or "")] + ([str(o) for o in w.options] if hasattr(w, "options") else []):
             words |= {m.lower() for m in re.findall(r"\w+", s)}
     for d in at.dataframe:

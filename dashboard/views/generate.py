@@ -31,7 +31,8 @@ def render() -> None:
         st.info(t("gen.empty"))
         return
     run = state.lm_generate(path, state.stamp(path), prefix, 80, float(temperature), int(top_k), int(seed))
-    st.markdown(f"**{ui.md_escape(prefix)}**{ui.md_escape(run['continuation'])}")
+    st.code(prefix + run["continuation"], language=None, wrap_lines=True)  # model output: shown as plain text
+    st.caption(t("gen.shown", n=len(prefix), m=len(run["continuation"])))
     text, chars = prefix + run["continuation"], [c if c.strip() else "␣" for c in prefix + run["continuation"]]
     lbl = ui.plot_labels()
     layers = {layer: t("gen.layer", layer=layer) for layer in range(run["num_layers"])}
