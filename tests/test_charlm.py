@@ -128,3 +128,40 @@ def test_generation_view_shows_the_library_s_text_states_and_connectivity(tmp_pa
     for f in conn:
         z = _array(f["data"][0]["z"])
         assert np.isnan(np.triu(z, 1)[np.triu_indices(z.shape[0], 1)]).all()
+
+
+def test_char_features_on_hand_written_strings():
+    from lstmviz.cellfinder import char_features
+
+    f = char_features('Он сказал: "да" (123).')
+    assert f["in_quotes"].tolist() == [0] * 12 + [1, 1] + [0] * 8
+    assert f["in_parens"].tolist() == [0] * 17 + [1, 1, 1] + [0, 0]
+    assert f["digit"].tolist() == [0] * 17 + [1, 1, 1] + [0, 0]
+    assert f["pos_in_word"].tolist()[:10] == [1, 2, 0, 1, 2, 3, 4, 5, 6, 0]
+    assert f["word_start"].tolist()[:4] == [1, 0, 0, 1] and f["word_end"].tolist()[:4] == [0, 1, 0, 0]
+    assert f["capital"].tolist()[:2] == [1, 0] and f["vowel"].tolist()[:2] == [1, 0] and f["consonant"][1] == 1
+    assert f["since_punct"].tolist()[8:12] == [9, 0, 1, 2]  # counted from the start; the colon resets it
+    nested = char_features("«а «б» в»")["in_quotes"].tolist()
+    assert nested == [0, 1, 1, 0, 1, 0, 1, 1, 0]  # nesting counted, the marks themselves excluded
+
+
+def test_cell_finder_recovers_a_planted_unit():
+    """Unit 4 of layer 0 is wired to fire on vowels: the finder ranks it first for "vowel" (|r| ~ 1)."""
+    from lstmviz.cellfinder import char_features, find_cells
+
+    chars = ["<pad>", "<unk>"] + list(" абвгдеёжзийклмнопрстуфхцчшщъыьэюя.,")
+    model = CharLM.seeded(CharLMConfig(cell="rnn", vocab_size=len(chars), embed_dim=3, hidden_size=8), 0).eval()
+    vowels = set("аеёиоуыэюя")
+    with torch.no_grad():
+        model.embedding.weight[:, 0] = torch.tensor([1.0 if c in vowels else 0.0 for c in chars])
+        model.rnn.weight_ih_l0[4] = torch.tensor([6.0, 0.0, 0.0])
+        model.rnn.weight_hh_l0[4] = 0.0
+        model.rnn.weight_hh_l0[:, 4] = 0.0  # the planted unit neither reads nor feeds the recurrence
+        model.rnn.bias_ih_l0[4], model.rnn.bias_hh_l0[4] = -3.0, 0.0
+    text = "мама мыла раму, а папа читал газету. дождь шел весь день."
+    cells = find_cells(model, chars, text)
+    best = cells.query("feature == 'vowel' and rank == 1").iloc[0]
+    assert (best["layer"], best["unit"]) == (0, 4) and best["abs_r"] > 0.99, best
+    assert set(cells["feature"]) == set(char_features("a").columns)
+    with pytest.raises(ValueError, match="unknown features"):
+        find_cells(model, chars, text, features=["rhyme"])
