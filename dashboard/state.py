@@ -57,6 +57,7 @@ GEN_TEMPERATURE = "gen_temperature"  # Generation view: sampling temperature
 GEN_TOP_K = "gen_top_k"  # Generation view: top-k
 GEN_SEED = "gen_seed"  # Generation view: sampling seed
 GEN_LAYER = "gen_layer"  # Generation view: layer shown
+CELL_FEATURE = "cell_feature"  # Generation view: the feature whose best unit colours the text
 CMP_MODE = "cmp_mode"  # Comparison view: "texts" (two texts, one model) or "models" (one text, two models)
 CMP_MODEL_B = "cmp_model_b"  # Comparison view: the second model
 CMP_PAIR = "cmp_pair"  # Comparison view: the preset pair
@@ -392,3 +393,35 @@ def lm_connectivity(paths: tuple[str, ...], text: str) -> dict[str, Any]:
         model, meta = load_lm(path, stamp(path))
         out[Path(path).name] = connectivity(model, encode_chars(text, meta["chars"])).numpy()
     return out
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _cells_on(path: str, file_stamp: tuple[float, int], text: str | None) -> tuple[pd.DataFrame, str]:
+    from lstmviz.cellfinder import find_cells
+
+    model, meta = load_lm(path, file_stamp)
+    if text is None:  # the corpus test split, the same split the model was scored on
+        from lstmviz.chardata import prepare_chars
+
+        data = prepare_chars(corpus_file(), seed=int(meta.get("dataset", {}).get("split_seed", 0)))
+        text = "".join(data.chars[i] if i > 1 else "?" for i in data.test[:20_000].tolist())
+    return find_cells(model, meta["chars"], text), text
+
+
+def lm_cells(path: str, file_stamp: tuple[float, int], fallback_text: str) -> tuple[pd.DataFrame, str]:
+    """``(find_cells frame, the text used)``: the corpus test split's first 20,000 characters (computed once per
+    model), else ``fallback_text`` when the corpus is absent."""
+    return _cells_on(path, file_stamp, None if corpus_file().is_file() else fallback_text)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def lm_unit_values(path: str, file_stamp: tuple[float, int], text: str, layer: int, unit: int) -> list[float]:
+    """One unit's memory (LSTM: cell state, else hidden state) at every character of ``text``."""
+    import lstmviz
+    from lstmviz.charlm import encode_chars
+
+    model, meta = load_lm(path, file_stamp)
+    with torch.no_grad(), lstmviz.record(model) as rec:
+        model(encode_chars(text, meta["chars"]).unsqueeze(0))
+    quantity = "cell" if model.config.cell == "lstm" else "hidden"
+    return rec[lstmviz.make_key("rnn", layer, 0, quantity)][0][:, unit].tolist()

@@ -165,3 +165,29 @@ def test_cell_finder_recovers_a_planted_unit():
     assert set(cells["feature"]) == set(char_features("a").columns)
     with pytest.raises(ValueError, match="unknown features"):
         find_cells(model, chars, text, features=["rhyme"])
+
+
+def test_generation_view_lists_the_best_unit_per_feature(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from lstmviz.cellfinder import FEATURES, find_cells
+    from test_dashboard import APP
+
+    rows = ["Мама мыла раму.", "Папа читал «газету» (утром)!", "Кот спал на окне.", "Дождь шёл весь день."] * 10
+    csv = tmp_path / "c.csv"
+    csv.write_text("Sentence,Sentiment\n" + "\n".join(f'"{r}",neutral' for r in rows), encoding="utf-8")
+    data = prepare_chars(csv, min_count=1)
+    train_charlm(data, CharLMConfig(cell="lstm", embed_dim=4, hidden_size=6), LMTrainConfig(max_updates=2,
+                 eval_every=2, batch_size=2, seq_len=8), out=tmp_path / "root" / "charlm-lstm", log=None)  # fmt: skip
+    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(tmp_path / "root"))
+    monkeypatch.setenv("LSTMVIZ_CORPUS", str(csv))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("views/generate.py").run()
+    assert not at.exception and not at.error
+    table = next(d.value for d in at.dataframe if "признак" in d.value.columns)
+    model, meta = load_checkpoint(tmp_path / "root" / "charlm-lstm")
+    page_data = prepare_chars(csv)  # what the page reads: the corpus test split (default min_count)
+    text = "".join(page_data.chars[i] if i > 1 else "?" for i in page_data.test[:20_000].tolist())
+    want = find_cells(model, meta["chars"], text).query("rank == 1")  # a constant feature (no digits) has no rank
+    assert len(table) == len(want) and len(want) >= len(FEATURES) - 1
+    assert sorted(zip(table["слой"], table["нейрон"])) == sorted(zip(want["layer"], want["unit"]))

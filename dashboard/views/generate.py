@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard import cell_sections
 from dashboard import components as ui
 from dashboard import state
 from dashboard.i18n import t
@@ -53,6 +54,7 @@ def render() -> None:
     for i, (name, conn) in enumerate(state.lm_connectivity(tuple(sorted(lms)), text[:60]).items()):
         fig = plots.connectivity_heatmap(conn, [c if c.strip() else "␣" for c in text[:60]], title=name, labels=lbl)
         ui.show_figure(fig, pd.DataFrame(conn), f"connectivity_{name}", f"conn_{i}")
+    cell_sections.section(path, lms[path].name, text)
 
 
 ui.run_view(render)

@@ -1,0 +1,35 @@
+"""Interpretable cells of a character model (Generation view): the best unit per feature and the text coloured by it.
+
+The finder (:func:`lstmviz.cellfinder.find_cells`) runs on held-out text the app already has: the
+corpus sentences' test split when the corpus is present, else the text on the page.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import state
+from dashboard.i18n import t
+from lstmviz import plots
+from lstmviz.cellfinder import FEATURES
+
+
+def section(path: str, name: str, fallback_text: str) -> None:
+    """Table of the best unit per feature, and one feature's best unit colouring a stretch of text."""
+    st.subheader(t("cells.title"))
+    st.caption(t("cells.caption"))
+    cells, text = state.lm_cells(path, state.stamp(path), fallback_text)
+    best = cells.query("rank == 1")[["feature", "layer", "unit", "r"]].copy()
+    best["feature"] = [t(f"feature.{f}") for f in best["feature"]]
+    best["r"] = best["r"].round(2)
+    st.dataframe(ui.localized(best), hide_index=True)
+    names = {f: t(f"feature.{f}") for f in FEATURES}
+    feature = st.selectbox(t("cells.feature"), list(FEATURES), format_func=names.get, key=ui.keyed(state.CELL_FEATURE))
+    row = cells.query("feature == @feature and rank == 1").iloc[0]
+    values = state.lm_unit_values(path, state.stamp(path), text[:400], int(row["layer"]), int(row["unit"]))
+    shown = [c if c.strip() else "␣" for c in text[:400]]
+    data = plots.colored_text_data(shown, values, per_row=50)
+    zmin, zmax, scale = plots.color_range("cell" if row["quantity"] == "cell" else "hidden", values)
+    title = t("cells.text", feature=names[feature], layer=int(row["layer"]), unit=int(row["unit"]), r=f"{row['r']:+.2f}")
+    ui.show_figure(plots.colored_text_figure(data, zmin, zmax, scale, title=title), data, f"cell_{feature}", "cell_text")
