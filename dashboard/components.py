@@ -177,9 +177,7 @@ def presets_for(pred: Any) -> dict[str, str]:
 
 def class_name(label: str) -> str:
     """A class label in the session's language (``class.<label>`` in dashboard/i18n.py), else the label itself."""
-    key = f"class.{label}"
-    text = t(key)
-    return label if text == key else text
+    return translated(label, f"class.{label}")
 
 
 def text_block(view: str, pred: Any) -> str | None:

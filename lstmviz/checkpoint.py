@@ -460,8 +460,6 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     return obj
 
 
-_load_json = read_meta
-
 
 def _expected_shapes(config: Any) -> dict[str, tuple[int, ...]]:
     """Every tensor a model of ``config`` holds, by name, computed from the config alone (nothing built)."""
@@ -558,7 +556,7 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
     """
     root = _resolve_dir(directory)
     meta_path, weights_path = root / META_FILE, root / WEIGHTS_FILE
-    meta = _load_json(meta_path)
+    meta = read_meta(meta_path)
     _check_schema(meta_path, meta)
     if "config" not in meta:
         raise CheckpointError(f"{meta_path} has no 'config' entry")
@@ -636,7 +634,7 @@ def load_resume_state(
     root = _resolve_dir(directory)
     if not (root / OPT_FILE).exists() and not (root / OPT_META_FILE).exists():
         return None
-    info = _load_json(root / OPT_META_FILE)
+    info = read_meta(root / OPT_META_FILE)
     _check_schema(root / OPT_META_FILE, info)
     return _load_tensors(root / OPT_FILE), info
 
