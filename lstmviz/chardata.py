@@ -19,7 +19,7 @@ import torch
 
 from lstmviz.datasets import load_opensentiment
 
-__all__ = ["CharData", "bigram_bpc", "prepare_chars", "stream_bpc", "unigram_bpc"]
+__all__ = ["CharData", "bigram_bpc", "prepare_chars", "split_sentences", "stream_bpc", "unigram_bpc"]
 
 SPECIALS = ("<pad>", "<unk>")
 
@@ -33,6 +33,20 @@ class CharData:
     val: torch.Tensor
     test: torch.Tensor
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+def split_sentences(n: int, seed: int = 0) -> dict[str, list[int]]:
+    """Indices of the ``train`` / ``val`` / ``test`` sentences: a seeded shuffle cut 80/10/10.
+
+    Shared by the character models and the tagger, so both are scored on the same held-out sentences.
+
+    Example:
+        >>> {k: len(v) for k, v in split_sentences(10).items()}
+        {'train': 8, 'val': 1, 'test': 1}
+    """
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    cut1, cut2 = int(0.8 * n), int(0.9 * n)
+    return {"train": order[:cut1], "val": order[cut1:cut2], "test": order[cut2:]}
 
 
 def _encode(text: str, index: dict[str, int]) -> torch.Tensor:
@@ -53,11 +67,7 @@ def prepare_chars(data: str | os.PathLike, seed: int = 0, min_count: int = 3) ->
         (128, True)
     """
     texts = [str(t) for t in load_opensentiment(data)["text"]]
-    order = np.random.default_rng(seed).permutation(len(texts))
-    n = len(texts)
-    cut1, cut2 = int(0.8 * n), int(0.9 * n)
-    parts = {"train": [texts[i] for i in order[:cut1]], "val": [texts[i] for i in order[cut1:cut2]],
-             "test": [texts[i] for i in order[cut2:]]}  # fmt: skip
+    parts = {k: [texts[i] for i in idx] for k, idx in split_sentences(len(texts), seed).items()}
     streams = {k: "\n".join(v) + "\n" for k, v in parts.items()}
     counts = Counter(streams["train"])
     chars = list(SPECIALS) + [c for c, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if k >= min_count]

@@ -38,6 +38,7 @@ from lstmviz.bow import BagOfWordsClassifier, BowConfig
 from lstmviz.charlm import CharLM, CharLMConfig
 from lstmviz.models import ModelConfig, RecurrentClassifier
 from lstmviz.safeio import UnsafeFileError, check_regular, read_json
+from lstmviz.tagger import NER_TAGS, POS_TAGS, Tagger, TaggerConfig
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -71,12 +72,14 @@ MODEL_KINDS: dict[str, tuple[type, type]] = {
     "recurrent": (ModelConfig, RecurrentClassifier),
     "bow": (BowConfig, BagOfWordsClassifier),
     "charlm": (CharLMConfig, CharLM),
+    "tagger": (TaggerConfig, Tagger),
 }
 # Budgets a checkpoint must fit before anything is allocated (a lie in meta.json costs milliseconds).
 MAX_META_BYTES = 16 * 1024 * 1024  # meta.json / opt.json larger than this are refused unread
 MAX_PARAMETERS = 100_000_000  # numbers in one model (400 MB in float32); the shipped ones hold < 2M
 CONFIG_LIMITS = {"vocab_size": 2_000_000, "embed_dim": 4096, "hidden_size": 4096, "num_layers": 16,
-                 "num_classes": 10_000, "input_dim": 4096}  # fmt: skip
+                 "num_classes": 10_000, "input_dim": 4096, "word_vocab_size": 2_000_000, "char_vocab_size": 100_000,
+                 "word_dim": 4096, "char_dim": 4096, "char_channels": 4096, "char_kernel": 63}  # fmt: skip
 _KNOWN_FILES = frozenset({"model.safetensors", "meta.json", "opt.safetensors", "opt.json"})  # what a save writes
 _ASIDE_SUFFIX = ".old"
 _TMP_INFIX = ".tmp-"
@@ -461,36 +464,59 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
 
 
 
-def _expected_shapes(config: Any) -> dict[str, tuple[int, ...]]:
-    """Every tensor a model of ``config`` holds, by name, computed from the config alone (nothing built)."""
-    if isinstance(config, BowConfig):
-        return {"bag.weight": (config.vocab_size, config.num_classes), "bias": (config.num_classes,)}
-    gates = {"lstm": 4, "gru": 3, "rnn": 1}[config.cell]
-    H, D = config.hidden_size, config.directions
+def _rnn_shapes(cell: str, first: int, H: int, layers: int, D: int) -> dict[str, tuple[int, ...]]:
+    """Tensors of an ``nn.RNN/GRU/LSTM`` named ``rnn`` with ``first`` inputs, ``H`` units, ``D`` directions."""
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
     shapes: dict[str, tuple[int, ...]] = {}
-    if isinstance(config, CharLMConfig):  # embedding -> stacked RNN -> next-character head
-        shapes["embedding.weight"] = (config.vocab_size, config.embed_dim)
-        for layer in range(config.num_layers):
-            inputs = config.embed_dim if layer == 0 else H
-            shapes[f"rnn.weight_ih_l{layer}"] = (gates * H, inputs)
-            shapes[f"rnn.weight_hh_l{layer}"] = (gates * H, H)
-            shapes[f"rnn.bias_ih_l{layer}"] = (gates * H,)
-            shapes[f"rnn.bias_hh_l{layer}"] = (gates * H,)
-        return {**shapes, "head.weight": (config.vocab_size, H), "head.bias": (config.vocab_size,)}
-    if config.head == "classify":
-        shapes["embedding.weight"] = (config.vocab_size, config.embed_dim)
-    first = config.embed_dim if config.head == "classify" else config.input_dim
-    for layer in range(config.num_layers):
+    for layer in range(layers):
         inputs = first if layer == 0 else D * H
         for suffix in ("", "_reverse")[:D]:
             shapes[f"rnn.weight_ih_l{layer}{suffix}"] = (gates * H, inputs)
             shapes[f"rnn.weight_hh_l{layer}{suffix}"] = (gates * H, H)
             shapes[f"rnn.bias_ih_l{layer}{suffix}"] = (gates * H,)
             shapes[f"rnn.bias_hh_l{layer}{suffix}"] = (gates * H,)
+    return shapes
+
+
+def _expected_shapes(config: Any) -> dict[str, tuple[int, ...]]:
+    """Every tensor a model of ``config`` holds, by name, computed from the config alone (nothing built)."""
+    if isinstance(config, BowConfig):
+        return {"bag.weight": (config.vocab_size, config.num_classes), "bias": (config.num_classes,)}
+    H, D = config.hidden_size, config.directions
+    if isinstance(config, CharLMConfig):  # embedding -> stacked RNN -> next-character head
+        return {"embedding.weight": (config.vocab_size, config.embed_dim),
+                **_rnn_shapes(config.cell, config.embed_dim, H, config.num_layers, 1),
+                "head.weight": (config.vocab_size, H), "head.bias": (config.vocab_size,)}  # fmt: skip
+    if isinstance(config, TaggerConfig):  # word embedding + char Conv1d -> BiRNN -> two heads
+        c = config
+        return {"embedding.weight": (c.word_vocab_size, c.word_dim),
+                "char_embedding.weight": (c.char_vocab_size, c.char_dim),
+                "char_conv.weight": (c.char_channels, c.char_dim, c.char_kernel), "char_conv.bias": (c.char_channels,),
+                **_rnn_shapes(c.cell, c.input_size, H, c.num_layers, 2),
+                "pos_head.weight": (len(POS_TAGS), 2 * H), "pos_head.bias": (len(POS_TAGS),),
+                "ner_head.weight": (len(NER_TAGS), 2 * H), "ner_head.bias": (len(NER_TAGS),)}  # fmt: skip
+    shapes: dict[str, tuple[int, ...]] = {}
+    if config.head == "classify":
+        shapes["embedding.weight"] = (config.vocab_size, config.embed_dim)
+    first = config.embed_dim if config.head == "classify" else config.input_dim
+    shapes.update(_rnn_shapes(config.cell, first, H, config.num_layers, D))
     out = config.num_classes if config.head == "classify" else 1
     shapes["head.weight"] = (out, D * H)
     shapes["head.bias"] = (out,)
     return shapes
+
+
+def _check_symbol_lists(meta_path: Path, meta: Mapping[str, Any], config: Any) -> None:
+    """A character model's or tagger's stored vocabularies are lists of strings as long as the config says."""
+    wanted = {CharLMConfig: {"chars": "vocab_size"},
+              TaggerConfig: {"words": "word_vocab_size", "chars": "char_vocab_size"}}.get(type(config), {})  # fmt: skip
+    for key, size in wanted.items():
+        values = meta.get(key)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise CheckpointError(f"{meta_path}: '{key}' must be a list of strings (the vocabulary, index = id)")
+        if len(values) != getattr(config, size):
+            raise CheckpointError(f"{meta_path}: '{key}' has {len(values)} entries but config {size}="
+                                  f"{getattr(config, size)}")  # fmt: skip
 
 
 def _check_limits(meta_path: Path, config: Any) -> dict[str, tuple[int, ...]]:
@@ -585,6 +611,7 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
             f"{meta_path}: {len(labels)} labels but config num_classes={config.num_classes}"
         )
 
+    _check_symbol_lists(meta_path, meta, config)
     expected = _check_limits(meta_path, config)  # name -> shape, from the config alone
     # Names and shapes from the safetensors header, before a byte of tensor data is read.
     header = _diagnose_safetensors(weights_path)

@@ -289,8 +289,8 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
 
     Unlike ``torch.manual_seed`` this never touches the global RNG, so it is deterministic
     even while other threads draw random numbers. Laws: recurrent weights and biases
-    U(-1/sqrt(H), 1/sqrt(H)); embeddings N(0, 1) with the padding row zeroed; linear layers
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (weights and biases). A :class:`RecurrentClassifier`
+    U(-1/sqrt(H), 1/sqrt(H)); embeddings N(0, 1) with the padding row zeroed; linear and 1-d
+    convolution layers U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (weights and biases). A :class:`RecurrentClassifier`
     then gets its configured forget / update gate bias back (``config.gate_bias``).
 
     Args:
@@ -316,8 +316,9 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
                 module.weight.copy_(torch.randn(module.weight.shape, generator=g, dtype=module.weight.dtype))
                 if module.padding_idx is not None:
                     module.weight[module.padding_idx].zero_()
-            elif isinstance(module, nn.Linear):
-                k = module.in_features ** -0.5
+            elif isinstance(module, (nn.Linear, nn.Conv1d)):
+                fan_in = module.in_features if isinstance(module, nn.Linear) else module.weight[0].numel()
+                k = fan_in ** -0.5
                 for p in module.parameters(recurse=False):
                     p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) * 2 * k - k)
     if isinstance(model, RecurrentClassifier) and model.config.gate_bias is not None and model.config.cell != "rnn":

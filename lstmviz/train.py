@@ -37,6 +37,7 @@ from lstmviz.experiments import CHECKPOINT_PREFIX, compare_cells, resume_trainin
 from lstmviz.models import CELLS, ModelConfig
 from lstmviz.sweeps import DEFAULT_BIASES, DEFAULT_LAGS, default_specs, run_sweep, write_sweep
 from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, TASKS, prepare_online, prepare_sentiment
+from lstmviz.tagdata import MissingExtraError
 from lstmviz.trainer import TrainConfig, TrainingDiverged
 
 __all__ = ["EXIT_DIVERGED", "main"]
@@ -58,8 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m lstmviz.train",
         description="Train RNN/GRU/LSTM models, write lstmviz checkpoints, run multi-seed sweeps.",
     )
-    p.add_argument("--task", choices=(*TASKS, "charlm"), default="sentiment",
-                   help="what to train on; charlm: a character-level language model on the corpus text (default: sentiment)")
+    p.add_argument("--task", choices=(*TASKS, "charlm", "tagger"), default="sentiment",
+                   help="what to train on; charlm: a character-level language model on the corpus text; tagger: the "
+                        "char-CNN + BiLSTM part-of-speech / entity tagger on silver labels (default: sentiment)")
+    p.add_argument("--slovnet", help="tagger: folder with slovnet_morph_news_v1.tar and slovnet_ner_news_v1.tar "
+                                     "(from the natasha wheel; default: an installed natasha's data folder)")
     p.add_argument("--data", default=_DEFAULT_DATA, help="sentiment corpus CSV or directory (default: %(default)s)")
     p.add_argument("--cell", choices=(*CELLS, "bow"), default="lstm",
                    help="recurrent cell, or bow: the bag-of-words baseline (default: lstm)")
@@ -213,6 +217,28 @@ def _charlm(args: argparse.Namespace) -> None:
           f"{meta['updates']} updates in {meta['train_seconds']:.0f} s; saved {out}")
 
 
+def _tagger(args: argparse.Namespace) -> None:
+    from lstmviz.tagdata import find_silver_files, prepare_tags, require_training_extra
+    from lstmviz.tagger import TaggerConfig
+    from lstmviz.tagtrainer import TagTrainConfig, train_tagger
+
+    out = args.out or f"checkpoints/tagger-{args.cell}"
+    check_output_dir(out)
+    require_training_extra()  # before looking for model files: the install comes first
+    model = {"cell": args.cell, "num_layers": args.layers if args.layers != 1 else 2}
+    model.update({k: v for k, v in (("word_dim", args.embed), ("hidden_size", args.hidden), ("dropout", args.dropout))
+                  if v is not None})  # fmt: skip
+    train = {"seed": args.seed, **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                                      ("lr", args.lr)) if v is not None}}  # fmt: skip
+    data = prepare_tags(args.data, find_silver_files(args.slovnet, args.navec), seed=args.split_seed)
+    _, meta = train_tagger(data, TaggerConfig.from_dict(model), TagTrainConfig(**train), out=out,
+                           log=None if args.quiet else print)  # fmt: skip
+    tm = meta["test_metrics"]
+    print(f"tagger: test POS agreement {tm['pos']['accuracy']:.3f} (most frequent tag {tm['baseline']['pos']['accuracy']:.3f}), "
+          f"NER macro-F1 {tm['ner']['macro_f1']:.3f} (baseline {tm['baseline']['ner']['macro_f1']:.3f}); "
+          f"{meta['train_seconds']:.0f} s; saved {out}")
+
+
 def _run(args: argparse.Namespace) -> None:
     if args.n_train is not None:
         print("note: --n-train is ignored; the online tasks draw fresh training data every batch", file=sys.stderr)
@@ -230,6 +256,9 @@ def _run(args: argparse.Namespace) -> None:
         return
     if args.task == "charlm":
         _charlm(args)
+        return
+    if args.task == "tagger":
+        _tagger(args)
         return
     model_cfg, train_cfg = _configs(args)
     # Refuse an output that is not ours before any work: a save replaces the folder as a whole.
@@ -282,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_DIVERGED
-    except (ValueError, FileNotFoundError) as e:  # CheckpointError and DataError are ValueErrors
+    except (ValueError, FileNotFoundError, MissingExtraError) as e:  # CheckpointError and DataError are ValueErrors
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (OSError, SafetensorError) as e:  # disk full, read-only, no permission: the last checkpoint is intact

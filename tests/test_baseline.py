@@ -47,14 +47,14 @@ def test_checkpoints_record_their_kind_and_load_only_registered_kinds(tmp_path):
     for bad in ("os.system", "lstmviz.models.RecurrentClassifier", ["bow"], "BOW"):
         meta["model_kind"] = bad
         (tmp_path / "bow" / "meta.json").write_text(json.dumps(meta))
-        with pytest.raises(CheckpointError, match=r"meta\.json: model_kind=.* allowed: recurrent, bow, charlm"):
+        with pytest.raises(CheckpointError, match=r"meta\.json: model_kind=.* allowed: recurrent, bow, charlm, tagger"):
             load_checkpoint(tmp_path / "bow")
     # an older checkpoint without the key is recurrent
     meta = json.loads((tmp_path / "rnn" / "meta.json").read_text())
     del meta["model_kind"]
     (tmp_path / "rnn" / "meta.json").write_text(json.dumps(meta))
     assert type(load_checkpoint(tmp_path / "rnn")[0]) is RecurrentClassifier
-    assert set(MODEL_KINDS) == {"recurrent", "bow", "charlm"}
+    assert set(MODEL_KINDS) == {"recurrent", "bow", "charlm", "tagger"}
     with pytest.raises(TypeError, match="must be one of"):
         save_checkpoint(tmp_path / "x", torch.nn.Linear(2, 2), {})
 
