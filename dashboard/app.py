@@ -29,6 +29,7 @@ PAGES = (  # (file under dashboard/, i18n title key, icon)
     ("views/gradients.py", "nav.gradients", ":material/trending_down:"),
     ("views/compare.py", "nav.compare", ":material/compare_arrows:"),
     ("views/generate.py", "nav.generate", ":material/edit_note:"),
+    ("views/tagger.py", "nav.tagger", ":material/label:"),
     ("views/training.py", "nav.training", ":material/show_chart:"),
     ("views/lab.py", "nav.lab", ":material/science:"),
     ("views/explain.py", "nav.explain", ":material/menu_book:"),

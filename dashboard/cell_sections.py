@@ -1,4 +1,5 @@
-"""Interpretable cells of a character model (Generation view): the best unit per feature and the text coloured by it.
+"""Interpretable cells of a character model (Generation view): the best unit per feature, the text coloured by it,
+and the gate saturation of the trained model against its initialisation.
 
 The finder (:func:`lstmviz.cellfinder.find_cells`) runs on held-out text the app already has: the
 corpus sentences' test split when the corpus is present, else the text on the page.
@@ -33,3 +34,21 @@ def section(path: str, name: str, fallback_text: str) -> None:
     zmin, zmax, scale = plots.color_range("cell" if row["quantity"] == "cell" else "hidden", values)
     title = t("cells.text", feature=names[feature], layer=int(row["layer"]), unit=int(row["unit"]), r=f"{row['r']:+.2f}")
     ui.show_figure(plots.colored_text_figure(data, zmin, zmax, scale, title=title), data, f"cell_{feature}", "cell_text")
+    saturation(path, name, state.read_meta(path, state.stamp(path))["cell"], text[:5000])
+
+
+def saturation(path: str, name: str, cell: str, text: str) -> None:
+    """Karpathy et al. (2015, Fig. 3): per layer, each gate unit's fraction of steps < 0.1 against > 0.9, for the
+    trained model and its exact initialisation, on the same held-out text."""
+    st.subheader(t("sat.title"))
+    if cell == "rnn":
+        st.info(t("sat.no_gates"))
+        return
+    st.caption(t("cells.sat_caption", n=len(text)))
+    data = state.lm_saturation(path, state.stamp(path), text, t("cells.sat_trained"), t("cells.sat_initial"))
+    data["quantity"] = [t(f"q.{q}") for q in data["quantity"]]
+    for col, (layer, part) in zip(st.columns(data["layer"].nunique()), data.groupby("layer")):
+        with col:
+            title = f"{name}: {t('gen.layer', layer=layer)}"
+            ui.show_figure(plots.saturation_scatter(part, title=title, labels=ui.plot_labels()), part,
+                           f"saturation_{name}_l{layer}", f"cell_sat_{layer}")  # fmt: skip

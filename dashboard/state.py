@@ -57,6 +57,13 @@ GEN_TEMPERATURE = "gen_temperature"  # Generation view: sampling temperature
 GEN_TOP_K = "gen_top_k"  # Generation view: top-k
 GEN_SEED = "gen_seed"  # Generation view: sampling seed
 GEN_LAYER = "gen_layer"  # Generation view: layer shown
+TAG_MODEL = "tag_model"  # Tagger view: the tagger checkpoint
+TAG_TEXT = "tag_text"  # Tagger view: the sentence typed
+TAG_LAYER = "tag_layer"  # Tagger view: (layer, direction) shown
+TAG_HEAD = "tag_head"  # Tagger view: "pos" | "ner", whose connectivity is drawn
+TAG_PER_ROW = "tag_per_row"  # Tagger view: connectivity rows scaled to their maximum
+GEN_PER_ROW = "gen_per_row"  # Generation view: connectivity rows scaled to their maximum
+MAX_TAGGED_WORDS = 120  # words of a text the tagger view tags (the connectivity costs O(T^2) memory)
 CELL_FEATURE = "cell_feature"  # Generation view: the feature whose best unit colours the text
 CMP_MODE = "cmp_mode"  # Comparison view: "texts" (two texts, one model) or "models" (one text, two models)
 CMP_MODEL_B = "cmp_model_b"  # Comparison view: the second model
@@ -346,11 +353,17 @@ def param_count(config: dict[str, Any]) -> int | None:
 
 # ----- character language models -----------------------------------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=8)
-def load_lm(path: str, file_stamp: tuple[float, int]) -> tuple[Any, dict[str, Any]]:
-    """A character language model checkpoint ``(model, meta)``, shared read-only."""
+def load_model(path: str, file_stamp: tuple[float, int]) -> tuple[Any, dict[str, Any]]:
+    """A character language model's or tagger's checkpoint ``(model, meta)``, shared read-only."""
     from lstmviz.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
+
+
+def _frames(rec: Any) -> dict[tuple[int, str, str], pd.DataFrame]:
+    """``(layer, direction, quantity) -> frame (step, unit, value)`` of a one-sequence recording, via ``to_frame``."""
+    groups = rec.to_frame().groupby(["layer", "direction", "quantity"], sort=False)
+    return {key: part[["step", "unit", "value"]].reset_index(drop=True) for key, part in groups}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -361,24 +374,17 @@ def lm_generate(path: str, file_stamp: tuple[float, int], prefix: str, length: i
     import lstmviz
     from lstmviz.charlm import encode_chars, generate
 
-    model, meta = load_lm(path, file_stamp)
+    model, meta = load_model(path, file_stamp)
     chars = meta["chars"]
     cont = generate(model, chars, prefix, length=length, temperature=temperature, top_k=top_k, seed=seed)
     ids = encode_chars(prefix + cont, chars).unsqueeze(0)  # (1, T)
     with torch.no_grad(), lstmviz.record(model) as rec:
         logits = model(ids)  # (1, T, V)
-    frames = {}
-    for key in rec.keys():
-        parts = lstmviz.parse_key(key)
-        v = rec[key][0].numpy()  # (T, U)
-        T, U = v.shape
-        frames[(parts.layer, parts.quantity)] = pd.DataFrame(
-            {"step": np.repeat(np.arange(T), U), "unit": np.tile(np.arange(U), T), "value": v.reshape(-1)})
     probs = torch.softmax(logits[0], -1)  # (T, V)
     top = torch.topk(probs, 5, dim=-1)
     top5 = [{"step": t, "rank": r + 1, "char": chars[int(top.indices[t, r])], "p": float(top.values[t, r])}
             for t in range(probs.shape[0]) for r in range(5)]  # fmt: skip
-    return {"continuation": cont, "frames": frames, "top5": top5, "cell": model.config.cell,
+    return {"continuation": cont, "frames": _frames(rec), "top5": top5, "cell": model.config.cell,
             "num_layers": model.config.num_layers}  # fmt: skip
 
 
@@ -390,7 +396,7 @@ def lm_connectivity(paths: tuple[str, ...], text: str) -> dict[str, Any]:
 
     out = {}
     for path in paths:
-        model, meta = load_lm(path, stamp(path))
+        model, meta = load_model(path, stamp(path))
         out[Path(path).name] = connectivity(model, encode_chars(text, meta["chars"])).numpy()
     return out
 
@@ -399,7 +405,7 @@ def lm_connectivity(paths: tuple[str, ...], text: str) -> dict[str, Any]:
 def _cells_on(path: str, file_stamp: tuple[float, int], text: str | None) -> tuple[pd.DataFrame, str]:
     from lstmviz.cellfinder import find_cells
 
-    model, meta = load_lm(path, file_stamp)
+    model, meta = load_model(path, file_stamp)
     if text is None:  # the corpus test split, the same split the model was scored on
         from lstmviz.chardata import prepare_chars
 
@@ -414,14 +420,55 @@ def lm_cells(path: str, file_stamp: tuple[float, int], fallback_text: str) -> tu
     return _cells_on(path, file_stamp, None if corpus_file().is_file() else fallback_text)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def lm_saturation(path: str, file_stamp: tuple[float, int], text: str, trained: str, initial: str) -> pd.DataFrame:
+    """Gate saturation per unit of the trained model and of its exact initialisation on the same ``text``
+    (series named ``trained`` and ``initial``)."""
+    import lstmviz
+    from lstmviz.charlm import encode_chars, initial_model
+    from lstmviz.diagnostics import saturation_stats
+
+    model, meta = load_model(path, file_stamp)
+    ids = encode_chars(text, meta["chars"]).unsqueeze(0)  # (1, T)
+    frames = []
+    for m, series in ((model, trained), (initial_model(model.config, meta), initial)):
+        with torch.no_grad(), lstmviz.record(m) as rec:
+            m(ids)
+        frames.append(saturation_stats(rec, series=series))
+    return pd.concat(frames, ignore_index=True)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def lm_unit_values(path: str, file_stamp: tuple[float, int], text: str, layer: int, unit: int) -> list[float]:
     """One unit's memory (LSTM: cell state, else hidden state) at every character of ``text``."""
     import lstmviz
     from lstmviz.charlm import encode_chars
 
-    model, meta = load_lm(path, file_stamp)
+    model, meta = load_model(path, file_stamp)
     with torch.no_grad(), lstmviz.record(model) as rec:
         model(encode_chars(text, meta["chars"]).unsqueeze(0))
     quantity = "cell" if model.config.cell == "lstm" else "hidden"
     return rec[lstmviz.make_key("rnn", layer, 0, quantity)][0][:, unit].tolist()
+
+
+# ----- tagger ---------------------------------------------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=64)
+def tag(path: str, file_stamp: tuple[float, int], text: str) -> dict[str, Any]:
+    """The tagger on ``text``: a table of words and tags, tidy frames per (layer, direction, quantity), and the
+    connectivity matrix of each head with its left / self / right shares."""
+    import lstmviz
+    from lstmviz.connectivity import connectivity, reach_shares
+    from lstmviz.tagger import HEADS, tag_text
+
+    model, meta = load_model(path, file_stamp)
+    r = tag_text(model, meta, text, max_words=MAX_TAGGED_WORDS)
+    if not r.words:
+        return {"words": []}
+    with torch.no_grad(), lstmviz.record(model) as rec:
+        model(r.word_ids, r.char_ids)
+    conn = {h: connectivity(model, (r.word_ids, r.char_ids), head=h).numpy() for h in HEADS}
+    table = pd.DataFrame({"word": r.words, "pos": r.pos, "p_pos": np.round(r.pos_p, 3), "ner": r.ner,
+                          "p_ner": np.round(r.ner_p, 3), "known": r.known})  # fmt: skip
+    return {"words": r.words, "known": r.known, "table": table, "frames": _frames(rec), "connectivity": conn,
+            "shares": {h: reach_shares(m) for h, m in conn.items()}, "cell": model.config.cell,
+            "num_layers": model.config.num_layers, "test_metrics": meta.get("test_metrics", {})}  # fmt: skip

@@ -26,9 +26,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from lstmviz.models import CELLS, config_from_dict, init_weights
+from lstmviz.models import CELLS, config_from_dict, init_weights, weights_fingerprint
 
-__all__ = ["CharLMConfig", "CharLM", "encode_chars", "generate"]
+__all__ = ["CharLMConfig", "CharLM", "encode_chars", "generate", "initial_model"]
 
 _RNN = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -132,6 +132,23 @@ class CharLM(nn.Module):
         """One or more steps continuing from ``state``: ``(logits (B, T, V), new state)``."""
         out, state = self.rnn(self.embedding(ids), state)
         return self.head(out), state
+
+
+def initial_model(config: CharLMConfig, meta: dict[str, Any]) -> CharLM:
+    """The exact starting point of a trained model: rebuilt from ``meta["init_seed"]`` and checked against the
+    stored ``init_fingerprint`` (a ValueError when they differ).
+
+    Example:
+        >>> m = CharLM.seeded(CharLMConfig(vocab_size=5), 3)
+        >>> initial_model(m.config, {"init_seed": 3, "init_fingerprint": weights_fingerprint(m)}).config.vocab_size
+        5
+    """
+    model = CharLM.seeded(config, int(meta.get("init_seed", 0)))
+    stored = meta.get("init_fingerprint")
+    if stored is not None and weights_fingerprint(model) != stored:
+        raise ValueError(f"the rebuilt initial weights (seed {meta.get('init_seed', 0)}) do not match the stored "
+                         "init_fingerprint; the checkpoint was not made by this lstmviz's initialisation")  # fmt: skip
+    return model.eval()
 
 
 def encode_chars(text: str, chars: Sequence[str]) -> torch.Tensor:

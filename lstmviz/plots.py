@@ -53,6 +53,11 @@ SIGMOID_QUANTITIES = frozenset({"input", "forget", "output", "reset", "update"})
 SIGNED_QUANTITIES = frozenset({"cell_candidate", "new", "hidden"})  # tanh-bounded, values in [-1, 1]
 GATE_COLORSCALE = "Viridis"  # sequential: 0 = closed, 1 = open
 SIGNED_COLORSCALE = "RdBu_r"  # diverging: blue < 0 < red
+# Magma for magnitudes on a log scale, its darkest colour written #000000: plotly's own "#000004" is one of
+# Streamlit's theme placeholders (CATEGORY_3), which its front end repaints pink inside every chart, colour
+# scales included, so the smallest values would look large.
+MAGNITUDE_COLORSCALE = [[i / 9, c] for i, c in enumerate(
+    ["#000000", "#180f3d", "#440f76", "#721f81", "#9e2f7f", "#cd4071", "#f1605d", "#fd9668", "#feca8d", "#fcfdbf"])]
 #: Axis titles, legend suffixes and annotations; every builder takes ``labels=`` to override
 #: (the dashboard passes its translations), keys missing there fall back to these.
 DEFAULT_LABELS: dict[str, str] = {
@@ -99,6 +104,7 @@ DEFAULT_LABELS: dict[str, str] = {
     "log_scale": "σ(b)^lag, ratio (log)",
     "underflow": "0 (below 1e-308: float64 underflow)",
     "log_conn": "log10 ‖∂loss_t/∂x_s‖",
+    "log_conn_row": "log10 (‖∂loss_t/∂x_s‖ / row maximum)",
     "conn_x": "input position s",
     "conn_y": "output position t",
 }
@@ -452,10 +458,13 @@ def connectivity_heatmap(
     tokens: Sequence[str],
     title: str | None = None,
     labels: Mapping[str, str] | None = None,
+    per_row: bool = False,
 ) -> go.Figure:
     """``log10 ‖∂ loss_t / ∂ x_s‖`` as a heatmap: output step t (rows) by input step s (columns).
 
     Exact zeros (a unidirectional model never looks ahead: s > t) are left blank, not drawn as a colour.
+    With ``per_row`` each row is divided by its own maximum first, so a row shows *where* step t looks
+    however large its loss is (otherwise rows of confident predictions, with small losses, look dark).
 
     Example:
         >>> z = connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"]).data[0].z
@@ -464,13 +473,17 @@ def connectivity_heatmap(
     """
     L = _labels(labels)
     m = np.asarray(matrix, dtype=float)
+    if per_row:
+        top = m.max(axis=1, keepdims=True) if m.size else m
+        m = np.divide(m, top, out=np.zeros_like(m), where=top > 0)
     with np.errstate(divide="ignore"):
         z = np.where(m > 0, np.log10(np.where(m > 0, m, 1.0)), np.nan)
-    height = max(320, min(900, 120 + 12 * len(tokens)))
+    bar = L["log_conn_row"] if per_row else L["log_conn"]
+    height = max(420, min(900, 170 + 22 * len(tokens)))  # >= ~18 px per row: every word's label stays legible
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(range(len(tokens))), y=list(range(len(tokens))), colorscale="Magma",
-        colorbar=_colorbar(height, title, L["log_conn"]),
-        hovertemplate=f"t %{{y}}<br>s %{{x}}<br>{L['log_conn']} %{{z:.2f}}<extra></extra>"))  # fmt: skip
+        z=z, x=list(range(len(tokens))), y=list(range(len(tokens))), colorscale=MAGNITUDE_COLORSCALE,
+        colorbar=_colorbar(height, title, bar),
+        hovertemplate=f"t %{{y}}<br>s %{{x}}<br>{esc(bar)} %{{z:.2f}}<extra></extra>"))  # fmt: skip
     _token_axis(fig, tokens)
     fig.update_yaxes(autorange="reversed", title_text=L["conn_y"], tickmode="array",
                      tickvals=token_ticks(tokens)[0], ticktext=token_ticks(tokens)[1])  # fmt: skip
@@ -856,7 +869,7 @@ def grad_profile_heatmap(
             z=z,
             x=[int(d) for d in table.columns],
             y=[int(e) for e in table.index],
-            colorscale="Magma",
+            colorscale=MAGNITUDE_COLORSCALE,
             zmin=None if zrange is None else zrange[0],
             zmax=None if zrange is None else zrange[1],
             colorbar=_colorbar(320, title, L["log_grad"]),
@@ -948,7 +961,7 @@ def profile_pairs_heatmap(
     if zrange is None:
         zrange = log_range([frame])
     fig = go.Figure(go.Heatmap(
-        z=z, x=[int(d) for d in table.columns], y=rows, colorscale="Magma",
+        z=z, x=[int(d) for d in table.columns], y=rows, colorscale=MAGNITUDE_COLORSCALE,
         zmin=None if zrange is None else zrange[0], zmax=None if zrange is None else zrange[1],
         colorbar=_colorbar(110 + 34 * len(rows), title, L["log_grad"]),
         hovertemplate="%{y}<br>" + L["distance"] + " %{x}<br>" + L["log_grad"] + " %{z:.2f}<extra></extra>"))  # fmt: skip
@@ -1025,9 +1038,14 @@ def saturation_scatter(
     _check_columns(
         frame, ("series", "quantity", "layer", "direction", "unit", "frac_low", "frac_high"), "saturation_scatter"
     )
-    symbols = ["circle", "diamond", "square", "x", "triangle-up", "cross"]
+    # One colour per gate, one marker per series (e.g. trained = dots, before training = crosses), so two
+    # gates of one series never share a colour and the series stay apart where they overlap.
+    symbols = ["circle", "x-thin-open", "diamond-open", "square-open", "triangle-up-open", "cross-thin-open"]
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+    series_index = {v: i for i, v in enumerate(dict.fromkeys(frame["series"]))}
+    gate_index = {v: i for i, v in enumerate(dict.fromkeys(frame["quantity"]))}
     fig = go.Figure()
-    for i, ((series, quantity), part) in enumerate(frame.groupby(["series", "quantity"], sort=False)):
+    for (series, quantity), part in frame.groupby(["series", "quantity"], sort=False):
         hover = [
             esc(f"{series} · {quantity} · layer {l} {d} · unit {u}")
             for l, d, u in part[["layer", "direction", "unit"]].itertuples(index=False)
@@ -1036,7 +1054,9 @@ def saturation_scatter(
             go.Scatter(
                 x=part["frac_low"], y=part["frac_high"], mode="markers",
                 name=esc(f"{series}: {quantity}"), customdata=hover,
-                marker=dict(symbol=symbols[i % len(symbols)], size=7, opacity=0.7),
+                marker=dict(symbol=symbols[series_index[series] % len(symbols)], size=8, opacity=0.75,
+                            color=colours[gate_index[quantity] % len(colours)],
+                            line=dict(width=1.5, color=colours[gate_index[quantity] % len(colours)])),
                 hovertemplate="%{customdata}<br>< 0.1: %{x:.2f}<br>> 0.9: %{y:.2f}<extra></extra>",
             )
         )

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from test_dashboard import APP, ckpt_root  # noqa: F401 - the shared checkpoint fixture
 
-VIEWS = ("gates", "gradients", "compare", "generate", "training", "lab", "explain")
+VIEWS = ("gates", "gradients", "compare", "generate", "tagger", "training", "lab", "explain")
 LATIN = re.compile(r"[A-Za-z]{3,}")
 CYRILLIC = re.compile(r"[А-Яа-яЁё]{2,}")
 # Technical names kept as they are in both languages (lower case).
@@ -29,7 +29,7 @@ ALLOWED_LATIN = {
     "pytorch", "jozefowicz", "bengio", "gers", "karpathy", "hochreiter", "schmidhuber",  # names of people and tools
     "france", "spain", "germany", "italy", "french", "spanish", "german", "italian",  # the cue-recall vocabulary
 }  # fmt: skip
-NAME = re.compile(r"\b(?:sentiment|cue|adding|charlm)-[\w-]+|\bw\d+\b")  # checkpoint folders, cue-recall distractors
+NAME = re.compile(r"\b(?:sentiment|cue|adding|charlm|tagger)-[\w-]+|\bw\d+\b")  # checkpoint folders, cue-recall distractors
 MARKUP = re.compile(r"%\{[^}]*\}|<[^>]*>|`[^`]*`|\\")  # plotly placeholders, HTML tags, `code`, Markdown escapes
 SKIP_FIG_KEYS = {"template", "side", "texttemplate", "ticktext", "customdata", "bdata", "dtype", "type", "mode",
                  "symbol", "dash", "color", "colorscale", "xanchor", "yanchor", "xref", "yref", "family",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -241,3 +243,29 @@ def test_reach_curves_mark_zeros_and_differ_per_cell():
     fig = plots.reach_curves(df)
     assert fig.data[0].y[-1] == plots.UNDERFLOW_FLOOR and fig.data[0].marker.symbol[-1] == "x"  # distance 2
     assert fig.data[0].line.dash != fig.data[1].line.dash
+
+
+def test_no_figure_uses_a_streamlit_theme_placeholder_colour():
+    """Streamlit repaints #000001-#000040 (its theme placeholders) in every chart: plotly's Magma starts at #000004,
+    which came out pink, so the smallest connectivity and gradient values looked large."""
+    import re
+
+    placeholder = re.compile(r"#0000(?!00)[0-4]\d\b", re.I)  # #000001 .. #000049; black #000000 is fine
+    sat = pd.DataFrame({"series": ["a", "b"], "quantity": "forget", "layer": 0, "direction": "fwd", "unit": [0, 1],
+                        "frac_low": [0.1, 0.0], "frac_high": [0.5, 0.9]})  # fmt: skip
+    figs = [plots.connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"]),
+            plots.connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"], per_row=True),
+            plots.gate_heatmap(pd.DataFrame({"step": [0, 1], "unit": [0, 0], "value": [0.1, 0.9]}), ["a", "b"], "forget"),
+            plots.saturation_scatter(sat)]  # fmt: skip
+    for fig in figs:
+        spec = fig.to_plotly_json()
+        spec["layout"].pop("template", None)  # Streamlit's own template uses the placeholders on purpose
+        text = json.dumps(spec, default=str)
+        assert not placeholder.findall(text), placeholder.findall(text)[:3]
+    assert plots.MAGNITUDE_COLORSCALE[0][1] == "#000000"
+
+
+def test_connectivity_rows_relative_to_their_maximum():
+    z = plots.connectivity_heatmap(np.array([[2.0, 0.0], [0.1, 0.01]]), ["a", "b"], per_row=True).data[0].z
+    np.testing.assert_allclose(np.asarray(z, dtype=float)[1], [0.0, -1.0])
+    assert np.isnan(np.asarray(z, dtype=float)[0, 1]) and float(z[0][0]) == 0.0

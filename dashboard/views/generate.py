@@ -41,7 +41,7 @@ def render() -> None:
     quantities = QUANTITIES[run["cell"]]
     for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
         with tab:
-            frame = run["frames"][(layer, q)]
+            frame = run["frames"][(layer, "fwd", q)]
             fig = plots.gate_heatmap(frame, chars, q, title=f"{lms[path].name}: {t('q.' + q)}", labels=lbl)
             ui.show_figure(fig, frame, f"gen_{q}_l{layer}", f"gen_{q}")
     st.subheader(t("gen.top5"))
@@ -51,8 +51,10 @@ def render() -> None:
                  hide_index=True)  # fmt: skip
     st.subheader(t("gen.connectivity"))
     st.caption(t("gen.connectivity_caption"))
+    per_row = st.toggle(t("conn.per_row"), value=True, help=t("conn.per_row_help"), key=state.GEN_PER_ROW)
     for i, (name, conn) in enumerate(state.lm_connectivity(tuple(sorted(lms)), text[:60]).items()):
-        fig = plots.connectivity_heatmap(conn, [c if c.strip() else "␣" for c in text[:60]], title=name, labels=lbl)
+        fig = plots.connectivity_heatmap(conn, [c if c.strip() else "␣" for c in text[:60]], title=name, labels=lbl,
+                                         per_row=per_row)  # fmt: skip
         ui.show_figure(fig, pd.DataFrame(conn), f"connectivity_{name}", f"conn_{i}")
     cell_sections.section(path, lms[path].name, text)
 

@@ -1,0 +1,84 @@
+"""Tagger view: a sentence through the char-CNN + bidirectional LSTM tagger; its tags, the gates and states of
+both layers in both directions, how far left and right each tag looks (connectivity), and its held-out scores."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import state
+from dashboard.i18n import t
+from lstmviz import plots
+from lstmviz.names import QUANTITIES
+from lstmviz.tagger import HEADS
+
+
+def scores(metrics: dict) -> None:
+    """Held-out agreement and macro-F1 of the tagger and the most-frequent-tag baseline; F1 per tag."""
+    st.subheader(t("tag.scores"))
+    st.caption(t("tag.scores_caption"))
+    rows, per_tag = [], []
+    for who, m in ((t("tag.model_row"), metrics), (t("tag.baseline_row"), metrics.get("baseline", {}))):
+        for head in HEADS:
+            if head in m:
+                rows.append({"model": who, "tagset": t(f"head.{head}"), "agreement": round(m[head]["accuracy"], 3),
+                             "macro_f1": round(m[head]["macro_f1"], 3)})  # fmt: skip
+                per_tag += [{"model": who, "tagset": t(f"head.{head}"), "tag": ui.translated(tag, f"{head}.{tag}"),
+                             "f1": round(v["f1"], 3),
+                             "support": v["support"]} for tag, v in m[head]["per_tag"].items()]  # fmt: skip
+    if rows:
+        st.dataframe(ui.localized(pd.DataFrame(rows)), hide_index=True)
+        with st.expander(t("tag.per_tag")):
+            wide = pd.DataFrame(per_tag).pivot_table(index=["tagset", "tag", "support"], columns="model", values="f1")
+            st.dataframe(ui.localized(wide.reset_index()), hide_index=True)
+
+
+def render() -> None:
+    """Page body."""
+    st.header(t("tag.title"))
+    st.caption(t("tag.intro"))
+    taggers = {i.path: i for i in state.checkpoint_infos(state.checkpoint_root()) if i.kind == "tagger" and not i.error}
+    if not taggers:
+        st.info(t("tag.none"))
+        return
+    ui.sanitize(state.TAG_MODEL, list(taggers))
+    path = st.selectbox(t("tag.model"), list(taggers), format_func=lambda p: taggers[p].name, key=state.TAG_MODEL)
+    text = st.text_input(t("tag.text"), t("tag.default"), max_chars=ui.MAX_TEXT_CHARS, key=ui.keyed(state.TAG_TEXT))
+    run = state.tag(path, state.stamp(path), text)
+    if not run["words"]:
+        st.info(t("tag.empty"))
+        return
+    if len(run["words"]) == state.MAX_TAGGED_WORDS:
+        st.caption(t("tag.cut", n=state.MAX_TAGGED_WORDS))
+    table = ui.localized(run["table"], {"pos": "pos", "ner": "ner"})
+    st.dataframe(table, hide_index=True, height=min(38 + 35 * len(table), 38 + 35 * 20))  # up to 20 rows unscrolled  # words are user text: shown as data, never markup
+    if not all(run["known"]):
+        st.caption(t("tag.unknown"))
+    words = plots.token_labels(run["words"], [not k for k in run["known"]])
+    options = [(layer, d) for layer in range(run["num_layers"]) for d in ("fwd", "rev")]
+    names = {o: t("tag.layer_option", layer=o[0], direction=t(f"dir.{o[1]}")) for o in options}
+    layer, direction = st.radio(t("tag.layer"), options, format_func=names.get, horizontal=True, key=state.TAG_LAYER)
+    lbl, name = ui.plot_labels(), taggers[path].name
+    quantities = QUANTITIES[run["cell"]]
+    for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
+        with tab:
+            frame = run["frames"][(layer, direction, q)]
+            fig = plots.gate_heatmap(frame, words, q, title=f"{name}: {t('q.' + q)} · {names[(layer, direction)]}",
+                                     labels=lbl)  # fmt: skip
+            ui.show_figure(fig, frame, f"tagger_{q}_l{layer}_{direction}", f"tag_{q}")
+    st.subheader(t("tag.connectivity"))
+    heads = {h: t(f"head.{h}") for h in HEADS}
+    c1, c2 = st.columns(2)
+    head = c1.radio(t("tag.head"), list(heads), format_func=heads.get, horizontal=True, key=state.TAG_HEAD)
+    per_row = c2.toggle(t("conn.per_row"), value=True, help=t("conn.per_row_help"), key=state.TAG_PER_ROW)
+    st.caption(t("tag.connectivity_caption", **run["shares"][head]))
+    conn = run["connectivity"][head]
+    fig = plots.connectivity_heatmap(conn, words, title=f"{name}: {heads[head]}", labels=lbl, per_row=per_row)
+    data = pd.DataFrame(conn).rename(columns=lambda s: f"s{s}")  # (T, T): row t, column s
+    data.insert(0, "word", run["words"])
+    ui.show_figure(fig, data, f"tagger_connectivity_{head}", "tag_conn")
+    scores(run["test_metrics"])
+
+
+ui.run_view(render)
