@@ -23,3 +23,44 @@ def test_readme_sentiment_table_is_the_study_file():
     study = README.parent / "checkpoints" / "sentiment_seeds.md"
     table = "".join(line + "\n" for line in study.read_text(encoding="utf-8").splitlines() if line.startswith("|"))
     assert table.count("\n") > 10 and table in README.read_text(encoding="utf-8")
+
+
+def test_readme_tagger_table_is_the_shipped_checkpoint_s():
+    """The tagger rows are the shipped meta.json's test scores (3 decimals), model and baseline."""
+    import json
+
+    meta = json.loads((README.parent / "checkpoints" / "tagger-lstm" / "meta.json").read_text(encoding="utf-8"))
+    tm = meta["test_metrics"]
+    for name, m in (("most frequent tag of the word", tm["baseline"]), ("tagger-lstm", tm)):
+        cells = [m["pos"]["accuracy"], m["pos"]["macro_f1"], m["ner"]["accuracy"], m["ner"]["macro_f1"]]
+        row = f"| {name} | " + " | ".join(f"{v:.3f}" for v in cells) + " |"
+        assert row in README.read_text(encoding="utf-8"), row
+
+
+def test_readme_cell_table_is_what_the_finder_finds():
+    """The interpretable-units table is find_cells on the shipped character models (corpus test split)."""
+    import pytest
+
+    corpus = README.parents[1] / "shared" / "data" / "opensentimentcorpus"
+    if not corpus.is_dir():
+        pytest.skip(f"the corpus is absent ({corpus})")
+    from lstmviz.cellfinder import find_cells
+    from lstmviz.chardata import prepare_chars
+    from lstmviz.checkpoint import load_checkpoint
+
+    data = prepare_chars(corpus, seed=0)
+    text = "".join(data.chars[i] if i > 1 else "?" for i in data.test[:20_000].tolist())
+    readme = README.read_text(encoding="utf-8")
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in readme.splitlines()
+            if line.startswith("| ") and line.count(" | ") == 3 and "," in line.split(" | ")[1]}  # fmt: skip
+    names = {"pos_in_word": "position in the word", "vowel": "vowel", "consonant": "consonant",
+             "word_start": "word start", "word_end": "word end", "since_punct": "characters since punctuation",
+             "capital": "capital letter", "digit": "digit", "in_quotes": "inside quotes",
+             "in_parens": "inside brackets"}  # fmt: skip
+    for k, cell in enumerate(("rnn", "gru", "lstm")):
+        model, meta = load_checkpoint(README.parent / "checkpoints" / f"charlm-{cell}")
+        best = find_cells(model, meta["chars"], text).query("rank == 1").set_index("feature")
+        for feature, label in names.items():
+            b = best.loc[feature]
+            want = f"{int(b['layer'])}, {int(b['unit'])}, {b['r']:+.2f}".replace("-", "−")
+            assert rows[label][k].strip(" |") == want, (cell, feature, rows[label][k], want)
