@@ -30,6 +30,7 @@ PAGES = (  # (file under dashboard/, i18n title key, icon)
     ("views/compare.py", "nav.compare", ":material/compare_arrows:"),
     ("views/generate.py", "nav.generate", ":material/edit_note:"),
     ("views/tagger.py", "nav.tagger", ":material/label:"),
+    ("views/corpus.py", "nav.corpus", ":material/travel_explore:"),
     ("views/training.py", "nav.training", ":material/show_chart:"),
     ("views/lab.py", "nav.lab", ":material/science:"),
     ("views/explain.py", "nav.explain", ":material/menu_book:"),

@@ -64,6 +64,13 @@ TAG_HEAD = "tag_head"  # Tagger view: "pos" | "ner", whose connectivity is drawn
 TAG_PER_ROW = "tag_per_row"  # Tagger view: connectivity rows scaled to their maximum
 GEN_PER_ROW = "gen_per_row"  # Generation view: connectivity rows scaled to their maximum
 MAX_TAGGED_WORDS = 120  # words of a text the tagger view tags (the connectivity costs O(T^2) memory)
+CORPUS_COLUMN = "corpus_column"  # Corpus view: the recorded column (quantity, layer, direction)
+CORPUS_SPAN = "corpus_span"  # Corpus view: the selected span of the sentence (first, last token)
+CORPUS_THRESHOLD = "corpus_threshold"  # Corpus view: a unit is on above this value
+CORPUS_OFF_BEFORE = "corpus_off_before"  # Corpus view: units must be off just before the span
+CORPUS_UNITS = "corpus_units"  # Corpus view: prefix of the unit multiselect key (one per selection)
+CORPUS_TOP_UNIT = "corpus_top_unit"  # Corpus view: the unit whose top contexts are shown
+CORPUS_MATCH = "corpus_match"  # Corpus view: the match table (row selection)
 CELL_FEATURE = "cell_feature"  # Generation view: the feature whose best unit colours the text
 CMP_MODE = "cmp_mode"  # Comparison view: "texts" (two texts, one model) or "models" (one text, two models)
 CMP_MODEL_B = "cmp_model_b"  # Comparison view: the second model
@@ -472,3 +479,55 @@ def tag(path: str, file_stamp: tuple[float, int], text: str) -> dict[str, Any]:
     return {"words": r.words, "known": r.known, "table": table, "frames": _frames(rec), "connectivity": conn,
             "shares": {h: reach_shares(m) for h, m in conn.items()}, "cell": model.config.cell,
             "num_layers": model.config.num_layers, "test_metrics": meta.get("test_metrics", {})}  # fmt: skip
+
+
+# ----- corpus explorer --------------------------------------------------------------------------------
+def cache_hint() -> Path:
+    """Where corpus recordings are cached (shown on the Corpus page)."""
+    from lstmviz.corpus.record import cache_root
+
+    return cache_root()
+
+
+@st.cache_resource(show_spinner=False)
+def corpus_builds() -> Any:
+    """The one server-wide registry of corpus recordings being built (dashboard/corpus_jobs.py)."""
+    from dashboard.corpus_jobs import CorpusBuilds
+
+    return CorpusBuilds()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def corpus_all_texts(path: str, file_stamp: tuple[float, int]) -> tuple[list[str], str]:
+    """Every non-empty corpus text (index = sentence id of a recording) and the file's sha256."""
+    from lstmviz.corpus.record import load_texts
+
+    return load_texts(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def corpus_folder(path: str, file_stamp: tuple[float, int], corpus: str, corpus_stamp: tuple[float, int]) -> str:
+    """The cache folder of the recording of ``corpus`` through the checkpoint at ``path`` (outside the repository)."""
+    from lstmviz.corpus.record import recording_folder
+    from lstmviz.models import weights_fingerprint
+
+    _, sha = corpus_all_texts(corpus, corpus_stamp)
+    return str(recording_folder(weights_fingerprint(load_predictor(path, file_stamp).model), sha))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def corpus_match(folder: str, column: str, units: tuple[int, ...], threshold: float, length: int,
+                 off_before: bool) -> pd.DataFrame:  # fmt: skip
+    """LSTMVis matches of ``units`` in a finished recording (a private DuckDB connection per call)."""
+    from lstmviz.corpus.query import CorpusQuery
+
+    return CorpusQuery(folder).match(column, list(units), threshold, length, k=20, off_before=off_before)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def corpus_unit(folder: str, column: str, unit: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(top contexts, histogram)`` of one unit in a finished recording."""
+    from lstmviz.corpus.query import CorpusQuery
+
+    q = CorpusQuery(folder)
+    return q.top_contexts(column, unit, k=10), q.histogram(column, unit, bins=40)

@@ -72,7 +72,7 @@ def load_opensentiment(path: str | os.PathLike[str], max_bytes: int = MAX_DATA_B
 
 
 def load_csv(
-    path: str | os.PathLike[str], text_column: str = "text", label_column: str = "label",
+    path: str | os.PathLike[str], text_column: str = "text", label_column: str | None = "label",
     max_bytes: int = MAX_DATA_BYTES,
 ) -> pd.DataFrame:
     """Load a user's labelled CSV (UTF-8, header row).
@@ -83,7 +83,7 @@ def load_csv(
     Args:
         path: CSV file.
         text_column: Header of the column holding the texts.
-        label_column: Header of the column holding the labels.
+        label_column: Header of the column holding the labels; None for unlabelled texts (label "?").
         max_bytes: Largest file accepted, checked before reading (default :data:`MAX_DATA_BYTES`).
 
     Returns:
@@ -127,16 +127,16 @@ def load_csv(
     except pd.errors.ParserError as e:
         raise DataError(f"{p} is not a readable CSV: {e}") from None
     found = [str(c) for c in df.columns]
-    missing = [c for c in (text_column, label_column) if c not in df.columns]
+    missing = [c for c in (text_column, label_column) if c is not None and c not in df.columns]
     if missing:
         raise DataError(f"{p} lacks column(s) {missing}; columns found: {found}")
     df = df.fillna("")  # short rows leave NaN even with keep_default_na=False
-    out = pd.DataFrame(
-        {"text": df[text_column].astype(str), "label": df[label_column].astype(str).str.strip()}
-    )
+    labels = df[label_column].astype(str).str.strip() if label_column is not None else "?"
+    out = pd.DataFrame({"text": df[text_column].astype(str), "label": labels})
     keep = (out["text"].str.strip() != "") & (out["label"] != "")
     if not keep.any():
-        raise DataError(f"{p} has no rows with both a non-empty {text_column!r} and {label_column!r}")
+        wanted = f"a non-empty {text_column!r}" + (f" and {label_column!r}" if label_column is not None else "")
+        raise DataError(f"{p} has no rows with {wanted}")
     out = out[keep].reset_index(drop=True)
     out.attrs["source"] = str(p)
     out.attrs["dropped_rows"] = int((~keep).sum())

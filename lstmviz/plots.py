@@ -105,6 +105,7 @@ DEFAULT_LABELS: dict[str, str] = {
     "underflow": "0 (below 1e-308: float64 underflow)",
     "log_conn": "log10 ‖∂loss_t/∂x_s‖",
     "log_conn_row": "log10 (‖∂loss_t/∂x_s‖ / row maximum)",
+    "count": "tokens",
     "conn_x": "input position s",
     "conn_y": "output position t",
 }
@@ -489,6 +490,27 @@ def connectivity_heatmap(
                      tickvals=token_ticks(tokens)[0], ticktext=token_ticks(tokens)[1])  # fmt: skip
     fig.update_xaxes(title_text=L["conn_x"])
     return _layout(fig, title, height=height)
+
+
+def unit_histogram(frame: pd.DataFrame, threshold: float | None = None, title: str | None = None,
+                   labels: Mapping[str, str] | None = None) -> go.Figure:  # fmt: skip
+    """One unit's activation histogram over a corpus (bars from a ``lo, hi, count`` frame), the threshold dashed.
+
+    Example:
+        >>> f = unit_histogram(pd.DataFrame({"lo": [0.0, 0.5], "hi": [0.5, 1.0], "count": [3, 1]}), threshold=0.3)
+        >>> f.data[0].y.tolist(), len(f.layout.shapes)
+        ([3, 1], 1)
+    """
+    L = _labels(labels)
+    _check_columns(frame, ("lo", "hi", "count"), "unit_histogram")
+    mid, width = (frame["lo"] + frame["hi"]) / 2, frame["hi"] - frame["lo"]
+    fig = go.Figure(go.Bar(x=mid, y=frame["count"], width=width, marker_color="#1f77b4",
+                           hovertemplate=f"{esc(L['value'])} %{{x:.3f}}<br>{esc(L['count'])} %{{y}}<extra></extra>"))  # fmt: skip
+    if threshold is not None:
+        fig.add_vline(x=threshold, line=dict(color="#d62728", dash="dash"))
+    fig.update_xaxes(title_text=L["value"])
+    fig.update_yaxes(title_text=L["count"])
+    return _layout(fig, title, height=280)
 
 
 def probability_lines(

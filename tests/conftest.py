@@ -14,6 +14,20 @@ sys.path.insert(0, str(TESTS))  # lets tests import reference.py
 CORPUS_DIR = REPO.parent / "shared" / "data" / "opensentimentcorpus"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Corpus recordings the dashboard builds during the tests go to a temporary folder, not ~/.cache."""
+    import os
+
+    old = os.environ.get("LSTMVIZ_CACHE")
+    os.environ["LSTMVIZ_CACHE"] = str(tmp_path_factory.mktemp("lstmviz-cache"))
+    yield
+    if old is None:
+        os.environ.pop("LSTMVIZ_CACHE", None)
+    else:
+        os.environ["LSTMVIZ_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -63,7 +63,7 @@ CHROMIUM_ARGS = (  # mandated flags: headless, no sandbox (root in CI), no backg
 VIEWPORT = {"width": 1400, "height": 1000}  # screenshot size of the docs
 VIEW_PATHS = {  # view -> URL path of its sidebar navigation link (st.navigation url_path)
     "gates": "", "gradients": "gradients", "compare": "compare", "generate": "generate", "tagger": "tagger",
-    "training": "training",
+    "corpus": "corpus", "training": "training",
     "lab": "lab",
     "explain": "explain",
 }

@@ -19,19 +19,19 @@ from streamlit.testing.v1 import AppTest
 
 from test_dashboard import APP, ckpt_root  # noqa: F401 - the shared checkpoint fixture
 
-VIEWS = ("gates", "gradients", "compare", "generate", "tagger", "training", "lab", "explain")
+VIEWS = ("gates", "gradients", "compare", "generate", "tagger", "corpus", "training", "lab", "explain")
 LATIN = re.compile(r"[A-Za-z]{3,}")
 CYRILLIC = re.compile(r"[А-Яа-яЁё]{2,}")
 # Technical names kept as they are in both languages (lower case).
 ALLOWED_LATIN = {
     "rnn", "gru", "lstm", "bow", "cue", "recall", "float64", "float32", "pascanu", "max", "tanh", "log10",
     "png", "svg", "csv", "mse", "english", "json", "meta", "safetensors", "adam", "adamw", "float", "log", "diag",
-    "pytorch", "jozefowicz", "bengio", "gers", "karpathy", "hochreiter", "schmidhuber",  # names of people and tools
+    "pytorch", "lstmvis", "jozefowicz", "bengio", "gers", "karpathy", "hochreiter", "schmidhuber",  # names of people and tools
     "france", "spain", "germany", "italy", "french", "spanish", "german", "italian",  # the cue-recall vocabulary
 }  # fmt: skip
 NAME = re.compile(r"\b(?:sentiment|cue|adding|charlm|tagger)-[\w-]+|\bw\d+\b")  # checkpoint folders, cue-recall distractors
 MARKUP = re.compile(r"%\{[^}]*\}|<[^>]*>|`[^`]*`|\\")  # plotly placeholders, HTML tags, `code`, Markdown escapes
-SKIP_FIG_KEYS = {"template", "side", "texttemplate", "ticktext", "customdata", "bdata", "dtype", "type", "mode",
+SKIP_FIG_KEYS = {"template", "side", "texttemplate", "ticktext", "customdata", "bdata", "dtype", "type", "mode", "fillcolor",
                  "symbol", "dash", "color", "colorscale", "xanchor", "yanchor", "xref", "yref", "family",
                  "ticklabeloverflow", "autorange", "exponentformat", "tickformat", "hoverinfo", "shape",
                  "ticks", "tickmode", "visible", "matches", "categoryorder"}  # plotly settings, not text

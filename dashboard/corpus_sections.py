@@ -1,0 +1,78 @@
+"""Sections of the Corpus view: the recorded columns, the LSTMVis match table (with a jump into the Gates view) and
+each selected unit's top contexts and histogram."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import state
+from dashboard.i18n import t
+from lstmviz import plots
+from lstmviz.corpus.record import column_name
+from lstmviz.names import QUANTITIES
+
+# Only states are offered: LSTMVis matches hidden (and cell) states; the gates are in the recording too.
+_STATES = ("hidden", "cell")
+
+
+def columns(a) -> dict[str, str]:
+    """Recorded state columns of the analysed model -> their label in the session's language."""
+    out = {}
+    for layer in range(a.num_layers):
+        for d in range(a.directions):
+            for q in (q for q in QUANTITIES[a.cell] if q in _STATES):
+                out[column_name(q, layer, d)] = t("corpus.column_option", q=t(f"q.{q}"), layer=layer,
+                                                  direction=t(f"dir.{('fwd', 'rev')[d]}"))  # fmt: skip
+    return out
+
+
+def parse(column: str) -> tuple[str, int, str]:
+    """``hidden_l1_rev`` -> ``("hidden", 1, "rev")``."""
+    quantity, layer, direction = column.rsplit("_", 2)
+    return quantity, int(layer[1:]), direction
+
+
+def _open_in_gates(corpus: str, sentence_id: int) -> None:
+    texts, _ = state.corpus_all_texts(corpus, state.stamp(corpus))
+    st.session_state[f"{state.TEXT}:sentiment"] = texts[sentence_id]
+    st.session_state.pop(f"{state.TEXT_WIDGET}_gates", None)  # the Gates view then shows the new text
+
+
+def matches(folder: str, column: str, units: list[int], threshold: float, length: int, off_before: bool,
+            corpus: str) -> None:  # fmt: skip
+    """The ranked corpus spans where the selected units switch on; a selected row opens in the Gates view."""
+    st.subheader(t("corpus.matches", n=len(units)))
+    st.caption(t("corpus.matches_caption"))
+    hits = state.corpus_match(folder, column, tuple(units), float(threshold), int(length), bool(off_before))
+    if hits.empty:
+        st.info(t("corpus.no_match"))
+        return
+    shown = hits[["rank", "left", "span", "right", "selected_on", "others_on", "jaccard", "sentence_id"]].copy()
+    shown["jaccard"] = shown["jaccard"].round(2)
+    event = st.dataframe(ui.localized(shown), hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key=state.CORPUS_MATCH)  # fmt: skip
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        sid = int(hits.iloc[rows[0]]["sentence_id"])
+        if st.button(t("corpus.open", sid=sid), on_click=_open_in_gates, args=(corpus, sid)):
+            st.switch_page("views/gates.py")
+    else:
+        st.caption(t("corpus.pick_row"))
+
+
+def unit_contexts(folder: str, column: str, units: list[int], threshold: float) -> None:
+    """One selected unit's ten highest contexts in the corpus and its value histogram."""
+    st.subheader(t("corpus.top"))
+    ui.sanitize(state.CORPUS_TOP_UNIT, units)
+    unit = st.selectbox(t("corpus.unit"), units, key=state.CORPUS_TOP_UNIT)
+    top, hist = state.corpus_unit(folder, column, int(unit))
+    shown = top[["rank", "value", "left", "span", "right", "sentence_id"]].copy()
+    shown["value"] = np.round(shown["value"].astype(float), 3)
+    c1, c2 = st.columns([3, 2])
+    c1.dataframe(ui.localized(shown), hide_index=True)
+    with c2:
+        fig = plots.unit_histogram(hist, threshold, title=t("corpus.hist", unit=unit), labels=ui.plot_labels())
+        ui.show_figure(fig, pd.DataFrame(hist), f"histogram_{column}_{unit}", "corpus_hist")

@@ -1,0 +1,70 @@
+"""Corpus view (LSTMVis in the dashboard): select a span of your sentence and a threshold, take the units that switch
+on across it, find every corpus phrase where the same units switch on, and read each unit's top contexts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import components as ui
+from dashboard import corpus_sections, state
+from dashboard.i18n import t
+from lstmviz import plots
+from lstmviz.corpus.query import units_on
+
+
+@st.fragment(run_every=2.0)
+def progress(folder: str) -> None:
+    """The build's progress, refreshed every 2 s; the whole page reruns once the recording is ready."""
+    status = state.corpus_builds().status(folder)
+    if status.state == "ready":
+        st.rerun()
+    if status.state == "failed":
+        st.error(t("corpus.failed", error=ui.md_escape(status.error or "")))
+        return
+    done, total = status.done, max(status.total, 1)
+    st.progress(done / total, text=t("corpus.building", done=done, total=status.total or "…"))
+
+
+def render() -> None:
+    """Page body."""
+    st.header(t("corpus.title"))
+    st.caption(t("corpus.intro", folder=str(state.cache_hint()).replace("`", "'")))  # shown as `code`
+    info, pred = ui.checkpoint_or_stop()
+    corpus = state.corpus_file()
+    if info.task != "sentiment" or not corpus.is_file():
+        st.info(t("corpus.unavailable", name=ui.md_escape(info.name), path=ui.md_escape(str(corpus))))
+        return
+    folder = state.corpus_folder(info.path, state.stamp(info.path), str(corpus), state.stamp(corpus))
+    if state.corpus_builds().ensure(info.path, str(corpus), folder).state != "ready":
+        progress(folder)
+        return
+    a = ui.analysis_or_stop(info.path, ui.text_block("corpus", pred))
+    columns = corpus_sections.columns(a)
+    c1, c2, c3 = st.columns([2, 3, 1])
+    ui.sanitize(state.CORPUS_COLUMN, list(columns))
+    column = c1.selectbox(t("corpus.column"), list(columns), format_func=columns.get, key=state.CORPUS_COLUMN)
+    quantity, layer, direction = corpus_sections.parse(column)
+    d = ("fwd", "rev").index(direction)
+    values = a.values(quantity, layer, d)  # (T, U)
+    steps = list(range(len(a.tokens)))
+    ui.sanitize(state.CORPUS_SPAN, steps, multi=True)
+    span = c2.select_slider(t("corpus.span"), steps, value=(max(0, len(steps) - 2), len(steps) - 1),
+                            format_func=lambda i: f"{i}: {a.tokens[i]}", key=state.CORPUS_SPAN)  # fmt: skip
+    threshold = c3.number_input(t("corpus.threshold"), -5.0, 5.0, 0.3, 0.05, key=state.CORPUS_THRESHOLD)
+    off_before = st.toggle(t("corpus.off_before"), value=True, key=state.CORPUS_OFF_BEFORE)
+    chosen = units_on(values, span[0], span[1], threshold, off_before)
+    units = st.multiselect(t("corpus.units"), list(range(values.shape[1])), default=chosen, help=t("corpus.units_help"),
+                           key=f"{state.CORPUS_UNITS}_{column}_{span}_{threshold}_{off_before}")  # fmt: skip
+    frame = a.activation_frame(quantity, layer, d)
+    fig = plots.gate_heatmap(frame, a.tokens, quantity, unknown=a.unknown, labels=ui.plot_labels(),
+                             title=f"{info.name}: {columns[column]}")  # fmt: skip
+    fig.add_vrect(x0=span[0] - 0.5, x1=span[1] + 0.5, line=dict(color="#d62728", width=2), fillcolor="rgba(0,0,0,0)")
+    ui.show_figure(fig, frame, f"corpus_{column}", "corpus_heat")
+    if not units:
+        st.info(t("corpus.none_on"))
+        return
+    corpus_sections.matches(folder, column, units, threshold, span[1] - span[0] + 1, off_before, str(corpus))
+    corpus_sections.unit_contexts(folder, column, units, threshold)
+
+
+ui.run_view(render)

@@ -1,0 +1,109 @@
+"""Command line of the corpus explorer: ``python -m lstmviz.corpus record|top|match``.
+
+Examples::
+
+    python -m lstmviz.corpus record --checkpoint checkpoints/sentiment-lstm --data ../shared/data/opensentimentcorpus --out /tmp/rec
+    python -m lstmviz.corpus record ... --shard 0/2 &  python -m lstmviz.corpus record ... --shard 1/2
+    python -m lstmviz.corpus record ... --engine ray --workers 2
+    python -m lstmviz.corpus top --dataset /tmp/rec --column hidden_l0_fwd --unit 5
+    python -m lstmviz.corpus match --dataset /tmp/rec --column hidden_l0_fwd --units 5,7 --threshold 0.3 --length 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard {text!r} is invalid; allowed: i/n, e.g. 0/2") from None
+    return i, n
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lstmviz.corpus", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("record", help="record a corpus to a Parquet dataset")
+    r.add_argument("--checkpoint", required=True, help="a recurrent classifier checkpoint folder")
+    r.add_argument("--data", required=True, help="corpus CSV, or the OpenSentimentCorpus folder")
+    r.add_argument("--out", required=True, help="dataset folder (new, empty, or this same recording to resume)")
+    r.add_argument("--text-column", default="Sentence", help="CSV column of the texts (default: %(default)s)")
+    r.add_argument("--quantities", help="comma-separated quantities (default: all of the cell's)")
+    r.add_argument("--dtype", choices=("float16", "float32"), default="float16")
+    r.add_argument("--part-size", type=int, default=256, help="sentences per part file (default: %(default)s)")
+    r.add_argument("--batch-size", type=int, default=64, help="sentences per forward pass (default: %(default)s)")
+    r.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: record the parts with index %% n == i")
+    r.add_argument("--engine", choices=("local", "ray"), default="local", help="local process, or Ray Data")
+    r.add_argument("--workers", type=int, default=2, help="--engine ray: model replicas (default: %(default)s)")
+    r.add_argument("--address", help="--engine ray: a running cluster (ray://host:10001 or auto); default local")
+    r.add_argument("--threads", type=int, default=1, help="torch threads per process (default: %(default)s)")
+    for name, helptext in (("top", "a unit's top contexts"), ("match", "LSTMVis match of a unit set")):
+        q = sub.add_parser(name, help=helptext)
+        q.add_argument("--dataset", required=True)
+        q.add_argument("--column", required=True, help="e.g. hidden_l0_fwd (see manifest.json)")
+        q.add_argument("-k", type=int, default=10, help="results (default: %(default)s)")
+        if name == "top":
+            q.add_argument("--unit", type=int, required=True)
+        else:
+            q.add_argument("--units", required=True, help="comma-separated units")
+            q.add_argument("--threshold", type=float, default=0.3)
+            q.add_argument("--length", type=int, default=1, help="span length in tokens")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; 0 on success, 2 on a usage or data error (one line on stderr).
+
+    Example:
+        >>> main(["top", "--dataset", "/tmp/rec", "--column", "hidden_l0_fwd", "--unit", "3"])  # doctest: +SKIP
+        0
+    """
+    import torch
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "record":
+            torch.set_num_threads(max(1, args.threads))
+            qs = args.quantities.split(",") if args.quantities else None
+            kw = dict(quantities=qs, dtype=args.dtype, part_size=args.part_size, batch_size=args.batch_size,
+                      text_column=args.text_column)  # fmt: skip
+            if args.engine == "ray":
+                from lstmviz.corpus.rayengine import record_corpus_ray
+
+                m = record_corpus_ray(args.checkpoint, args.data, args.out, workers=args.workers,
+                                      address=args.address, **kw)  # fmt: skip
+            else:
+                from tqdm import tqdm
+
+                from lstmviz.corpus.record import record_corpus
+
+                bar = tqdm(unit="part", desc=f"recording shard {args.shard[0]}/{args.shard[1]}")
+
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                m = record_corpus(args.checkpoint, args.data, args.out, shard=args.shard, progress=progress, **kw)
+                bar.close()
+            print(f"recorded {m['sentences']} sentences into {args.out} ({len(m['parts'])} parts, {m['dtype']})")
+            return 0
+        from lstmviz.corpus.query import CorpusQuery
+
+        q = CorpusQuery(args.dataset)
+        if args.command == "top":
+            out = q.top_contexts(args.column, args.unit, k=args.k)
+        else:
+            out = q.match(args.column, [int(u) for u in args.units.split(",")], args.threshold, args.length, k=args.k)
+        print(out.to_string(index=False))
+        return 0
+    except (ValueError, FileNotFoundError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,364 @@
+"""Record a whole corpus through a checkpoint into a Parquet dataset: streaming, bounded memory, resumable, sharded.
+
+The corpus is cut into *parts* of ``part_size`` consecutive sentences. Each part is recorded in batches
+(``lstmviz.record`` on the real model), turned into one row per token and written as one Parquet file,
+atomically (a temporary name, then a rename), so a killed run leaves whole parts only. A finished part
+is never recorded again: a rerun (``resume``) skips every part whose file is complete, and ``shard=(i,
+n)`` takes the parts with ``index % n == i``, so n processes or machines split the work without talking
+to each other. Memory stays bounded by one part (documented peak in ``benchmarks/bench_corpus.py``).
+
+Layout of a dataset folder::
+
+    manifest.json         schema, model fingerprint, data fingerprint, quantities, dtype, columns, parts
+    part-00000.parquet    rows of sentences 0 .. part_size-1
+    part-00001.parquet    ...
+
+Columns of every part: ``sentence_id`` (int64: the row among the file's non-empty texts), ``step``
+(int32), ``token`` (the surface, as in the text), ``lemma`` (what the model read), ``start`` / ``end``
+(int32 character span in the sentence), ``unknown`` (bool), and one fixed-size list column per
+recorded quantity, layer and direction, named ``<quantity>_l<layer>_<fwd|rev>`` (float16 by default,
+float32 on request), holding that token's value of every unit. Any Parquet reader reads it unchanged.
+
+Example::
+
+    manifest = record_corpus("checkpoints/sentiment-lstm", "../shared/data/opensentimentcorpus", "/tmp/rec")
+    duckdb.sql("select sentence_id, token, hidden_l0_fwd[1] from '/tmp/rec/*.parquet' limit 3")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["SCHEMA", "CorpusSpec", "record_corpus", "read_manifest", "column_name", "plan", "record_part",
+           "load_texts", "RecordingMismatch", "cache_root", "recording_folder", "is_complete"]  # fmt: skip
+
+SCHEMA = "lstmviz.corpus/1"
+MANIFEST = "manifest.json"
+DTYPES = ("float16", "float32")
+FLOAT16_MAX = 65504.0  # largest finite float16: a state beyond it would be stored as inf
+
+
+class RecordingMismatch(ValueError):
+    """The output folder holds a recording of another model, corpus or settings."""
+
+
+def column_name(quantity: str, layer: int, direction: int | str) -> str:
+    """The Parquet column of one quantity, layer and direction.
+
+    Example:
+        >>> column_name("hidden", 0, 1)
+        'hidden_l0_rev'
+    """
+    d = direction if isinstance(direction, str) else ("fwd", "rev")[int(direction)]
+    return f"{quantity}_l{int(layer)}_{d}"
+
+
+def load_texts(data: str | os.PathLike, text_column: str = "Sentence") -> tuple[list[str], str]:
+    """The non-empty texts of a corpus CSV (or OpenSentimentCorpus folder) and the sha256 of the file.
+
+    Example:
+        >>> texts, sha = load_texts("../shared/data/opensentimentcorpus")  # doctest: +SKIP
+        >>> len(texts), len(sha)  # doctest: +SKIP
+        (5961, 64)
+    """
+    from lstmviz.datasets import CORPUS_FILENAME, load_csv
+
+    path = Path(data)
+    if path.is_dir():
+        path = path / CORPUS_FILENAME
+    df = load_csv(path, text_column=text_column, label_column=None)
+    return [str(t) for t in df["text"]], hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """What one recording is: the model, the corpus, the quantities and the storage (one manifest)."""
+
+    checkpoint: str  # checkpoint folder
+    model_fingerprint: str  # sha256 of the weights (lstmviz.models.weights_fingerprint)
+    data_sha256: str  # sha256 of the corpus file
+    sentences: int  # non-empty texts in the corpus
+    quantities: tuple[str, ...]  # recorded quantities (forward ones of the cell)
+    dtype: str  # "float16" | "float32"
+    part_size: int  # sentences per part file
+
+    def parts(self) -> list[tuple[int, int]]:
+        """``(first, end)`` sentence ranges of every part (end exclusive)."""
+        return [(a, min(a + self.part_size, self.sentences)) for a in range(0, self.sentences, self.part_size)]
+
+
+def _part_file(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of a recording (a bounded JSON read; ValueError naming the file when it is not one of ours).
+
+    Example:
+        >>> read_manifest("/tmp/rec")["dtype"]  # doctest: +SKIP
+        'float16'
+    """
+    from lstmviz.safeio import UnsafeFileError, read_json
+
+    path = Path(folder) / MANIFEST
+    try:
+        obj = read_json(path, 16 * 2**20, "corpus manifest", inside=path.parent)
+    except (UnsafeFileError, FileNotFoundError) as e:
+        raise ValueError(str(e)) from None
+    if not isinstance(obj, dict) or obj.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not a lstmviz corpus manifest (schema {SCHEMA})")
+    return obj
+
+
+def _manifest(spec: CorpusSpec, columns: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from lstmviz.checkpoint import library_version
+
+    return {"schema": SCHEMA, "checkpoint": spec.checkpoint, "model_fingerprint": spec.model_fingerprint,
+            "data_sha256": spec.data_sha256, "sentences": spec.sentences, "quantities": list(spec.quantities),
+            "dtype": spec.dtype, "part_size": spec.part_size, "columns": columns,
+            "parts": [{"file": _part_file(i), "first": a, "end": b} for i, (a, b) in enumerate(spec.parts())],
+            "library_version": library_version()}  # fmt: skip
+
+
+def _identity(m: dict[str, Any]) -> tuple:
+    return tuple(m.get(k) for k in ("model_fingerprint", "data_sha256", "sentences", "quantities", "dtype", "part_size"))
+
+
+def plan(predictor: Any, texts: Sequence[str], data_sha256: str, checkpoint: str, quantities: Sequence[str] | None,
+         dtype: str, part_size: int) -> tuple[CorpusSpec, dict[str, dict[str, Any]]]:  # fmt: skip
+    """The spec and the value columns of a recording (validates quantities, dtype and part size)."""
+    from lstmviz.models import weights_fingerprint
+    from lstmviz.names import QUANTITIES
+
+    cfg = predictor.model.config
+    allowed = QUANTITIES[cfg.cell]
+    qs = tuple(quantities or allowed)
+    bad = [q for q in qs if q not in allowed]
+    if bad:
+        raise ValueError(f"quantities {bad} are not recorded for a {cfg.cell}; allowed: {', '.join(allowed)}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is invalid; allowed: {', '.join(DTYPES)}")
+    if not isinstance(part_size, int) or isinstance(part_size, bool) or part_size < 1:
+        raise ValueError(f"part_size={part_size!r} is invalid; allowed: an integer >= 1")
+    spec = CorpusSpec(str(checkpoint), weights_fingerprint(predictor.model), data_sha256, len(texts), qs, dtype,
+                      part_size)  # fmt: skip
+    columns = {column_name(q, layer, d): {"quantity": q, "layer": layer, "direction": ("fwd", "rev")[d],
+                                          "units": cfg.hidden_size}
+               for layer in range(cfg.num_layers) for d in range(cfg.directions) for q in qs}  # fmt: skip
+    return spec, columns
+
+
+def _batches(n: int, batch_size: int) -> Iterator[range]:
+    for a in range(0, n, batch_size):
+        yield range(a, min(n, a + batch_size))
+
+
+def part_table(predictor: Any, texts: Sequence[str], first: int, spec: CorpusSpec,
+               columns: dict[str, dict[str, Any]], batch_size: int = 64) -> Any:  # fmt: skip
+    """A pyarrow Table with one row per token of ``texts`` (sentence ids from ``first``); texts the model
+    cannot read (no tokens) have no rows."""
+    import pyarrow as pa
+
+    import lstmviz
+    from lstmviz.pipeline import pad_sequences
+
+    meta_cols: dict[str, list] = {k: [] for k in ("sentence_id", "step", "token", "lemma", "start", "end", "unknown")}
+    values: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    np_dtype = np.float16 if spec.dtype == "float16" else np.float32
+    model = predictor.model
+    for rows in _batches(len(texts), batch_size):
+        encoded = []
+        for i in rows:
+            try:
+                encoded.append((i, predictor.encode(texts[i])))
+            except ValueError:
+                continue  # no token the model can read: nothing to record
+        if not encoded:
+            continue
+        ids, lengths = pad_sequences([e.ids[0].tolist() for _, e in encoded])  # (B, T), (B,)
+        with torch.no_grad(), lstmviz.record(model) as rec:
+            model(ids, lengths)
+        keep = np.concatenate([np.arange(int(n)) + b * ids.shape[1] for b, n in enumerate(lengths.tolist())])
+        for col, info in columns.items():
+            key = lstmviz.make_key("rnn", info["layer"], ("fwd", "rev").index(info["direction"]), info["quantity"])
+            x = rec[key].reshape(-1, info["units"]).numpy()[keep]  # (tokens, U), padding dropped
+            if np_dtype is np.float16 and np.abs(x).max(initial=0.0) > FLOAT16_MAX:
+                raise ValueError(f"{col} reaches {np.abs(x).max():.3g}, beyond float16 ({FLOAT16_MAX:g}); "
+                                 "record with dtype float32")  # fmt: skip
+            values[col].append(x.astype(np_dtype))
+        for i, e in encoded:
+            n = len(e.tokens)
+            meta_cols["sentence_id"] += [first + i] * n
+            meta_cols["step"] += list(range(n))
+            meta_cols["token"] += [t.text for t in e.tokens]
+            meta_cols["lemma"] += [t.lemma for t in e.tokens]
+            meta_cols["start"] += [t.start for t in e.tokens]
+            meta_cols["end"] += [t.end for t in e.tokens]
+            meta_cols["unknown"] += list(e.unknown)
+    arrays = {"sentence_id": pa.array(meta_cols["sentence_id"], pa.int64()),
+              "step": pa.array(meta_cols["step"], pa.int32()), "token": pa.array(meta_cols["token"], pa.string()),
+              "lemma": pa.array(meta_cols["lemma"], pa.string()), "start": pa.array(meta_cols["start"], pa.int32()),
+              "end": pa.array(meta_cols["end"], pa.int32()), "unknown": pa.array(meta_cols["unknown"], pa.bool_())}  # fmt: skip
+    pa_dtype = pa.float16() if spec.dtype == "float16" else pa.float32()
+    for col, info in columns.items():
+        flat = np.concatenate(values[col]) if values[col] else np.zeros((0, info["units"]), np_dtype)
+        arrays[col] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1), pa_dtype), info["units"])
+    return pa.table(arrays)
+
+
+def _complete(path: Path, first: int, end: int, identity: str) -> bool:
+    """Whether ``path`` is a finished part of this recording (its footer names the same part and identity)."""
+    import pyarrow.parquet as pq
+
+    try:
+        kv = pq.read_metadata(path).metadata or {}
+        info = json.loads(kv.get(b"lstmviz.part", b"{}"))
+    except Exception:  # a truncated or foreign file is not a finished part: it is recorded again
+        return False
+    return info == {"first": first, "end": end, "identity": identity}
+
+
+def record_part(predictor: Any, texts: Sequence[str], out: Path, index: int, spec: CorpusSpec,
+                columns: dict[str, dict[str, Any]], batch_size: int = 64) -> bool:  # fmt: skip
+    """Records part ``index`` into ``out`` unless it is already complete; True when it was written."""
+    import pyarrow.parquet as pq
+
+    first, end = spec.parts()[index]
+    target = out / _part_file(index)
+    identity = hashlib.sha256(repr(_identity(_manifest(spec, columns))).encode()).hexdigest()[:16]
+    if _complete(target, first, end, identity):
+        return False
+    table = part_table(predictor, texts[first:end], first, spec, columns, batch_size)
+    table = table.replace_schema_metadata({"lstmviz.part": json.dumps({"first": first, "end": end,
+                                                                        "identity": identity})})  # fmt: skip
+    tmp = out / f".{target.name}.tmp-{os.getpid()}"
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, target)  # whole parts only: a killed run never leaves half a file under the real name
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    tmp = out / f".{MANIFEST}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, out / MANIFEST)
+
+
+def prepare_output(out: str | os.PathLike, manifest: dict[str, Any]) -> Path:
+    """Creates ``out`` or checks that it holds this same recording (never touches another folder's files)."""
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise ValueError(f"--out {out} exists and is not a folder")
+        entries = [p.name for p in out.iterdir()]
+        if entries:
+            if MANIFEST not in entries:
+                raise RecordingMismatch(f"--out {out} holds files that are not a lstmviz corpus recording "
+                                        f"({', '.join(sorted(entries)[:5])}); name a new or empty folder")  # fmt: skip
+            old = read_manifest(out)
+            if _identity(old) != _identity(manifest):
+                raise RecordingMismatch(f"--out {out} holds a recording of another model, corpus or settings; "
+                                        "name a new folder (nothing was changed)")  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    _write_manifest(out, manifest)  # same content from every shard: concurrent writers agree
+    return out
+
+
+def record_corpus(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    quantities: Sequence[str] | None = None,
+    dtype: str = "float16",
+    part_size: int = 256,
+    batch_size: int = 64,
+    shard: tuple[int, int] = (0, 1),
+    text_column: str = "Sentence",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Records every sentence of ``data`` through the model of ``checkpoint`` into the dataset ``out``.
+
+    Args:
+        checkpoint: A recurrent classifier checkpoint (sentiment or cue recall).
+        data: The corpus CSV or the OpenSentimentCorpus folder.
+        out: The dataset folder (created; reused only for the same recording, whose finished parts are kept).
+        quantities: Forward quantities to store (default: all of the cell's).
+        dtype: ``"float16"`` (default, half the size) or ``"float32"`` (the recorder's exact values).
+        part_size: Sentences per part file (the unit of resumption and of sharding).
+        batch_size: Sentences per forward pass.
+        shard: ``(i, n)``: record only the parts with ``index % n == i``.
+        text_column: The CSV column of the texts.
+        progress: Called ``(parts done, parts of this shard)`` after every part.
+
+    Returns:
+        The manifest.
+
+    Example:
+        >>> m = record_corpus("checkpoints/sentiment-gru", "../shared/data/opensentimentcorpus", "/tmp/r")  # doctest: +SKIP
+        >>> m["columns"]["hidden_l0_fwd"]["units"]  # doctest: +SKIP
+        64
+    """
+    from lstmviz.pipeline import Predictor
+
+    i, n = shard
+    if not (isinstance(n, int) and n >= 1 and isinstance(i, int) and 0 <= i < n):
+        raise ValueError(f"shard={shard!r} is invalid; allowed: (i, n) with 0 <= i < n")
+    predictor = Predictor.from_checkpoint(checkpoint)
+    texts, sha = load_texts(data, text_column)
+    spec, columns = plan(predictor, texts, sha, str(checkpoint), quantities, dtype, part_size)
+    manifest = _manifest(spec, columns)
+    target = prepare_output(out, manifest)
+    mine = [k for k in range(len(spec.parts())) if k % n == i]
+    for done, k in enumerate(mine, 1):
+        record_part(predictor, texts, target, k, spec, columns, batch_size)
+        if progress is not None:
+            progress(done, len(mine))
+    return manifest
+
+
+def cache_root() -> Path:
+    """Where the dashboard keeps corpus recordings: ``$LSTMVIZ_CACHE`` or ``$XDG_CACHE_HOME/lstmviz`` (default
+    ``~/.cache/lstmviz``), then ``corpus/``; never inside the repository (a recording holds corpus text).
+
+    Example:
+        >>> cache_root().name
+        'corpus'
+    """
+    base = os.environ.get("LSTMVIZ_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lstmviz"
+    return Path(base) / "corpus"
+
+
+def recording_folder(model_fingerprint: str, data_sha256: str, dtype: str = "float16") -> Path:
+    """The cache folder of one (model, corpus, dtype) recording under :func:`cache_root`.
+
+    Example:
+        >>> recording_folder("ab" * 32, "cd" * 32).name
+        'abababababababab-cdcdcdcdcdcdcdcd-float16'
+    """
+    return cache_root() / f"{model_fingerprint[:16]}-{data_sha256[:16]}-{dtype}"
+
+
+def is_complete(folder: str | os.PathLike) -> bool:
+    """Whether every part the manifest plans is present (a finished recording).
+
+    Example:
+        >>> is_complete("/nonexistent")
+        False
+    """
+    try:
+        manifest = read_manifest(folder)
+    except ValueError:
+        return False
+    return all((Path(folder) / p["file"]).is_file() for p in manifest.get("parts", []))
