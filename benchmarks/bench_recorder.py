@@ -7,6 +7,7 @@ taken in the same process. Run: ``python benchmarks/bench_recorder.py [--quick]`
 Reference costs: M0 = the module's plain fused forward, G0 = plain fused forward +
 backward. Targets (2 CPU cores):
   * gates and states of all layers  <= 2 x M0 (LSTM), <= 1.5 x M0 (GRU, RNN)   at B=32, H=256, T=300, L=2
+    (LSTM: gates read from the fused kernel's workspace, lstmviz.fusedgates; the old own-loop ratio is printed beside)
   * full recording (gates + grad_hidden + grad_cell, all layers) <= 2 x G0     at B=32,H=256,T=300,L=2 and B=1,H=64,T=300,L=1
   * >= 5 x faster than a naive unrolled nn.LSTMCell loop with retain_grad      at B=1, H=64, T=300
   * one typed sentence (B=1, T=20, H=128, L=1), full: <= 2 ms RNN, 4 ms LSTM, 7 ms GRU
@@ -65,6 +66,16 @@ def gates_only(m, x):
     return plain, recorded
 
 
+def _without_fused_gates(fn) -> None:
+    from lstmviz import recorder
+
+    recorder.FUSED_GATES = False
+    try:
+        fn()
+    finally:
+        recorder.FUSED_GATES = True
+
+
 def full(m, x):
     xr = x.clone().requires_grad_(False)
 
@@ -118,10 +129,15 @@ def main() -> None:
     for cell, target in (("lstm", 2.0), ("gru", 1.5), ("rnn", 1.5)):
         m, x = make(cell, 32, 256, 300, 2)
         p, r = gates_only(m, x)
-        t = interleaved({"M0": p, "rec": r}, rep)
+        fns = {"M0": p, "rec": r}
+        if cell == "lstm":  # the same recording without the fused-kernel gates (lstmviz.fusedgates): the own loop
+            fns["own"] = lambda: _without_fused_gates(r)
+        t = interleaved(fns, rep)
         ratio = t["rec"] / t["M0"]
         rows.append((f"gates {cell} B32 H256 T300 L2", ratio, target))
         print(f"{cell:5s} M0 {t['M0']*1e3:8.1f} ms  recorded {t['rec']*1e3:8.1f} ms  ratio {ratio:5.2f}  target <= {target}  {'MET' if ratio <= target else 'NOT MET'}")
+        if "own" in t:
+            print(f"      without the workspace gates (own step loop): {t['own']*1e3:8.1f} ms  ratio {t['own'] / t['M0']:5.2f}")
 
     print("== full recording (gates + grad_hidden + grad_cell), ratio to G0 (plain forward + backward)")
     for B, H, L in ((32, 256, 2), (1, 64, 1)):

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, _VF, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from .fusedgates import run_lstm_layer_fused
 from .recording import Recording, _cell_add_grad, _ModuleCall
 from .unroll import LayerWeights, flip_within_lengths, forward_quantities, run_layer, run_lstm_layer_autograd
 
@@ -52,6 +53,8 @@ _MISSING = object()
 ZERO_CHANNEL_MAX = 2048
 # Batch x hidden size from which a gates-only recording runs its own step loop (see unroll.run_layer).
 OWN_LOOP_MIN = 4096
+# Big LSTMs without gradients: gates read from the fused CPU kernel's workspace (see fusedgates), else own loop.
+FUSED_GATES = True
 # Big LSTMs with gradients: unrolled steps under autograd (see unroll.run_lstm_layer_autograd).
 AUTOGRAD_LOOP = True
 
@@ -309,7 +312,8 @@ def _forward_fused(rec, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, un
 
 
 def _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P):
-    """No autograd needed and big steps: run each layer step by step, gates come for free."""
+    """No autograd needed and big steps: LSTM gates from the fused kernel's workspace (lstmviz.fusedgates), else
+    each layer step by step; either way the gates come for free."""
     L = m.num_layers
     T = data.shape[0]
     call = _ModuleCall(cell, L, D, None, T)
@@ -320,7 +324,9 @@ def _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P):
         for d in range(D):
             w = _layer_weights(m, layer, d)
             idx = layer * D + d
-            tr, hT, cT = run_layer(cell, x if d == 0 else x.flip(0), h0[idx], c0[idx] if c0 is not None else None, w)
+            xd = x if d == 0 else x.flip(0)
+            fused = run_lstm_layer_fused(xd, h0[idx], c0[idx], w) if cell == "lstm" and FUSED_GATES else None
+            tr, hT, cT = fused or run_layer(cell, xd, h0[idx], c0[idx] if c0 is not None else None, w)
             call.traces[(layer, d)] = tr  # forward-normalised, like the fused path's traces
             y_d = tr.quantities["hidden"]
             outs.append(y_d if d == 0 else y_d.flip(0))
