@@ -74,16 +74,11 @@ def record_corpus_ray(
         import ray
     except ImportError:
         raise ValueError("--engine ray needs Ray: pip install -e .[ray]") from None
-    from lstmviz.corpus.record import _manifest, load_texts, plan, prepare_output
-    from lstmviz.pipeline import Predictor
+    from lstmviz.corpus.record import open_recording
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers={workers!r} is invalid; allowed: an integer >= 1")
-    predictor = Predictor.from_checkpoint(checkpoint)
-    texts, sha = load_texts(data, text_column)
-    spec, columns = plan(predictor, texts, sha, str(checkpoint), quantities, dtype, part_size)
-    manifest = _manifest(spec, columns)
-    target = prepare_output(out, manifest)
+    _, _, spec, _, manifest, target = open_recording(checkpoint, data, out, quantities, dtype, part_size, text_column)
     started = not ray.is_initialized()
     if started:
         kw = {"num_cpus": workers} if address is None else {"address": address}

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 __all__ = ["SCHEMA", "CorpusSpec", "record_corpus", "read_manifest", "column_name", "plan", "record_part",
-           "load_texts", "RecordingMismatch", "cache_root", "recording_folder", "is_complete"]  # fmt: skip
+           "load_texts", "RecordingMismatch", "cache_root", "recording_folder", "is_complete", "open_recording"]  # fmt: skip
 
 SCHEMA = "lstmviz.corpus/1"
 MANIFEST = "manifest.json"
@@ -275,6 +275,22 @@ def prepare_output(out: str | os.PathLike, manifest: dict[str, Any]) -> Path:
     return out
 
 
+def open_recording(checkpoint: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike,
+                   quantities: Sequence[str] | None, dtype: str, part_size: int, text_column: str) -> tuple:  # fmt: skip
+    """Loads the model and the texts, plans the parts and prepares ``out`` (shared by every engine).
+
+    Returns:
+        ``(predictor, texts, spec, columns, manifest, out folder)``.
+    """
+    from lstmviz.pipeline import Predictor
+
+    predictor = Predictor.from_checkpoint(checkpoint)
+    texts, sha = load_texts(data, text_column)
+    spec, columns = plan(predictor, texts, sha, str(checkpoint), quantities, dtype, part_size)
+    manifest = _manifest(spec, columns)
+    return predictor, texts, spec, columns, manifest, prepare_output(out, manifest)
+
+
 def record_corpus(
     checkpoint: str | os.PathLike,
     data: str | os.PathLike,
@@ -310,16 +326,11 @@ def record_corpus(
         >>> m["columns"]["hidden_l0_fwd"]["units"]  # doctest: +SKIP
         64
     """
-    from lstmviz.pipeline import Predictor
-
     i, n = shard
     if not (isinstance(n, int) and n >= 1 and isinstance(i, int) and 0 <= i < n):
         raise ValueError(f"shard={shard!r} is invalid; allowed: (i, n) with 0 <= i < n")
-    predictor = Predictor.from_checkpoint(checkpoint)
-    texts, sha = load_texts(data, text_column)
-    spec, columns = plan(predictor, texts, sha, str(checkpoint), quantities, dtype, part_size)
-    manifest = _manifest(spec, columns)
-    target = prepare_output(out, manifest)
+    predictor, texts, spec, columns, manifest, target = open_recording(checkpoint, data, out, quantities, dtype,
+                                                                       part_size, text_column)  # fmt: skip
     mine = [k for k in range(len(spec.parts())) if k % n == i]
     for done, k in enumerate(mine, 1):
         record_part(predictor, texts, target, k, spec, columns, batch_size)
