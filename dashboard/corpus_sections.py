@@ -36,9 +36,12 @@ def parse(column: str) -> tuple[str, int, str]:
 
 
 def _open_in_gates(corpus: str, sentence_id: int) -> None:
+    """Button callback: the corpus sentence becomes the shared text, in this view's box and the Gates view's."""
     texts, _ = state.corpus_all_texts(corpus, state.stamp(corpus))
     st.session_state[f"{state.TEXT}:sentiment"] = texts[sentence_id]
+    st.session_state[f"{state.TEXT_WIDGET}_corpus"] = texts[sentence_id]  # else this view writes its old text back
     st.session_state.pop(f"{state.TEXT_WIDGET}_gates", None)  # the Gates view then shows the new text
+    st.session_state[state.CORPUS_GOTO] = True
 
 
 def matches(folder: str, column: str, units: list[int], threshold: float, length: int, off_before: bool,
@@ -52,22 +55,19 @@ def matches(folder: str, column: str, units: list[int], threshold: float, length
         return
     shown = hits[["rank", "left", "span", "right", "selected_on", "others_on", "jaccard", "sentence_id"]].copy()
     shown["jaccard"] = shown["jaccard"].round(2)
-    event = st.dataframe(ui.localized(shown), hide_index=True, on_select="rerun", selection_mode="single-row",
-                         key=state.CORPUS_MATCH)  # fmt: skip
-    rows = event.selection.rows if event is not None else []
-    if rows:
-        sid = int(hits.iloc[rows[0]]["sentence_id"])
-        if st.button(t("corpus.open", sid=sid), on_click=_open_in_gates, args=(corpus, sid)):
-            st.switch_page("views/gates.py")
-    else:
-        st.caption(t("corpus.pick_row"))
+    st.dataframe(ui.localized(shown), hide_index=True)
+    c1, c2 = st.columns([3, 1])
+    labels = {int(r.rank): f"{int(r.rank)}: {r.span} ({t('col.sentence_id')} {int(r.sentence_id)})"
+              for r in hits.itertuples()}  # fmt: skip  # corpus text in a selectbox: shown as plain text
+    rank = c1.selectbox(t("corpus.pick"), list(labels), format_func=labels.get, key=f"{state.CORPUS_PICK}_{column}")
+    sid = int(hits.loc[hits["rank"] == rank, "sentence_id"].iloc[0])
+    c2.button(t("corpus.open", sid=sid), on_click=_open_in_gates, args=(corpus, sid), key=state.CORPUS_OPEN)
 
 
 def unit_contexts(folder: str, column: str, units: list[int], threshold: float) -> None:
     """One selected unit's ten highest contexts in the corpus and its value histogram."""
     st.subheader(t("corpus.top"))
-    ui.sanitize(state.CORPUS_TOP_UNIT, units)
-    unit = st.selectbox(t("corpus.unit"), units, key=state.CORPUS_TOP_UNIT)
+    unit = st.selectbox(t("corpus.unit"), units, key=f"{state.CORPUS_TOP_UNIT}_{column}_{tuple(units)}")  # new set, new box
     top, hist = state.corpus_unit(folder, column, int(unit))
     shown = top[["rank", "value", "left", "span", "right", "sentence_id"]].copy()
     shown["value"] = np.round(shown["value"].astype(float), 3)

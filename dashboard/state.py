@@ -65,12 +65,14 @@ TAG_PER_ROW = "tag_per_row"  # Tagger view: connectivity rows scaled to their ma
 GEN_PER_ROW = "gen_per_row"  # Generation view: connectivity rows scaled to their maximum
 MAX_TAGGED_WORDS = 120  # words of a text the tagger view tags (the connectivity costs O(T^2) memory)
 CORPUS_COLUMN = "corpus_column"  # Corpus view: the recorded column (quantity, layer, direction)
-CORPUS_SPAN = "corpus_span"  # Corpus view: the selected span of the sentence (first, last token)
+CORPUS_SPAN = "corpus_span"  # Corpus view: prefix of the span slider's key (one per sentence: first, last token)
+CORPUS_PICK = "corpus_pick"  # Corpus view: prefix of the key of the match to open in Gates
+CORPUS_OPEN = "corpus_open"  # Corpus view: the "open in Gates" button
+CORPUS_GOTO = "corpus_goto"  # Corpus view: set by the button's callback, the page then switches to Gates
 CORPUS_THRESHOLD = "corpus_threshold"  # Corpus view: a unit is on above this value
 CORPUS_OFF_BEFORE = "corpus_off_before"  # Corpus view: units must be off just before the span
 CORPUS_UNITS = "corpus_units"  # Corpus view: prefix of the unit multiselect key (one per selection)
 CORPUS_TOP_UNIT = "corpus_top_unit"  # Corpus view: the unit whose top contexts are shown
-CORPUS_MATCH = "corpus_match"  # Corpus view: the match table (row selection)
 CELL_FEATURE = "cell_feature"  # Generation view: the feature whose best unit colours the text
 CMP_MODE = "cmp_mode"  # Comparison view: "texts" (two texts, one model) or "models" (one text, two models)
 CMP_MODEL_B = "cmp_model_b"  # Comparison view: the second model
@@ -116,6 +118,11 @@ def init_session() -> None:
     """Puts the defaults into session state once per session; ``?present=1`` in the URL turns presentation mode on."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    for key in (LANG, CHECKPOINT, EXPORT_FORMAT, PRESENT):
+        if key in st.session_state:
+            # Re-assigned every run: a value set by code outlives a page switch (st.switch_page drops widget-owned
+            # values, so an English session came back Russian from the Corpus view's "open in Gates").
+            st.session_state[key] = st.session_state[key]
     if PRESENT not in st.session_state:
         st.session_state[PRESENT] = st.query_params.get("present", "") in ("1", "true", "yes")
 

@@ -220,14 +220,14 @@ def test_corpus_view_builds_once_then_finds_matches_for_a_typed_span(tmp_path, m
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.switch_page("views/corpus.py").run()
     assert not at.exception and not at.error
-    assert "частей" in at.get("progress")[0].proto.text  # the build runs in the background, with progress
+    assert "корпус" in at.get("progress")[0].proto.text  # the build runs in the background, with progress
     deadline = time.time() + 60
     while not is_complete(folder) and time.time() < deadline:  # built in the background, once
         time.sleep(0.2)
     assert is_complete(folder) and folder.is_relative_to(tmp_path / "cache")
     at.run()
     at.text_area(key="text_widget_corpus").set_value("Вчера весь день шёл дождь").run()
-    at.select_slider(key="corpus_span").set_value((4, 4)).run()
+    at.select_slider[0].set_value((4, 4)).run()
     at.number_input(key="corpus_threshold").set_value(0.5).run()
     assert not at.exception and not at.error, at.exception
     assert UNIT in at.multiselect[0].value
@@ -235,3 +235,47 @@ def test_corpus_view_builds_once_then_finds_matches_for_a_typed_span(tmp_path, m
     assert table["отрезок"].str.lower().tolist() == [WORD] * 9
     top = at.dataframe[-1].value
     assert "значение" in top.columns and len(top) == 10
+    # a shorter sentence resets the span to its last two tokens (the old span would not fit)
+    at.text_area(key="text_widget_corpus").set_value("Опять дождь").run()
+    assert not at.exception and not at.error and at.select_slider[0].value == (0, 1)
+    # open the 3rd match in Gates, in an English session: the corpus sentence arrives, the language stays
+    at.text_area(key="text_widget_corpus").set_value("Вчера весь день шёл дождь").run()
+    at.select_slider[0].set_value((4, 4)).run()
+    at.sidebar.radio[0].set_value("en").run()
+    pick = next(s for s in at.selectbox if s.key.startswith("corpus_pick"))
+    pick.set_value(3).run()
+    sid = int(next(d.value for d in at.dataframe if "span" in d.value.columns).query("rank == 3")["sentence"].iloc[0])
+    at.button(key="corpus_open").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["text:sentiment"] == SENTENCES[sid]  # the callback made it the shared text
+    assert "corpus_goto" not in at.session_state  # ... and st.switch_page was called (AppTest does not follow it)
+    at.switch_page("views/gates.py").run()
+    assert not at.exception and at.sidebar.radio[0].value == "en"
+    assert at.text_area(key="text_widget_gates").value == SENTENCES[sid]
+
+
+def test_a_process_killed_with_sigkill_resumes_to_the_same_dataset(tmp_path):
+    """A real kill -9 of the command line in the middle of a recording, then the same command again."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ck, data = _checkpoint(tmp_path), tmp_path / "big.csv"
+    pd.DataFrame({"Sentence": SENTENCES * 10, "Sentiment": "neutral"}).to_csv(data, index=False)
+    args = [sys.executable, "-m", "lstmviz.corpus", "record", "--checkpoint", str(ck), "--data", str(data),
+            "--part-size", "2", "--batch-size", "1"]  # fmt: skip
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "killed")], cwd=Path(__file__).parents[1],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 60
+    while len(list((tmp_path / "killed").glob("part-*.parquet"))) < 5 and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list((tmp_path / "killed").glob("part-*.parquet")))
+    assert 5 <= done < 150, done  # killed in the middle
+    for out in ("killed", "whole"):
+        subprocess.run([*args, "--out", str(tmp_path / out)], cwd=Path(__file__).parents[1], check=True,
+                       capture_output=True)  # fmt: skip
+    pd.testing.assert_frame_equal(_table(tmp_path / "killed"), _table(tmp_path / "whole"))
+    assert len(list((tmp_path / "killed").glob("part-*.parquet"))) == 150

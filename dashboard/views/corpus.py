@@ -3,6 +3,8 @@ on across it, find every corpus phrase where the same units switch on, and read 
 
 from __future__ import annotations
 
+import zlib
+
 import streamlit as st
 
 from dashboard import components as ui
@@ -21,12 +23,16 @@ def progress(folder: str) -> None:
     if status.state == "failed":
         st.error(t("corpus.failed", error=ui.md_escape(status.error or "")))
         return
-    done, total = status.done, max(status.total, 1)
-    st.progress(done / total, text=t("corpus.building", done=done, total=status.total or "…"))
+    if not status.total:
+        st.progress(0.0, text=t("corpus.starting"))
+        return
+    st.progress(status.done / status.total, text=t("corpus.building", done=status.done, total=status.total))
 
 
 def render() -> None:
     """Page body."""
+    if st.session_state.pop(state.CORPUS_GOTO, False):  # "open in Gates" was clicked: the text is already set
+        st.switch_page("views/gates.py")
     st.header(t("corpus.title"))
     st.caption(t("corpus.intro", folder=str(state.cache_hint()).replace("`", "'")))  # shown as `code`
     info, pred = ui.checkpoint_or_stop()
@@ -47,17 +53,18 @@ def render() -> None:
     d = ("fwd", "rev").index(direction)
     values = a.values(quantity, layer, d)  # (T, U)
     steps = list(range(len(a.tokens)))
-    ui.sanitize(state.CORPUS_SPAN, steps, multi=True)
+    sentence = zlib.crc32("\x1f".join(a.tokens).encode())  # a new sentence gets a new slider, on its last 2 tokens
     span = c2.select_slider(t("corpus.span"), steps, value=(max(0, len(steps) - 2), len(steps) - 1),
-                            format_func=lambda i: f"{i}: {a.tokens[i]}", key=state.CORPUS_SPAN)  # fmt: skip
+                            format_func=lambda i: f"{i}: {a.tokens[i]}", key=f"{state.CORPUS_SPAN}_{sentence}")  # fmt: skip
     threshold = c3.number_input(t("corpus.threshold"), -5.0, 5.0, 0.3, 0.05, key=state.CORPUS_THRESHOLD)
     off_before = st.toggle(t("corpus.off_before"), value=True, key=state.CORPUS_OFF_BEFORE)
     chosen = units_on(values, span[0], span[1], threshold, off_before)
     units = st.multiselect(t("corpus.units"), list(range(values.shape[1])), default=chosen, help=t("corpus.units_help"),
                            key=f"{state.CORPUS_UNITS}_{column}_{span}_{threshold}_{off_before}")  # fmt: skip
     frame = a.activation_frame(quantity, layer, d)
-    fig = plots.gate_heatmap(frame, a.tokens, quantity, unknown=a.unknown, labels=ui.plot_labels(),
-                             title=f"{info.name}: {columns[column]}")  # fmt: skip
+    order = list(units) + [u for u in range(values.shape[1]) if u not in units]  # the selected units on top
+    fig = plots.gate_heatmap(frame, a.tokens, quantity, unknown=a.unknown, labels=ui.plot_labels(), order=order,
+                             title=t("corpus.heat_title", name=info.name, column=columns[column], n=len(units)))  # fmt: skip
     fig.add_vrect(x0=span[0] - 0.5, x1=span[1] + 0.5, line=dict(color="#d62728", width=2), fillcolor="rgba(0,0,0,0)")
     ui.show_figure(fig, frame, f"corpus_{column}", "corpus_heat")
     if not units:
