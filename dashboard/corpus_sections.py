@@ -3,6 +3,8 @@ each selected unit's top contexts and histogram."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -39,8 +41,8 @@ def _open_in_gates(corpus: str, sentence_id: int) -> None:
     """Button callback: the corpus sentence becomes the shared text, in this view's box and the Gates view's."""
     texts, _ = state.corpus_all_texts(corpus, state.stamp(corpus))
     st.session_state[f"{state.TEXT}:sentiment"] = texts[sentence_id]
-    st.session_state[f"{state.TEXT_WIDGET}_corpus"] = texts[sentence_id]  # else this view writes its old text back
-    st.session_state.pop(f"{state.TEXT_WIDGET}_gates", None)  # the Gates view then shows the new text
+    for view in ("gates", "corpus"):  # both text boxes start from the shared text on their next run
+        st.session_state.pop(f"{state.TEXT_WIDGET}_{view}", None)
     st.session_state[state.CORPUS_GOTO] = True
 
 
@@ -59,7 +61,8 @@ def matches(folder: str, column: str, units: list[int], threshold: float, length
     c1, c2 = st.columns([3, 1])
     labels = {int(r.rank): f"{int(r.rank)}: {r.span} ({t('col.sentence_id')} {int(r.sentence_id)})"
               for r in hits.itertuples()}  # fmt: skip  # corpus text in a selectbox: shown as plain text
-    rank = c1.selectbox(t("corpus.pick"), list(labels), format_func=labels.get, key=f"{state.CORPUS_PICK}_{column}")
+    listing = zlib.crc32(repr(hits[["sentence_id", "first"]].values.tolist()).encode())  # new matches, new box
+    rank = c1.selectbox(t("corpus.pick"), list(labels), format_func=labels.get, key=f"{state.CORPUS_PICK}_{listing}")
     sid = int(hits.loc[hits["rank"] == rank, "sentence_id"].iloc[0])
     c2.button(t("corpus.open", sid=sid), on_click=_open_in_gates, args=(corpus, sid), key=state.CORPUS_OPEN)
 
@@ -71,8 +74,6 @@ def unit_contexts(folder: str, column: str, units: list[int], threshold: float) 
     top, hist = state.corpus_unit(folder, column, int(unit))
     shown = top[["rank", "value", "left", "span", "right", "sentence_id"]].copy()
     shown["value"] = np.round(shown["value"].astype(float), 3)
-    c1, c2 = st.columns([3, 2])
-    c1.dataframe(ui.localized(shown), hide_index=True)
-    with c2:
-        fig = plots.unit_histogram(hist, threshold, title=t("corpus.hist", unit=unit), labels=ui.plot_labels())
-        ui.show_figure(fig, pd.DataFrame(hist), f"histogram_{column}_{unit}", "corpus_hist")
+    st.dataframe(ui.localized(shown), hide_index=True)
+    fig = plots.unit_histogram(hist, threshold, title=t("corpus.hist", unit=unit), labels=ui.plot_labels())
+    ui.show_figure(fig, pd.DataFrame(hist), f"histogram_{column}_{unit}", "corpus_hist")

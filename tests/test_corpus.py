@@ -252,6 +252,9 @@ def test_corpus_view_builds_once_then_finds_matches_for_a_typed_span(tmp_path, m
     at.switch_page("views/gates.py").run()
     assert not at.exception and at.sidebar.radio[0].value == "en"
     assert at.text_area(key="text_widget_gates").value == SENTENCES[sid]
+    at.switch_page("views/corpus.py").run()  # and back: the Corpus view shows that sentence too, and keeps it
+    at.number_input(key="corpus_threshold").set_value(0.4).run()
+    assert not at.exception and at.text_area(key="text_widget_corpus").value == SENTENCES[sid]
 
 
 def test_a_process_killed_with_sigkill_resumes_to_the_same_dataset(tmp_path):

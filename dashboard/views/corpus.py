@@ -60,6 +60,7 @@ def render() -> None:
     off_before = st.toggle(t("corpus.off_before"), value=True, key=state.CORPUS_OFF_BEFORE)
     chosen = units_on(values, span[0], span[1], threshold, off_before)
     units = st.multiselect(t("corpus.units"), list(range(values.shape[1])), default=chosen, help=t("corpus.units_help"),
+                           placeholder=t("corpus.units_placeholder"),
                            key=f"{state.CORPUS_UNITS}_{column}_{span}_{threshold}_{off_before}")  # fmt: skip
     frame = a.activation_frame(quantity, layer, d)
     order = list(units) + [u for u in range(values.shape[1]) if u not in units]  # the selected units on top
