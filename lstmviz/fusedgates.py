@@ -27,7 +27,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from lstmviz.unroll import LayerTrace, LayerWeights
+from lstmviz.unroll import LayerTrace, LayerWeights, run_layer
 
 __all__ = ["available", "gates_ld", "run_lstm_layer_fused", "TOLERANCE"]
 
@@ -68,17 +68,10 @@ def _kernel(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> tuple[Tensor,
 
 
 def _reference_gates(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> Tensor:
-    """Activated gates ``(T, B, 4H)`` in float64 from the PyTorch documentation's equations."""
-    W = [t.double() for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh)]
-    h, c, out = h0.double(), c0.double(), []
-    for t in range(x.shape[0]):
-        a = x[t].double() @ W[0].T + W[2] + h @ W[1].T + W[3]
-        i, f, g, o = a.chunk(4, -1)
-        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-        c = f * c + i * g
-        h = o * c.tanh()
-        out.append(torch.cat([i, f, g, o], -1))
-    return torch.stack(out)
+    """Activated gates ``(T, B, 4H)`` in float64, from the recorder's own step loop (:func:`lstmviz.unroll.run_layer`)."""
+    w64 = LayerWeights(*(t.double() for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh)), w_hr=None, nonlinearity="tanh")
+    q = run_layer("lstm", x.double(), h0.double(), c0.double(), w64)[0].quantities
+    return torch.cat([q["input"], q["forget"], q["cell_candidate"], q["output"]], -1)
 
 
 def available() -> bool:
