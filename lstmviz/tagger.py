@@ -38,7 +38,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from lstmviz.models import CELLS, config_from_dict, init_weights
 
 __all__ = ["POS_TAGS", "NER_TAGS", "HEADS", "TaggerConfig", "Tagger", "TagResult", "tokenize", "encode_words",
-           "tag_text", "indices", "MAX_WORD_CHARS"]  # fmt: skip
+           "tag_text", "indices", "encode_sentences", "MAX_WORD_CHARS"]  # fmt: skip
 
 # Universal Dependencies parts of speech (what the slovnet morphology model predicts), fixed order.
 POS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
@@ -181,6 +181,26 @@ class Tagger(nn.Module):
         return (self.pos_head if head == "pos" else self.ner_head)(out)
 
 
+def encode_sentences(sentences: Sequence[Sequence[str]], word_index: dict[str, int],
+                     char_index: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Padded ids of many sentences: lower-cased words ``(B, T)``, their first characters ``(B, T, C)`` (id 0 =
+    padding, unknown -> 1) and the lengths ``(B,)``.
+
+    Example:
+        >>> w, c, n = encode_sentences([["Да", "!"], ["да"]], {"да": 2}, {"Д": 2, "а": 3})
+        >>> w.tolist(), c[1].tolist(), n.tolist()
+        ([[2, 1], [2, 0]], [[1, 3], [0, 0]], [2, 1])
+    """
+    B, T = len(sentences), max([len(s) for s in sentences] + [1])
+    C = max([min(len(w), MAX_WORD_CHARS) for s in sentences for w in s] + [1])
+    words, chars = torch.zeros(B, T, dtype=torch.long), torch.zeros(B, T, C, dtype=torch.long)
+    for b, ws in enumerate(sentences):
+        for i, w in enumerate(ws):
+            words[b, i] = word_index.get(w.lower(), 1)
+            chars[b, i, : min(len(w), C)] = torch.tensor([char_index.get(ch, 1) for ch in w[:C]])
+    return words, chars, torch.tensor([len(s) for s in sentences])
+
+
 def encode_words(words: Sequence[str], word_index: dict[str, int],
                  char_index: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """Ids ``(1, T)`` of the lower-cased words and ``(1, T, C)`` of their first characters (unknown -> 1).
@@ -190,13 +210,8 @@ def encode_words(words: Sequence[str], word_index: dict[str, int],
         >>> w.tolist(), c.tolist()
         ([[2, 1]], [[[2, 3], [1, 0]]])
     """
-    C = max([min(len(w), MAX_WORD_CHARS) for w in words] + [1])
-    ids = torch.tensor([[word_index.get(w.lower(), 1) for w in words]], dtype=torch.long)  # (1, T)
-    chars = torch.zeros(1, len(words), C, dtype=torch.long)  # (1, T, C)
-    for i, w in enumerate(words):
-        for j, ch in enumerate(w[:MAX_WORD_CHARS]):
-            chars[0, i, j] = char_index.get(ch, 1)
-    return ids, chars
+    w, c, _ = encode_sentences([words], word_index, char_index)
+    return w, c
 
 
 @dataclass

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from lstmviz.checkpoint import library_version, save_checkpoint
 from lstmviz.models import weights_fingerprint
 from lstmviz.tagdata import TagData, most_frequent_tags, tag_scores
-from lstmviz.tagger import MAX_WORD_CHARS, NER_TAGS, POS_TAGS, Tagger, TaggerConfig
+from lstmviz.tagger import NER_TAGS, POS_TAGS, Tagger, TaggerConfig, encode_sentences
 
 __all__ = ["TagTrainConfig", "train_tagger", "encode_batch", "predict_tags"]
 
@@ -62,19 +62,13 @@ def encode_batch(sentences: Sequence[tuple[list[str], list[str], list[str]]], wo
         >>> b["chars"].tolist(), b["pos"].tolist()
         ([[[2, 3]]], [[6]])
     """
-    B, T = len(sentences), max(len(s[0]) for s in sentences)
-    C = min(MAX_WORD_CHARS, max(len(w) for s in sentences for w in s[0]))
-    words, chars = torch.zeros(B, T, dtype=torch.long), torch.zeros(B, T, C, dtype=torch.long)
-    pos, ner = torch.full((B, T), _IGNORE), torch.full((B, T), _IGNORE)
+    words, chars, lengths = encode_sentences([s[0] for s in sentences], word_index, char_index)
+    pos, ner = torch.full(words.shape, _IGNORE), torch.full(words.shape, _IGNORE)  # (B, T): padding ignored
     pos_id, ner_id = {t: i for i, t in enumerate(POS_TAGS)}, {t: i for i, t in enumerate(NER_TAGS)}
-    for b, (ws, ps, ns) in enumerate(sentences):
-        for i, w in enumerate(ws):
-            words[b, i] = word_index.get(w.lower(), 1)
-            chars[b, i, : min(len(w), C)] = torch.tensor([char_index.get(ch, 1) for ch in w[:C]])
+    for b, (_, ps, ns) in enumerate(sentences):
         if ps:
             pos[b, : len(ps)] = torch.tensor([pos_id[p] for p in ps])
             ner[b, : len(ns)] = torch.tensor([ner_id[n] for n in ns])
-    lengths = torch.tensor([len(s[0]) for s in sentences])
     return {"words": words, "chars": chars, "lengths": lengths, "pos": pos, "ner": ner}
 
 
