@@ -165,6 +165,14 @@ def test_queries_find_the_planted_unit(tmp_path):
     hits = q.match(col, units, threshold=0.5, length=1, k=9)
     assert hits["span"].str.lower().tolist() == [WORD] * 9, hits
     assert (hits["selected_on"] == len(units)).all() and hits["rank"].tolist() == list(range(1, 10))
+    import lstmviz.corpus.query as query
+
+    small = pytest.MonkeyPatch()
+    small.setattr(query, "BATCH_ROWS", 7)  # sentences cut across Arrow batches: the same matches
+    try:
+        pd.testing.assert_frame_equal(CorpusQuery(tmp_path / "rec").match(col, units, 0.5, 1, k=9), hits)
+    finally:
+        small.undo()
     with pytest.raises(ValueError, match="allowed: 0 .. 5"):
         q.top_contexts(col, 6)
     with pytest.raises(ValueError, match="not in this recording"):

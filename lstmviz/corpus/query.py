@@ -144,20 +144,20 @@ class CorpusQuery:
         return pd.DataFrame({"lo": edges[:-1], "hi": edges[1:], "count": full})
 
     def _sentence_batches(self, column: str):
-        """``(sentence_ids (N,), values (N, U))`` chunks of whole sentences, in corpus order."""
+        """``(sentence_ids (N,), steps (N,), values (N, U))`` chunks of whole sentences, in corpus order."""
         units = self._column(column)["units"]
-        reader = self.con.sql(f'SELECT sentence_id, "{column}" AS v FROM tokens ORDER BY sentence_id, step'
+        reader = self.con.sql(f'SELECT sentence_id, step, "{column}" AS v FROM tokens ORDER BY sentence_id, step'
                               ).to_arrow_reader(BATCH_ROWS)  # streamed: never the whole column at once  # fmt: skip
-        carry_ids, carry_vals = np.zeros(0, np.int64), np.zeros((0, units), np.float32)
+        carry = (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, units), np.float32))
         for batch in reader:
-            ids = batch.column(0).to_numpy()
-            vals = batch.column(1).flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, units)
-            ids, vals = np.concatenate([carry_ids, ids]), np.concatenate([carry_vals, vals])
+            vals = batch.column(2).flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, units)
+            ids, steps, vals = (np.concatenate([c, x]) for c, x in zip(carry, (batch.column(0).to_numpy(),
+                                                                             batch.column(1).to_numpy(), vals)))  # fmt: skip
             cut = int(np.searchsorted(ids, ids[-1])) if len(ids) else 0  # the last sentence may continue
-            yield ids[:cut], vals[:cut]
-            carry_ids, carry_vals = ids[cut:], vals[cut:]
-        if len(carry_ids):
-            yield carry_ids, carry_vals
+            yield ids[:cut], steps[:cut], vals[:cut]
+            carry = (ids[cut:], steps[cut:], vals[cut:])
+        if len(carry[0]):
+            yield carry
 
     def match(self, column: str, units: Sequence[int], threshold: float, length: int, k: int = 20,
               off_before: bool = True, window: int = 4) -> pd.DataFrame:  # fmt: skip
@@ -179,7 +179,7 @@ class CorpusQuery:
         mask = np.zeros(U, bool)
         mask[sel] = True
         best = pd.DataFrame(columns=["sentence_id", "first", "selected_on", "others_on"])
-        for ids, vals in self._sentence_batches(column):
+        for ids, steps, vals in self._sentence_batches(column):
             n = len(ids) - length + 1
             if n <= 0:
                 continue
@@ -195,8 +195,7 @@ class CorpusQuery:
             cand = np.flatnonzero(n_sel > 0)
             if not len(cand):
                 continue
-            step = (np.arange(len(ids)) - np.searchsorted(ids, ids))[cand]  # step within the sentence
-            part = pd.DataFrame({"sentence_id": ids[cand], "first": step, "selected_on": n_sel[cand],
+            part = pd.DataFrame({"sentence_id": ids[cand], "first": steps[cand], "selected_on": n_sel[cand],
                                  "others_on": n_oth[cand]})  # fmt: skip
             best = pd.concat([best, part]).sort_values(["selected_on", "others_on", "sentence_id", "first"],
                                                        ascending=[False, True, True, True]).head(k)  # fmt: skip
