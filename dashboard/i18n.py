@@ -3,18 +3,39 @@
 ``t(key, **fmt)`` returns the string of the session's language (``st.session_state[LANG]``),
 formatted with ``fmt``; a key missing from a language falls back to English, then to the
 key itself (tests assert that both dicts have the same keys).
+
+A word that agrees with a number is a plural field ``{n:form|form|form}``: the field names the
+count argument and its format spec lists the language's forms in the order of
+:data:`PLURAL_CATEGORIES` (Russian one|few|many, English one|other); ``t`` picks the form of the
+count's category by the language's gettext plural rule. A string may hold several counts, each
+field following its own, and a form may contain the count itself, so English can drop the number
+for one: ``{n:The first character is|The first {n} characters are} yours``.
+
+The module imports nothing of the dashboard or the library (importing it must not load torch): it
+defines the session-state key of the language, :data:`LANG`, and dashboard/state.py re-exports it.
 """
 
 from __future__ import annotations
 
+import gettext
+import operator
+import string
 from typing import Any
 
 import streamlit as st
 
-from dashboard.state import LANG
-
+LANG = "lang"  # session-state key of the UI language, "ru" | "en" (sidebar radio); re-exported by state.py
 LANGUAGES = {"ru": "Русский", "en": "English"}  # code -> name shown in the switch
 DEFAULT_LANGUAGE = "ru"
+# Plural-Forms expressions of the GNU gettext manual ("Plural forms"), compiled by gettext.c2py (the parser
+# GNUTranslations runs on a catalogue's header) into the index of a count's form; for integers they agree with
+# CLDR's categories named below.
+PLURAL_RULES = {
+    "ru": "n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2",
+    "en": "n != 1",
+}
+PLURAL_CATEGORIES = {"ru": ("one", "few", "many"), "en": ("one", "other")}  # CLDR category of each form index
+PLURAL_SEPARATOR = "|"  # a format spec holding it is a plural field (no other spec in the dicts uses it)
 
 RU: dict[str, str] = {
     # navigation and sidebar
@@ -43,11 +64,13 @@ RU: dict[str, str] = {
     "cmp.fig_title": "{q}: B − A по выровненным токенам",
     "nav.generate": "Генерация текста",
     "cells.title": "Интерпретируемые нейроны",
-    "cells.caption": "Корреляция каждого нейрона обоих слоёв (у LSTM — состояние ячейки c) с признаками символа на отложенном тексте: лучший нейрон для каждого признака.",
+    "cells.caption": "Корреляция каждого нейрона модели (у LSTM — состояние ячейки c) с признаками символа на отложенном тексте: лучший нейрон для каждого признака.",
     "cells.feature": "Признак",
-    "cells.sat_caption": "Каждая точка — нейрон гейта: доля шагов, где гейт < 0.1 (по горизонтали), и доля, где > 0.9 (по вертикали), на первых {n} символах того же отложенного текста (Karpathy et al., 2015, рис. 3). Точки у осей — переключатели, на пунктире — нейроны, которые всегда насыщены в одну или другую сторону; у начала координат — нейроны в линейном режиме. До обучения гейты почти не насыщены: крестики лежат у начала координат.",
+    "cells.sat_caption": "Каждая точка — нейрон гейта: доля шагов, где гейт < 0.1 (по горизонтали), и доля, где > 0.9 (по вертикали), на {n} {n:символе|символах|символах} от начала того же отложенного текста (Karpathy et al., 2015, рис. 3). Точки у осей — переключатели, на пунктире — нейроны, которые всегда насыщены в одну или другую сторону; у начала координат — нейроны в линейном режиме.",
     "cells.sat_trained": "обученная",
     "cells.sat_initial": "до обучения",
+    "cells.sat_initial_caption": "До обучения гейты почти не насыщены: крестики лежат у начала координат.",
+    "init.unknown": "Начальные веса модели {name} неизвестны: в её чекпойнте нет отпечатка init_fingerprint или он не совпадает с весами, восстановленными из зерна. Поэтому модель до обучения не показана.",
     "cells.text": "{feature}: слой {layer}, нейрон {unit}, r = {r}",
     "col.feature": "признак",
     "col.layer": "слой",
@@ -63,15 +86,16 @@ RU: dict[str, str] = {
     "feature.capital": "заглавная",
     "feature.digit": "цифра",
     "gen.title": "Символьная модель продолжает текст",
-    "gen.intro": "Двухслойная модель читает текст по символам и предсказывает следующий. Введите начало: модель допишет 80 символов (одно и то же зерно — один и тот же текст). Ниже — гейты и состояния обоих слоёв на каждом символе, пять самых вероятных следующих символов и связность ‖∂потеря_t/∂x_s‖ трёх ячеек на одном тексте.",
+    "gen.intro": "Символьная модель читает текст по символам и предсказывает следующий. Введите начало: модель допишет 80 символов (одно и то же зерно — один и тот же текст). Ниже — гейты и состояния выбранного слоя на каждом символе, пять самых вероятных следующих символов и связность ‖∂потеря_t/∂x_s‖ всех символьных моделей на одном тексте.",
     "gen.none": "Символьных моделей нет: обучите их командой `python -m lstmviz.train --task charlm` (см. `README.md`).",
     "gen.model": "Модель",
+    "gen.about": "Модель {name}: {model}.",
     "gen.prefix": "Начало текста",
     "gen.temperature": "Температура",
     "gen.top_k": "Выбирать из k лучших",
     "gen.seed": "Зерно",
     "gen.empty": "Введите хотя бы один символ.",
-    "gen.shown": "Первые {n} символов — ваши, следующие {m} дописала модель.",
+    "gen.shown": "Вы ввели {n} {n:символ|символа|символов}, модель дописала ещё {m} {m:символ|символа|символов}.",
     "gen.layer": "слой {layer}",
     "gen.top5": "Пять самых вероятных следующих символов (столбцы — позиции)",
     "gen.connectivity": "Связность: как далеко назад смотрит каждое предсказание",
@@ -85,7 +109,7 @@ RU: dict[str, str] = {
     "corpus.title": "Корпус: где ещё включаются те же нейроны",
     "corpus.intro": "Как в LSTMVis: выделите отрезок своего предложения и порог — нейроны, которые включены на всём отрезке (и выключены перед ним), отобраны. Ниже — места корпуса, где включаются те же нейроны (больше выбранных и меньше прочих — выше), и лучшие контексты каждого нейрона. Запись корпуса делается один раз на сервер и хранится вне репозитория: `{folder}`.",
     "corpus.unavailable": "Обзор корпуса работает с моделью по тексту и корпусом: у «{name}» нет текстового входа, или корпус не найден ({path}).",
-    "corpus.building": "Корпус записывается в фоне (один раз на сервер): готово частей {done} из {total}.",
+    "corpus.building": "Корпус записывается в фоне (один раз на сервер): готово частей: {done} из {total}.",
     "corpus.failed": "Запись корпуса не удалась: {error}",
     "corpus.column": "Состояние",
     "corpus.column_option": "{q}, слой {layer}, {direction}",
@@ -145,14 +169,15 @@ RU: dict[str, str] = {
     "ner.PER": "человек",
     "ner.LOC": "место",
     "ner.ORG": "организация",
-    "tag.title": "Теггер: свёртка по буквам и двунаправленная LSTM",
-    "tag.intro": "Каждое слово — это его вектор и свёртка по его буквам; двухслойная двунаправленная LSTM читает предложение слева направо и справа налево и ставит каждому слову часть речи и метку именованной сущности (человек, место, организация; «начало» — первое слово сущности, «продолжение» — следующие). Учили на «серебряной» разметке: её дал контекстный теггер `slovnet` на предложениях корпуса.",
+    "tag.title": "Теггер: свёртка по буквам и рекуррентная сеть",
+    "tag.intro": "Каждое слово — это его вектор и свёртка по его буквам; рекуррентная сеть (её устройство — под выбором модели) читает предложение и ставит каждому слову часть речи и метку именованной сущности (человек, место, организация; «начало» — первое слово сущности, «продолжение» — следующие). Учили на «серебряной» разметке: её дал контекстный теггер `slovnet` на предложениях корпуса.",
     "tag.none": "Теггера нет: обучите его командой `python -m lstmviz.train --task tagger` (см. `README.md`).",
     "tag.model": "Теггер",
+    "tag.about": "Теггер {name}: {model}.",
     "tag.text": "Предложение",
     "tag.default": "Владимир Путин прилетел в Казань, а «Газпром» снова поднял цены.",
     "tag.empty": "Введите хотя бы одно слово.",
-    "tag.cut": "Размечены первые {n} слов.",
+    "tag.cut": "Размечено {n} {n:слово|слова|слов} от начала текста.",
     "tag.unknown": "⁇ — слова нет в словаре теггера: его вектор общий для всех незнакомых слов, и часть речи угадывается по буквам и контексту.",
     "tag.scores": "Качество на отложенных предложениях (согласие с серебряной разметкой)",
     "tag.scores_caption": "Базовая линия — самая частая метка слова в обучающей части (незнакомым словам — самая частая метка вообще): разница показывает, сколько теггер берёт из контекста. Для сущностей F1 считается по целым сущностям (точное совпадение границ и типа).",
@@ -160,7 +185,7 @@ RU: dict[str, str] = {
     "tag.layer": "Слой и направление",
     "tag.layer_option": "слой {layer}, {direction}",
     "tag.connectivity": "Связность: куда смотрит теггер, слева и справа",
-    "tag.connectivity_caption": "Строка t — метка слова t, столбец s — входное слово; цвет — log10 нормы градиента потери метки t по представлению слова s. Двунаправленная модель видит обе стороны: левее диагонали {earlier:.0%} массы, на диагонали {same:.0%}, правее {later:.0%}.",
+    "tag.connectivity_caption": "Строка t — метка слова t, столбец s — входное слово; цвет — log10 нормы градиента потери метки t по представлению слова s. Масса градиента: левее диагонали {earlier:.0%}, на диагонали {same:.0%}, правее {later:.0%}.",
     "tag.head": "Метки",
     "head.pos": "части речи",
     "head.ner": "сущности",
@@ -193,6 +218,7 @@ RU: dict[str, str] = {
     "play.play": "▶ Пуск",
     "play.pause": "⏸ Пауза",
     "play.step": "Токен",
+    "play.untouched": "Тепловые карты появятся, когда вы нажмёте «Пуск» или сдвинете ползунок.",
     "play.fig_title": "{name}: {q}, до токена {step}",
     "play.prediction": "Предсказание после токена {step} «{token}»",
     "order.index": "по номеру",
@@ -218,7 +244,7 @@ RU: dict[str, str] = {
     "Введите хотя бы одно слово.",
     "text.invalid": "Этот текст модель принять не может ({msg}).",
     "text.cue_unknown": "Эта модель понимает только свои токены, через пробел: {names}",
-    "text.truncated": "Текст длиннее предела модели: показаны только первые {n} токенов.",
+    "text.truncated": "Текст длиннее предела модели: показано только {n} {n:токен|токена|токенов} от начала.",
     "text.all_unknown": "Ни одного слова нет в словаре модели: все токены стали <unk> (UNK). Модель видит "
     "один и тот же «неизвестный» вектор, поэтому её ответ почти не зависит от текста. Попробуйте русские слова "
     "из отзывов.",
@@ -263,6 +289,9 @@ RU: dict[str, str] = {
     "col.sec_epoch": "с/эпоха",
     "dir.fwd": "прямое",
     "dir.rev": "обратное",
+    "model.summary": "{cell}, слоёв: {layers}, {direction}",
+    "model.uni": "однонаправленная (слева направо)",
+    "model.bi": "двунаправленная (слева направо и справа налево)",
     "layer.label": "слой {layer}, направление: {direction}",
     # chart axis titles and legend parts (lstmviz.plots.DEFAULT_LABELS keys)
     "plot.step": "номер токена t",
@@ -342,7 +371,8 @@ RU: dict[str, str] = {
     "grads.pick": "Выберите хотя бы одну модель.",
     "grads.target": "Цель потери",
     "grads.scale": "Шкала кривых",
-    "grads.classroom": "Сценарий для лекции: cue-модели, {lag} отвлекающих токенов",
+    "grads.classroom": "Сценарий для лекции: cue-модели, {lag} "
+    "{lag:отвлекающий токен|отвлекающих токена|отвлекающих токенов}",
     "grads.scale.rel": "относительно последнего токена (каждая кривая начинается с 1)",
     "grads.scale.raw": "абсолютные нормы",
     "grads.predicted": "предсказанный класс",
@@ -385,7 +415,8 @@ RU: dict[str, str] = {
     "(0 — последний токен, справа — начало). Цвет — log10 среднего ‖∂L/∂h_t‖ на пробном батче (верхний слой), одна "
     "шкала для всех моделей. Если цвет темнеет вправо, градиент затухает, не дойдя до начала; изменение от строки к "
     "строке показывает, как это меняет обучение.",
-    "train.profile_zeros": "{n} клеток пусты: в float32 профиль там ровно 0 (антипереполнение), а не «нет данных».",
+    "train.profile_zeros": "{n} {n:клетка пуста|клетки пусты|клеток пусты}: в float32 профиль там ровно 0 "
+    "(антипереполнение), а не «нет данных».",
     "train.no_profile": "{name}: профиль градиента не сохранён.",
     # lab view
     "lab.title": "Лаборатория дальних зависимостей",
@@ -393,10 +424,11 @@ RU: dict[str, str] = {
     "язык страны (шанс 1/4). Задача сложения: длинная последовательность чисел, два помечены, нужно выдать их сумму "
     "(предсказание среднего даёт MSE 1/6). Обучение идёт на свежих примерах каждый шаг — запомнить выборку нельзя.",
     "lab.no_sweep": "Файл с результатами не найден: {path}. Команды для всех файлов — в checkpoints/RETRAIN.md.",
-    "lab.sweep_title": "Доля успешных запусков от лага: смещение ворот {bias}, {seeds} сидов на точку",
-    "lab.sweep_caption": "Успех — точность ≥ {thr} на отложенной выборке за {budget} шагов (смещение ворот {bias}, "
-    "{hidden} нейронов). Литература ожидает, что доля успехов RNN падает к 0 к лагу 100–200, а GRU и LSTM держатся "
-    "дольше. Справа — итоговая точность каждого сида; пунктир — шанс. Время прогона: {minutes} мин на {workers} ядрах.",
+    "lab.sweep_title": "Доля успешных запусков от лага: смещение ворот {bias}, {seeds} {seeds:сид|сида|сидов} на точку",
+    "lab.sweep_caption": "Успех — точность ≥ {thr} на отложенной выборке за {budget} {budget:шаг|шага|шагов} (смещение "
+    "ворот {bias}, {hidden} {hidden:нейрон|нейрона|нейронов}). Литература ожидает, что доля успехов RNN падает к 0 к "
+    "лагу 100–200, а GRU и LSTM держатся дольше. Справа — итоговая точность каждого сида; пунктир — шанс. Время "
+    "прогона: {minutes} мин на {workers} {workers:ядре|ядрах|ядрах}.",
     "lab.bias_title": "Доля успехов на лаге {lag} от начального смещения ворот забывания/обновления",
     "lab.bias_caption": "Серая кривая — σ(b)^лаг: какая доля h₀ сохраняется воротами при инициализации; открытые "
     "маркеры — измеренное отношение ‖∂L/∂h₀‖/‖∂L/∂h_T‖ (float64) при инициализации. Jozefowicz и др. (2015) "
@@ -436,7 +468,7 @@ RU: dict[str, str] = {
     "lab.seed": "Сид",
     "lab.estimate": "Оценка времени: около {s} с, если каждая ячейка израсходует весь бюджет шагов (решившие "
     "останавливаются раньше; на загруженном сервере дольше). Замерено здесь и сейчас на нескольких шагах.",
-    "lab.measured": "Измерено на {n} сидах для этого пресета:",
+    "lab.measured": "Измерено на {n} {n:сиде|сидах|сидах} для этого пресета:",
     "lab.verdict.separates": "Разделяет: на каждом сиде RNN не решает задачу (у шанса), а GRU и LSTM решают "
     "(порог {thr}); самый долгий запуск {s} с.",
     "lab.verdict.all_solve": "Не разделяет: все три ячейки решают задачу на каждом сиде; самый долгий запуск {s} с.",
@@ -447,10 +479,10 @@ RU: dict[str, str] = {
     "lab.busy": "Уже идёт обучение (возможно, запущенное другим пользователем). Дождитесь окончания.",
     "lab.idle": "Задача ещё не запускалась.",
     "lab.live": "{task}, лаг {lag}: обучение и отложенная выборка",
-    "lab.solved": "{cell}: успех после {n} шагов",
-    "lab.not_solved": "{cell}: нет успеха за {n} шагов",
+    "lab.solved": "{cell}: успех после {n} {n:шага|шагов|шагов}",
+    "lab.not_solved": "{cell}: нет успеха за {n} {n:шаг|шага|шагов}",
     "lab.stop_reason.user": "Остановлено кнопкой «Стоп».",
-    "lab.stop_reason.time_limit": "Остановлено: задача обучения идёт не дольше {minutes} минут.",
+    "lab.stop_reason.time_limit": "Остановлено: задача обучения идёт не дольше {minutes} {minutes:минуты|минут|минут}.",
     "lab.stop_reason.unwatched": "Остановлено: {idle} с никто не открывал эту страницу.",
     "lab.stop_reason.shutdown": "Остановлено: сервер завершает работу.",
     "lab.state.running": "Идёт обучение, лаг {lag}, {s} с",
@@ -536,11 +568,13 @@ EN: dict[str, str] = {
     "cmp.fig_title": "{q}: B − A over the aligned tokens",
     "nav.generate": "Text generation",
     "cells.title": "Interpretable units",
-    "cells.caption": "Correlation of every unit of both layers (for the LSTM its cell state c) with character features on held-out text: the best unit for each feature.",
+    "cells.caption": "Correlation of every unit of the model (for the LSTM its cell state c) with character features on held-out text: the best unit for each feature.",
     "cells.feature": "Feature",
-    "cells.sat_caption": "Each point is a gate unit: the fraction of steps with the gate < 0.1 (across) and > 0.9 (up), on the first {n} characters of the same held-out text (Karpathy et al., 2015, Fig. 3). Points near the axes act as switches, points on the dotted line are always saturated one way or the other; near the origin, units stay in the linear regime. Before training the gates are hardly ever saturated: the crosses lie near the origin.",
+    "cells.sat_caption": "Each point is a gate unit: the fraction of steps with the gate < 0.1 (across) and > 0.9 (up), on {n:the first character|the first {n} characters} of the same held-out text (Karpathy et al., 2015, Fig. 3). Points near the axes act as switches, points on the dotted line are always saturated one way or the other; near the origin, units stay in the linear regime.",
     "cells.sat_trained": "trained",
     "cells.sat_initial": "before training",
+    "cells.sat_initial_caption": "Before training the gates are hardly ever saturated: the crosses lie near the origin.",
+    "init.unknown": "The initialisation of {name} is unknown: its checkpoint stores no init_fingerprint, or the stored one does not match the weights rebuilt from the seed. So the model before training is not shown.",
     "cells.text": "{feature}: layer {layer}, unit {unit}, r = {r}",
     "col.feature": "feature",
     "col.layer": "layer",
@@ -556,15 +590,17 @@ EN: dict[str, str] = {
     "feature.capital": "capital letter",
     "feature.digit": "digit",
     "gen.title": "A character model continues your text",
-    "gen.intro": "A two-layer model reads text character by character and predicts the next one. Type a beginning: the model adds 80 characters (the same seed gives the same text). Below: the gates and states of both layers at every character, the five most likely next characters, and the connectivity ‖∂loss_t/∂x_s‖ of the three cells on one text.",
+    "gen.intro": "A character model reads text character by character and predicts the next one. Type a beginning: the model adds 80 characters (the same seed gives the same text). Below: the gates and states of the chosen layer at every character, the five most likely next characters, and the connectivity ‖∂loss_t/∂x_s‖ of every character model on one text.",
     "gen.none": "No character models: train them with `python -m lstmviz.train --task charlm` (see `README.md`).",
     "gen.model": "Model",
+    "gen.about": "Model {name}: {model}.",
     "gen.prefix": "Beginning of the text",
     "gen.temperature": "Temperature",
     "gen.top_k": "Sample from the k best",
     "gen.seed": "Seed",
     "gen.empty": "Type at least one character.",
-    "gen.shown": "The first {n} characters are yours, the next {m} the model's.",
+    "gen.shown": "{n:The first character is|The first {n} characters are} yours, {m:the next one is|the next {m} are} "
+    "the model's.",
     "gen.layer": "layer {layer}",
     "gen.top5": "The five most likely next characters (columns are positions)",
     "gen.connectivity": "Connectivity: how far back each prediction looks",
@@ -578,7 +614,8 @@ EN: dict[str, str] = {
     "corpus.title": "Corpus: where else do the same units switch on",
     "corpus.intro": "As in LSTMVis: select a span of your sentence and a threshold; the units on across the whole span (and off just before it) are selected. Below: the corpus phrases where the same units switch on (more selected and fewer others rank higher), and each unit's top contexts. The corpus is recorded once per server and kept outside the repository: `{folder}`.",
     "corpus.unavailable": "The corpus explorer needs a text model and the corpus: «{name}» reads no text, or the corpus was not found ({path}).",
-    "corpus.building": "Recording the corpus in the background (once per server): {done} of {total} parts done.",
+    "corpus.building": "Recording the corpus in the background (once per server): {done} of {total} "
+    "{total:part|parts} done.",
     "corpus.failed": "Recording the corpus failed: {error}",
     "corpus.column": "State",
     "corpus.column_option": "{q}, layer {layer}, {direction}",
@@ -638,14 +675,15 @@ EN: dict[str, str] = {
     "ner.PER": "person",
     "ner.LOC": "place",
     "ner.ORG": "organisation",
-    "tag.title": "Tagger: a convolution over letters and a bidirectional LSTM",
-    "tag.intro": "Each word is its vector plus a convolution (Conv1d) over its letters; a two-layer bidirectional LSTM reads the sentence left to right and right to left and gives each word a part of speech (UD) and a named-entity tag (BIO: PER person, LOC place, ORG organisation). Trained on silver labels: the contextual slovnet tagger labelled the corpus sentences.",
+    "tag.title": "Tagger: a convolution over letters and a recurrent network",
+    "tag.intro": "Each word is its vector plus a convolution (Conv1d) over its letters; a recurrent network (described below the model picker) reads the sentence and gives each word a part of speech (UD) and a named-entity tag (BIO: PER person, LOC place, ORG organisation). Trained on silver labels: the contextual slovnet tagger labelled the corpus sentences.",
     "tag.none": "No tagger: train one with `python -m lstmviz.train --task tagger` (see `README.md`).",
     "tag.model": "Tagger",
+    "tag.about": "Tagger {name}: {model}.",
     "tag.text": "Sentence",
     "tag.default": "Владимир Путин прилетел в Казань, а «Газпром» снова поднял цены.",
     "tag.empty": "Type at least one word.",
-    "tag.cut": "The first {n} words are tagged.",
+    "tag.cut": "{n:The first word is|The first {n} words are} tagged.",
     "tag.unknown": "⁇ — the word is not in the tagger's vocabulary: it shares one vector with every unknown word, and its part of speech is guessed from its letters and the context.",
     "tag.scores": "Quality on held-out sentences (agreement with the silver labels)",
     "tag.scores_caption": "The baseline gives each word its most frequent training tag (unknown words the most frequent tag overall): the difference is what the tagger takes from context. Entity F1 counts whole entities (exact boundaries and type).",
@@ -653,7 +691,7 @@ EN: dict[str, str] = {
     "tag.layer": "Layer and direction",
     "tag.layer_option": "layer {layer}, {direction}",
     "tag.connectivity": "Connectivity: where the tagger looks, left and right",
-    "tag.connectivity_caption": "Row t is word t's tag, column s an input word; colour is log10 of the norm of the gradient of tag t's loss with respect to word s's representation. A bidirectional model sees both sides: {earlier:.0%} of the mass left of the diagonal, {same:.0%} on it, {later:.0%} right of it.",
+    "tag.connectivity_caption": "Row t is word t's tag, column s an input word; colour is log10 of the norm of the gradient of tag t's loss with respect to word s's representation. Gradient mass: {earlier:.0%} left of the diagonal, {same:.0%} on it, {later:.0%} right of it.",
     "tag.head": "Tags",
     "head.pos": "parts of speech",
     "head.ner": "entities",
@@ -686,6 +724,7 @@ EN: dict[str, str] = {
     "play.play": "▶ Play",
     "play.pause": "⏸ Pause",
     "play.step": "Token",
+    "play.untouched": "The heatmaps appear once you press Play or move the slider.",
     "play.fig_title": "{name}: {q}, up to token {step}",
     "play.prediction": "Prediction after token {step} “{token}”",
     "order.index": "by number",
@@ -709,7 +748,8 @@ EN: dict[str, str] = {
     "one word.",
     "text.invalid": "The model cannot take this text ({msg}).",
     "text.cue_unknown": "This model reads only its own tokens, separated by spaces: {names}",
-    "text.truncated": "The text is longer than the model's limit: only the first {n} tokens are shown.",
+    "text.truncated": "The text is longer than the model's limit: only "
+    "{n:the first token is|the first {n} tokens are} shown.",
     "text.all_unknown": "None of the words is in the model's vocabulary: every token became <unk> (UNK). The model "
     "sees the same 'unknown' vector each time, so its answer barely depends on the text. Try Russian review words.",
     "text.some_unknown": "Out-of-vocabulary words: {n} (marked ⁇ on axes and UNK in the table); the model sees "
@@ -754,6 +794,9 @@ EN: dict[str, str] = {
     "col.sec_epoch": "s/epoch",
     "dir.fwd": "forward",
     "dir.rev": "reverse",
+    "model.summary": "{cell}, layers: {layers}, {direction}",
+    "model.uni": "unidirectional (left to right)",
+    "model.bi": "bidirectional (left to right and right to left)",
     "layer.label": "layer {layer}, direction: {direction}",
     # chart axis titles and legend parts (lstmviz.plots.DEFAULT_LABELS keys)
     "plot.step": "token index t",
@@ -829,7 +872,7 @@ EN: dict[str, str] = {
     "grads.pick": "Pick at least one model.",
     "grads.target": "Loss target",
     "grads.scale": "Curve scale",
-    "grads.classroom": "Classroom scenario: cue models, {lag} distractors",
+    "grads.classroom": "Classroom scenario: cue models, {lag} {lag:distractor|distractors}",
     "grads.scale.rel": "relative to the last token (every curve starts at 1)",
     "grads.scale.raw": "raw norms",
     "grads.predicted": "predicted class",
@@ -870,7 +913,8 @@ EN: dict[str, str] = {
     "sequence (0 = the last token, right = the start). Colour: log10 of the mean ‖∂L/∂h_t‖ over a probe batch (top "
     "layer), one scale for every model. A colour that darkens to the right means the gradient fades before it "
     "reaches the start; changes from row to row show training changing it.",
-    "train.profile_zeros": "{n} cells are blank: the float32 profile is exactly 0 there (underflow), not missing.",
+    "train.profile_zeros": "{n} {n:cell is|cells are} blank: the float32 profile is exactly 0 there (underflow), "
+    "not missing.",
     "train.no_profile": "{name}: no gradient profile stored.",
     "lab.title": "Long-range lab",
     "lab.intro": "Cue recall: the first token is a country, then a 'lag' of distractor tokens, then '?'; the model "
@@ -878,10 +922,11 @@ EN: dict[str, str] = {
     "output their sum (predicting the mean gives MSE 1/6). Training draws fresh examples every update: there is "
     "nothing to memorise.",
     "lab.no_sweep": "Results file not found: {path}. The commands that write every file are in checkpoints/RETRAIN.md.",
-    "lab.sweep_title": "Share of successful runs vs lag: gate bias {bias}, {seeds} seeds per point",
-    "lab.sweep_caption": "Success = held-out accuracy ≥ {thr} within {budget} updates (gate bias {bias}, {hidden} "
-    "units). The literature expects the RNN's success rate to fall towards 0 by lag 100–200 while GRU and LSTM last "
-    "longer. Right: every seed's final accuracy; dotted: chance. Sweep time: {minutes} min on {workers} cores.",
+    "lab.sweep_title": "Share of successful runs vs lag: gate bias {bias}, {seeds} {seeds:seed|seeds} per point",
+    "lab.sweep_caption": "Success = held-out accuracy ≥ {thr} within {budget} {budget:update|updates} (gate bias "
+    "{bias}, {hidden} {hidden:unit|units}). The literature expects the RNN's success rate to fall towards 0 by lag "
+    "100–200 while GRU and LSTM last longer. Right: every seed's final accuracy; dotted: chance. Sweep time: {minutes} "
+    "min on {workers} {workers:core|cores}.",
     "lab.bias_title": "Success at lag {lag} vs the initial forget / update gate bias",
     "lab.bias_caption": "Grey curve: σ(b)^lag, the share of h₀ the gate keeps at initialisation; open markers: the "
     "measured ‖∂L/∂h₀‖/‖∂L/∂h_T‖ (float64) at initialisation. Jozefowicz et al. (2015) recommend b = 1 for the LSTM.",
@@ -920,7 +965,7 @@ EN: dict[str, str] = {
     "lab.seed": "Seed",
     "lab.estimate": "Estimated time: about {s} s if every cell uses its whole update budget (cells that succeed stop "
     "earlier; a busy server is slower). Timed here and now on a few updates.",
-    "lab.measured": "Measured on {n} seeds for this preset:",
+    "lab.measured": "Measured on {n} {n:seed|seeds} for this preset:",
     "lab.verdict.separates": "Separates: on every seed the RNN fails (near chance) while GRU and LSTM succeed "
     "(threshold {thr}); slowest run {s} s.",
     "lab.verdict.all_solve": "Does not separate: all three cells succeed on every seed; slowest run {s} s.",
@@ -931,10 +976,10 @@ EN: dict[str, str] = {
     "lab.busy": "A training job is already running (maybe started by another user). Wait until it ends.",
     "lab.idle": "No job has run yet.",
     "lab.live": "{task}, lag {lag}: training and held-out",
-    "lab.solved": "{cell}: succeeded after {n} updates",
-    "lab.not_solved": "{cell}: no success in {n} updates",
+    "lab.solved": "{cell}: succeeded after {n} {n:update|updates}",
+    "lab.not_solved": "{cell}: no success in {n} {n:update|updates}",
     "lab.stop_reason.user": "Stopped with the Stop button.",
-    "lab.stop_reason.time_limit": "Stopped: a training job runs at most {minutes} minutes.",
+    "lab.stop_reason.time_limit": "Stopped: a training job runs at most {minutes} {minutes:minute|minutes}.",
     "lab.stop_reason.unwatched": "Stopped: nobody had this page open for {idle} s.",
     "lab.stop_reason.shutdown": "Stopped: the server is shutting down.",
     "lab.state.running": "Training, lag {lag}, {s} s",
@@ -996,17 +1041,55 @@ EN: dict[str, str] = {
 STRINGS: dict[str, dict[str, str]] = {"ru": RU, "en": EN}
 
 
+class _Formatter(string.Formatter):
+    """``str.format`` of one language plus plural fields ``{n:form|form|form}`` (see the module docstring)."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__()
+        self.lang = lang
+        self.categories = PLURAL_CATEGORIES[lang]
+        self.form_index = gettext.c2py(PLURAL_RULES[lang])
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        """The plural form of ``value`` when ``format_spec`` lists forms, else the usual ``format``.
+
+        Nested fields of the spec (``{n}`` inside a form) are already filled in by ``string.Formatter``.
+
+        Raises:
+            ValueError: the field lists a wrong number of forms for the language.
+            TypeError: the count is not an integer (a float or a preformatted string is a caller's bug).
+        """
+        if PLURAL_SEPARATOR not in format_spec:
+            return super().format_field(value, format_spec)
+        forms = format_spec.split(PLURAL_SEPARATOR)
+        if len(forms) != len(self.categories):
+            raise ValueError(
+                f"a {self.lang} plural field needs {len(self.categories)} forms "
+                f"({PLURAL_SEPARATOR.join(self.categories)}), got {format_spec!r}"
+            )
+        return forms[self.form_index(operator.index(value))]  # operator.index: numpy integers count too
+
+
+_FORMATTERS = {lang: _Formatter(lang) for lang in STRINGS}
+
+
 def t(key: str, lang: str | None = None, **fmt: Any) -> str:
     """The UI string ``key`` in ``lang`` (default: the session's language), formatted with ``fmt``.
 
+    Plural fields pick the form of their count (see the module docstring).
+
     Example:
-        >>> t("nav.gates", lang="en")
-        'Gates'
+        >>> t("nav.gates", lang="en"), t("lab.solved", lang="ru", cell="LSTM", n=22)
+        ('Gates', 'LSTM: успех после 22 шагов')
     """
     if lang is None:
         try:
             lang = st.session_state.get(LANG, DEFAULT_LANGUAGE)
         except Exception:  # outside a Streamlit run
             lang = DEFAULT_LANGUAGE
-    text = STRINGS.get(lang, RU).get(key) or EN.get(key) or key
-    return text.format(**fmt) if fmt else text
+    if lang not in STRINGS:
+        lang = DEFAULT_LANGUAGE
+    text = STRINGS[lang].get(key)
+    if not text:  # the English string (its plural forms are English ones), else the key itself
+        lang, text = "en", EN.get(key) or key
+    return _FORMATTERS[lang].vformat(text, (), fmt) if fmt else text
