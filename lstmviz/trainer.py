@@ -53,6 +53,8 @@ __all__ = [
     "FitResult",
     "TrainConfig",
     "TrainingDiverged",
+    "check_int",
+    "check_number",
     "evaluate",
     "fit",
     "format_epoch_line",
@@ -97,20 +99,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "probe_size", "eval_batch_size"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("patience", self.patience, 0)
-        _check_int("seed", self.seed, 0)
+            check_int(name, getattr(self, name), 1)
+        check_int("patience", self.patience, 0)
+        check_int("seed", self.seed, 0)
         if self.updates_per_epoch is not None:
-            _check_int("updates_per_epoch", self.updates_per_epoch, 1)
-        for name, allowed in (("lr", "a number > 0"), ("weight_decay", "a number >= 0")):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            if not ok or not (value > 0 if name == "lr" else value >= 0):
-                raise ValueError(f"{name}={value!r} is invalid; allowed: {allowed}")
+            check_int("updates_per_epoch", self.updates_per_epoch, 1)
+        check_number("lr", self.lr)
+        check_number("weight_decay", self.weight_decay, zero_ok=True)
         for name in ("clip_grad_norm", "stop_at"):
-            v = getattr(self, name)
-            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0):
-                raise ValueError(f"{name}={v!r} is invalid; allowed: None or a number > 0")
+            check_number(name, getattr(self, name), none_ok=True)
         for name in ("class_weighted", "quiet", "track_grad_ratio"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid; allowed: True, False")
@@ -135,9 +132,44 @@ class TrainConfig:
         return cls(**d)
 
 
-def _check_int(name: str, value: Any, lo: int) -> None:
+# The field checks of the training configs: TrainConfig here, LMTrainConfig (lstmviz.lmtrainer) and TagTrainConfig
+# (lstmviz.tagtrainer) use the same two, so a bad value reads the same whichever trainer refuses it.
+
+
+def check_int(name: str, value: Any, lo: int) -> None:
+    """Refuses ``value`` unless it is an integer ``>= lo`` (``True``/``False`` are not integers here).
+
+    Raises:
+        ValueError: naming the field, the value and what is allowed.
+
+    Example:
+        >>> check_int("epochs", 0, 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: epochs=0 is invalid; allowed: an integer >= 1
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
         raise ValueError(f"{name}={value!r} is invalid; allowed: an integer >= {lo}")
+
+
+def check_number(name: str, value: Any, *, zero_ok: bool = False, none_ok: bool = False) -> None:
+    """Refuses ``value`` unless it is a finite number ``> 0`` (``>= 0`` with ``zero_ok``), or None with ``none_ok``.
+
+    Raises:
+        ValueError: naming the field, the value and what is allowed.
+
+    Example:
+        >>> check_number("lr", -1)
+        Traceback (most recent call last):
+        ...
+        ValueError: lr=-1 is invalid; allowed: a number > 0
+    """
+    if value is None and none_ok:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not (value >= 0 if zero_ok else value > 0):
+        allowed = ("None or " if none_ok else "") + ("a number >= 0" if zero_ok else "a number > 0")
+        raise ValueError(f"{name}={value!r} is invalid; allowed: {allowed}")
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -251,3 +251,103 @@ def test_frozen_pretrained_embedding_trains_resumes_and_stays_fixed(tmp_path):
     bow, bmeta = train_model(data, BowConfig(), _cfg(epochs=2, probe_size=4), out=tmp_path / "bow", log=None)
     assert bmeta["init_grad_ratio"] is None and all(h["grad_profile"] is None for h in bmeta["history"])
     assert load_checkpoint(tmp_path / "bow")[1]["model_kind"] == "bow"
+
+
+# ----- the character-model and tagger trainers: validated configs, budgets in updates and epochs only (issue 18)
+
+
+def _tiny_tags():
+    from lstmviz.tagdata import TagData
+
+    sentences = [
+        (["Мама", "мыла", "раму", "."], ["NOUN", "VERB", "NOUN", "PUNCT"], ["O", "O", "O", "O"]),
+        (["Путин", "прилетел", "в", "Москву"], ["PROPN", "VERB", "ADP", "PROPN"], ["B-PER", "O", "O", "B-LOC"]),
+    ]
+    words = ["<pad>", "<unk>"] + sorted({w.lower() for s in sentences for w in s[0]})
+    chars = ["<pad>", "<unk>"] + sorted({c for s in sentences for w in s[0] for c in w})
+    return TagData(words, chars, sentences * 3, sentences, sentences, meta={"dataset": {"path": "hand-written"}})
+
+
+BAD_VALUES = [
+    ("lr", -1, "a number > 0"),
+    ("lr", float("nan"), "a number > 0"),
+    ("batch_size", 0, "an integer >= 1"),
+    ("batch_size", 2.5, "an integer >= 1"),
+    ("seed", "x", "an integer >= 0"),
+    ("seed", -1, "an integer >= 0"),
+    ("weight_decay", -0.1, "a number >= 0"),
+    ("clip_grad_norm", 0, "None or a number > 0"),
+    ("clip_grad_norm", True, "None or a number > 0"),
+]
+
+
+LM_BAD_VALUES = [
+    ("max_updates", 0, "an integer >= 1"),
+    ("seq_len", 0, "an integer >= 1"),
+    ("eval_every", -5, "an integer >= 1"),
+]
+
+
+@pytest.mark.parametrize("field, value, allowed", BAD_VALUES + LM_BAD_VALUES)
+def test_lm_train_config_refuses_bad_values_naming_field_value_and_allowed(field, value, allowed):
+    from lstmviz.lmtrainer import LMTrainConfig
+
+    with pytest.raises(ValueError, match=re.escape(f"{field}={value!r} is invalid; allowed: {allowed}")):
+        LMTrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field, value, allowed", BAD_VALUES + [("epochs", 0, "an integer >= 1")])
+def test_tag_train_config_refuses_bad_values_naming_field_value_and_allowed(field, value, allowed):
+    from lstmviz.tagtrainer import TagTrainConfig
+
+    with pytest.raises(ValueError, match=re.escape(f"{field}={value!r} is invalid; allowed: {allowed}")):
+        TagTrainConfig(**{field: value})
+
+
+def test_char_and_tagger_configs_take_good_values_and_no_clipping():
+    from lstmviz.lmtrainer import LMTrainConfig
+    from lstmviz.tagtrainer import TagTrainConfig
+
+    assert LMTrainConfig(lr=1, weight_decay=0, clip_grad_norm=None, seed=7).clip_grad_norm is None
+    assert TagTrainConfig(lr=0.5, weight_decay=0.0, clip_grad_norm=None, epochs=1).epochs == 1
+
+
+@pytest.fixture
+def clock_jumps_an_hour_per_reading(monkeypatch):
+    """Every reading of any clock is an hour after the previous one, as on a very loaded machine."""
+    import itertools
+    import time
+
+    ticks = itertools.count(0.0, 3600.0)
+    for name in ("perf_counter", "monotonic", "time"):
+        monkeypatch.setattr(time, name, lambda: next(ticks))
+
+
+def test_charlm_budget_is_updates_only(tmp_path, clock_jumps_an_hour_per_reading):
+    """The shipped 3,000-update runs stay reproducible: no wall-clock limit cuts a slow run short."""
+    from dataclasses import fields
+
+    from lstmviz.chardata import prepare_chars
+    from lstmviz.charlm import CharLMConfig
+    from lstmviz.lmtrainer import LMTrainConfig, train_charlm
+
+    assert not [f.name for f in fields(LMTrainConfig) if "second" in f.name or "time" in f.name]
+    data = prepare_chars(_tiny_csv(tmp_path), min_count=1)
+    cfg = LMTrainConfig(max_updates=6, eval_every=3, batch_size=2, seq_len=8)
+    _, meta = train_charlm(data, CharLMConfig(cell="gru", embed_dim=3, hidden_size=4), cfg, log=None)
+    assert meta["updates"] == 6 and [h["updates"] for h in meta["history"]] == [3, 6]
+    assert "max_seconds" not in meta["train_config"]
+
+
+def test_tagger_budget_is_epochs_only(clock_jumps_an_hour_per_reading):
+    """The shipped 20-epoch tagger stays reproducible: no wall-clock limit cuts a slow run short."""
+    from dataclasses import fields
+
+    from lstmviz.tagger import TaggerConfig
+    from lstmviz.tagtrainer import TagTrainConfig, train_tagger
+
+    assert not [f.name for f in fields(TagTrainConfig) if "second" in f.name or "time" in f.name]
+    cfg = TaggerConfig(word_dim=4, char_dim=3, char_channels=5, hidden_size=4)
+    _, meta = train_tagger(_tiny_tags(), cfg, TagTrainConfig(epochs=3, batch_size=4), log=None)
+    assert [h["epoch"] for h in meta["history"]] == [1, 2, 3]
+    assert "max_seconds" not in meta["train_config"]
