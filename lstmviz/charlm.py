@@ -10,10 +10,13 @@ Layout (names fixed so the recorder and the dashboard find the pieces, as in
 Checkpoints record ``model_kind="charlm"`` (see :data:`lstmviz.checkpoint.MODEL_KINDS`); the character
 vocabulary is stored in the meta as ``chars`` (index = id).
 
-Example::
+Example (an untrained model, so the text is gibberish, but 40 characters of the vocabulary):
 
-    model = CharLM.seeded(CharLMConfig(cell="lstm", vocab_size=60), seed=0)
-    text = generate(model, chars, "Привет", length=40, temperature=0.8, top_k=5, seed=1)
+    >>> chars = ["<pad>", "<unk>", *" .,Пабвгдеёжзийклмнопрстуфхцчшщъыьэюя"]
+    >>> model = CharLM.seeded(CharLMConfig(cell="lstm", vocab_size=len(chars)), seed=0)
+    >>> text = generate(model, chars, "Привет", length=40, temperature=0.8, top_k=5, seed=1)
+    >>> len(text), set(text) <= set(chars[2:])
+    (40, True)
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from lstmviz.models import CELLS, config_from_dict, init_weights, weights_fingerprint
+from lstmviz.models import CELLS, check_initialisation, config_from_dict, init_weights
 
 __all__ = ["CharLMConfig", "CharLM", "encode_chars", "generate", "initial_model"]
 
@@ -46,7 +49,7 @@ class CharLMConfig:
     vocab_size: int = 2  # characters incl. <pad>=0 and <unk>=1
     embed_dim: int = 32  # character embedding width
     hidden_size: int = 128  # units per layer
-    num_layers: int = 2  # stacked layers (the dashboard shows both)
+    num_layers: int = 2  # stacked layers (the dashboard shows each)
     dropout: float = 0.0  # between the layers, in training only
     gate_bias: float | None = 1.0  # initial LSTM forget / GRU update bias (no effect on "rnn")
     head: ClassVar[str] = "lm"
@@ -80,7 +83,7 @@ class CharLMConfig:
 
 
 class CharLM(nn.Module):
-    """Embedding -> 2-layer RNN/GRU/LSTM -> next-character logits at every step.
+    """Embedding -> ``config.num_layers`` stacked RNN/GRU/LSTM layers -> next-character logits at every step.
 
     Example:
         >>> m = CharLM(CharLMConfig(cell="gru", vocab_size=10))
@@ -135,20 +138,32 @@ class CharLM(nn.Module):
 
 
 def initial_model(config: CharLMConfig, meta: dict[str, Any]) -> CharLM:
-    """The exact starting point of a trained model: rebuilt from ``meta["init_seed"]`` and checked against the
-    stored ``init_fingerprint`` (a ValueError when they differ).
+    """The exact starting point of a trained model: rebuilt from ``meta["init_seed"]`` and accepted only when it
+    matches the ``init_fingerprint`` stored at training time (see :func:`lstmviz.models.check_initialisation`).
+
+    Args:
+        config: The checkpoint's model config.
+        meta: The checkpoint's meta.
+
+    Returns:
+        The initial model, in eval mode.
+
+    Raises:
+        UnknownInitialisation: ``meta`` stores no ``init_fingerprint`` (a checkpoint from before it was recorded,
+            or made elsewhere), or the rebuilt weights do not match it. No stand-in (say, seed 0) is made: it
+            would be shown as this model's initialisation.
 
     Example:
+        >>> from lstmviz.models import weights_fingerprint
         >>> m = CharLM.seeded(CharLMConfig(vocab_size=5), 3)
         >>> initial_model(m.config, {"init_seed": 3, "init_fingerprint": weights_fingerprint(m)}).config.vocab_size
         5
+        >>> initial_model(m.config, {"init_seed": 3})
+        Traceback (most recent call last):
+        lstmviz.models.UnknownInitialisation: the checkpoint stores no init_fingerprint: its initial weights are unknown
     """
-    model = CharLM.seeded(config, int(meta.get("init_seed", 0)))
-    stored = meta.get("init_fingerprint")
-    if stored is not None and weights_fingerprint(model) != stored:
-        raise ValueError(f"the rebuilt initial weights (seed {meta.get('init_seed', 0)}) do not match the stored "
-                         "init_fingerprint; the checkpoint was not made by this lstmviz's initialisation")  # fmt: skip
-    return model.eval()
+    model = CharLM.seeded(config, int(meta.get("init_seed", 0)))  # seed 0 is only tried: the fingerprint decides
+    return check_initialisation(model, meta).eval()
 
 
 def encode_chars(text: str, chars: Sequence[str]) -> torch.Tensor:

@@ -56,9 +56,13 @@ def load_opensentiment(path: str | os.PathLike[str], max_bytes: int = MAX_DATA_B
         DataError: If the file is missing, empty, not UTF-8 or lacks the columns.
 
     Example:
-        >>> df = load_opensentiment("../shared/data/opensentimentcorpus")
-        >>> sorted(df.label.unique())
-        ['mixed', 'negative', 'neutral', 'positive']
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:  # a two-row stand-in for the corpus folder
+        ...     _ = (Path(folder) / CORPUS_FILENAME).write_text(
+        ...         "Sentence,Sentiment\\nОтличный фильм!,positive\\nСкучно.,negative\\n", encoding="utf-8")
+        ...     df = load_opensentiment(folder)
+        >>> df.values.tolist()
+        [['Отличный фильм!', 'positive'], ['Скучно.', 'negative']]
     """
     p = Path(path)
     if p.is_dir():
@@ -94,9 +98,13 @@ def load_csv(
             CSV, missing columns (named, with the columns found), or no usable rows.
 
     Example:
-        >>> df = load_csv("reviews.csv", text_column="review", label_column="stars")
-        >>> list(df.columns)
-        ['text', 'label']
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     csv = Path(folder) / "reviews.csv"
+        ...     _ = csv.write_text("review,stars\\nGreat film,5\\n   ,1\\nDull,2\\n", encoding="utf-8")
+        ...     df = load_csv(csv, text_column="review", label_column="stars")
+        >>> list(df.columns), df.values.tolist(), df.attrs["dropped_rows"]  # the blank review is dropped
+        (['text', 'label'], [['Great film', '5'], ['Dull', '2']], 1)
     """
     from lstmviz.safeio import UnsafeFileError, check_regular
 
@@ -165,9 +173,12 @@ def stratified_split(
         ValueError: If ``df`` has no ``label`` column, or ``seed``/``fractions`` are invalid.
 
     Example:
+        >>> df = pd.DataFrame({"text": list("abcdefghij"), "label": ["pos"] * 6 + ["neg"] * 4})
         >>> train, val, test = stratified_split(df, seed=0)
-        >>> len(train) + len(val) + len(test) == len(df)
-        True
+        >>> [len(part) for part in (train, val, test)], len(train) + len(val) + len(test) == len(df)
+        ([6, 2, 2], True)
+        >>> [sorted(part["label"]) for part in (val, test)]  # every label reaches every part
+        [['neg', 'pos'], ['neg', 'pos']]
     """
     if not isinstance(df, pd.DataFrame) or "label" not in df.columns:
         raise ValueError("df must be a DataFrame with a 'label' column (see load_csv)")

@@ -18,7 +18,8 @@ up to 2.4x an unpacked batch on CPU.
 :func:`init_weights` and :meth:`RecurrentClassifier.seeded` initialise from a private
 ``torch.Generator``, so building and seeding a model never touches the global RNG (the dashboard
 trains in a thread beside other sessions). :func:`weights_fingerprint` is the sha256 that a
-checkpoint stores of its initial weights.
+checkpoint stores of its initial weights; :func:`check_initialisation` accepts rebuilt weights as
+that starting point only when they match it (:class:`UnknownInitialisation` otherwise).
 """
 
 from __future__ import annotations
@@ -32,7 +33,16 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-__all__ = ["CELLS", "HEADS", "ModelConfig", "RecurrentClassifier", "init_weights", "weights_fingerprint"]
+__all__ = [
+    "CELLS",
+    "HEADS",
+    "ModelConfig",
+    "RecurrentClassifier",
+    "UnknownInitialisation",
+    "check_initialisation",
+    "init_weights",
+    "weights_fingerprint",
+]
 
 CELLS = ("rnn", "gru", "lstm")
 HEADS = ("classify", "regress")
@@ -342,3 +352,42 @@ def weights_fingerprint(model: nn.Module) -> str:
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
         h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
     return h.hexdigest()
+
+
+class UnknownInitialisation(ValueError):
+    """A trained model's starting weights cannot be rebuilt: its meta stores no ``init_fingerprint``, or the weights
+    rebuilt from its ``init_seed`` are not the ones it stores. Nothing may then be shown as the model "before
+    training"; a ValueError, so callers that refuse bad checkpoints refuse this too."""
+
+
+def check_initialisation(model: nn.Module, meta: dict[str, Any]) -> nn.Module:
+    """``model`` when it is the recorded starting point of a checkpoint: its :func:`weights_fingerprint` equals the
+    ``init_fingerprint`` stored in ``meta`` at training time.
+
+    Args:
+        model: Weights rebuilt from the checkpoint's ``init_seed`` (e.g. :meth:`RecurrentClassifier.seeded`).
+        meta: The checkpoint's meta.
+
+    Returns:
+        ``model`` itself.
+
+    Raises:
+        UnknownInitialisation: ``meta`` has no ``init_fingerprint``, or it is another model's.
+
+    Example:
+        >>> start = nn.Linear(2, 2)
+        >>> check_initialisation(start, {"init_fingerprint": weights_fingerprint(start)}) is start
+        True
+        >>> check_initialisation(start, {"init_seed": 0})
+        Traceback (most recent call last):
+        lstmviz.models.UnknownInitialisation: the checkpoint stores no init_fingerprint: its initial weights are unknown
+    """
+    stored = meta.get("init_fingerprint")
+    if not stored:
+        raise UnknownInitialisation("the checkpoint stores no init_fingerprint: its initial weights are unknown")
+    if weights_fingerprint(model) != stored:
+        raise UnknownInitialisation(
+            f"the weights rebuilt from init_seed={meta.get('init_seed')!r} do not match the stored init_fingerprint: "
+            "the checkpoint's initial weights are unknown (it was not initialised by this lstmviz)"
+        )
+    return model

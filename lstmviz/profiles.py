@@ -115,8 +115,9 @@ def end_to_start(norms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         lengths: Valid steps per sequence, (B,).
 
     Example:
-        >>> end_to_start(torch.tensor([[1e-3, 0.1, 1.0]]), torch.tensor([3])).tolist()
-        [0.001]
+        >>> norms = torch.tensor([[1e-3, 0.1, 1.0], [0.5, 2.0, 9.0]], dtype=torch.float64)
+        >>> end_to_start(norms, torch.tensor([3, 2])).tolist()  # the second sequence ends at step 1
+        [0.001, 0.25]
     """
     last = lengths.long() - 1  # (B,)
     end = norms[torch.arange(norms.shape[0]), last]  # (B,)

@@ -507,6 +507,7 @@ def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Rec
         RuntimeError: ``grads=True`` under ``torch.no_grad()``.
 
     Example:
+        >>> import lstmviz
         >>> lstm = nn.LSTM(8, 16, num_layers=2, batch_first=True)
         >>> with lstmviz.record(lstm, grads=True) as rec:
         ...     out, _ = lstm(torch.randn(4, 10, 8))
@@ -562,6 +563,7 @@ def trace(model: nn.Module, *inputs, loss_fn: Callable | None = None, names=None
         The :class:`~lstmviz.recording.Recording`.
 
     Example:
+        >>> import lstmviz
         >>> gru = nn.GRU(3, 5, batch_first=True)
         >>> rec = lstmviz.trace(gru, torch.randn(2, 7, 3), loss_fn=lambda out: out[0][:, -1].sum())
         >>> rec.grad_norms().shape[1]

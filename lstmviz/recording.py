@@ -204,6 +204,7 @@ class Recording:
             recurrent module that was watched.
 
     Example:
+        >>> import lstmviz
         >>> m = torch.nn.LSTM(3, 4, batch_first=True)
         >>> with lstmviz.record(m) as rec:
         ...     _ = m(torch.randn(2, 5, 3))

@@ -28,10 +28,19 @@ JSON written by :func:`write_sweep` (``schema`` "lstmviz.sweep/1")::
 ``final_mean``/``final_sd`` are test accuracy for cue recall and test MSE for the adding task.
 The markdown table beside it (same name, ``.md``) is what the README shows.
 
-Example::
+Example (the shipped lag sweep: its plan, then the hour-long run and the files the README shows; last, a
+one-run sweep of two updates that runs here):
 
-    sweep = run_sweep("cue_recall", kind="lag", lags=(10, 100), seeds=range(5), workers=2)
-    write_sweep(sweep, "checkpoints/sweep_cue_recall_lag.json")
+    >>> specs = default_specs("cue_recall", "lag", lags=(10, 100), seeds=range(5))
+    >>> len(specs)  # rnn, gru and lstm x 2 lags x 5 seeds
+    30
+    >>> sweep = run_sweep(specs, kind="lag", workers=2)  # doctest: +SKIP
+    >>> write_sweep(sweep, "checkpoints/sweep_cue_recall_lag.json")  # doctest: +SKIP
+    >>> tiny = default_specs("cue_recall", "lag", cells=["gru"], lags=[3], seeds=[0],
+    ...                      train={"epochs": 1, "updates_per_epoch": 2})
+    >>> done = run_sweep(tiny, kind="lag", workers=1)
+    >>> done["budget_updates"], [(s["cell"], s["lag"], s["n"]) for s in done["summary"]]
+    (2, [('gru', 3, 1)])
 """
 
 from __future__ import annotations

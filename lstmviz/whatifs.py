@@ -1,7 +1,8 @@
 """What-ifs: a counterfactual change to a model or its input, applied to a private copy.
 
 :class:`WhatIf` names the change (filler tokens at a chosen place, ``W_hh`` scaled, the forget /
-update gate bias shifted, the exact initialisation the model was trained from);
+update gate bias shifted, the exact initialisation the model was trained from, when its checkpoint
+recorded it);
 :func:`make_variant` builds a predictor on a private deep copy (the shared model is never touched)
 and :func:`what_if` analyses a text with it.
 """
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lstmviz.models import init_weights
+from lstmviz.models import check_initialisation, init_weights
 from lstmviz.sentence import TextAnalysis, analyze_text, cell_type, rnn_module
 
 __all__ = ["WhatIf", "make_variant", "seeded_init", "what_if"]
@@ -37,7 +38,9 @@ class WhatIf:
     forget_bias: float = 0.0  # added to the LSTM forget-gate bias (GRU: the update gate z)
     # Same architecture at its initialisation: init_weights with the checkpoint's gate bias and `seed`.
     untrained: bool = False
-    seed: int | None = None  # None: the seed the checkpoint was initialised with (meta "init_seed", else 0)
+    # None: the checkpoint's own starting point (meta "init_seed"), accepted only when it matches the stored
+    # "init_fingerprint" (UnknownInitialisation otherwise); an int: a fresh model of the same architecture.
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.filler_tokens, bool) or not isinstance(self.filler_tokens, int) or self.filler_tokens < 0:
@@ -75,10 +78,25 @@ def make_variant(predictor: Any, whatif: WhatIf) -> Any:
         A shallow copy of the predictor with ``.model`` replaced; the predictor itself
         when ``whatif`` does not change the model.
 
+    Raises:
+        UnknownInitialisation: ``whatif.untrained`` without a seed, and the predictor's meta does not
+            record the weights training started from (no ``init_fingerprint``, or the rebuilt weights
+            do not match it).
+
     Example:
-        >>> v = make_variant(predictor, WhatIf(whh_scale=2.0))  # doctest: +SKIP
-        >>> v.model is predictor.model  # doctest: +SKIP
+        >>> from types import SimpleNamespace
+        >>> from lstmviz.models import ModelConfig, RecurrentClassifier, weights_fingerprint
+        >>> cfg = ModelConfig(cell="gru", vocab_size=9, embed_dim=3, hidden_size=4, num_classes=2)
+        >>> model = RecurrentClassifier.seeded(cfg, 5)
+        >>> start = weights_fingerprint(model)  # what training stores; these weights never trained
+        >>> predictor = SimpleNamespace(model=model, meta={"init_seed": 5, "init_fingerprint": start})
+        >>> make_variant(predictor, WhatIf(whh_scale=2.0)).model is predictor.model
         False
+        >>> weights_fingerprint(make_variant(predictor, WhatIf(untrained=True)).model) == start
+        True
+        >>> make_variant(SimpleNamespace(model=model, meta={"init_seed": 5}), WhatIf(untrained=True))
+        Traceback (most recent call last):
+        lstmviz.models.UnknownInitialisation: the checkpoint stores no init_fingerprint: its initial weights are unknown
     """
     if not whatif.changes_model:
         return predictor
@@ -93,6 +111,8 @@ def make_variant(predictor: Any, whatif: WhatIf) -> Any:
             # A frozen (pretrained) embedding never changed in training: the trained one is the initial one.
             with torch.no_grad():
                 model.embedding.weight.copy_(original.embedding.weight)
+        if whatif.seed is None:  # offered as where training started: only a recorded, matching start is that
+            check_initialisation(model, meta)
     model.eval()
     _, rnn = rnn_module(model)
     cell = cell_type(rnn)

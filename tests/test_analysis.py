@@ -43,7 +43,13 @@ def test_no_function_mutates_the_model(preds, cell):
     sentence.analyze_text(p, TEXT, grads=False)
     sentence.analyze_text(p, TEXT, target="positive", prepend=5)
     gradcompare.compare_gradients({c: sentence.analyze_text(q, TEXT) for c, q in preds.items()})
-    for w in (whatifs.WhatIf(whh_scale=0.5), whatifs.WhatIf(forget_bias=2.0), whatifs.WhatIf(untrained=True), whatifs.WhatIf(filler_tokens=3)):
+    # untrained with a seed: the tiny checkpoints record no initialisation (see the test below)
+    for w in (
+        whatifs.WhatIf(whh_scale=0.5),
+        whatifs.WhatIf(forget_bias=2.0),
+        whatifs.WhatIf(untrained=True, seed=0),
+        whatifs.WhatIf(filler_tokens=3),
+    ):
         whatifs.make_variant(p, w)
         whatifs.what_if(p, TEXT, w)
     diagnostics.corpus_saturation(p, [TEXT, "плохо", "отлично"])
@@ -127,6 +133,29 @@ def test_prepend_and_what_if_variants(preds):
     assert torch.equal(state, torch.random.get_rng_state())  # global RNG untouched
     with pytest.raises(ValueError, match="filler_tokens"):
         whatifs.WhatIf(filler_tokens=-2)
+
+
+def test_untrained_what_if_is_the_recorded_initialisation_or_refused(preds):
+    """The tiny checkpoints store no ``init_fingerprint`` (PyTorch's default init, not init_weights): the model's
+    own starting point is unknown, so the "untrained" what-if refuses rather than pass seed 0 off as it; an explicit
+    seed asks for a fresh model of the same architecture, which needs no record (issue 18)."""
+    import copy
+
+    from lstmviz.models import UnknownInitialisation, weights_fingerprint
+
+    p = preds["gru"]
+    assert "init_fingerprint" not in p.meta
+    with pytest.raises(UnknownInitialisation, match="init_fingerprint"):
+        whatifs.make_variant(p, whatifs.WhatIf(untrained=True))
+    other = copy.copy(p)
+    other.meta = {**p.meta, "init_seed": 0, "init_fingerprint": weights_fingerprint(p.model)}  # not seed 0's
+    with pytest.raises(UnknownInitialisation, match="init_fingerprint"):
+        whatifs.make_variant(other, whatifs.WhatIf(untrained=True, whh_scale=0.5))
+    fresh = whatifs.make_variant(p, whatifs.WhatIf(untrained=True, seed=0)).model
+    recorded = copy.copy(p)
+    recorded.meta = {**p.meta, "init_seed": 0, "init_fingerprint": weights_fingerprint(fresh)}
+    again = whatifs.make_variant(recorded, whatifs.WhatIf(untrained=True)).model  # a recorded start is rebuilt
+    assert weights_fingerprint(again) == weights_fingerprint(fresh)
 
 
 def test_pascanu_bound_holds_for_rnn(preds):

@@ -141,5 +141,5 @@ def test_frozen_pretrained_embedding_stays_fixed_and_untrained_is_the_initialisa
         opt.step()
     np.testing.assert_array_equal(model.embedding.weight.detach().numpy(), vectors)
     assert weights_fingerprint(model) != init
-    pred = SimpleNamespace(model=model, meta={"init_seed": 4})
+    pred = SimpleNamespace(model=model, meta={"init_seed": 4, "init_fingerprint": init})  # as train_model stores
     assert weights_fingerprint(make_variant(pred, WhatIf(untrained=True)).model) == init
