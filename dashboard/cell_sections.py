@@ -1,5 +1,5 @@
 """Interpretable cells of a character model (Generation view): the best unit per feature, the text coloured by it,
-and the gate saturation of the trained model against its initialisation.
+and the gate saturation of the trained model against its initialisation (when its checkpoint records it).
 
 The finder (:func:`lstmviz.cellfinder.find_cells`) runs on held-out text the app already has: the
 corpus sentences' test split when the corpus is present, else the text on the page.
@@ -25,8 +25,17 @@ def section(path: str, name: str, fallback_text: str) -> None:
     best["feature"] = [t(f"feature.{f}") for f in best["feature"]]
     best["r"] = best["r"].round(2)
     st.dataframe(ui.localized(best), hide_index=True)
-    names = {f: t(f"feature.{f}") for f in FEATURES}
-    feature = st.selectbox(t("cells.feature"), list(FEATURES), format_func=names.get, key=ui.keyed(state.CELL_FEATURE))
+    # A feature constant on this text (no digit, no quote) has no unit: it is not offered.
+    names = {f: t(f"feature.{f}") for f in FEATURES if f in set(cells.query("rank == 1")["feature"])}
+    if names:
+        _unit_text(path, cells, text, names)
+    saturation(path, name, state.read_meta(path, state.stamp(path))["cell"], text[:5000])
+
+
+def _unit_text(path: str, cells, text: str, names: dict[str, str]) -> None:
+    """The text coloured by the best unit of the feature picked among ``names``."""
+    ui.sanitize(ui.keyed(state.CELL_FEATURE), list(names))
+    feature = st.selectbox(t("cells.feature"), list(names), format_func=names.get, key=ui.keyed(state.CELL_FEATURE))
     row = cells.query("feature == @feature and rank == 1").iloc[0]
     values = state.lm_unit_values(path, state.stamp(path), text[:400], int(row["layer"]), int(row["unit"]))
     shown = [c if c.strip() else "␣" for c in text[:400]]
@@ -34,18 +43,21 @@ def section(path: str, name: str, fallback_text: str) -> None:
     zmin, zmax, scale = plots.color_range("cell" if row["quantity"] == "cell" else "hidden", values)
     title = t("cells.text", feature=names[feature], layer=int(row["layer"]), unit=int(row["unit"]), r=f"{row['r']:+.2f}")
     ui.show_figure(plots.colored_text_figure(data, zmin, zmax, scale, title=title), data, f"cell_{feature}", "cell_text")
-    saturation(path, name, state.read_meta(path, state.stamp(path))["cell"], text[:5000])
 
 
 def saturation(path: str, name: str, cell: str, text: str) -> None:
     """Karpathy et al. (2015, Fig. 3): per layer, each gate unit's fraction of steps < 0.1 against > 0.9, for the
-    trained model and its exact initialisation, on the same held-out text."""
+    trained model and its exact initialisation (when the checkpoint records it), on the same held-out text."""
     st.subheader(t("sat.title"))
     if cell == "rnn":
         st.info(t("sat.no_gates"))
         return
-    st.caption(t("cells.sat_caption", n=len(text)))
     data = state.lm_saturation(path, state.stamp(path), text, t("cells.sat_trained"), t("cells.sat_initial"))
+    if t("cells.sat_initial") in set(data["series"]):
+        st.caption(t("cells.sat_caption", n=len(text)) + " " + t("cells.sat_initial_caption"))
+    else:  # no recorded start: say so rather than draw one
+        st.caption(t("cells.sat_caption", n=len(text)))
+        st.caption(t("init.unknown", name=ui.md_escape(name)))
     data["quantity"] = [t(f"q.{q}") for q in data["quantity"]]
     for col, (layer, part) in zip(st.columns(data["layer"].nunique()), data.groupby("layer")):
         with col:

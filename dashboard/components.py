@@ -1,7 +1,7 @@
 """Reusable page blocks: error wall, chart + CSV download, checkpoint and text pickers.
 
-No caching happens here (that is ``dashboard.state``'s job) and no tensor maths (that is
-``lstmviz.analysis``'s). User text reaches the page only through widgets, dataframes,
+No caching happens here (that is ``dashboard.state``'s job) and no tensor maths (that is the library's:
+``lstmviz.sentence``, ``lstmviz.diagnostics``). User text reaches the page only through widgets, dataframes,
 plotly figures (escaped by ``lstmviz.plots``) or :func:`md_escape`-d markdown; nothing
 here uses ``unsafe_allow_html``.
 """
@@ -21,6 +21,7 @@ from dashboard import state
 from dashboard.i18n import t
 from lstmviz import plots, sentence
 from lstmviz.checkpoint import CheckpointError
+from lstmviz.models import UnknownInitialisation
 
 log = logging.getLogger("lstmviz.dashboard")
 
@@ -95,11 +96,23 @@ def presenting() -> bool:
     return bool(st.session_state.get(state.PRESENT, False))
 
 
+def quantity_tab(quantities: Sequence[str], key: str) -> tuple[Any, str]:
+    """Tabs of recorded quantities of which only the open one runs: (its container, its quantity).
+
+    Streamlit runs every tab's body and sends its charts, hidden or not; with ``on_change="rerun"`` only the
+    open tab's heatmap is built and sent (a 200-token paste: one heatmap instead of six). The key is per
+    language, as the labels are translated.
+    """
+    tabs = st.tabs([t(f"q.{q}") for q in quantities], key=keyed(key), on_change="rerun")
+    return next(((tab, q) for tab, q in zip(tabs, quantities) if tab.open), (tabs[0], quantities[0]))
+
+
 def show_figure(fig: go.Figure, data: pd.DataFrame, name: str, key: str) -> None:
     """Draws a figure and offers its tidy data as CSV (generated only when clicked; not in presentation mode)."""
     if presenting():
         plots.presentation(fig)
-    st.plotly_chart(fig, config=plot_config(name), key=f"{state.CHART}_{key}")
+    plots.compact(fig)  # numbers at the precision a chart shows: the payload no longer depends on the CPU
+    st.plotly_chart(fig, config=plot_config(name), key=state.key(state.CHART, key))
     if presenting():
         return  # fewer controls on the projector
     safe = re.sub(r"[^\w.-]+", "_", name)[:80] or "data"
@@ -108,7 +121,7 @@ def show_figure(fig: go.Figure, data: pd.DataFrame, name: str, key: str) -> None
         data=lambda: data.to_csv(index=False).encode("utf-8-sig"),  # with a BOM: Excel then reads Cyrillic
         file_name=f"{safe}.csv",
         mime="text/csv",
-        key=f"{state.CSV}_{key}",
+        key=state.key(state.CSV, key),
         on_click="ignore",
     )
 
@@ -161,6 +174,51 @@ def predictor_or_stop(info: state.CheckpointInfo) -> Any:
         st.stop()
 
 
+def model_summary(rnn: Any) -> str:
+    """The loaded recurrent module in words, in the session's language: captions say what the model is (cell,
+    layers, directions), never what the shipped models happen to be.
+
+    Args:
+        rnn: The model's ``nn.RNN``/``nn.GRU``/``nn.LSTM``.
+
+    Returns:
+        E.g. "LSTM, layers: 2, unidirectional (left to right)".
+
+    Example:
+        >>> import torch
+        >>> model_summary(torch.nn.GRU(3, 4, num_layers=1, bidirectional=True))  # outside a session: Russian
+        'GRU, слоёв: 1, двунаправленная (слева направо и справа налево)'
+    """
+    cell = {"LSTM": "LSTM", "GRU": "GRU"}.get(rnn.mode, "RNN")  # nn.RNN's mode is RNN_TANH or RNN_RELU
+    direction = t("model.bi" if rnn.bidirectional else "model.uni")
+    return t("model.summary", cell=cell, layers=rnn.num_layers, direction=direction)
+
+
+def initialisation_known(path: str, name: str | None = None) -> bool:
+    """Whether a checkpoint records the weights its training started from, which the "untrained" what-if and every
+    "before training" series show (:func:`lstmviz.models.check_initialisation` decides); a model without that
+    record gets no stand-in, and with ``name`` given, a caption saying its initialisation is unknown.
+
+    Args:
+        path: The checkpoint directory of a sentiment or cue model.
+        name: The model's name for the caption; None: no caption.
+
+    Returns:
+        True when the rebuilt starting point matches the stored ``init_fingerprint``.
+
+    Example:
+        >>> initialisation_known("checkpoints/sentiment-lstm")  # doctest: +SKIP
+        True
+    """
+    try:
+        state.load_variant(path, state.stamp(path), 1.0, 0.0, True)  # cached when known, so the what-if reuses it
+    except UnknownInitialisation:
+        if name is not None:
+            st.caption(t("init.unknown", name=md_escape(name)))
+        return False
+    return True
+
+
 def presets_for(pred: Any) -> dict[str, str]:
     """Preset texts -> their stated label: Russian sentences, or cue-recall strings built from the vocabulary."""
     if getattr(pred, "task", "sentiment") != "cue_recall":
@@ -184,9 +242,9 @@ def text_block(view: str, pred: Any) -> str | None:
     """Preset picker + text area; the text persists across views. None (with a hint) when empty."""
     task = getattr(pred, "task", "sentiment")
     presets = presets_for(pred)
-    text_key = f"{state.TEXT}:{task}"
-    widget_key = f"{state.TEXT_WIDGET}_{view}"
-    preset_key = f"{state.PRESET}_{view}"
+    text_key = state.text_key(task)
+    widget_key = state.key(state.TEXT_WIDGET, view)
+    preset_key = state.key(state.PRESET, view)
 
     def use_preset() -> None:
         choice = st.session_state.get(preset_key)
@@ -238,10 +296,7 @@ def token_notices(a: sentence.TextAnalysis) -> None:
         st.caption(t("text.some_unknown", n=sum(real)))
 
 
-def keyed(key: str) -> str:
-    """A widget key per language: a widget whose options are translated is a new widget after a language
-    switch, so the browser relabels every option at once (with one key it kept the old language's labels)."""
-    return f"{key}:{st.session_state.get(state.LANG, 'ru')}"
+keyed = state.keyed  # views call ui.keyed; the key itself is spelled in state.py
 
 
 def translated(text: str, key: str) -> str:
@@ -306,8 +361,8 @@ def structure_button() -> None:
 
         text = cue_text("france", 60)
         st.session_state[state.CHECKPOINT] = cue.path
-        st.session_state[f"{state.TEXT}:cue_recall"] = text
-        st.session_state[f"{state.TEXT_WIDGET}_gates"] = text
+        st.session_state[state.text_key("cue_recall")] = text
+        st.session_state[state.key(state.TEXT_WIDGET, "gates")] = text
         st.session_state[keyed(state.GATES_ORDER)] = "cluster"
 
     c1, c2 = st.columns([1, 3])
@@ -331,8 +386,8 @@ def classroom_button() -> None:
         text = cue_text("france", CLASSROOM_LAG)
         st.session_state[state.CHECKPOINT] = cue[-1].path
         st.session_state[state.GRAD_MODELS] = [i.path for i in cue]
-        st.session_state[f"{state.TEXT}:cue_recall"] = text
-        st.session_state[f"{state.TEXT_WIDGET}_grads"] = text
+        st.session_state[state.text_key("cue_recall")] = text
+        st.session_state[state.key(state.TEXT_WIDGET, "grads")] = text
         for key in (state.WHATIF_FILLER, state.WHATIF_WHH, state.WHATIF_BIAS, state.WHATIF_UNTRAINED,
                     keyed(state.GRAD_SCALE)):
             st.session_state.pop(key, None)  # the scenario is the trained models as they are

@@ -40,9 +40,9 @@ def parse(column: str) -> tuple[str, int, str]:
 def _open_in_gates(corpus: str, sentence_id: int) -> None:
     """Button callback: the corpus sentence becomes the shared text, in this view's box and the Gates view's."""
     texts, _ = state.corpus_all_texts(corpus, state.stamp(corpus))
-    st.session_state[f"{state.TEXT}:sentiment"] = texts[sentence_id]
+    st.session_state[state.text_key("sentiment")] = texts[sentence_id]
     for view in ("gates", "corpus"):  # both text boxes start from the shared text on their next run
-        st.session_state.pop(f"{state.TEXT_WIDGET}_{view}", None)
+        st.session_state.pop(state.key(state.TEXT_WIDGET, view), None)
     st.session_state[state.CORPUS_GOTO] = True
 
 
@@ -51,7 +51,7 @@ def matches(folder: str, column: str, units: list[int], threshold: float, length
     """The ranked corpus spans where the selected units switch on; a selected row opens in the Gates view."""
     st.subheader(t("corpus.matches", n=len(units)))
     st.caption(t("corpus.matches_caption"))
-    hits = state.corpus_match(folder, column, tuple(units), float(threshold), int(length), bool(off_before))
+    hits = state.corpus_match(folder, state.folder_stamp(folder), column, tuple(units), float(threshold), int(length), bool(off_before))
     if hits.empty:
         st.info(t("corpus.no_match"))
         return
@@ -62,7 +62,7 @@ def matches(folder: str, column: str, units: list[int], threshold: float, length
     labels = {int(r.rank): f"{int(r.rank)}: {r.span} ({t('col.sentence_id')} {int(r.sentence_id)})"
               for r in hits.itertuples()}  # fmt: skip  # corpus text in a selectbox: shown as plain text
     listing = zlib.crc32(repr(hits[["sentence_id", "first"]].values.tolist()).encode())  # new matches, new box
-    rank = c1.selectbox(t("corpus.pick"), list(labels), format_func=labels.get, key=f"{state.CORPUS_PICK}_{listing}")
+    rank = c1.selectbox(t("corpus.pick"), list(labels), format_func=labels.get, key=state.key(state.CORPUS_PICK, listing))
     sid = int(hits.loc[hits["rank"] == rank, "sentence_id"].iloc[0])
     c2.button(t("corpus.open", sid=sid), on_click=_open_in_gates, args=(corpus, sid), key=state.CORPUS_OPEN)
 
@@ -70,8 +70,8 @@ def matches(folder: str, column: str, units: list[int], threshold: float, length
 def unit_contexts(folder: str, column: str, units: list[int], threshold: float) -> None:
     """One selected unit's ten highest contexts in the corpus and its value histogram."""
     st.subheader(t("corpus.top"))
-    unit = st.selectbox(t("corpus.unit"), units, key=f"{state.CORPUS_TOP_UNIT}_{column}_{tuple(units)}")  # new set, new box
-    top, hist = state.corpus_unit(folder, column, int(unit))
+    unit = st.selectbox(t("corpus.unit"), units, key=state.key(state.CORPUS_TOP_UNIT, column, tuple(units)))  # new set, new box
+    top, hist = state.corpus_unit(folder, state.folder_stamp(folder), column, int(unit))
     shown = top[["rank", "value", "left", "span", "right", "sentence_id"]].copy()
     shown["value"] = np.round(shown["value"].astype(float), 3)
     st.dataframe(ui.localized(shown), hide_index=True)

@@ -2,7 +2,8 @@
 
 At step t the section shows the prediction after the prefix ``tokens[:t+1]`` and the heatmaps of the
 memory (c_t for the LSTM), the hidden state h_t and the forget / update gate up to token t; later
-tokens are blank. For a forward layer these are exactly the values of the model run on the prefix
+tokens are blank. The heatmaps are built only once Play or the slider has been touched (a page that
+nobody plays back sends none). For a forward layer these are exactly the values of the model run on the prefix
 alone (a recurrence never looks ahead); a reverse direction has seen the whole text, which the hint
 says. Play advances one token per tick inside a fragment, so only this section reruns.
 """
@@ -29,6 +30,11 @@ def prefix_frame(a: TextAnalysis, quantity: str, layer: int, direction: int, ste
     return frame
 
 
+def _touch() -> None:
+    """Slider callback: the playback heatmaps are drawn from the first touch on."""
+    st.session_state[state.PLAY_TOUCHED] = True
+
+
 def section(a: TextAnalysis, name: str, layer: int, direction: int, order) -> None:
     """The playback section (a fragment: the slider and Play rerun only it)."""
     T = len(a.tokens)
@@ -53,13 +59,17 @@ def section(a: TextAnalysis, name: str, layer: int, direction: int, order) -> No
             if not playing and int(st.session_state.get(key, 0)) >= T - 1:
                 st.session_state[key] = 0
             st.session_state[state.PLAY_RUNNING] = not playing
+            st.session_state[state.PLAY_TOUCHED] = True
             st.rerun()  # a full rerun: the fragment's tick (run_every) is set when the page runs
-        step = int(c2.slider(t("play.step"), 0, T - 1, key=key))
+        step = int(c2.slider(t("play.step"), 0, T - 1, key=key, on_change=_touch))
         probs = a.probs[step]  # (C,): after tokens[:step+1]
         best = int(np.argmax(probs))
         st.metric(t("play.prediction", token=ui.md_escape(plots.shorten(a.tokens[step]) or "·"), step=step),
                   ui.md_escape(ui.class_name(a.labels[best])))
         st.caption(f"p = {probs[best]:.2f}")
+        if not st.session_state.get(state.PLAY_TOUCHED):
+            st.caption(t("play.untouched"))  # three heatmaps per rerun only for someone who plays
+            return
         lbl = ui.plot_labels()
         for q in _SHOWN[a.cell]:
             frame = prefix_frame(a, q, layer, direction, step)

@@ -28,6 +28,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from dashboard.i18n import LANG
 from dashboard.jobs import JobManager
 from lstmviz import diagnostics, sentence, whatifs
 from lstmviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError, list_checkpoints
@@ -44,7 +45,8 @@ SWEEP_FILES = {"lag": "sweep_cue_recall_lag.json", "lag_b4": "sweep_cue_recall_l
 LAB_PRESETS_FILE = "lab_presets.json"
 
 # ----- session-state keys ------------------------------------------------------------------
-LANG = "lang"  # "ru" | "en" (sidebar radio)
+# LANG (the UI language, sidebar radio) is defined in dashboard/i18n.py and imported above: i18n must stay light
+# (no import of this module, which loads torch), and views read it here as state.LANG like every other key.
 CHECKPOINT = "checkpoint"  # selected checkpoint directory (str), sidebar picker
 PRESENT = "present"  # presentation mode: projector-sized charts, fewer controls
 EXPORT_FORMAT = "export_format"  # "png" | "svg": format of the modebar's image download
@@ -83,6 +85,11 @@ CMP_LAYER = "cmp_layer"  # Comparison view: (layer, direction)
 PLAY_STEP = "play_step"  # Gates playback: the token shown (slider)
 PLAY_RUNNING = "play_running"  # Gates playback: Play is on
 PLAY_BUTTON = "play_button"  # Gates playback: the Play / Pause button
+PLAY_TOUCHED = "play_touched"  # Gates playback: Play or the slider was used (heatmaps drawn from then on)
+GATES_TAB = "gates_tab"  # Gates view: the quantity tab open (only the open tab's heatmap is drawn)
+CMP_TAB = "cmp_tab"  # Comparison view: the quantity tab open
+GEN_TAB = "gen_tab"  # Generation view: the quantity tab open
+TAG_TAB = "tag_tab"  # Tagger view: the quantity tab open
 GATES_STRUCTURE = "gates_structure"  # Gates: the "show clear structure" button
 GATES_ORDER = "gates_order"  # unit order of the Gates heatmaps (see lstmviz.diagnostics.UNIT_ORDERS)
 GATES_LAYER = "gates_layer"  # selected (layer, direction) in the Gates view
@@ -112,6 +119,32 @@ CHART = "chart"  # prefix of plotly chart element keys
 CSV = "csv"  # prefix of CSV download-button keys
 
 DEFAULTS: dict[str, Any] = {LANG: "ru", EXPORT_FORMAT: "png"}
+
+
+def key(prefix: str, *parts: object) -> str:
+    """A composite session-state key: one of the prefixes above and its parts, joined by ``_``.
+
+    Example:
+        >>> key(CHART, "heat_forget"), key(CMP_A, "m", 2)
+        ('chart_heat_forget', 'cmp_a_m_2')
+    """
+    return "_".join([prefix, *(str(p) for p in parts)])
+
+
+def text_key(task: str) -> str:
+    """The key of the sentence shared by the views of one task (e.g. ``"sentiment"``).
+
+    Example:
+        >>> text_key("cue_recall")
+        'text:cue_recall'
+    """
+    return f"{TEXT}:{task}"
+
+
+def keyed(name: str) -> str:
+    """A widget key per language: a widget whose options are translated is a new widget after a language
+    switch, so the browser relabels every option at once (with one key it kept the old language's labels)."""
+    return f"{name}:{st.session_state.get(LANG, 'ru')}"
 
 
 def init_session() -> None:
@@ -155,6 +188,24 @@ def stamp(path: str | Path) -> tuple[float, int]:
         try:
             s = f.stat()
             out = (max(out[0], s.st_mtime), out[1] + s.st_size)
+        except OSError:
+            pass
+    return out
+
+
+def folder_stamp(folder: str | Path) -> tuple[float, int, int]:
+    """(latest mtime, total size, file count) of the files directly in a folder (a corpus recording); zeros when
+    it is missing. A cached query of a recording takes it, so a recording rebuilt in place is read again."""
+    out = (0.0, 0, 0)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return out
+    for e in entries:
+        try:
+            if e.is_file(follow_symlinks=False):
+                s = e.stat(follow_symlinks=False)
+                out = (max(out[0], s.st_mtime), out[1] + s.st_size, out[2] + 1)
         except OSError:
             pass
     return out
@@ -375,8 +426,15 @@ def load_model(path: str, file_stamp: tuple[float, int]) -> tuple[Any, dict[str,
 
 
 def _frames(rec: Any) -> dict[tuple[int, str, str], pd.DataFrame]:
-    """``(layer, direction, quantity) -> frame (step, unit, value)`` of a one-sequence recording, via ``to_frame``."""
-    groups = rec.to_frame().groupby(["layer", "direction", "quantity"], sort=False)
+    """``(layer, direction, quantity) -> frame (step, unit, value)`` of a one-sequence recording, via ``to_frame``.
+
+    The key has no module: a recording of two recurrent modules is refused rather than merged.
+    """
+    frame = rec.to_frame()
+    modules = list(dict.fromkeys(frame["module"]))
+    if len(modules) > 1:
+        raise ValueError(f"this view draws one recurrent module; the model has {len(modules)}: {modules}")
+    groups = frame.groupby(["layer", "direction", "quantity"], sort=False)
     return {key: part[["step", "unit", "value"]].reset_index(drop=True) for key, part in groups}
 
 
@@ -403,27 +461,31 @@ def lm_generate(path: str, file_stamp: tuple[float, int], prefix: str, length: i
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def lm_connectivity(paths: tuple[str, ...], text: str) -> dict[str, Any]:
-    """``name -> (T, T)`` connectivity of every character model on the same text."""
+def lm_connectivity(models: tuple[tuple[str, tuple[float, int]], ...], text: str) -> dict[str, Any]:
+    """``name -> (T, T)`` connectivity of every character model on the same text; ``models`` holds
+    ``(path, stamp)`` pairs, so a checkpoint rewritten under the same name is a new key."""
     from lstmviz.charlm import encode_chars
     from lstmviz.connectivity import connectivity
 
     out = {}
-    for path in paths:
-        model, meta = load_model(path, stamp(path))
+    for path, file_stamp in models:
+        model, meta = load_model(path, file_stamp)
         out[Path(path).name] = connectivity(model, encode_chars(text, meta["chars"])).numpy()
     return out
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _cells_on(path: str, file_stamp: tuple[float, int], text: str | None) -> tuple[pd.DataFrame, str]:
+def _cells_on(
+    path: str, file_stamp: tuple[float, int], text: str | None, corpus: str, corpus_stamp: tuple[float, int]
+) -> tuple[pd.DataFrame, str]:
+    """:func:`lm_cells` on ``text``, or (``text`` None) on the test split of the corpus file ``corpus``."""
     from lstmviz.cellfinder import find_cells
 
     model, meta = load_model(path, file_stamp)
     if text is None:  # the corpus test split, the same split the model was scored on
         from lstmviz.chardata import prepare_chars
 
-        data = prepare_chars(corpus_file(), seed=int(meta.get("dataset", {}).get("split_seed", 0)))
+        data = prepare_chars(corpus, seed=int(meta.get("dataset", {}).get("split_seed", 0)))
         text = "".join(data.chars[i] if i > 1 else "?" for i in data.test[:20_000].tolist())
     return find_cells(model, meta["chars"], text), text
 
@@ -431,21 +493,29 @@ def _cells_on(path: str, file_stamp: tuple[float, int], text: str | None) -> tup
 def lm_cells(path: str, file_stamp: tuple[float, int], fallback_text: str) -> tuple[pd.DataFrame, str]:
     """``(find_cells frame, the text used)``: the corpus test split's first 20,000 characters (computed once per
     model), else ``fallback_text`` when the corpus is absent."""
-    return _cells_on(path, file_stamp, None if corpus_file().is_file() else fallback_text)
+    corpus = corpus_file()  # read here, outside the cache: the path and its stamp are part of the key
+    return _cells_on(path, file_stamp, None if corpus.is_file() else fallback_text, str(corpus), stamp(corpus))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def lm_saturation(path: str, file_stamp: tuple[float, int], text: str, trained: str, initial: str) -> pd.DataFrame:
     """Gate saturation per unit of the trained model and of its exact initialisation on the same ``text``
-    (series named ``trained`` and ``initial``)."""
+    (series named ``trained`` and ``initial``); no ``initial`` rows when the checkpoint does not record its
+    initialisation (see :func:`lstmviz.charlm.initial_model`)."""
     import lstmviz
     from lstmviz.charlm import encode_chars, initial_model
     from lstmviz.diagnostics import saturation_stats
+    from lstmviz.models import UnknownInitialisation
 
     model, meta = load_model(path, file_stamp)
     ids = encode_chars(text, meta["chars"]).unsqueeze(0)  # (1, T)
+    runs = [(model, trained)]
+    try:
+        runs.append((initial_model(model.config, meta), initial))
+    except UnknownInitialisation:  # nothing stands in for it: a seed-0 model would pass for this one's start
+        pass
     frames = []
-    for m, series in ((model, trained), (initial_model(model.config, meta), initial)):
+    for m, series in runs:
         with torch.no_grad(), lstmviz.record(m) as rec:
             m(ids)
         frames.append(saturation_stats(rec, series=series))
@@ -513,27 +583,33 @@ def corpus_all_texts(path: str, file_stamp: tuple[float, int]) -> tuple[list[str
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def corpus_folder(path: str, file_stamp: tuple[float, int], corpus: str, corpus_stamp: tuple[float, int]) -> str:
-    """The cache folder of the recording of ``corpus`` through the checkpoint at ``path`` (outside the repository)."""
+def corpus_folder(
+    path: str, file_stamp: tuple[float, int], corpus: str, corpus_stamp: tuple[float, int], cache: str
+) -> str:
+    """The folder under ``cache`` (:func:`cache_hint`, outside the repository) of the recording of ``corpus``
+    through the checkpoint at ``path``."""
     from lstmviz.corpus.record import recording_folder
     from lstmviz.models import weights_fingerprint
 
     _, sha = corpus_all_texts(corpus, corpus_stamp)
-    return str(recording_folder(weights_fingerprint(load_predictor(path, file_stamp).model), sha))
+    return str(recording_folder(weights_fingerprint(load_predictor(path, file_stamp).model), sha, root=cache))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def corpus_match(folder: str, column: str, units: tuple[int, ...], threshold: float, length: int,
-                 off_before: bool) -> pd.DataFrame:  # fmt: skip
-    """LSTMVis matches of ``units`` in a finished recording (a private DuckDB connection per call)."""
+def corpus_match(folder: str, folder_stamp: tuple[float, int, int], column: str, units: tuple[int, ...],
+                 threshold: float, length: int, off_before: bool) -> pd.DataFrame:
+    """LSTMVis matches of ``units`` in a finished recording (a private DuckDB connection per call); ``folder_stamp``
+    (:func:`folder_stamp`) keys it to the recording's files."""
     from lstmviz.corpus.query import CorpusQuery
 
     return CorpusQuery(folder).match(column, list(units), threshold, length, k=20, off_before=off_before)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def corpus_unit(folder: str, column: str, unit: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(top contexts, histogram)`` of one unit in a finished recording."""
+def corpus_unit(
+    folder: str, folder_stamp: tuple[float, int, int], column: str, unit: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(top contexts, histogram)`` of one unit in a finished recording (keyed by :func:`folder_stamp`)."""
     from lstmviz.corpus.query import CorpusQuery
 
     q = CorpusQuery(folder)

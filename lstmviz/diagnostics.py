@@ -103,7 +103,7 @@ def _step_jacobians(cell: str, nonlinearity: str, w: Mapping[str, torch.Tensor |
     return torch.cat((torch.cat((dh_dh, dh_dc), 2), torch.cat((dc_dh, dc_dc), 2)), 1)  # (T-1, 2H, 2H)
 
 
-def state_reach(model64: nn.Module, rec64: Any, inputs: torch.Tensor) -> np.ndarray:
+def state_reach(model64: nn.Module, rec64: Any, inputs: torch.Tensor, module: str | None = None) -> np.ndarray:
     """Loss-free reach of the top layer (forward): ``||∂h_{T-1}/∂s_t||_2`` for every step t.
 
     ``s_t`` is the layer's recurrent state (``h_t``; ``(h_t, c_t)`` for the LSTM). The step
@@ -114,18 +114,37 @@ def state_reach(model64: nn.Module, rec64: Any, inputs: torch.Tensor) -> np.ndar
     does not depend on the loss or on how sure the model is.
 
     Args:
-        model64: A float64 model with one recurrent module (not mutated).
+        model64: A float64 model (not mutated).
         rec64: A recording of that model on ``inputs`` (batch of one), with ``hidden`` (and ``cell``).
         inputs: ``(T, E)`` float64 inputs of the recurrent module's first layer (the embedded text).
+        module: Path of the ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` to measure (as in ``model64.named_modules()``);
+            None: the model's only one.
 
     Returns:
         ``(T,)`` float64, 1 at the last step.
+
+    Raises:
+        ValueError: ``module`` is None and the model has several recurrent modules (or none), or ``module``
+            names no recurrent module.
 
     Example:
         >>> state_reach(model64, rec64, emb64[0])[-1]  # doctest: +SKIP
         1.0
     """
-    path, rnn = next((p, m) for p, m in model64.named_modules() if isinstance(m, nn.RNNBase))
+    found = {p: m for p, m in model64.named_modules() if isinstance(m, nn.RNNBase)}
+    if module is None and len(found) != 1:
+        # Taking the first of several would measure a module the caller may not mean (the encoder of a
+        # seq2seq model, say) against inputs given for another: the caller names it instead.
+        raise ValueError(
+            f"state_reach needs module= for a model with {len(found)} recurrent modules; "
+            f"allowed: {', '.join(map(repr, found)) or 'none'}"
+        )
+    if module is not None and module not in found:
+        raise ValueError(
+            f"module={module!r} is not a recurrent module of the model; "
+            f"allowed: {', '.join(map(repr, found)) or 'none'}"
+        )
+    path, rnn = (module, found[module]) if module is not None else next(iter(found.items()))
     cell = "lstm" if isinstance(rnn, nn.LSTM) else "gru" if isinstance(rnn, nn.GRU) else "rnn"
     L, H = rnn.num_layers, rnn.hidden_size
     top = L - 1
@@ -263,7 +282,8 @@ def reach_frame(analysis: Any, series: str | None = None) -> pd.DataFrame:
 
 
 def _saturation_counts(recording: Any) -> dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per gate key: (count < low, count > high, valid steps) per unit, NaN steps excluded."""
+    """Per ``(module, layer, direction, quantity)``: (count < low, count > high, valid steps) per unit, NaN steps
+    excluded."""
     out = {}
     for key in recording.keys():
         parts = parse_key(key)
@@ -274,22 +294,24 @@ def _saturation_counts(recording: Any) -> dict[tuple, tuple[np.ndarray, np.ndarr
         low = ((x < _LOW) & valid).sum((0, 1)).numpy()
         high = ((x > _HIGH) & valid).sum((0, 1)).numpy()
         n = valid.sum((0, 1)).numpy()
-        out[(parts.layer, parts.direction, parts.quantity)] = (low, high, n)
+        # The module is part of the key: two recurrent modules (an encoder and a decoder, two stacked cells)
+        # share layer, direction and quantity, and one must not overwrite the other's counts.
+        out[(parts.module, parts.layer, parts.direction, parts.quantity)] = (low, high, n)
     return out
 
 
 def _saturation_frame(counts: Mapping[tuple, tuple], series: str) -> pd.DataFrame:
     """Turns saturation counts into the tidy frame of :func:`saturation_stats`."""
     rows = []
-    for (layer, d, q), (low, high, n) in counts.items():
+    for (module, layer, d, q), (low, high, n) in counts.items():
         n_safe = np.maximum(n, 1)
         rows.append(
             pd.DataFrame(
-                {"series": series, "layer": layer, "direction": direction_name(d), "quantity": q,
+                {"series": series, "module": module, "layer": layer, "direction": direction_name(d), "quantity": q,
                  "unit": np.arange(len(n)), "frac_low": low / n_safe, "frac_high": high / n_safe, "steps": n}
             )
         )
-    cols = ["series", "layer", "direction", "quantity", "unit", "frac_low", "frac_high", "steps"]
+    cols = ["series", "module", "layer", "direction", "quantity", "unit", "frac_low", "frac_high", "steps"]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
 
@@ -301,8 +323,9 @@ def saturation_stats(recording: Any, series: str = "this sentence") -> pd.DataFr
         series: Name for the ``series`` column.
 
     Returns:
-        Tidy frame ``series, layer, direction, quantity, unit, frac_low, frac_high, steps``;
-        empty for a plain RNN (no gates).
+        Tidy frame ``series, module, layer, direction, quantity, unit, frac_low, frac_high, steps``
+        (``module``: the recurrent module's path, as in :meth:`Recording.to_frame`; one block of rows
+        per module of a model with several); empty for a plain RNN (no gates).
 
     Example:
         >>> saturation_stats(a.recording).query("quantity == 'forget'").shape[0]  # doctest: +SKIP
@@ -323,7 +346,7 @@ def corpus_saturation(
         batch_size: Texts per forward pass.
 
     Returns:
-        Tidy frame as :func:`saturation_stats`.
+        Tidy frame as :func:`saturation_stats` (counts pooled per module, layer, direction, gate and unit).
 
     Example:
         >>> corpus_saturation(predictor, ["хорошо", "плохо"]).columns[0]  # doctest: +SKIP

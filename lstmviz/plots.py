@@ -47,6 +47,8 @@ __all__ = [
     "success_vs_gate_bias",
     "lab_curves",
     "saturation_scatter",
+    "round_significant",
+    "compact",
 ]
 
 SIGMOID_QUANTITIES = frozenset({"input", "forget", "output", "reset", "update"})  # values in [0, 1]
@@ -110,6 +112,118 @@ DEFAULT_LABELS: dict[str, str] = {
     "conn_y": "output position t",
 }
 _CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4", "bow": "#7f7f7f"}  # bow: the baseline, grey
+
+
+#: Significant digits a chart sends: hovers print at most 4, a colour scale or a line far fewer. Rounding
+#: makes the figure JSON independent of the last bits of a float, which differ between CPUs and kernels.
+SIGNIFICANT_DIGITS = 4
+_FLOAT32_NORMAL = (float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max))
+
+
+def round_significant(values: Any, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+    """Values rounded to ``digits`` significant digits (float64; NaN, inf, 0 and subnormals unchanged).
+
+    Args:
+        values: Anything ``np.asarray`` turns into floats.
+        digits: Significant digits kept (at least 1).
+
+    Returns:
+        A float64 array of the same shape.
+
+    Example:
+        >>> round_significant([0.123456, -98765.4, 1.23456e-50, 0.0, float("nan")]).tolist()
+        [0.1235, -98770.0, 1.235e-50, 0.0, nan]
+    """
+    if digits < 1:
+        raise ValueError(f"digits must be at least 1, got {digits}")
+    x = np.array(values, dtype=np.float64)
+    # Normal doubles only: 10**(digits-1-exponent) stays finite down to 1e-300 and up to the largest double.
+    ok = np.isfinite(x) & (np.abs(x) >= 1e-300)
+    if ok.any():
+        v = x[ok]
+        exponent = np.floor(np.log10(np.abs(v)))
+        scale = 10.0 ** (digits - 1 - exponent)
+        big = ~np.isfinite(scale) | ~np.isfinite(v * scale)
+        x[ok] = np.where(big, v, np.round(v * scale) / np.where(big, 1.0, scale))
+    return x
+
+
+def _compact_array(value: Any) -> np.ndarray | None:
+    """A numeric array as the typed array a chart needs, or None when ``value`` is not a numeric array.
+
+    Floats are rounded to :data:`SIGNIFICANT_DIGITS` and sent as float32 where every value fits float32's
+    normal range (else float64, so a float64 gradient of 1e-50 is not flushed to 0). Plotly sends numpy
+    arrays as base64 typed arrays, so the JSON size depends on the number of values only.
+    """
+    if isinstance(value, np.ndarray):
+        arr = value
+    elif isinstance(value, (list, tuple, pd.Series, pd.Index)) and len(value):
+        if isinstance(value, (list, tuple)) and not all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value
+        ):
+            return None  # strings, None, dates, nested lists: left as they are
+        arr = np.asarray(value)
+    else:
+        return None
+    if arr.dtype.kind in "iu":
+        return arr
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return None
+    rounded = round_significant(arr)
+    magnitude = np.abs(rounded[np.isfinite(rounded) & (rounded != 0)])
+    fits = not magnitude.size or (magnitude.min() >= _FLOAT32_NORMAL[0] and magnitude.max() <= _FLOAT32_NORMAL[1])
+    return rounded.astype(np.float32) if fits else rounded
+
+
+_LITERAL_KEYS = frozenset({"range", "geojson", "layer", "layers"})  # plotly sends these as JSON lists, never typed
+
+
+def _compact_value(value: Any, arrays: bool = True) -> Any:
+    """A rounded copy of a trace or layout value: numeric arrays as typed arrays (``arrays``), float scalars and
+    the numbers of short literal lists (axis ranges, tick values of a layout) to 6 significant digits."""
+    if isinstance(value, dict):
+        return {k: _compact_value(v, arrays and k not in _LITERAL_KEYS) for k, v in value.items()}
+    arr = _compact_array(value) if arrays else None
+    if arr is not None:
+        return arr
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return round_significant(value, 6)
+    if isinstance(value, (list, tuple)):
+        return [_compact_value(v, arrays) for v in value]
+    if isinstance(value, (float, np.floating)) and math.isfinite(value):
+        return float(round_significant(value, 6))
+    return value
+
+
+def compact(fig: go.Figure) -> go.Figure:
+    """Rounds a figure's numbers to what a chart can show and sends its arrays as typed arrays (in place).
+
+    Every numeric array of every trace becomes a base64 typed array of values rounded to
+    :data:`SIGNIFICANT_DIGITS` (float32 where the values fit its normal range, float64 otherwise, so nothing
+    underflows); float scalars of the traces and the layout (ranges, colour limits, positions) keep 6 digits.
+    The JSON size then depends on how many values a chart has, not on their last bits: the same chart costs
+    the same bytes on every CPU. Strings (tokens, hovers) are untouched. CSV downloads keep full precision:
+    they are built from the frames, not from the figure.
+
+    Args:
+        fig: Any plotly figure.
+
+    Returns:
+        ``fig`` itself.
+
+    Example:
+        >>> fig = compact(go.Figure(go.Scatter(x=[0, 1], y=[0.123456789, 2.0])))
+        >>> fig.data[0].y.dtype, fig.data[0].y.tolist()
+        (dtype('float32'), [0.12349999696016312, 2.0])
+    """
+    for trace in fig.data:
+        data = trace.to_plotly_json()
+        data.pop("type", None)
+        trace.update(_compact_value(data), overwrite=True)
+    layout = fig.layout.to_plotly_json()
+    layout.pop("template", None)  # plotly's own constants
+    fig.update_layout(_compact_value(layout, arrays=False), overwrite=True)  # ranges and ticks stay JSON lists
+    return fig
 
 
 def _cell_color(name: object) -> str | None:
@@ -319,7 +433,8 @@ def gate_heatmap(
 
     Args:
         frame: Tidy frame with columns ``step``, ``unit``, ``value`` for one sequence,
-            one layer and one direction (e.g. a filtered ``Recording.to_frame()``).
+            one module, one layer and one direction (e.g. a filtered ``Recording.to_frame()``);
+            a repeated ``(step, unit)`` pair is a ValueError.
         tokens: Token surfaces, one per step (shown escaped on the x axis).
         quantity: The quantity shown; picks the fixed colour range (:func:`color_range`).
         title: Optional title (escaped).
@@ -344,6 +459,15 @@ def gate_heatmap(
     if len(frame):
         s = frame["step"].to_numpy(dtype=int)
         u = frame["unit"].to_numpy(dtype=int)
+        if np.bincount(s * max(units, 1) + u).max() > 1:
+            # One cell per (step, unit): rows of two modules (or layers, directions, sequences) would overwrite
+            # each other in the grid without a trace, so the caller picks one.
+            ids = ("module", "layer", "direction", "batch", "quantity")
+            mixed = [c for c in ids if c in frame.columns and frame[c].nunique() > 1]
+            raise ValueError(
+                "gate_heatmap needs one value per step and unit (one module, layer, direction and sequence); "
+                f"the frame repeats (step, unit) pairs{' across ' + ', '.join(mixed) if mixed else ''}: filter it first"
+            )
         keep = s < steps
         z[u[keep], s[keep]] = frame["value"].to_numpy(dtype=float)[keep]
     zmin, zmax, scale = color_range(quantity, z)
@@ -385,7 +509,8 @@ def unit_lines(
     """Line chart of one unit's signals through time (unit drill-down).
 
     Args:
-        frame: Tidy frame with columns ``series`` (e.g. ``forget``, ``cell``), ``step``, ``value``.
+        frame: Tidy frame with columns ``series`` (e.g. ``forget``, ``cell``), ``step``, ``value``; optional
+            ``module``, ``layer``, ``direction`` columns with several values get one line per value.
         tokens: Token surfaces for the x axis.
         title: Optional title (escaped).
 
@@ -401,7 +526,12 @@ def unit_lines(
     L = _labels(labels)
     _check_columns(frame, ("series", "step", "value"), "unit_lines")
     fig = go.Figure()
-    for name, part in frame.groupby("series", sort=False):
+    # Rows of several modules (or layers, directions) under one series name, e.g. a filtered
+    # Recording.to_frame() of an encoder-decoder, get one line each: joined they would zigzag between two signals.
+    split = [c for c in ("module", "layer", "direction") if c in frame.columns and frame[c].nunique() > 1]
+    for keys, part in frame.groupby([*split, "series"], sort=False):
+        *where, name = keys
+        name = " · ".join([*(f"l{w}" if c == "layer" else str(w) for c, w in zip(split, where)), str(name)])
         part = part.sort_values("step")
         fig.add_trace(go.Scatter(x=part["step"], y=part["value"], mode="lines+markers", name=esc(name)))
     _token_axis(fig, tokens)
@@ -621,7 +751,7 @@ def colored_text_figure(
     for r, c, tok, v, s in data[["row", "col", "token", "value", "step"]].itertuples(index=False):
         z[r, c] = v
         text[r, c] = esc(shorten(tok))
-        hover[r, c] = f"#{s} {esc(shorten(tok))}: {v:.4g}"
+        hover[r, c] = f"#{s} {esc(shorten(tok))}"  # the value is formatted by the browser (%{z}), not here
     finite = z[np.isfinite(z)]
     if zmin is None or zmax is None:
         if not finite.size:
@@ -644,7 +774,7 @@ def colored_text_figure(
             customdata=hover,
             texttemplate="%{text}",
             textfont=dict(size=13),
-            hovertemplate="%{customdata}<extra></extra>",
+            hovertemplate="%{customdata}: %{z:.4g}<extra></extra>",
             zmin=zmin,
             zmax=zmax,
             colorscale=colorscale,
@@ -673,7 +803,8 @@ def grad_norm_curves(
 
     Args:
         frame: Tidy frame with columns ``series`` (e.g. the cell type ``rnn``/``gru``/``lstm``),
-            ``quantity`` (``grad_hidden`` | ``grad_cell``), ``step``, ``distance`` and ``value``.
+            ``quantity`` (``grad_hidden`` | ``grad_cell``), ``step``, ``distance`` and ``value``; optional
+            ``module``, ``layer``, ``direction`` columns with several values get one line per value.
         x: ``"step"`` (token index; tokens on the axis) or ``"distance"`` (T-1-t).
         tokens: Token surfaces used as tick labels when ``x="step"``.
         bound: Optional frame with ``series``, ``step``, ``distance``, ``bound`` (``bound_rel``
@@ -699,11 +830,15 @@ def grad_norm_curves(
         raise ValueError(f"value={value!r} is invalid; allowed: norm, norm_rel")
     _check_columns(frame, ("series", "quantity", "step", "distance", value), "grad_norm_curves")
     fig = go.Figure()
-    for (series, quantity), part in frame.groupby(["series", "quantity"], sort=False):
+    # Rows of several modules (or layers, directions) under one series, e.g. Recording.grad_norms() of an
+    # encoder-decoder, get one line each: joined they would zigzag between two modules' steps.
+    split = [c for c in ("module", "layer", "direction") if c in frame.columns and frame[c].nunique() > 1]
+    for (series, quantity, *where), part in frame.groupby(["series", "quantity", *split], sort=False):
         part = part.sort_values(x)
-        name = esc(f"{series} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖")
-        y, symbols, notes = _log_points(part[value], "circle", f"{series} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖",
-                                        L["underflow"])
+        label = " · ".join([str(series), *(f"l{w}" if c == "layer" else str(w) for c, w in zip(split, where))])
+        label = f"{label} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖"
+        name = esc(label)
+        y, symbols, notes = _log_points(part[value], "circle", label, L["underflow"])
         fig.add_trace(
             go.Scatter(
                 x=part[x],
@@ -714,7 +849,7 @@ def grad_norm_curves(
                 customdata=notes,
                 hovertemplate="%{customdata}<br>%{x}: %{y:.3e}<extra></extra>",
                 line=dict(
-                    color=_cell_color(series),
+                    color=_cell_color(series) if not split else None,  # split lines of one cell need own colours
                     dash="dash" if quantity == "grad_cell" else "solid",
                 ),
             )
@@ -1043,12 +1178,13 @@ def saturation_scatter(
 
     Args:
         frame: Tidy frame with columns ``series`` (e.g. "this sentence", "corpus", "untrained"),
-            ``quantity``, ``layer``, ``direction``, ``unit``, ``frac_low``, ``frac_high``.
+            ``quantity``, ``layer``, ``direction``, ``unit``, ``frac_low``, ``frac_high``; an optional
+            ``module`` column with several values gets one trace per module (named in legend and hover).
         title: Optional title (escaped).
 
         labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
     Returns:
-        A figure with one marker trace per series and quantity, axes on [0, 1].
+        A figure with one marker trace per series and quantity (and module), axes on [0, 1].
 
     Example:
         >>> df = pd.DataFrame({"series": "s", "quantity": "forget", "layer": 0, "direction": "fwd",
@@ -1067,15 +1203,19 @@ def saturation_scatter(
     series_index = {v: i for i, v in enumerate(dict.fromkeys(frame["series"]))}
     gate_index = {v: i for i, v in enumerate(dict.fromkeys(frame["quantity"]))}
     fig = go.Figure()
-    for (series, quantity), part in frame.groupby(["series", "quantity"], sort=False):
+    # Units of several recurrent modules (saturation_stats of an encoder-decoder) share layer, direction and unit
+    # numbers: a trace and a hover per module keep "unit 3" from naming two units.
+    split = ["module"] if "module" in frame.columns and frame["module"].nunique() > 1 else []
+    for (series, quantity, *where), part in frame.groupby(["series", "quantity", *split], sort=False):
+        module = f"{where[0]} · " if where else ""
         hover = [
-            esc(f"{series} · {quantity} · layer {l} {d} · unit {u}")
+            esc(f"{series} · {module}{quantity} · layer {l} {d} · unit {u}")
             for l, d, u in part[["layer", "direction", "unit"]].itertuples(index=False)
         ]
         fig.add_trace(
             go.Scatter(
                 x=part["frac_low"], y=part["frac_high"], mode="markers",
-                name=esc(f"{series}: {quantity}"), customdata=hover,
+                name=esc(f"{series}: {module}{quantity}"), customdata=hover,
                 marker=dict(symbol=symbols[series_index[series] % len(symbols)], size=8, opacity=0.75,
                             color=colours[gate_index[quantity] % len(colours)],
                             line=dict(width=1.5, color=colours[gate_index[quantity] % len(colours)])),

@@ -65,6 +65,20 @@ def test_connectivity_equals_per_step_autograd_and_never_looks_ahead(model):
     assert bool((C.diagonal() > 0).all())
 
 
+def test_initial_model_is_the_recorded_start_or_unknown():
+    """Only a stored ``init_fingerprint`` that the rebuilt weights match makes them "before training"; without one
+    (an older or hand-made checkpoint) or with another, no seed-0 stand-in is made (issue 18)."""
+    from lstmviz.charlm import initial_model
+    from lstmviz.models import UnknownInitialisation, weights_fingerprint
+
+    cfg = CharLMConfig(cell="lstm", vocab_size=len(CHARS), embed_dim=5, hidden_size=7)
+    start = weights_fingerprint(CharLM.seeded(cfg, 3))
+    assert weights_fingerprint(initial_model(cfg, {"init_seed": 3, "init_fingerprint": start})) == start
+    for meta in ({}, {"init_seed": 0}, {"init_seed": 3}, {"init_seed": 4, "init_fingerprint": start}):
+        with pytest.raises(UnknownInitialisation, match="init_fingerprint"):
+            initial_model(cfg, meta)
+
+
 def test_baselines_on_a_known_stream():
     train = torch.tensor([2, 3] * 50)
     test = torch.tensor([2, 3, 2, 3])
@@ -96,7 +110,7 @@ def test_generation_view_shows_the_library_s_text_states_and_connectivity(tmp_pa
     import lstmviz
     from streamlit.testing.v1 import AppTest
 
-    from test_dashboard import APP, _array, _figures
+    from test_dashboard import APP, SHOWN, _array, _figures
 
     rows = ["Мама мыла раму.", "Папа читал газету!", "Кот спал на окне.", "Дождь шёл весь день."] * 10
     csv = tmp_path / "c.csv"
@@ -121,7 +135,7 @@ def test_generation_view_shows_the_library_s_text_states_and_connectivity(tmp_pa
     first_tab = next(f for f in figs if f["data"][0].get("type") == "heatmap" and f["data"][0].get("y")
                      and len(f["data"][0]["y"]) == 6)
     q = lstmviz.QUANTITIES[model.config.cell][0]
-    np.testing.assert_allclose(_array(first_tab["data"][0]["z"]), rec[f"rnn.l0.{q}"][0].T.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_array(first_tab["data"][0]["z"]), rec[f"rnn.l0.{q}"][0].T.numpy(), **SHOWN)
     conn = [f for f in figs if "log10" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False)
             and "∂" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False)]
     assert len(conn) == 3

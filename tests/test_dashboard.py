@@ -75,6 +75,29 @@ def _heatmaps(at: AppTest) -> dict[str, np.ndarray]:
     return out
 
 
+#: What a chart holds of a value: 4 significant digits (lstmviz.plots.compact), so at most half a unit of the 4th
+#: digit away, relative to the value; zero stays zero.
+SHOWN = {"rtol": 5.001e-4, "atol": 0.0}
+
+
+def _each_tab(at: AppTest, key: str):
+    """Opens every quantity tab of the page in turn (only the open tab's chart is sent), yielding its label."""
+    lang = at.session_state["lang"] if "lang" in at.session_state else "ru"
+    for label in [tab.label for tab in at.tabs]:
+        at.session_state[f"{key}:{lang}"] = label
+        at.run()
+        assert not at.exception, at.exception
+        yield label
+
+
+def _tab_heatmaps(at: AppTest, key: str = "gates_tab") -> dict[str, np.ndarray]:
+    """:func:`_heatmaps` of every quantity tab."""
+    out = {}
+    for _ in _each_tab(at, key):
+        out.update({q: z for q, z in _heatmaps(at).items() if q not in out})
+    return out
+
+
 def _recording(path: Path, text: str):
     pred = Predictor.from_checkpoint(path)
     enc = pred.encode(text)
@@ -89,12 +112,12 @@ def _select_checkpoint(at: AppTest, path: Path) -> None:
 
 def _assert_heatmaps_match(at: AppTest, path: Path, text: str) -> None:
     pred, rec = _recording(path, text)
-    maps = _heatmaps(at)
+    maps = _tab_heatmaps(at)
     cell = pred.model.config.cell
     for q in lstmviz.QUANTITIES[cell]:
         assert q in maps, f"no heatmap for {q}"
         expected = rec[f"rnn.l0.{q}"][0].T.numpy()  # (units, T)
-        np.testing.assert_allclose(maps[q], expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(maps[q], expected, **SHOWN)
 
 
 def test_gates_view_matches_recording_and_switches_model(app, ckpt_root):
@@ -111,7 +134,7 @@ def test_gates_view_matches_recording_and_switches_model(app, ckpt_root):
     pred = Predictor.from_checkpoint(lstm_path)
     probs = next(f for f in _figures(app) if f["layout"].get("yaxis", {}).get("range") == [0, 1])
     last = [_array(tr["y"])[-1] for tr in probs["data"]]
-    np.testing.assert_allclose(last, pred.predict_proba(SENTENCE).numpy(), atol=1e-5)
+    np.testing.assert_allclose(last, pred.predict_proba(SENTENCE).numpy(), **SHOWN)
     # every chart offers its data as CSV
     assert len(app.get("download_button")) >= len(app.get("plotly_chart"))
 
@@ -170,11 +193,11 @@ def test_gradients_view_matches_library(app, ckpt_root):
     top = pred.model.config.num_layers - 1  # the view shows the top layer, forward direction
     expected = torch.linalg.vector_norm(rec[f"rnn.l{top}.grad_hidden"][0], dim=-1).numpy()
     trace = next(tr for tr in by_token["data"] if tr["name"].startswith("sentiment-lstm") and "∂h" in tr["name"])
-    np.testing.assert_allclose(_array(trace["y"]), expected / expected[-1], rtol=1e-9)
+    np.testing.assert_allclose(_array(trace["y"]), expected / expected[-1], **SHOWN)
     app.radio(key="grad_scale:ru").set_value("norm").run()  # raw norms on request
     by_token = next(f for f in _figures(app) if f["layout"].get("yaxis", {}).get("type") == "log")
     trace = next(tr for tr in by_token["data"] if tr["name"].startswith("sentiment-lstm") and "∂h" in tr["name"])
-    np.testing.assert_allclose(_array(trace["y"]), expected, rtol=1e-9)
+    np.testing.assert_allclose(_array(trace["y"]), expected, **SHOWN)
     # the Pascanu bound is drawn only where it constrains the RNN (σ_max(W_hh) < 1), and the caption says which
     rnn_path = next(p for p in ckpt_root.rglob("meta.json") if p.parent.name == "sentiment-rnn").parent
     sigma = float(torch.linalg.matrix_norm(Predictor.from_checkpoint(rnn_path).model.rnn.weight_hh_l0.detach(), ord=2))
@@ -205,7 +228,7 @@ def test_training_and_explain_views(app, ckpt_root):
     curves = figs[0]
     meta = json.loads((next(ckpt_root.rglob("sentiment-gru/meta.json"))).read_text())
     train_loss = next(tr for tr in curves["data"] if tr["name"] == "sentiment-gru обучение" and tr.get("xaxis", "x") == "x")
-    np.testing.assert_allclose(_array(train_loss["y"]), [h["train_loss"] for h in meta["history"]])
+    np.testing.assert_allclose(_array(train_loss["y"]), [h["train_loss"] for h in meta["history"]], **SHOWN)
     assert len(app.dataframe) >= 1
     app.switch_page("views/explain.py").run()
     assert not app.exception and len(app.latex) >= 4
@@ -311,6 +334,51 @@ def test_i18n_complete_and_code_rules():
             assert "@st.cache_" not in src and "st.session_state[\"" not in src, path
         if path.parent.name == "views":
             assert len(src.splitlines()) < 110, path
+
+
+def _spelled_keys(src: str) -> list[str]:
+    """Session-state keys a dashboard file spells itself: a string literal, an f-string or a concatenation as a
+    ``st.session_state`` subscript, ``.get/.pop/.setdefault`` argument or widget ``key=``, and any f-string that
+    formats a ``state.<CONSTANT>`` (a key built outside state.py, wherever it is used later)."""
+    import ast
+
+    def stringy(node: ast.AST) -> bool:  # the key expression itself; a call (state.key(...)) is fine
+        return (
+            isinstance(node, ast.JoinedStr)
+            or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+            or (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)))
+        )
+
+    def session(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "session_state"
+
+    found = []
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.Subscript) and session(node.value) and stringy(node.slice):
+            found.append(ast.unparse(node.slice))
+        elif isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and session(f.value) and node.args and stringy(node.args[0]):
+                found.append(ast.unparse(node.args[0]))
+            found += [ast.unparse(k.value) for k in node.keywords
+                      if k.arg == "key" and not isinstance(k.value, ast.Lambda) and stringy(k.value)]
+        elif isinstance(node, ast.JoinedStr) and any(
+            isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Attribute)
+            and isinstance(v.value.value, ast.Name) and v.value.value.id == "state" and v.value.attr.isupper()
+            for v in node.values
+        ):
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_session_keys_are_spelled_only_in_state_py():
+    assert _spelled_keys('st.session_state[f"{state.TEXT}:cue"] = 1') == ["f'{state.TEXT}:cue'"] * 2
+    assert _spelled_keys('st.button("x", key="b")') == ["'b'"]
+    assert _spelled_keys('k = f"{state.CSV}_{x}"') and _spelled_keys('st.session_state.pop("k" + x)')
+    assert not _spelled_keys('st.session_state[state.key(state.CSV, x)] = 1; sorted(a, key=lambda i: f"s{i}")')
+    bad = {p.relative_to(REPO).as_posix(): keys for p in sorted((REPO / "dashboard").rglob("*.py"))
+           if p.name != "state.py" and (keys := _spelled_keys(p.read_text(encoding="utf-8")))}
+    assert not bad, bad
 
 
 def test_lab_job_survives_a_reload_and_stops(app, ckpt_root, monkeypatch):
@@ -429,7 +497,7 @@ def test_playback_shows_exactly_the_prefix(app):
         logits = pred.model(enc.ids[:, : k + 1], torch.tensor([k + 1]))
     for q, fig in shown.items():
         z = _array(fig["data"][0]["z"])  # (units, T) in index order
-        np.testing.assert_allclose(z[:, : k + 1], rec[f"rnn.l0.{q}"][0].T.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(z[:, : k + 1], rec[f"rnn.l0.{q}"][0].T.numpy(), **SHOWN)
         assert np.isnan(z[:, k + 1 :]).all()
     from dashboard.i18n import RU
 
@@ -454,12 +522,13 @@ def test_comparison_view_shows_b_minus_a_on_aligned_tokens(app):
             pred.model(enc.ids, enc.lengths)
         recs[text] = rec
     pairs = [(0, 0), (1, 2)]  # это-это, плохо-плохо: «не» has no partner
-    figs = [f for f in _figures(app) if "B − A" in str(f["layout"].get("title", {}).get("text", ""))]
+    figs = [f for _ in _each_tab(app, "cmp_tab") for f in _figures(app)
+            if "B − A" in str(f["layout"].get("title", {}).get("text", ""))]
     assert len(figs) == len(lstmviz.QUANTITIES[pred.model.config.cell])
     for f, q in zip(figs, lstmviz.QUANTITIES[pred.model.config.cell]):
         a, b = recs["Это плохо."][f"rnn.l0.{q}"][0].numpy(), recs["Это не плохо."][f"rnn.l0.{q}"][0].numpy()
         want = np.stack([b[j] - a[i] for i, j in pairs], axis=1)  # (units, pairs)
-        np.testing.assert_allclose(_array(f["data"][0]["z"]), want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(_array(f["data"][0]["z"]), want, **SHOWN)
     assert any("не" in c.value for c in app.caption)  # the token only B has is named
     assert len(app.metric) == 2 and all(("✓" in m.value) or ("✗" in m.value) for m in app.metric)
 
@@ -488,10 +557,12 @@ def test_comparison_of_two_models_on_one_text(tmp_path, monkeypatch):
         with torch.no_grad(), lstmviz.record(pred.model) as rec:
             pred.model(enc.ids, enc.lengths)
         recs[name] = rec["rnn.l0.hidden"][0].numpy()
+    at.session_state["cmp_tab:ru"] = "скрытое состояние h"  # the hidden state's tab
+    at.run()
     fig = next(f for f in _figures(at) if "B − A" in str(f["layout"]["title"]["text"])
                and "скрытое" in str(f["layout"]["title"]["text"]))
-    np.testing.assert_allclose(_array(fig["data"][0]["z"]), (recs["sentiment-gru-half"] - recs["sentiment-gru"]).T,
-                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    want = (recs["sentiment-gru-half"] - recs["sentiment-gru"]).T
+    np.testing.assert_allclose(_array(fig["data"][0]["z"]), want, **SHOWN)
 
 
 def test_structure_button_opens_the_cue_lstm_with_clustered_units(app, ckpt_root):

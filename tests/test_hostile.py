@@ -159,7 +159,7 @@ def _check(app: App, text: str) -> list[str]:
             failures.append("a text without tokens shows no hint (st.info)")
         return failures
     labels = plots.token_ticks(a.tokens, a.unknown)[1]
-    if set(maps) != {"input", "forget", "cell_candidate", "output", "cell", "hidden"}:
+    if set(maps) != {"input"}:  # the open tab only: hidden tabs and untouched playback send no heatmap
         return failures + [f"gate heatmaps shown: {sorted(maps)}"]
     for q, fig in maps.items():
         if fig["xaxis"]["ticktext"] != labels:
@@ -170,9 +170,10 @@ def _check(app: App, text: str) -> list[str]:
             bad = next((i for i, (d, w) in enumerate(zip(drawn, want)) if d != w), min(len(drawn), len(want)))
             failures.append(f"{q}: drawn tick {bad} is {drawn[bad:bad + 1]!r}, expected the literal "
                             f"{want[bad:bad + 1]!r} ({len(drawn)} drawn, {len(want)} tokens)")
-    z = e2e.decode_array(maps["hidden"]["data"][0]["z"])
-    if z.shape != a.values("hidden").T.shape or not np.allclose(z, a.values("hidden").T, atol=1e-5):
-        failures.append(f"hidden heatmap values differ from the library's (shape {z.shape})")
+    z = e2e.decode_array(maps["input"]["data"][0]["z"])
+    want = a.values("input").T  # (units, T); the chart holds 4 significant digits (plots.compact)
+    if z.shape != want.shape or not np.allclose(z, want, rtol=5.001e-4, atol=0):
+        failures.append(f"input-gate heatmap values differ from the library's (shape {z.shape})")
     if a.truncated and not page.locator('[data-testid="stAlertContentWarning"]').count():
         failures.append("text cut to MAX_TOKENS without the truncation warning")
     return failures

@@ -121,7 +121,8 @@ def test_a_missing_training_extra_names_the_install_command(monkeypatch, tmp_pat
         silver_label(["Мама мыла раму."], None)
     code = ("import sys; sys.modules['slovnet'] = None; from lstmviz.train import main; "
             f"sys.exit(main(['--task', 'tagger', '--slovnet', {str(tmp_path)!r}, '--out', {str(tmp_path / 'o')!r}]))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    # 300 s as for every CLI run in the suite: importing torch and the trainer took 25 s on a loaded 2-core machine
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "pip install -e .[train]" in proc.stderr, proc.stderr
     assert not (tmp_path / "o").exists()
 
@@ -211,7 +212,7 @@ def test_tagger_view_shows_the_library_s_tags_states_and_connectivity(tmp_path, 
     from streamlit.testing.v1 import AppTest
 
     from lstmviz.connectivity import connectivity as conn_of
-    from test_dashboard import APP, _array, _figures
+    from test_dashboard import APP, SHOWN, _array, _figures
 
     train_tagger(_data(), TaggerConfig(word_dim=4, char_dim=3, char_channels=5, hidden_size=6),
                  TagTrainConfig(epochs=1, batch_size=4), out=tmp_path / "root" / "tagger-lstm", log=None)  # fmt: skip
@@ -234,14 +235,15 @@ def test_tagger_view_shows_the_library_s_tags_states_and_connectivity(tmp_path, 
     assert not at.exception
     figs = _figures(at)
     heat = figs[0]["data"][0]
-    np.testing.assert_allclose(_array(heat["z"]), rec["rnn.l1.rev.input"][0].T.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_array(heat["z"]), rec["rnn.l1.rev.input"][0].T.numpy(), **SHOWN)
     C = conn_of(model, (r.word_ids, r.char_ids), head="pos").numpy()
     conn = next(f for f in figs if "∂" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False))
-    np.testing.assert_allclose(_array(conn["data"][0]["z"]), np.log10(C / C.max(1, keepdims=True)), rtol=1e-5,
-                               atol=1e-5)  # each row relative to its maximum (the default)  # fmt: skip
+    # each row relative to its maximum (the default), at the 4 digits a chart sends
+    np.testing.assert_allclose(_array(conn["data"][0]["z"]), np.log10(C / C.max(1, keepdims=True)), rtol=5.001e-4,
+                               atol=1e-5)
     at.toggle(key="tag_per_row").set_value(False).run()
     conn = next(f for f in _figures(at) if "∂" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False))
-    np.testing.assert_allclose(_array(conn["data"][0]["z"]), np.log10(C), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_array(conn["data"][0]["z"]), np.log10(C), rtol=5.001e-4, atol=1e-5)
     assert any("слева" in c.value or "левее" in c.value for c in at.caption)
     at.sidebar.radio[0].set_value("en").run()
     assert not at.exception and at.dataframe[0].value["part of speech"].tolist() == [EN[f"pos.{p}"] for p in r.pos]

@@ -53,11 +53,11 @@ def render() -> None:
             return
         path_b = c2.selectbox(t("cmp.model_b"), list(others), format_func=lambda p: others[p].name,
                               key=state.CMP_MODEL_B)  # fmt: skip
-        text_a = c1.text_input(t("cmp.text"), text_b, max_chars=ui.MAX_TEXT_CHARS, key=f"{state.CMP_A}_m_{key}")
+        text_a = c1.text_input(t("cmp.text"), text_b, max_chars=ui.MAX_TEXT_CHARS, key=state.key(state.CMP_A, "m", key))
         text_b, right_a = text_a, right_b
     else:
-        text_a = c1.text_input(t("cmp.a"), text_a, max_chars=ui.MAX_TEXT_CHARS, key=f"{state.CMP_A}_{key}")
-        text_b = c2.text_input(t("cmp.b"), text_b, max_chars=ui.MAX_TEXT_CHARS, key=f"{state.CMP_B}_{key}")
+        text_a = c1.text_input(t("cmp.a"), text_a, max_chars=ui.MAX_TEXT_CHARS, key=state.key(state.CMP_A, key))
+        text_b = c2.text_input(t("cmp.b"), text_b, max_chars=ui.MAX_TEXT_CHARS, key=state.key(state.CMP_B, key))
     a = ui.analysis_or_stop(info.path, text_a)
     b = ui.analysis_or_stop(path_b, text_b)
     same = (text_b == pairs[key][1][0]) if mode == "models" else (text_a == pairs[key][0][0] and text_b == pairs[key][1][0])
@@ -75,13 +75,13 @@ def render() -> None:
     layer, direction = st.selectbox(t("gates.layer"), list(layers), format_func=layers.get,
                                     key=ui.keyed(state.CMP_LAYER))  # fmt: skip
     quantities = QUANTITIES[a.cell]
-    for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
-        with tab:
-            frame = textcompare.difference_frame(a, b, q, layer, direction)
-            tokens = list(frame.drop_duplicates("step")["token"])
-            title = t("cmp.fig_title", q=t(f"q.{q}"))
-            fig = plots.gate_heatmap(frame, tokens, "cell" if q == "cell" else "hidden", title=title, labels=diff_lbl)
-            ui.show_figure(fig, frame, f"diff_{q}_{info.name}", f"cmp_{q}")
+    tab, q = ui.quantity_tab(quantities, state.CMP_TAB)
+    with tab:
+        frame = textcompare.difference_frame(a, b, q, layer, direction)
+        tokens = list(frame.drop_duplicates("step")["token"])
+        title = t("cmp.fig_title", q=t(f"q.{q}"))
+        fig = plots.gate_heatmap(frame, tokens, "cell" if q == "cell" else "hidden", title=title, labels=diff_lbl)
+        ui.show_figure(fig, frame, f"diff_{q}_{info.name}", f"cmp_{q}")
 
 
 ui.run_view(render)

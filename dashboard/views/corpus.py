@@ -40,7 +40,8 @@ def render() -> None:
     if info.task != "sentiment" or not corpus.is_file():
         st.info(t("corpus.unavailable", name=ui.md_escape(info.name), path=ui.md_escape(str(corpus))))
         return
-    folder = state.corpus_folder(info.path, state.stamp(info.path), str(corpus), state.stamp(corpus))
+    folder = state.corpus_folder(info.path, state.stamp(info.path), str(corpus), state.stamp(corpus),
+                                  str(state.cache_hint()))
     if state.corpus_builds().ensure(info.path, str(corpus), folder).state != "ready":
         progress(folder)
         return
@@ -55,13 +56,13 @@ def render() -> None:
     steps = list(range(len(a.tokens)))
     sentence = zlib.crc32("\x1f".join(a.tokens).encode())  # a new sentence gets a new slider, on its last 2 tokens
     span = c2.select_slider(t("corpus.span"), steps, value=(max(0, len(steps) - 2), len(steps) - 1),
-                            format_func=lambda i: f"{i}: {a.tokens[i]}", key=f"{state.CORPUS_SPAN}_{sentence}")  # fmt: skip
+                            format_func=lambda i: f"{i}: {a.tokens[i]}", key=state.key(state.CORPUS_SPAN, sentence))  # fmt: skip
     threshold = c3.number_input(t("corpus.threshold"), -5.0, 5.0, 0.3, 0.05, key=state.CORPUS_THRESHOLD)
     off_before = st.toggle(t("corpus.off_before"), value=True, key=state.CORPUS_OFF_BEFORE)
     chosen = units_on(values, span[0], span[1], threshold, off_before)
     units = st.multiselect(t("corpus.units"), list(range(values.shape[1])), default=chosen, help=t("corpus.units_help"),
                            placeholder=t("corpus.units_placeholder"),
-                           key=f"{state.CORPUS_UNITS}_{column}_{span}_{threshold}_{off_before}")  # fmt: skip
+                           key=state.key(state.CORPUS_UNITS, column, span, threshold, off_before))  # fmt: skip
     frame = a.activation_frame(quantity, layer, d)
     order = list(units) + [u for u in range(values.shape[1]) if u not in units]  # the selected units on top
     fig = plots.gate_heatmap(frame, a.tokens, quantity, unknown=a.unknown, labels=ui.plot_labels(), order=order,

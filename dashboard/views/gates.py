@@ -13,7 +13,7 @@ from lstmviz.names import QUANTITIES
 
 
 def saturation(info: state.CheckpointInfo, a: sentence.TextAnalysis, task: str) -> None:
-    """Saturation scatter: this sentence vs a corpus sample, trained vs untrained."""
+    """Saturation scatter: this sentence vs a corpus sample, trained vs untrained (its recorded initialisation)."""
     st.subheader(t("sat.title"))
     if a.cell == "rnn":
         st.info(t("sat.no_gates"))
@@ -25,7 +25,8 @@ def saturation(info: state.CheckpointInfo, a: sentence.TextAnalysis, task: str) 
             st.info(t("sat.no_corpus", path=ui.md_escape(str(corpus))))
         else:
             texts = tuple(state.corpus_texts(str(corpus), state.stamp(corpus), 200, 0))
-            for untrained, label in ((False, t("sat.trained")), (True, t("sat.untrained"))):
+            known = ui.initialisation_known(info.path, info.name)  # untrained = its recorded start, or not drawn
+            for untrained, label in ((False, t("sat.trained")), (True, t("sat.untrained")))[: 1 + known]:
                 frames.append(state.corpus_saturation(info.path, state.stamp(info.path), texts, untrained, label))
     data = pd.concat(frames, ignore_index=True)
     data["quantity"] = [t(f"q.{q}") for q in data["quantity"]]  # legends read "<series>: <gate>" in the UI's language
@@ -64,12 +65,12 @@ def render() -> None:
     quantities = QUANTITIES[a.cell]
     # One order for every tab of the layer, from its memory (c for the LSTM, h otherwise): rows stay comparable.
     order = diagnostics.unit_order(a.values("cell" if a.cell == "lstm" else "hidden", layer, direction), how)
-    for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
-        with tab:
-            frame = a.activation_frame(q, layer, direction)
-            title = f"{info.name}: {t('q.' + q)}"
-            fig = plots.gate_heatmap(frame, a.tokens, q, title=title, unknown=a.unknown, labels=lbl, order=order)
-            ui.show_figure(fig, frame, f"{q}_{info.name}_l{layer}d{direction}", f"heat_{q}")
+    tab, q = ui.quantity_tab(quantities, state.GATES_TAB)
+    with tab:
+        frame = a.activation_frame(q, layer, direction)
+        title = f"{info.name}: {t('q.' + q)}"
+        fig = plots.gate_heatmap(frame, a.tokens, q, title=title, unknown=a.unknown, labels=lbl, order=order)
+        ui.show_figure(fig, frame, f"{q}_{info.name}_l{layer}d{direction}", f"heat_{q}")
 
     playback.section(a, info.name, layer, direction, order)
 

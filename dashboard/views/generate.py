@@ -1,5 +1,6 @@
-"""Generation view: a character language model continues a prefix; gates and states of both layers, the top-5
-next characters, and the connectivity ‖∂ loss_t / ∂ x_s‖ of the three cells on the same text."""
+"""Generation view: a character language model continues a prefix; what the model is (cell, layers), the gates and
+states of each layer, the top-5 next characters, and the connectivity ‖∂ loss_t / ∂ x_s‖ of every character model on
+the same text."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def render() -> None:
         st.info(t("gen.none"))
         return
     path = st.selectbox(t("gen.model"), list(lms), format_func=lambda p: lms[p].name, key=state.GEN_MODEL)
+    model, _ = state.load_model(path, state.stamp(path))  # the caption describes this model, not a typical one
+    st.caption(t("gen.about", name=ui.md_escape(lms[path].name), model=ui.model_summary(model.rnn)))
     c1, c2, c3, c4 = st.columns(4)
     prefix = c1.text_input(t("gen.prefix"), "Мне очень ", max_chars=200, key=state.GEN_PREFIX)
     temperature = c2.slider(t("gen.temperature"), 0.1, 2.0, 0.8, 0.1, key=state.GEN_TEMPERATURE)
@@ -39,11 +42,11 @@ def render() -> None:
     layers = {layer: t("gen.layer", layer=layer) for layer in range(run["num_layers"])}
     layer = st.radio(t("gates.layer"), list(layers), format_func=layers.get, horizontal=True, key=state.GEN_LAYER)
     quantities = QUANTITIES[run["cell"]]
-    for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
-        with tab:
-            frame = run["frames"][(layer, "fwd", q)]
-            fig = plots.gate_heatmap(frame, chars, q, title=f"{lms[path].name}: {t('q.' + q)}", labels=lbl)
-            ui.show_figure(fig, frame, f"gen_{q}_l{layer}", f"gen_{q}")
+    tab, q = ui.quantity_tab(quantities, state.GEN_TAB)
+    with tab:
+        frame = run["frames"][(layer, "fwd", q)]
+        fig = plots.gate_heatmap(frame, chars, q, title=f"{lms[path].name}: {t('q.' + q)}", labels=lbl)
+        ui.show_figure(fig, frame, f"gen_{q}_l{layer}", f"gen_{q}")
     st.subheader(t("gen.top5"))
     top = pd.DataFrame(run["top5"])
     top["char"] = [c if c.strip() else "␣" for c in top["char"]]
@@ -52,7 +55,8 @@ def render() -> None:
     st.subheader(t("gen.connectivity"))
     st.caption(t("gen.connectivity_caption"))
     per_row = st.toggle(t("conn.per_row"), value=True, help=t("conn.per_row_help"), key=state.GEN_PER_ROW)
-    for i, (name, conn) in enumerate(state.lm_connectivity(tuple(sorted(lms)), text[:60]).items()):
+    models = tuple((p, state.stamp(p)) for p in sorted(lms))  # stamps in the key: a rewritten model is recomputed
+    for i, (name, conn) in enumerate(state.lm_connectivity(models, text[:60]).items()):
         fig = plots.connectivity_heatmap(conn, [c if c.strip() else "␣" for c in text[:60]], title=name, labels=lbl,
                                          per_row=per_row)  # fmt: skip
         ui.show_figure(fig, pd.DataFrame(conn), f"connectivity_{name}", f"conn_{i}")

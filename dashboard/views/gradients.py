@@ -12,8 +12,8 @@ from lstmviz import sentence
 from lstmviz.gradcompare import compare_gradients
 
 
-def what_if_knobs() -> dict:
-    """The what-if expander; returns keyword arguments for ``state.analyze``."""
+def what_if_knobs(infos: list[state.CheckpointInfo]) -> dict:
+    """The what-if expander; returns keyword arguments for ``state.analyze`` of the models ``infos``."""
     with st.expander(t("whatif.title"), expanded=False):
         st.caption(t("whatif.caption"))
         c1, c2, c3, c4 = st.columns(4)
@@ -26,6 +26,8 @@ def what_if_knobs() -> dict:
         whh = c2.slider(t("whatif.whh"), 0.25, 2.0, 1.0, 0.05, key=state.WHATIF_WHH)
         bias = c3.slider(t("whatif.bias"), -5.0, 5.0, 0.0, 0.5, key=state.WHATIF_BIAS)
         untrained = c4.toggle(t("whatif.untrained"), key=state.WHATIF_UNTRAINED)
+        with c4:  # all models at their recorded start or none; a list, so each unknown one gets its caption
+            untrained = untrained and all([ui.initialisation_known(i.path, i.name) for i in infos])
     return {"filler": int(filler), "filler_at": at, "whh_scale": float(whh), "forget_bias": float(bias),
             "untrained": bool(untrained)}  # fmt: skip
 
@@ -52,7 +54,7 @@ def render() -> None:
     targets = {"": t("grads.predicted"), **{l: ui.md_escape(ui.class_name(l)) for l in shared}}
     target = st.radio(t("grads.target"), list(targets), horizontal=True, key=ui.keyed(state.GRAD_TARGET),
                       format_func=targets.get)
-    knobs = what_if_knobs()
+    knobs = what_if_knobs([by_path[p] for p in chosen])
     runs = {name: ui.analysis_or_stop(p, text, target=target or None, **knobs)
             for name, p in zip(preds, chosen)}
     first_a = next(iter(runs.values()))

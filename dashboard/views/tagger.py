@@ -1,5 +1,6 @@
-"""Tagger view: a sentence through the char-CNN + bidirectional LSTM tagger; its tags, the gates and states of
-both layers in both directions, how far left and right each tag looks (connectivity), and its held-out scores."""
+"""Tagger view: a sentence through the char-CNN + bidirectional recurrent tagger; what the model is (cell, layers),
+its tags, the gates and states of each layer in both directions, how far left and right each tag looks
+(connectivity), and its held-out scores."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def render() -> None:
         return
     ui.sanitize(state.TAG_MODEL, list(taggers))
     path = st.selectbox(t("tag.model"), list(taggers), format_func=lambda p: taggers[p].name, key=state.TAG_MODEL)
+    model, _ = state.load_model(path, state.stamp(path))  # the caption describes this model, not a typical one
+    st.caption(t("tag.about", name=ui.md_escape(taggers[path].name), model=ui.model_summary(model.rnn)))
     text = st.text_input(t("tag.text"), t("tag.default"), max_chars=ui.MAX_TEXT_CHARS, key=ui.keyed(state.TAG_TEXT))
     run = state.tag(path, state.stamp(path), text)
     if not run["words"]:
@@ -61,12 +64,12 @@ def render() -> None:
     layer, direction = st.radio(t("tag.layer"), options, format_func=names.get, horizontal=True, key=state.TAG_LAYER)
     lbl, name = ui.plot_labels(), taggers[path].name
     quantities = QUANTITIES[run["cell"]]
-    for tab, q in zip(st.tabs([t(f"q.{q}") for q in quantities]), quantities):
-        with tab:
-            frame = run["frames"][(layer, direction, q)]
-            fig = plots.gate_heatmap(frame, words, q, title=f"{name}: {t('q.' + q)} · {names[(layer, direction)]}",
-                                     labels=lbl)  # fmt: skip
-            ui.show_figure(fig, frame, f"tagger_{q}_l{layer}_{direction}", f"tag_{q}")
+    tab, q = ui.quantity_tab(quantities, state.TAG_TAB)
+    with tab:
+        frame = run["frames"][(layer, direction, q)]
+        fig = plots.gate_heatmap(frame, words, q, title=f"{name}: {t('q.' + q)} · {names[(layer, direction)]}",
+                                 labels=lbl)  # fmt: skip
+        ui.show_figure(fig, frame, f"tagger_{q}_l{layer}_{direction}", f"tag_{q}")
     st.subheader(t("tag.connectivity"))
     heads = {h: t(f"head.{h}") for h in HEADS}
     c1, c2 = st.columns(2)

@@ -351,14 +351,16 @@ def cache_root() -> Path:
     return Path(base) / "corpus"
 
 
-def recording_folder(model_fingerprint: str, data_sha256: str, dtype: str = "float16") -> Path:
-    """The cache folder of one (model, corpus, dtype) recording under :func:`cache_root`.
+def recording_folder(
+    model_fingerprint: str, data_sha256: str, dtype: str = "float16", root: str | os.PathLike | None = None
+) -> Path:
+    """The cache folder of one (model, corpus, dtype) recording under ``root`` (default :func:`cache_root`).
 
     Example:
-        >>> recording_folder("ab" * 32, "cd" * 32).name
-        'abababababababab-cdcdcdcdcdcdcdcd-float16'
+        >>> recording_folder("ab" * 32, "cd" * 32, root="/tmp/c").as_posix()
+        '/tmp/c/abababababababab-cdcdcdcdcdcdcdcd-float16'
     """
-    return cache_root() / f"{model_fingerprint[:16]}-{data_sha256[:16]}-{dtype}"
+    return Path(cache_root() if root is None else root) / f"{model_fingerprint[:16]}-{data_sha256[:16]}-{dtype}"
 
 
 def is_complete(folder: str | os.PathLike) -> bool:
