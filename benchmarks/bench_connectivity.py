@@ -31,8 +31,10 @@ from lstmviz.checkpoint import load_checkpoint  # noqa: E402
 from lstmviz.connectivity import connectivity  # noqa: E402
 from lstmviz.tagger import encode_words, indices  # noqa: E402
 
-TEXT = ("Мне очень понравился этот фильм, но конец был слабым, а музыка — лучше всего, что я слышал в кино за год. "
-        "Владимир Путин прилетел в Казань, а «Газпром» снова поднял цены на газ для Европы и Азии.")  # fmt: skip
+TEXT = (
+    "Мне очень понравился этот фильм, но конец был слабым, а музыка — лучше всего, что я слышал в кино за год. "
+    "Владимир Путин прилетел в Казань, а «Газпром» снова поднял цены на газ для Европы и Азии."
+)
 
 
 def _median(fn, repeats: int) -> float:
@@ -75,15 +77,23 @@ def bench(root: Path, chars: int, words: int, repeats: int) -> list[dict]:
     for name, model, inputs, forward, head in cases:
         x = model.embed(*inputs) if isinstance(inputs, tuple) else model.embedding(inputs)  # (1, T, E)
         with torch.no_grad():
-            t_fwd = _median(lambda: forward(model), repeats)
+            t_fwd = _median(lambda f=forward, m=model: f(m), repeats)
         batched = connectivity(model, inputs, head=head)
-        t_batched = _median(lambda: connectivity(model, inputs, head=head), repeats)
+        t_batched = _median(lambda m=model, i=inputs, h=head: connectivity(m, i, head=h), repeats)
         loop = _loop(model, x, head)
-        t_loop = _median(lambda: _loop(model, x, head), max(1, repeats // 2))
-        rows.append({"model": name, "T": x.shape[1], "forward_ms": 1e3 * t_fwd, "batched_ms": 1e3 * t_batched,
-                     "loop_ms": 1e3 * t_loop, "batched_x_forward": t_batched / t_fwd,
-                     "loop_x_batched": t_loop / t_batched,
-                     "max_abs_diff": float((batched - loop).abs().max())})  # fmt: skip
+        t_loop = _median(lambda m=model, x=x, h=head: _loop(m, x, h), max(1, repeats // 2))
+        rows.append(
+            {
+                "model": name,
+                "T": x.shape[1],
+                "forward_ms": 1e3 * t_fwd,
+                "batched_ms": 1e3 * t_batched,
+                "loop_ms": 1e3 * t_loop,
+                "batched_x_forward": t_batched / t_fwd,
+                "loop_x_batched": t_loop / t_batched,
+                "max_abs_diff": float((batched - loop).abs().max()),
+            }
+        )
     return rows
 
 
@@ -96,11 +106,15 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (the dashboard uses 1)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{'model':<14}{'T':>4}{'forward ms':>12}{'batched ms':>12}{'loop ms':>10}{'batched/fwd':>13}"
-          f"{'loop/batched':>14}{'max |diff|':>12}")  # fmt: skip
+    print(
+        f"{'model':<14}{'T':>4}{'forward ms':>12}{'batched ms':>12}{'loop ms':>10}{'batched/fwd':>13}"
+        f"{'loop/batched':>14}{'max |diff|':>12}"
+    )
     for r in bench(args.root, args.chars, args.words, args.repeats):
-        print(f"{r['model']:<14}{r['T']:>4}{r['forward_ms']:>12.2f}{r['batched_ms']:>12.1f}{r['loop_ms']:>10.1f}"
-              f"{r['batched_x_forward']:>13.1f}{r['loop_x_batched']:>14.2f}{r['max_abs_diff']:>12.1e}")  # fmt: skip
+        print(
+            f"{r['model']:<14}{r['T']:>4}{r['forward_ms']:>12.2f}{r['batched_ms']:>12.1f}{r['loop_ms']:>10.1f}"
+            f"{r['batched_x_forward']:>13.1f}{r['loop_x_batched']:>14.2f}{r['max_abs_diff']:>12.1e}"
+        )
 
 
 if __name__ == "__main__":

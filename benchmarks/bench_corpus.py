@@ -1,11 +1,11 @@
 """Corpus recording and queries on the shipped sentiment models over the whole corpus (issue 13).
 
 For each model, in a fresh subprocess (so its peak resident memory is its own), after one untimed pass that
-warms the lemmatiser's cache: the corpus texts are encoded and run through the model in the recorder's batches with a plain ``no_grad`` forward (the
-baseline: tokenising + forward), then recorded to a float16 Parquet dataset with
-:func:`lstmviz.corpus.record.record_corpus`; both wall times, sentences per second, their ratio, the
-dataset size, the process's peak RSS and how much of it the recording added (peak after - peak before it)
-are printed. Then the DuckDB queries on the LSTM's recording
+warms the lemmatiser's cache: the corpus texts are encoded and run through the model in the recorder's
+batches with a plain ``no_grad`` forward (the baseline: tokenising + forward), then recorded to a float16
+Parquet dataset with :func:`lstmviz.corpus.record.record_corpus`; both wall times, sentences per second,
+their ratio, the dataset size, the process's peak RSS and how much of it the recording added (peak after -
+peak before it) are printed. Then the DuckDB queries on the LSTM's recording
 (top contexts, histogram, LSTMVis match of 3 units over a 2-token span) are timed: median of 5; target
 <= 1 s each on the 6k-sentence corpus. The LSTM gates ratio at large batch is
 ``benchmarks/bench_recorder.py``'s first section.
@@ -71,8 +71,13 @@ def record_models(data: str, models: list[str], batch: int, root: Path) -> dict[
     """Per model: the child's measurements (its dataset stays under ``root``)."""
     out = {}
     for name in models:
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(REPO / "checkpoints" / name), data, str(root / name),
-                               str(batch)], capture_output=True, text=True, cwd=REPO, check=True)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(REPO / "checkpoints" / name), data, str(root / name), str(batch)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=True,
+        )
         out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
 
@@ -110,11 +115,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         rows = record_models(args.data, args.models.split(","), args.batch_size, root)
-        print(f"{'model':<16}{'sentences':>10}{'plain s':>9}{'record s':>10}{'sent/s':>9}{'x plain':>9}{'MB':>7}{'peak RSS MB':>13}{'of which recording':>20}")
+        print(
+            f"{'model':<16}{'sentences':>10}{'plain s':>9}{'record s':>10}{'sent/s':>9}{'x plain':>9}{'MB':>7}"
+            f"{'peak RSS MB':>13}{'of which recording':>20}"
+        )
         for name, r in rows.items():
-            print(f"{name:<16}{r['sentences']:>10}{r['plain_s']:>9.2f}{r['record_s']:>10.2f}"
-                  f"{r['sentences'] / r['record_s']:>9.0f}{r['record_s'] / r['plain_s']:>9.2f}{r['bytes'] / 2**20:>7.1f}"
-                  f"{r['peak_rss_mb']:>13.0f}{r['peak_rss_mb'] - r['before_mb']:>20.0f}")  # fmt: skip
+            print(
+                f"{name:<16}{r['sentences']:>10}{r['plain_s']:>9.2f}{r['record_s']:>10.2f}"
+                f"{r['sentences'] / r['record_s']:>9.0f}{r['record_s'] / r['plain_s']:>9.2f}{r['bytes'] / 2**20:>7.1f}"
+                f"{r['peak_rss_mb']:>13.0f}{r['peak_rss_mb'] - r['before_mb']:>20.0f}"
+            )
         last = args.models.split(",")[-1]
         for kind, s in query_latencies(root / last).items():
             print(f"query on {last}: {kind:<36} {s * 1e3:7.1f} ms  target <= 1000 ms  {'MET' if s <= 1 else 'NOT MET'}")

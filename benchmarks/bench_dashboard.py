@@ -49,7 +49,7 @@ def gradient_view_work(preds: dict[str, Predictor], text: str) -> int:
         plots.grad_norm_curves(cmp.curves, "distance", None, cmp.drawn_bounds, value="norm_rel"),
         plots.reach_curves(cmp.reach),
     ]
-    for name, a in runs.items():
+    for a in runs.values():
         sal = plots.colored_text_data(a.tokens, a.saliency)
         figs.append(plots.colored_text_figure(sal, 0.0, cmp.saliency_max or None, "Reds"))
     if not cmp.forget.empty:
@@ -62,8 +62,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=str(REPO / "checkpoints"), help="checkpoint root")
     ap.add_argument("--repeats", type=int, default=15, help="timed repeats (after 2 warm-ups)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch intra-op threads (the dashboard sets 1, see dashboard/app.py)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads (the dashboard sets 1, see dashboard/app.py)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(args.root)
@@ -85,10 +86,14 @@ def main() -> None:
     med = statistics.median(times)
     hidden = {n: p.model.config.hidden_size for n, p in preds.items()}
     print(f"checkpoints: {source}")
-    print(f"models: {hidden} (hidden size); sentence: {n_tokens} tokens; figure JSON: {size / 1024:.0f} KiB; "
-          f"torch threads: {torch.get_num_threads()}")
-    print(f"gradient view, 3 models, uncached: median {med:.1f} ms, min {min(times):.1f} ms, "
-          f"max {max(times):.1f} ms over {len(times)} repeats")
+    print(
+        f"models: {hidden} (hidden size); sentence: {n_tokens} tokens; figure JSON: {size / 1024:.0f} KiB; "
+        f"torch threads: {torch.get_num_threads()}"
+    )
+    print(
+        f"gradient view, 3 models, uncached: median {med:.1f} ms, min {min(times):.1f} ms, "
+        f"max {max(times):.1f} ms over {len(times)} repeats"
+    )
     print(f"within {BUDGET_MS:.0f} ms budget: {'yes' if med <= BUDGET_MS else 'NO'}")
 
 

@@ -35,9 +35,14 @@ import e2e  # noqa: E402
 
 FIRST_PAINT_TARGET_S = 8.0
 TYPING_TARGET_S = 1.0
-SENTENCES = ["Мне очень понравился этот концерт", "Погода сегодня отвратительная и холодная",
-             "Новый музей открылся в центре города", "Обслуживание было медленным но еда вкусной",
-             "Я давно не читал такой интересной книги", "Поезд опоздал на два часа"]  # fmt: skip
+SENTENCES = [
+    "Мне очень понравился этот концерт",
+    "Погода сегодня отвратительная и холодная",
+    "Новый музей открылся в центре города",
+    "Обслуживание было медленным но еда вкусной",
+    "Я давно не читал такой интересной книги",
+    "Поезд опоздал на два часа",
+]
 
 
 def cold_start(browser, root: Path, log_dir: Path) -> tuple[dict[str, float], e2e.Server | None]:
@@ -69,7 +74,9 @@ def typing_times(browser, root: Path, log_dir: Path, n: int) -> list[float]:
                 """words => [...document.querySelectorAll('.js-plotly-plot')].some(g => {
                      const t = ((g.layout || {}).xaxis || {}).ticktext;
                      return t && words.every(w => t.map(s => String(s).replace('⁇', '')).includes(w)); })""",
-                arg=words, timeout=60_000, polling=20,
+                arg=words,
+                timeout=60_000,
+                polling=20,
             )
             out.append(time.perf_counter() - t0)
             e2e.wait_app_ready(page, timeout=120)
@@ -95,11 +102,15 @@ def main() -> None:
     med = {k: statistics.median(r[k] for r in runs if k in r) for k in order if any(k in r for r in runs)}
     print("median: " + ", ".join(f"{k} {v:.2f} s" for k, v in med.items()))
     first = med.get("chart_drawn", float("nan"))
-    print(f"cold start to first chart drawn: median {first:.2f} s over {len(runs)} starts "
-          f"(target <= {FIRST_PAINT_TARGET_S:.0f} s: {'met' if first <= FIRST_PAINT_TARGET_S else 'MISSED'})")
+    print(
+        f"cold start to first chart drawn: median {first:.2f} s over {len(runs)} starts "
+        f"(target <= {FIRST_PAINT_TARGET_S:.0f} s: {'met' if first <= FIRST_PAINT_TARGET_S else 'MISSED'})"
+    )
     t = statistics.median(typed)
-    print(f"typing -> first updated chart: {', '.join(f'{x:.2f}' for x in typed)} s; median {t:.2f} s "
-          f"(target <= {TYPING_TARGET_S:.0f} s: {'met' if t <= TYPING_TARGET_S else 'MISSED'})")
+    print(
+        f"typing -> first updated chart: {', '.join(f'{x:.2f}' for x in typed)} s; median {t:.2f} s "
+        f"(target <= {TYPING_TARGET_S:.0f} s: {'met' if t <= TYPING_TARGET_S else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

@@ -74,7 +74,10 @@ def main() -> None:
         print(f"{name:26s} {view:9s} {seconds * 1000:7.0f} ms  {payload / 2**20:6.2f} MB")
     worst_s = max(r[2] for r in rows)
     worst_b = max(r[3] for r in rows)
-    print(f"worst server time {worst_s:.2f} s (budget {TIME_BUDGET_S:.0f} s): {'yes' if worst_s <= TIME_BUDGET_S else 'NO'}")
+    print(
+        f"worst server time {worst_s:.2f} s (budget {TIME_BUDGET_S:.0f} s): "
+        f"{'yes' if worst_s <= TIME_BUDGET_S else 'NO'}"
+    )
     print(f"worst payload {worst_b / 2**20:.2f} MB (budget 1 MB): {'yes' if worst_b <= PAYLOAD_BUDGET else 'NO'}")
 
 

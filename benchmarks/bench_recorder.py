@@ -8,7 +8,8 @@ Reference costs: M0 = the module's plain fused forward, G0 = plain fused forward
 backward. Targets (2 CPU cores):
   * gates and states of all layers  <= 2 x M0 (LSTM), <= 1.5 x M0 (GRU, RNN)   at B=32, H=256, T=300, L=2
     (LSTM: gates read from the fused kernel's workspace, lstmviz.fusedgates; the old own-loop ratio is printed beside)
-  * full recording (gates + grad_hidden + grad_cell, all layers) <= 2 x G0     at B=32,H=256,T=300,L=2 and B=1,H=64,T=300,L=1
+  * full recording (gates + grad_hidden + grad_cell, all layers) <= 2 x G0     at B=32,H=256,T=300,L=2
+                                                                                and B=1,H=64,T=300,L=1
   * >= 5 x faster than a naive unrolled nn.LSTMCell loop with retain_grad      at B=1, H=64, T=300
   * one typed sentence (B=1, T=20, H=128, L=1), full: <= 2 ms RNN, 4 ms LSTM, 7 ms GRU
 """
@@ -131,13 +132,19 @@ def main() -> None:
         p, r = gates_only(m, x)
         fns = {"M0": p, "rec": r}
         if cell == "lstm":  # the same recording without the fused-kernel gates (lstmviz.fusedgates): the own loop
-            fns["own"] = lambda: _without_fused_gates(r)
+            fns["own"] = lambda r=r: _without_fused_gates(r)
         t = interleaved(fns, rep)
         ratio = t["rec"] / t["M0"]
         rows.append((f"gates {cell} B32 H256 T300 L2", ratio, target))
-        print(f"{cell:5s} M0 {t['M0']*1e3:8.1f} ms  recorded {t['rec']*1e3:8.1f} ms  ratio {ratio:5.2f}  target <= {target}  {'MET' if ratio <= target else 'NOT MET'}")
+        print(
+            f"{cell:5s} M0 {t['M0'] * 1e3:8.1f} ms  recorded {t['rec'] * 1e3:8.1f} ms  ratio {ratio:5.2f}  "
+            f"target <= {target}  {'MET' if ratio <= target else 'NOT MET'}"
+        )
         if "own" in t:
-            print(f"      without the workspace gates (own step loop): {t['own']*1e3:8.1f} ms  ratio {t['own'] / t['M0']:5.2f}")
+            print(
+                f"      without the workspace gates (own step loop): {t['own'] * 1e3:8.1f} ms  "
+                f"ratio {t['own'] / t['M0']:5.2f}"
+            )
 
     print("== full recording (gates + grad_hidden + grad_cell), ratio to G0 (plain forward + backward)")
     for B, H, L in ((32, 256, 2), (1, 64, 1)):
@@ -147,7 +154,10 @@ def main() -> None:
             t = interleaved({"G0": p, "rec": r}, rep, inner=1 if B > 1 else 3)
             ratio = t["rec"] / t["G0"]
             rows.append((f"full {cell} B{B} H{H} T300 L{L}", ratio, 2.0))
-            print(f"{cell:5s} B={B:2d} H={H:3d} L={L}  G0 {t['G0']*1e3:8.1f} ms  recorded {t['rec']*1e3:8.1f} ms  ratio {ratio:5.2f}  target <= 2.0  {'MET' if ratio <= 2.0 else 'NOT MET'}")
+            print(
+                f"{cell:5s} B={B:2d} H={H:3d} L={L}  G0 {t['G0'] * 1e3:8.1f} ms  recorded {t['rec'] * 1e3:8.1f} ms  "
+                f"ratio {ratio:5.2f}  target <= 2.0  {'MET' if ratio <= 2.0 else 'NOT MET'}"
+            )
 
     print("== vs naive unrolled LSTMCell loop with retain_grad, B=1 H=64 T=300")
     m, x = make("lstm", 1, 64, 300, 1)
@@ -155,7 +165,10 @@ def main() -> None:
     t = interleaved({"naive": naive_lstm_cells(64, 300), "rec": r}, rep, inner=3)
     speedup = t["naive"] / t["rec"]
     rows.append(("speed-up vs naive LSTMCell loop", speedup, 5.0))
-    print(f"naive {t['naive']*1e3:8.1f} ms  recorded {t['rec']*1e3:8.1f} ms  speed-up {speedup:5.2f} x  target >= 5  {'MET' if speedup >= 5 else 'NOT MET'}")
+    print(
+        f"naive {t['naive'] * 1e3:8.1f} ms  recorded {t['rec'] * 1e3:8.1f} ms  speed-up {speedup:5.2f} x  "
+        f"target >= 5  {'MET' if speedup >= 5 else 'NOT MET'}"
+    )
 
     print("== one typed sentence, B=1 T=20 H=128 L=1, full recording (absolute ms; median)")
     for cell, target_ms in (("rnn", 2.0), ("lstm", 4.0), ("gru", 7.0)):

@@ -48,11 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     lengths = torch.full((64,), x.shape[1])
     print(f"one AdamW update, batch 64, T {x.shape[1]}, hidden 32, {args.threads} thread(s); medians of {args.repeats}")
     for cell in ("rnn", "gru", "lstm"):
-        model = RecurrentClassifier.seeded(ModelConfig(cell=cell, vocab_size=20, embed_dim=16, hidden_size=32,
-                                                       num_classes=4), 0)  # fmt: skip
+        model = RecurrentClassifier.seeded(
+            ModelConfig(cell=cell, vocab_size=20, embed_dim=16, hidden_size=32, num_classes=4), 0
+        )
         torch.testing.assert_close(model(x, lengths), _packed_forward(model, x, lengths), atol=1e-5, rtol=0)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        ways = {"packed": lambda: _packed_forward(model, x, lengths), "unpacked": lambda: model(x, lengths)}
+        ways = {
+            "packed": lambda m=model: _packed_forward(m, x, lengths),
+            "unpacked": lambda m=model: m(x, lengths),
+        }
         times: dict[str, list[float]] = {k: [] for k in ways}
         for i in range(args.repeats + 2):
             for name, fwd in ways.items():
@@ -64,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
                 if i >= 2:  # warm-up
                     times[name].append(time.perf_counter() - t0)
         med = {k: statistics.median(v) * 1000 for k, v in times.items()}
-        print(f"{cell:5s} packed {med['packed']:7.1f} ms   unpacked {med['unpacked']:7.1f} ms   "
-              f"packed / unpacked {med['packed'] / med['unpacked']:.2f}x")  # fmt: skip
+        print(
+            f"{cell:5s} packed {med['packed']:7.1f} ms   unpacked {med['unpacked']:7.1f} ms   "
+            f"packed / unpacked {med['packed'] / med['unpacked']:.2f}x"
+        )
     return 0
 
 

@@ -65,10 +65,21 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             jobs.append({"preset": name, "seed": seed, "seconds": wall})
             for cell in cfg.cells:
-                runs.append({"preset": name, "seed": seed, "cell": cell, "final": _final(snap["history"], cell, cfg.task),
-                             "solved_at": snap["solved"][cell], "seconds": snap["seconds"][cell]})  # fmt: skip
-                print(f"{name} seed {seed} {cell}: final {runs[-1]['final']:.3f} solved_at {runs[-1]['solved_at']} "
-                      f"{runs[-1]['seconds']:.1f} s", flush=True)  # fmt: skip
+                runs.append(
+                    {
+                        "preset": name,
+                        "seed": seed,
+                        "cell": cell,
+                        "final": _final(snap["history"], cell, cfg.task),
+                        "solved_at": snap["solved"][cell],
+                        "seconds": snap["seconds"][cell],
+                    }
+                )
+                print(
+                    f"{name} seed {seed} {cell}: final {runs[-1]['final']:.3f} solved_at {runs[-1]['solved_at']} "
+                    f"{runs[-1]['seconds']:.1f} s",
+                    flush=True,
+                )
     frame = pd.DataFrame(runs)
     verdicts = {}
     for name in args.presets.split(","):
@@ -85,12 +96,18 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
     }
     write_text_atomic(out / "lab_presets.json", json.dumps(result, indent=1))
-    body = [[r["preset"], r["seed"], r["cell"], f"{r['final']:.3f}", r["solved_at"] or "-", f"{r['seconds']:.1f}"]
-            for r in runs]  # fmt: skip
+    body = [
+        [r["preset"], r["seed"], r["cell"], f"{r['final']:.3f}", r["solved_at"] or "-", f"{r['seconds']:.1f}"]
+        for r in runs
+    ]
     verdict_rows = [[n, v["verdict"], f"{v['max_job_seconds']:.0f}", v["within_target"]] for n, v in verdicts.items()]
-    text = (markdown_table(["preset", "seed", "cell", "final held-out", "solved at update", "seconds"], body) + "\n"
-            + markdown_table(["preset", "verdict over the seeds", "slowest job (s)", f"≤ {TARGET_SECONDS:.0f} s"],
-                             verdict_rows))  # fmt: skip
+    text = (
+        markdown_table(["preset", "seed", "cell", "final held-out", "solved at update", "seconds"], body)
+        + "\n"
+        + markdown_table(
+            ["preset", "verdict over the seeds", "slowest job (s)", f"≤ {TARGET_SECONDS:.0f} s"], verdict_rows
+        )
+    )
     write_text_atomic(out / "lab_presets.md", text)
     print(text)
     return 0

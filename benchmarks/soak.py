@@ -52,9 +52,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [p for p in (str(REPO), str(REPO / "tests")) if p not in sys.path]
 
-import numpy as np  # noqa: E402
-
 import e2e  # noqa: E402
+import numpy as np  # noqa: E402
 
 WORDS = (  # Russian review vocabulary; sentences are drawn from it, seeded per session and round
     "фильм сюжет актёр игра финал конец начало музыка режиссёр сцена герой история вечер сервис еда "
@@ -124,7 +123,9 @@ class Verifier:
             want = a.values(q, 0, 0).T  # (units, T)
             if z.shape != want.shape or not np.allclose(z, want, atol=QUANTITY_TOL, equal_nan=True):
                 out["values_ok"] = False
-                out["detail"] = f"{q}: z differs (max {np.nanmax(np.abs(z - want)) if z.shape == want.shape else z.shape})"
+                out["detail"] = (
+                    f"{q}: z differs (max {np.nanmax(np.abs(z - want)) if z.shape == want.shape else z.shape})"
+                )
         if set(maps) != {f for f in self._quantities(a)}:
             out["tokens_ok"] = False
             out["detail"] = f"heatmaps shown {sorted(maps)}"
@@ -198,8 +199,9 @@ async def wait_ready(page: Any, timeout: float, after_runs: int | None = None, s
     deadline = time.perf_counter() + timeout
     if after_runs is not None:
         try:
-            await page.wait_for_function(f"() => window.__lvz && window.__lvz.runs > {after_runs}",
-                                         timeout=min(timeout, 30) * 1000, polling=100)
+            await page.wait_for_function(
+                f"() => window.__lvz && window.__lvz.runs > {after_runs}", timeout=min(timeout, 30) * 1000, polling=100
+            )
         except Exception:
             pass
     since = None
@@ -229,8 +231,17 @@ async def select_checkpoint(page: Any, name: str, timeout: float) -> None:
         raise LookupError(f"could not select {name!r}")
 
 
-async def run_session(i: int, browser: Any, url: str, checkpoint: str, start: asyncio.Event, stop_at: list[float],
-                      verifier: Verifier, stats: Stats, timeout: float) -> None:
+async def run_session(
+    i: int,
+    browser: Any,
+    url: str,
+    checkpoint: str,
+    start: asyncio.Event,
+    stop_at: list[float],
+    verifier: Verifier,
+    stats: Stats,
+    timeout: float,
+) -> None:
     """One user: load, select the checkpoint, then type sentences until the time is up."""
     loop = asyncio.get_running_loop()
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -254,10 +265,11 @@ async def run_session(i: int, browser: Any, url: str, checkpoint: str, start: as
             await box.fill(text)
             await box.press("Control+Enter")
             try:
-                await page.wait_for_function(MARKER_SHOWN_JS, arg=marker_of(text), timeout=timeout * 1000,
-                                             polling=100)
+                await page.wait_for_function(MARKER_SHOWN_JS, arg=marker_of(text), timeout=timeout * 1000, polling=100)
             except Exception as e:
-                stats.exceptions.append(f"s{i} r{round_}: chart not updated within {timeout:.0f} s ({type(e).__name__})")
+                stats.exceptions.append(
+                    f"s{i} r{round_}: chart not updated within {timeout:.0f} s ({type(e).__name__})"
+                )
                 figs = await page.evaluate(e2e.FIGURES_JS)
                 ticks = e2e.chart_tokens(figs) or []
                 foreign = {m.group(1) for m in map(MARKER_RE.match, ticks) if m} - {marker_of(text)}
@@ -283,8 +295,16 @@ async def run_session(i: int, browser: Any, url: str, checkpoint: str, start: as
         await context.close()
 
 
-async def _soak(url: str, sessions: int, seconds: float, checkpoint: str, browsers: int, verifier: Verifier,
-                rss: Any, timeout: float) -> dict[str, Any]:
+async def _soak(
+    url: str,
+    sessions: int,
+    seconds: float,
+    checkpoint: str,
+    browsers: int,
+    verifier: Verifier,
+    rss: Any,
+    timeout: float,
+) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     stats = Stats()
@@ -295,8 +315,12 @@ async def _soak(url: str, sessions: int, seconds: float, checkpoint: str, browse
         procs = [await p.chromium.launch(**e2e.launch_options()) for _ in range(browsers)]
         try:
             t_setup = time.perf_counter()
-            tasks = [asyncio.create_task(run_session(i, procs[i % browsers], url, checkpoint, start, stop_at,
-                                                     verifier, stats, timeout)) for i in range(sessions)]
+            tasks = [
+                asyncio.create_task(
+                    run_session(i, procs[i % browsers], url, checkpoint, start, stop_at, verifier, stats, timeout)
+                )
+                for i in range(sessions)
+            ]
             while len(stats.setup_seconds) + sum(1 for t in tasks if t.done()) < sessions:
                 await asyncio.sleep(0.2)
             setup = time.perf_counter() - t_setup
@@ -316,20 +340,26 @@ async def _soak(url: str, sessions: int, seconds: float, checkpoint: str, browse
     lat = np.array(stats.latencies) if stats.latencies else np.array([np.nan])
     mib = 1024 * 1024
     return {
-        "sessions": sessions, "seconds": seconds, "ran_seconds": round(ran, 1), "browsers": browsers,
-        "setup_seconds": round(setup, 1), "results": int(sum(stats.results.values())),
+        "sessions": sessions,
+        "seconds": seconds,
+        "ran_seconds": round(ran, 1),
+        "browsers": browsers,
+        "setup_seconds": round(setup, 1),
+        "results": int(sum(stats.results.values())),
         "results_per_session": [stats.results.get(i, 0) for i in range(sessions)],
         "latency_p50_s": round(float(np.nanpercentile(lat, 50)), 2),
         "latency_p95_s": round(float(np.nanpercentile(lat, 95)), 2),
         "latency_max_s": round(float(np.nanmax(lat)), 2),
-        "exceptions": len(stats.exceptions), "cross_talk": len(stats.cross_talk),
+        "exceptions": len(stats.exceptions),
+        "cross_talk": len(stats.cross_talk),
         "value_mismatches": len(stats.mismatches),
         "rss_start_mib": round(rss_start / mib, 1) if rss_start else None,
         "rss_end_mib": round(rss_end / mib, 1) if rss_end else None,
         "rss_peak_mib": round(max(samples + [rss_end or 0]) / mib, 1) if rss else None,
         "rss_growth_mib": round((rss_end - rss_start) / mib, 1) if rss else None,
         "blocked_requests": sorted(stats.blocked),
-        "exception_samples": stats.exceptions[:20], "cross_talk_samples": stats.cross_talk[:20],
+        "exception_samples": stats.exceptions[:20],
+        "cross_talk_samples": stats.cross_talk[:20],
         "mismatch_samples": stats.mismatches[:20],
     }
 
@@ -382,16 +412,36 @@ def run_soak(
     try:
         if port:
             rss = psutil.Process(pid).memory_info if pid else None
-            out = asyncio.run(_soak(f"http://127.0.0.1:{port}/", sessions, seconds, checkpoint, browsers,
-                                    verifier, (lambda: rss().rss) if rss else None, timeout))
+            out = asyncio.run(
+                _soak(
+                    f"http://127.0.0.1:{port}/",
+                    sessions,
+                    seconds,
+                    checkpoint,
+                    browsers,
+                    verifier,
+                    (lambda: rss().rss) if rss else None,
+                    timeout,
+                )
+            )
             out["server"] = f"existing on port {port}"
             return out
         with e2e.streamlit_server(root, log_dir=tempfile.mkdtemp(prefix="lstmviz-soak-log-")) as server:
             proc = psutil.Process(server.pid)
             rss_spawn = proc.memory_info().rss
             cpu0 = sum(proc.cpu_times()[:2])
-            out = asyncio.run(_soak(server.url, sessions, seconds, checkpoint, browsers, verifier,
-                                    lambda: proc.memory_info().rss, timeout))
+            out = asyncio.run(
+                _soak(
+                    server.url,
+                    sessions,
+                    seconds,
+                    checkpoint,
+                    browsers,
+                    verifier,
+                    lambda: proc.memory_info().rss,
+                    timeout,
+                )
+            )
             out["server_cpu_seconds"] = round(sum(proc.cpu_times()[:2]) - cpu0, 1)
             out["rss_after_spawn_mib"] = round(rss_spawn / 2**20, 1)
             tracebacks = e2e.server_tracebacks(server.log())
@@ -416,10 +466,12 @@ def summary(fig: dict[str, Any]) -> str:
         f"exceptions {fig['exceptions']}, cross-talk {fig['cross_talk']}, value mismatches {fig['value_mismatches']}",
     ]
     if fig.get("rss_start_mib") is not None:
-        lines.append(f"server RSS: {fig.get('rss_after_spawn_mib', '?')} MiB after spawn, {fig['rss_start_mib']} MiB "
-                     f"after warm-up, peak {fig['rss_peak_mib']} MiB, end {fig['rss_end_mib']} MiB "
-                     f"(growth during the soak {fig['rss_growth_mib']:+.1f} MiB); server CPU "
-                     f"{fig.get('server_cpu_seconds', '?')} s")
+        lines.append(
+            f"server RSS: {fig.get('rss_after_spawn_mib', '?')} MiB after spawn, {fig['rss_start_mib']} MiB "
+            f"after warm-up, peak {fig['rss_peak_mib']} MiB, end {fig['rss_end_mib']} MiB "
+            f"(growth during the soak {fig['rss_growth_mib']:+.1f} MiB); server CPU "
+            f"{fig.get('server_cpu_seconds', '?')} s"
+        )
     for key in ("exception_samples", "cross_talk_samples", "mismatch_samples"):
         lines += [f"  {key[:-8]}: {s}" for s in fig[key][:5]]
     if fig["blocked_requests"]:
@@ -440,8 +492,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds a page load or chart update may take")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
-    fig = run_soak(args.sessions, args.seconds, args.port, args.root, args.checkpoint, args.browsers, args.pid,
-                   args.timeout)
+    fig = run_soak(
+        args.sessions, args.seconds, args.port, args.root, args.checkpoint, args.browsers, args.pid, args.timeout
+    )
     print(summary(fig))
     if args.json:
         Path(args.json).write_text(json.dumps(fig, ensure_ascii=False, indent=1), encoding="utf-8")

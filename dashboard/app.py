@@ -40,8 +40,13 @@ PAGES = (  # (file under dashboard/, i18n title key, icon)
 def sidebar() -> None:
     """Language switch, checkpoint picker and export format, shared by every page."""
     with st.sidebar:
-        st.radio(t("sidebar.language"), list(LANGUAGES), key=state.LANG, horizontal=True,
-                 format_func=lambda code: LANGUAGES[code])
+        st.radio(
+            t("sidebar.language"),
+            list(LANGUAGES),
+            key=state.LANG,
+            horizontal=True,
+            format_func=lambda code: LANGUAGES[code],
+        )
         infos = [i for i in state.checkpoint_infos(state.checkpoint_root()) if i.recordable]
         if infos:
             paths = [i.path for i in infos]
@@ -55,8 +60,14 @@ def sidebar() -> None:
         else:
             st.caption(t("ckpt.none", root=md_escape(str(state.checkpoint_root()))))
         st.toggle(t("sidebar.present"), key=state.PRESENT, help=t("sidebar.present_help"))
-        st.radio(t("sidebar.export"), ["png", "svg"], key=state.EXPORT_FORMAT, horizontal=True,
-                 format_func=str.upper, help=t("sidebar.export_help"))
+        st.radio(
+            t("sidebar.export"),
+            ["png", "svg"],
+            key=state.EXPORT_FORMAT,
+            horizontal=True,
+            format_func=str.upper,
+            help=t("sidebar.export_help"),
+        )
 
 
 def main() -> None:

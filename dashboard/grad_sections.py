@@ -22,16 +22,26 @@ def curves(cmp: GradientComparison, tokens: list[str]) -> None:
     bound = cmp.drawn_bounds  # σ_max < 1 only: a bound that grows says nothing and would squash the curves
     data = cmp.curves if bound is None else pd.concat([cmp.curves, bound], ignore_index=True)
     scales = {"norm_rel": t("grads.scale.rel"), "norm": t("grads.scale.raw")}
-    value = st.radio(t("grads.scale"), list(scales), horizontal=True, key=ui.keyed(state.GRAD_SCALE), format_func=scales.get)
-    for x, toks, title, key in (("step", tokens, "grads.by_token", "grad_step"),
-                                ("distance", None, "grads.by_distance", "grad_dist")):  # fmt: skip
+    value = st.radio(
+        t("grads.scale"), list(scales), horizontal=True, key=ui.keyed(state.GRAD_SCALE), format_func=scales.get
+    )
+    for x, toks, title, key in (
+        ("step", tokens, "grads.by_token", "grad_step"),
+        ("distance", None, "grads.by_distance", "grad_dist"),
+    ):
         fig = plots.grad_norm_curves(cmp.curves, x, toks, bound, title=t(title), labels=lbl, value=value)
         ui.show_figure(fig, data, f"grad_norms_by_{x}", key)
     ratios = [f"{ui.md_escape(n)}: {a.grad_ratio:.1e}" for n, a in cmp.runs.items() if a.grad_ratio is not None]
     st.caption(t("grads.ratio", items=" · ".join(ratios)))
     for b in cmp.bound_facts():
-        st.caption(t("grads.pascanu" if b["binding"] else "grads.pascanu_loose", name=ui.md_escape(b["series"]),
-                     sigma=f"{b['sigma_max']:.2f}", rho=f"{b['spectral_radius']:.2f}"))  # fmt: skip
+        st.caption(
+            t(
+                "grads.pascanu" if b["binding"] else "grads.pascanu_loose",
+                name=ui.md_escape(b["series"]),
+                sigma=f"{b['sigma_max']:.2f}",
+                rho=f"{b['spectral_radius']:.2f}",
+            )
+        )
 
 
 def reach(cmp: GradientComparison) -> None:
@@ -85,6 +95,5 @@ def training_profiles(infos: dict) -> None:
     st.caption(t("grads.epochs_caption"))
     fig = plots.profile_pairs_heatmap(frame, title=t("grads.epochs_title"), labels=ui.plot_labels())
     ui.show_figure(fig, frame, "grad_profile_epochs", "grad_epochs")
-    if (zeros := int((frame["norm"] == 0).sum())):
+    if zeros := int((frame["norm"] == 0).sum()):
         st.caption(t("train.profile_zeros", n=zeros))
-

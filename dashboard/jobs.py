@@ -33,7 +33,15 @@ from lstmviz.sweeps import read_json
 from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, prepare_online
 from lstmviz.trainer import TrainConfig, evaluate, fit
 
-__all__ = ["NEAR_CHANCE", "PRESETS", "JobManager", "LabConfig", "estimate_seconds", "load_preset_runs", "preset_verdict"]
+__all__ = [
+    "NEAR_CHANCE",
+    "PRESETS",
+    "JobManager",
+    "LabConfig",
+    "estimate_seconds",
+    "load_preset_runs",
+    "preset_verdict",
+]
 
 log = logging.getLogger(__name__)
 _CUE = TASK_DEFAULTS["cue_recall"]  # the lab's defaults are the library's (one place)
@@ -90,10 +98,19 @@ class LabConfig:
 
     def train_config(self) -> TrainConfig:
         """The trainer settings of one cell's run (float64 gradient ratio at every evaluation)."""
-        return TrainConfig.from_dict({**TASK_DEFAULTS[self.task]["train"], "epochs": self.epochs,
-                                      "updates_per_epoch": self.updates_per_epoch, "batch_size": self.batch_size,
-                                      "lr": self.lr, "seed": self.seed, "quiet": True, "probe_size": 32,
-                                      "track_grad_ratio": True})  # fmt: skip
+        return TrainConfig.from_dict(
+            {
+                **TASK_DEFAULTS[self.task]["train"],
+                "epochs": self.epochs,
+                "updates_per_epoch": self.updates_per_epoch,
+                "batch_size": self.batch_size,
+                "lr": self.lr,
+                "seed": self.seed,
+                "quiet": True,
+                "probe_size": 32,
+                "track_grad_ratio": True,
+            }
+        )
 
     def model_config(self, cell: str) -> ModelConfig:
         """The architecture of one cell (sizes fixed later by the data)."""
@@ -117,7 +134,9 @@ PRESET_COLUMNS = ["preset", "seed", "cell", "final", "solved_at", "seconds"]
 
 
 def load_preset_runs(path: Any) -> Any:
-    """Measured preset runs (``benchmarks/lab_presets.py``) as a frame ``preset, seed, cell, final, solved_at, seconds``.
+    """Measured preset runs (``benchmarks/lab_presets.py``) as a frame.
+
+    Columns: ``preset, seed, cell, final, solved_at, seconds``.
 
     Raises:
         ValueError: naming the file when it is too large, unreadable or of another layout.
@@ -289,9 +308,7 @@ class JobManager:
             self._stop.clear()
             self._reason = None
             self._seen = self._began = time.monotonic()
-            self._status = _Status(
-                state="running", config=config, started=time.time(), job_id=self._status.job_id + 1
-            )
+            self._status = _Status(state="running", config=config, started=time.time(), job_id=self._status.job_id + 1)
             self._thread = threading.Thread(target=self._run, args=(config,), name="lstmviz-lab-job", daemon=False)
             self._thread.start()
             return True
@@ -376,17 +393,31 @@ class JobManager:
                 model = RecurrentClassifier.seeded(model_config_for(data, cfg.model_config(cell)), cfg.seed)
                 probe = make_probe(data.val, tc.probe_size)
                 ev = evaluate(model, data.val)
-                self._rows(cell, 0, {("held_out", score): ev["loss"] if score == "mse" else ev["accuracy"],
-                                     ("held_out", "grad_ratio"): gradient_ratio(model, probe)})  # fmt: skip
+                self._rows(
+                    cell,
+                    0,
+                    {
+                        ("held_out", score): ev["loss"] if score == "mse" else ev["accuracy"],
+                        ("held_out", "grad_ratio"): gradient_ratio(model, probe),
+                    },
+                )
 
                 def on_epoch(h: dict[str, Any], cell: str = cell) -> None:
                     train = h["train_loss"] if score == "mse" else h["train_acc"]
                     held = h["val_loss"] if score == "mse" else h["val_acc"]
-                    self._rows(cell, h["updates"], {("train", score): train, ("held_out", score): held,
-                                                    ("held_out", "grad_ratio"): h["grad_ratio"]})  # fmt: skip
+                    self._rows(
+                        cell,
+                        h["updates"],
+                        {
+                            ("train", score): train,
+                            ("held_out", score): held,
+                            ("held_out", "grad_ratio"): h["grad_ratio"],
+                        },
+                    )
 
-                result = fit(model, data.train.restart(), data.val, tc, log=None, on_epoch=on_epoch,
-                             should_stop=self._tick)  # fmt: skip
+                result = fit(
+                    model, data.train.restart(), data.val, tc, log=None, on_epoch=on_epoch, should_stop=self._tick
+                )
                 with self._lock:
                     self._status.solved[cell] = result.solved_at
                     self._status.seconds[cell] = time.perf_counter() - t0
@@ -407,4 +438,3 @@ class JobManager:
             self._status.finished = time.time()
             if state == "stopped" and self._status.config is not None:
                 self._status.updates_done = min(self._status.updates_done, self._status.config.total_updates - 1)
-

@@ -13,8 +13,19 @@ from dashboard import state
 from dashboard.i18n import t
 from lstmviz import plots
 
-COLS = ("cell", "lag", "gate_bias", "solved", "n", "success_rate", "median_updates_to_solve", "final_mean", "final_sd",
-        "grad_ratio_init_median", "sigmoid_bias_pow_lag")  # fmt: skip
+COLS = (
+    "cell",
+    "lag",
+    "gate_bias",
+    "solved",
+    "n",
+    "success_rate",
+    "median_updates_to_solve",
+    "final_mean",
+    "final_sd",
+    "grad_ratio_init_median",
+    "sigmoid_bias_pow_lag",
+)
 
 
 def _sweep(kind: str):
@@ -49,15 +60,27 @@ def sweep_section() -> None:
             fig = plots.success_vs_gate_bias(summary, lag=cfg["lags"][0], labels=L)
         else:
             bias = summary["gate_bias"].dropna().unique().tolist() or ["-"]
-            st.subheader(t("lab.adding_title", thr=thr) if kind == "adding"
-                         else t("lab.sweep_title", seeds=len(cfg["seeds"]), bias=bias[0]))  # fmt: skip
-            fig = plots.success_vs_lag(summary, runs, chance=cfg["chance"], baseline_mse=cfg["baseline_mse"],
-                                       threshold=thr, labels=L)  # fmt: skip
+            st.subheader(
+                t("lab.adding_title", thr=thr)
+                if kind == "adding"
+                else t("lab.sweep_title", seeds=len(cfg["seeds"]), bias=bias[0])
+            )
+            fig = plots.success_vs_lag(
+                summary, runs, chance=cfg["chance"], baseline_mse=cfg["baseline_mse"], threshold=thr, labels=L
+            )
         ui.show_figure(fig, summary, f"sweep_{kind}", f"sweep_{kind}")
         if kind in ("lag", "lag_b4"):
-            st.caption(t("lab.sweep_caption", thr=thr, budget=cfg["budget_updates"], bias=bias[0],
-                         hidden=cfg["model"]["hidden_size"], minutes=f"{cfg['wall_seconds'] / 60:.0f}",
-                         workers=cfg["workers"]))  # fmt: skip
+            st.caption(
+                t(
+                    "lab.sweep_caption",
+                    thr=thr,
+                    budget=cfg["budget_updates"],
+                    bias=bias[0],
+                    hidden=cfg["model"]["hidden_size"],
+                    minutes=f"{cfg['wall_seconds'] / 60:.0f}",
+                    workers=cfg["workers"],
+                )
+            )
         elif kind == "gate_bias":
             st.caption(t("lab.bias_caption"))
         table(summary)

@@ -64,8 +64,10 @@ def section(a: TextAnalysis, name: str, layer: int, direction: int, order) -> No
         step = int(c2.slider(t("play.step"), 0, T - 1, key=key, on_change=_touch))
         probs = a.probs[step]  # (C,): after tokens[:step+1]
         best = int(np.argmax(probs))
-        st.metric(t("play.prediction", token=ui.md_escape(plots.shorten(a.tokens[step]) or "·"), step=step),
-                  ui.md_escape(ui.class_name(a.labels[best])))
+        st.metric(
+            t("play.prediction", token=ui.md_escape(plots.shorten(a.tokens[step]) or "·"), step=step),
+            ui.md_escape(ui.class_name(a.labels[best])),
+        )
         st.caption(f"p = {probs[best]:.2f}")
         if not st.session_state.get(state.PLAY_TOUCHED):
             st.caption(t("play.untouched"))  # three heatmaps per rerun only for someone who plays

@@ -83,7 +83,7 @@ class BagOfWordsClassifier(nn.Module):
         """
         model = cls(config, _init=False)
         g = torch.Generator().manual_seed(int(seed))
-        k = config.vocab_size ** -0.5
+        k = config.vocab_size**-0.5
         with torch.no_grad():
             model.bag.weight.copy_(torch.rand(model.bag.weight.shape, generator=g) * 2 * k - k)
             model.bag.weight[0].zero_()  # <pad> never counts

@@ -19,8 +19,9 @@ from torch import nn
 __all__ = ["connectivity", "reach_shares"]
 
 
-def connectivity(model: nn.Module, inputs: Any, targets: torch.Tensor | None = None,
-                 head: str | None = None) -> torch.Tensor:  # fmt: skip
+def connectivity(
+    model: nn.Module, inputs: Any, targets: torch.Tensor | None = None, head: str | None = None
+) -> torch.Tensor:
     """``(T, T)`` matrix ``‖∂ loss_t / ∂ x_s‖₂`` for one sequence (rows: output step t, columns: input step s).
 
     Args:
@@ -57,8 +58,9 @@ def connectivity(model: nn.Module, inputs: Any, targets: torch.Tensor | None = N
             raise ValueError(f"targets must have shape ({T},), got {tuple(tgt.shape)}")
         losses = F.cross_entropy(logits[0], tgt, reduction="none")  # (T,)
         # One batched backward: row t of the identity selects loss_t.
-        (grads,) = torch.autograd.grad(losses, emb, grad_outputs=torch.eye(T, dtype=losses.dtype),
-                                       is_grads_batched=True)  # (T, 1, T, E)  # fmt: skip
+        (grads,) = torch.autograd.grad(
+            losses, emb, grad_outputs=torch.eye(T, dtype=losses.dtype), is_grads_batched=True
+        )  # (T, 1, T, E)
     return torch.linalg.vector_norm(grads[:, 0], dim=-1).detach()  # (T, T)
 
 
@@ -73,5 +75,8 @@ def reach_shares(matrix: torch.Tensor | Any) -> dict[str, float]:
     """
     m = torch.as_tensor(matrix, dtype=torch.float64)
     total = float(m.sum()) or 1.0
-    return {"earlier": float(m.tril(-1).sum()) / total, "same": float(m.diagonal().sum()) / total,
-            "later": float(m.triu(1).sum()) / total}  # fmt: skip
+    return {
+        "earlier": float(m.tril(-1).sum()) / total,
+        "same": float(m.diagonal().sum()) / total,
+        "later": float(m.triu(1).sum()) / total,
+    }

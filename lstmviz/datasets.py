@@ -76,7 +76,9 @@ def load_opensentiment(path: str | os.PathLike[str], max_bytes: int = MAX_DATA_B
 
 
 def load_csv(
-    path: str | os.PathLike[str], text_column: str = "text", label_column: str | None = "label",
+    path: str | os.PathLike[str],
+    text_column: str = "text",
+    label_column: str | None = "label",
     max_bytes: int = MAX_DATA_BYTES,
 ) -> pd.DataFrame:
     """Load a user's labelled CSV (UTF-8, header row).
@@ -116,8 +118,10 @@ def load_csv(
     except UnsafeFileError as e:
         raise DataError(str(e)) from None
     if size > max_bytes:
-        raise DataError(f"{p} holds {size:,} bytes, more than the {max_bytes:,} a training file may have; "
-                        "raise the limit with --max-bytes if this is intended")  # fmt: skip
+        raise DataError(
+            f"{p} holds {size:,} bytes, more than the {max_bytes:,} a training file may have; "
+            "raise the limit with --max-bytes if this is intended"
+        )
     raw = p.read_bytes()
     if not raw.strip():
         raise DataError(f"{p} is empty; expected a CSV with a header row and data rows")

@@ -64,12 +64,14 @@ def weight_stats(rnn: nn.RNNBase, layer: int) -> dict[str, float]:
     return {"sigma_max": sigma, "spectral_radius": rho}
 
 
-def _step_jacobians(cell: str, nonlinearity: str, w: Mapping[str, torch.Tensor | None], s: torch.Tensor,
-                    x: torch.Tensor, H: int) -> torch.Tensor:
+def _step_jacobians(
+    cell: str, nonlinearity: str, w: Mapping[str, torch.Tensor | None], s: torch.Tensor, x: torch.Tensor, H: int
+) -> torch.Tensor:
     """``A_k = ∂s_k/∂s_{k-1}`` for k = 1..T-1 in closed form (PyTorch's equations), float64: ``(T-1, S, S)``.
 
     ``s`` is ``(T, S)`` (``[h, c]`` for the LSTM), ``x`` the layer's inputs ``(T, E)``.
     """
+
     def lin(v, weight, bias):
         return v @ weight.T + (bias if bias is not None else 0.0)
 
@@ -90,13 +92,19 @@ def _step_jacobians(cell: str, nonlinearity: str, w: Mapping[str, torch.Tensor |
         eye = torch.diag_embed(z)
         return eye + (1 - z)[:, :, None] * dn + ((prev - n) * z * (1 - z))[:, :, None] * Wz
     # LSTM, gate order i, f, g, o
-    i, f, g, o = pre[:, :H].sigmoid(), pre[:, H : 2 * H].sigmoid(), pre[:, 2 * H : 3 * H].tanh(), pre[:, 3 * H :].sigmoid()
+    i, f, g, o = (
+        pre[:, :H].sigmoid(),
+        pre[:, H : 2 * H].sigmoid(),
+        pre[:, 2 * H : 3 * H].tanh(),
+        pre[:, 3 * H :].sigmoid(),
+    )
     c_prev = prev[:, H:]
     c = f * c_prev + i * g
     tc = torch.tanh(c)
     Wi, Wf, Wg, Wo = Whh[:H], Whh[H : 2 * H], Whh[2 * H : 3 * H], Whh[3 * H :]
-    dc_dh = ((c_prev * f * (1 - f))[:, :, None] * Wf + (g * i * (1 - i))[:, :, None] * Wi
-             + (i * (1 - g**2))[:, :, None] * Wg)  # fmt: skip
+    dc_dh = (
+        (c_prev * f * (1 - f))[:, :, None] * Wf + (g * i * (1 - i))[:, :, None] * Wi + (i * (1 - g**2))[:, :, None] * Wg
+    )
     dh_dh = (tc * o * (1 - o))[:, :, None] * Wo + (o * (1 - tc**2))[:, :, None] * dc_dh
     dh_dc = torch.diag_embed(o * (1 - tc**2) * f)
     dc_dc = torch.diag_embed(f)
@@ -157,8 +165,10 @@ def state_reach(model64: nn.Module, rec64: Any, inputs: torch.Tensor, module: st
         h = rec64[make_key(path, top, 0, "hidden")][0].double()  # (T, H)
         s = torch.cat((h, rec64[make_key(path, top, 0, "cell")][0].double()), -1) if cell == "lstm" else h  # (T, S)
     T, S = s.shape
-    w = {k: (getattr(rnn, f"{n}_l{top}").detach().double() if hasattr(rnn, f"{n}_l{top}") else None)
-         for k, n in (("ih", "weight_ih"), ("hh", "weight_hh"), ("bih", "bias_ih"), ("bhh", "bias_hh"))}  # fmt: skip
+    w = {
+        k: (getattr(rnn, f"{n}_l{top}").detach().double() if hasattr(rnn, f"{n}_l{top}") else None)
+        for k, n in (("ih", "weight_ih"), ("hh", "weight_hh"), ("bih", "bias_ih"), ("bhh", "bias_hh"))
+    }
     if T == 1:
         return np.ones(1)
     with torch.no_grad():
@@ -256,9 +266,18 @@ def pascanu_bound(analysis: Any, series: str | None = None) -> pd.DataFrame:
     with np.errstate(over="ignore"):
         rel = np.power(sigma, distance.astype(float))
     return pd.DataFrame(
-        {"series": series or analysis.cell, "layer": layer, "step": np.arange(T), "distance": distance,
-         "bound": last * rel, "bound_rel": rel, "sigma_max": sigma, "spectral_radius": rho, "binding": sigma < 1.0}
-    )  # fmt: skip
+        {
+            "series": series or analysis.cell,
+            "layer": layer,
+            "step": np.arange(T),
+            "distance": distance,
+            "bound": last * rel,
+            "bound_rel": rel,
+            "sigma_max": sigma,
+            "spectral_radius": rho,
+            "binding": sigma < 1.0,
+        }
+    )
 
 
 def reach_frame(analysis: Any, series: str | None = None) -> pd.DataFrame:
@@ -276,9 +295,15 @@ def reach_frame(analysis: Any, series: str | None = None) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     T = len(analysis.reach)
     return pd.DataFrame(
-        {"series": series or analysis.cell, "cell": analysis.cell, "step": np.arange(T),
-         "distance": T - 1 - np.arange(T), "token": analysis.tokens, "reach": analysis.reach}
-    )  # fmt: skip
+        {
+            "series": series or analysis.cell,
+            "cell": analysis.cell,
+            "step": np.arange(T),
+            "distance": T - 1 - np.arange(T),
+            "token": analysis.tokens,
+            "reach": analysis.reach,
+        }
+    )
 
 
 def _saturation_counts(recording: Any) -> dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -307,8 +332,17 @@ def _saturation_frame(counts: Mapping[tuple, tuple], series: str) -> pd.DataFram
         n_safe = np.maximum(n, 1)
         rows.append(
             pd.DataFrame(
-                {"series": series, "module": module, "layer": layer, "direction": direction_name(d), "quantity": q,
-                 "unit": np.arange(len(n)), "frac_low": low / n_safe, "frac_high": high / n_safe, "steps": n}
+                {
+                    "series": series,
+                    "module": module,
+                    "layer": layer,
+                    "direction": direction_name(d),
+                    "quantity": q,
+                    "unit": np.arange(len(n)),
+                    "frac_low": low / n_safe,
+                    "frac_high": high / n_safe,
+                    "steps": n,
+                }
             )
         )
     cols = ["series", "module", "layer", "direction", "quantity", "unit", "frac_low", "frac_high", "steps"]
@@ -426,8 +460,9 @@ def unit_frame(analysis: Any, unit: int, layer: int = 0, direction: int = 0) -> 
         v = analysis.values(q, layer, direction)
         if not 0 <= unit < v.shape[1]:
             raise ValueError(f"unit={unit!r} is out of range; allowed: 0..{v.shape[1] - 1}")
-        rows.append(pd.DataFrame({"series": q, "step": np.arange(v.shape[0]), "token": analysis.tokens,
-                                  "value": v[:, unit]}))
+        rows.append(
+            pd.DataFrame({"series": q, "step": np.arange(v.shape[0]), "token": analysis.tokens, "value": v[:, unit]})
+        )
     return pd.concat(rows, ignore_index=True)
 
 

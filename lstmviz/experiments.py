@@ -92,8 +92,14 @@ def score_by_lag(model: RecurrentClassifier, data: TaskData) -> dict[str, dict[s
 def _test_metrics(model: RecurrentClassifier, data: TaskData, cfg: TrainConfig) -> dict[str, Any]:
     ev = evaluate(model, data.test, batch_size=cfg.eval_batch_size)
     if model.config.head == "regress":
-        return {"loss": ev["loss"], "mse": ev["loss"], "accuracy": ev["accuracy"], "macro_f1": None, "n": ev["n"],
-                "baseline_mse": ADDING_BASELINE_MSE}  # fmt: skip
+        return {
+            "loss": ev["loss"],
+            "mse": ev["loss"],
+            "accuracy": ev["accuracy"],
+            "macro_f1": None,
+            "n": ev["n"],
+            "baseline_mse": ADDING_BASELINE_MSE,
+        }
     k = model.config.num_classes
     confusion = np.zeros((k, k), dtype=int)
     for t, p in zip(data.test.y.tolist(), ev["predictions"]):
@@ -180,8 +186,17 @@ def train_model(
     meta["init_grad_ratio"] = None if bow else gradient_ratio(model, make_probe(data.val, train_cfg.probe_size))
     if data.online:
         data.train.restart()  # a new run starts the stream at its seed, whatever ran on it before
-    result = fit(model, data.train, data.val, train_cfg, checkpoint_dir=out, meta=meta, log=log,
-                 on_epoch=on_epoch, should_stop=should_stop)  # fmt: skip
+    result = fit(
+        model,
+        data.train,
+        data.val,
+        train_cfg,
+        checkpoint_dir=out,
+        meta=meta,
+        log=log,
+        on_epoch=on_epoch,
+        should_stop=should_stop,
+    )
     return _finish(model, data, train_cfg, meta, result, out, log)
 
 
@@ -197,16 +212,19 @@ def _finish(model, data: TaskData, train_cfg: TrainConfig, meta, result: FitResu
     meta["train_seconds"] = float(np.sum(secs)) if secs else 0.0
     if out is not None:
         save_training_checkpoint(out, model, meta, result)
-    meta.update(history=result.history, best_epoch=result.best_epoch, stop_reason=result.stop_reason,
-                solved_at=result.solved_at)  # fmt: skip
+    meta.update(
+        history=result.history, best_epoch=result.best_epoch, stop_reason=result.stop_reason, solved_at=result.solved_at
+    )
     tm = meta["test_metrics"]
     if log and not train_cfg.quiet:
         if model.config.head == "regress":
             score = f"test: MSE {tm['mse']:.4f} (predicting the mean: {tm['baseline_mse']:.4f})"
         else:
             f1 = "-" if tm["macro_f1"] is None else f"{tm['macro_f1']:.3f}"
-            score = (f"test: acc {tm['accuracy']:.3f} f1 {f1} (majority baseline acc "
-                     f"{tm['majority_baseline']['accuracy']:.3f} f1 {tm['majority_baseline']['macro_f1']:.3f})")  # fmt: skip
+            score = (
+                f"test: acc {tm['accuracy']:.3f} f1 {f1} (majority baseline acc "
+                f"{tm['majority_baseline']['accuracy']:.3f} f1 {tm['majority_baseline']['macro_f1']:.3f})"
+            )
         log(score + f"; best epoch {result.best_epoch}" + (f"; saved {out}" if out is not None else ""))
     return model, meta
 
@@ -227,8 +245,15 @@ def _rebuild_data(old: Mapping[str, Any], out, data_path) -> TaskData:
     elif task in ONLINE_TASKS and ds.get("online"):
         sizes = ds.get("sizes", {})
         cue = {k: params[k] for k in ("n_classes", "vocab_size") if k in params}
-        data = prepare_online(task, params["lag"], lag_max=params.get("lag_max"), seed=ds["seed"],
-                              n_val=sizes["val"], n_test=sizes["test"], **cue)  # fmt: skip
+        data = prepare_online(
+            task,
+            params["lag"],
+            lag_max=params.get("lag_max"),
+            seed=ds["seed"],
+            n_val=sizes["val"],
+            n_test=sizes["test"],
+            **cue,
+        )
     else:
         raise CheckpointError(
             f"{Path(out) / 'meta.json'}: cannot resume task={task!r} (dataset {ds.get('name')!r}); allowed: "
@@ -299,7 +324,9 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Writes ``text`` to a temporary sibling, then renames it over ``path`` (never a half file)."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    from lstmviz.safeio import tmp_sibling
+
+    tmp = tmp_sibling(path)  # unique per process, thread and call
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
@@ -376,8 +403,17 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
 
 
 def _comparison_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    header = ["cell", "parameters", "epochs (best)", "median s/epoch", "test acc", "test macro-F1", "test loss",
-              "majority acc", "majority macro-F1"]  # fmt: skip
+    header = [
+        "cell",
+        "parameters",
+        "epochs (best)",
+        "median s/epoch",
+        "test acc",
+        "test macro-F1",
+        "test loss",
+        "majority acc",
+        "majority macro-F1",
+    ]
     body = [
         [
             r["cell"],
@@ -393,4 +429,3 @@ def _comparison_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         for r in rows
     ]
     return markdown_table(header, body)
-

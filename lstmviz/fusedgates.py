@@ -51,24 +51,43 @@ def _kernel(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> tuple[Tensor,
     H = w.w_hh.shape[1]
     if x.dim() != 3 or x.shape[0] == 0 or x.shape[1] == 0:
         return None
-    B, I = x.shape[1], x.shape[2]
-    shapes = ((h0, (B, H)), (c0, (B, H)), (w.w_ih, (4 * H, I)), (w.w_hh, (4 * H, H)), (w.b_ih, (4 * H,)),
-              (w.b_hh, (4 * H,)))  # fmt: skip
+    B, D = x.shape[1], x.shape[2]  # D: input size (the I of ``(T, B, I)``)
+    shapes = (
+        (h0, (B, H)),
+        (c0, (B, H)),
+        (w.w_ih, (4 * H, D)),
+        (w.w_hh, (4 * H, H)),
+        (w.b_ih, (4 * H,)),
+        (w.b_hh, (4 * H,)),
+    )
     if any(tuple(t.shape) != s or t.dtype != torch.float32 or t.device.type != "cpu" for t, s in shapes):
         return None  # the kernel does not validate: a wrong shape would abort the process
     weights = [t.detach().contiguous() for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh)]
     with torch.enable_grad():  # without grad mode the kernel keeps no workspace; nothing here requires grad
         # contiguous: the kernel reads raw time-major memory (a batch_first input arrives as a transposed view)
-        out, h_n, c_n, ws = torch.mkldnn_rnn_layer(x.detach().contiguous(), *weights, h0.detach().contiguous(),
-                                                   c0.detach().contiguous(), False, [], 2, H, 1,
-                                                   True, False, False, True)  # fmt: skip
+        out, h_n, c_n, ws = torch.mkldnn_rnn_layer(
+            x.detach().contiguous(),
+            *weights,
+            h0.detach().contiguous(),
+            c0.detach().contiguous(),
+            False,
+            [],
+            2,
+            H,
+            1,
+            True,
+            False,
+            False,
+            True,
+        )
     if ws is None or ws.numel() * ws.element_size() < x.shape[0] * x.shape[1] * gates_ld(H) * 4:
         return None
     return out, h_n, c_n, ws
 
 
 def _reference_gates(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> Tensor:
-    """Activated gates ``(T, B, 4H)`` in float64, from the recorder's own step loop (:func:`lstmviz.unroll.run_layer`)."""
+    """Activated gates ``(T, B, 4H)`` in float64, from the recorder's own step loop
+    (:func:`lstmviz.unroll.run_layer`)."""
     w64 = LayerWeights(*(t.double() for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh)), w_hr=None, nonlinearity="tanh")
     q = run_layer("lstm", x.double(), h0.double(), c0.double(), w64)[0].quantities
     return torch.cat([q["input"], q["forget"], q["cell_candidate"], q["output"]], -1)
@@ -89,11 +108,17 @@ def available() -> bool:
             if torch.backends.mkldnn.is_available():
                 g = torch.Generator().manual_seed(0)
                 ok = True
-                for T, B, I, H in ((5, 3, 7, 33), (4, 2, 5, 64)):  # ld 144 (plain) and 272 (padded)
-                    w = LayerWeights(*(torch.randn(*s, generator=g) * 0.3 for s in ((4 * H, I), (4 * H, H), (4 * H,), (4 * H,))),
-                                     w_hr=None, nonlinearity="tanh")  # fmt: skip
-                    x, h0, c0 = (torch.randn(T, B, I, generator=g), torch.randn(B, H, generator=g) * 0.1,
-                                 torch.randn(B, H, generator=g) * 0.1)  # fmt: skip
+                for T, B, D, H in ((5, 3, 7, 33), (4, 2, 5, 64)):  # ld 144 (plain) and 272 (padded)
+                    w = LayerWeights(
+                        *(torch.randn(*s, generator=g) * 0.3 for s in ((4 * H, D), (4 * H, H), (4 * H,), (4 * H,))),
+                        w_hr=None,
+                        nonlinearity="tanh",
+                    )
+                    x, h0, c0 = (
+                        torch.randn(T, B, D, generator=g),
+                        torch.randn(B, H, generator=g) * 0.1,
+                        torch.randn(B, H, generator=g) * 0.1,
+                    )
                     res = _kernel(x, h0, c0, w)
                     if res is None:
                         ok = False
@@ -109,11 +134,19 @@ def available() -> bool:
 
 def eligible(x: Tensor, w: LayerWeights) -> bool:
     """CPU float32, with biases, no projection, and the layout check passed."""
-    return (x.device.type == "cpu" and x.dtype == torch.float32 and w.w_hr is None and w.b_ih is not None
-            and w.b_hh is not None and available())  # fmt: skip
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and w.w_hr is None
+        and w.b_ih is not None
+        and w.b_hh is not None
+        and available()
+    )
 
 
-def run_lstm_layer_fused(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> tuple[LayerTrace, Tensor, Tensor] | None:
+def run_lstm_layer_fused(
+    x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights
+) -> tuple[LayerTrace, Tensor, Tensor] | None:
     """One LSTM layer and direction through the fused kernel, its gates read from the workspace.
 
     Args:
@@ -140,8 +173,10 @@ def run_lstm_layer_fused(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> 
     for t in range(T):
         c = torch.addcmul(c_all[t], f[t], c, out=c_all[t])
     h_last = o[-1] * torch.tanh(c_all[-1])
-    if not (torch.allclose(c_all[-1], c_n, rtol=0, atol=TOLERANCE * 10) and
-            torch.allclose(h_last, out[-1], rtol=0, atol=TOLERANCE)):  # fmt: skip
+    if not (
+        torch.allclose(c_all[-1], c_n, rtol=0, atol=TOLERANCE * 10)
+        and torch.allclose(h_last, out[-1], rtol=0, atol=TOLERANCE)
+    ):
         return None  # the layout did not hold for this call: the caller falls back
     q = {"input": i, "forget": f, "cell_candidate": g, "output": o, "cell": c_all, "hidden": out}
     return LayerTrace("lstm", q), h_n, c_n

@@ -27,8 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lstmviz.charlm import CharLM, CharLMConfig
 from lstmviz.chardata import CharData, bigram_bpc, stream_bpc, unigram_bpc
+from lstmviz.charlm import CharLM, CharLMConfig
 from lstmviz.checkpoint import library_version, save_checkpoint
 from lstmviz.models import weights_fingerprint
 from lstmviz.trainer import check_int, check_number
@@ -108,9 +108,16 @@ def train_charlm(
         if update % cfg.eval_every == 0 or done:
             model.eval()
             val = stream_bpc(model, data.val)
-            history.append({"epoch": len(history) + 1, "updates": update, "train_loss": loss_sum / seen,
-                            "train_bpc": loss_sum / seen / math.log(2), "val_bpc": val,
-                            "seconds": time.perf_counter() - t0})  # fmt: skip
+            history.append(
+                {
+                    "epoch": len(history) + 1,
+                    "updates": update,
+                    "train_loss": loss_sum / seen,
+                    "train_bpc": loss_sum / seen / math.log(2),
+                    "val_bpc": val,
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
             if log:
                 log(f"{config.cell} update {update}: train bpc {loss_sum / seen / math.log(2):.3f}, val bpc {val:.3f}")
             loss_sum, seen = 0.0, 0
@@ -133,9 +140,12 @@ def train_charlm(
         "parameters": sum(p.numel() for p in model.parameters()),
         "updates": update,
         "train_seconds": time.perf_counter() - t0,
-        "test_metrics": {"bpc": stream_bpc(model, data.test), "val_bpc": best,
-                         "unigram_bpc": unigram_bpc(data.train, data.test, V),
-                         "bigram_bpc": bigram_bpc(data.train, data.test, V)},  # fmt: skip
+        "test_metrics": {
+            "bpc": stream_bpc(model, data.test),
+            "val_bpc": best,
+            "unigram_bpc": unigram_bpc(data.train, data.test, V),
+            "bigram_bpc": bigram_bpc(data.train, data.test, V),
+        },
         "library_version": library_version(),
     }
     if out is not None:

@@ -186,9 +186,7 @@ class RecurrentClassifier(nn.Module):
             raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
         self.config = config
         if config.head == "classify":
-            self.embedding: nn.Embedding | None = nn.Embedding(
-                config.vocab_size, config.embed_dim, padding_idx=0
-            )
+            self.embedding: nn.Embedding | None = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=0)
             if config.freeze_embedding:  # the optimiser skips it (no gradient, no weight decay)
                 self.embedding.weight.requires_grad_(False)
             rnn_input = config.embed_dim
@@ -275,9 +273,7 @@ class RecurrentClassifier(nn.Module):
         if lengths.shape != (batch,):
             raise ValueError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
         if batch and (int(lengths.min()) < 1 or int(lengths.max()) > steps):
-            raise ValueError(
-                f"lengths must lie in [1, {steps}] (the padded length), got {lengths.tolist()}"
-            )
+            raise ValueError(f"lengths must lie in [1, {steps}] (the padded length), got {lengths.tolist()}")
         if batch and int(lengths.min()) == steps:
             _, h_n = self.rnn(emb)  # equal lengths: packing would change nothing but the cost
         else:
@@ -319,7 +315,7 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.RNNBase):
-                k = module.hidden_size ** -0.5
+                k = module.hidden_size**-0.5
                 for p in module.parameters(recurse=False):
                     p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) * 2 * k - k)
             elif isinstance(module, nn.Embedding):
@@ -328,7 +324,7 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
                     module.weight[module.padding_idx].zero_()
             elif isinstance(module, (nn.Linear, nn.Conv1d)):
                 fan_in = module.in_features if isinstance(module, nn.Linear) else module.weight[0].numel()
-                k = fan_in ** -0.5
+                k = fan_in**-0.5
                 for p in module.parameters(recurse=False):
                     p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) * 2 * k - k)
     if isinstance(model, RecurrentClassifier) and model.config.gate_bias is not None and model.config.cell != "rnn":

@@ -58,8 +58,12 @@ SIGNED_COLORSCALE = "RdBu_r"  # diverging: blue < 0 < red
 # Magma for magnitudes on a log scale, its darkest colour written #000000: plotly's own "#000004" is one of
 # Streamlit's theme placeholders (CATEGORY_3), which its front end repaints pink inside every chart, colour
 # scales included, so the smallest values would look large.
-MAGNITUDE_COLORSCALE = [[i / 9, c] for i, c in enumerate(
-    ["#000000", "#180f3d", "#440f76", "#721f81", "#9e2f7f", "#cd4071", "#f1605d", "#fd9668", "#feca8d", "#fcfdbf"])]
+MAGNITUDE_COLORSCALE = [
+    [i / 9, c]
+    for i, c in enumerate(
+        ["#000000", "#180f3d", "#440f76", "#721f81", "#9e2f7f", "#cd4071", "#f1605d", "#fd9668", "#feca8d", "#fcfdbf"]
+    )
+]
 #: Axis titles, legend suffixes and annotations; every builder takes ``labels=`` to override
 #: (the dashboard passes its translations), keys missing there fall back to these.
 DEFAULT_LABELS: dict[str, str] = {
@@ -378,8 +382,12 @@ def _colorbar(height: int, title: str | None, text: str | None = None) -> dict[s
         2
     """
     plot_px = height - (50 if title else 20) - 40  # the margins of _layout
-    bar = dict(nticks=max(2, min(8, plot_px // 28)), ticks="outside", tickfont=dict(size=11),
-               title=dict(side="right" if plot_px < 160 else "top"))  # fmt: skip
+    bar = dict(
+        nticks=max(2, min(8, plot_px // 28)),
+        ticks="outside",
+        tickfont=dict(size=11),
+        title=dict(side="right" if plot_px < 160 else "top"),
+    )
     if text is not None:
         bar["title"]["text"] = text
     return bar
@@ -407,15 +415,21 @@ def presentation(fig: go.Figure) -> go.Figure:
         22
     """
     f = PRESENTATION_FONT
-    fig.update_layout(font=dict(size=f, color="#111111"), legend=dict(font=dict(size=f)),
-                      hoverlabel=dict(font=dict(size=f)), template="plotly_white",
-                      title=dict(font=dict(size=f + 4)),
-                      height=int((fig.layout.height or 450) * 1.35))  # fmt: skip
+    fig.update_layout(
+        font=dict(size=f, color="#111111"),
+        legend=dict(font=dict(size=f)),
+        hoverlabel=dict(font=dict(size=f)),
+        template="plotly_white",
+        title=dict(font=dict(size=f + 4)),
+        height=int((fig.layout.height or 450) * 1.35),
+    )
     fig.update_xaxes(tickfont=dict(size=f, color="#111111"), title_font=dict(size=f), gridcolor="#cccccc")
     fig.update_yaxes(tickfont=dict(size=f, color="#111111"), title_font=dict(size=f), gridcolor="#cccccc")
     fig.update_annotations(font=dict(size=f))
     fig.update_traces(line=dict(width=4), marker=dict(size=9), selector=dict(type="scatter"))
-    fig.update_traces(colorbar=dict(tickfont=dict(size=f), title=dict(font=dict(size=f))), selector=dict(type="heatmap"))
+    fig.update_traces(
+        colorbar=dict(tickfont=dict(size=f), title=dict(font=dict(size=f))), selector=dict(type="heatmap")
+    )
     fig.update_traces(textfont=dict(size=f), selector=dict(type="heatmap"))
     return fig
 
@@ -490,8 +504,10 @@ def gate_heatmap(
             zmax=zmax,
             colorscale=scale,
             customdata=hover,
-            hovertemplate=(f"{L['hover_token']} %{{x}}: %{{customdata}}" if hover is not None
-                           else f"{L['hover_token']} %{{x}}") + f"<br>{L['unit']} %{{y}}<br>{L['value']} %{{z:.3f}}<extra></extra>",
+            hovertemplate=(
+                f"{L['hover_token']} %{{x}}: %{{customdata}}" if hover is not None else f"{L['hover_token']} %{{x}}"
+            )
+            + f"<br>{L['unit']} %{{y}}<br>{L['value']} %{{z:.3f}}<extra></extra>",
             colorbar=_colorbar(max(220, min(900, 60 + 8 * units)), title, L.get(f"q_{quantity}", esc(quantity))),
         )
     )
@@ -578,8 +594,9 @@ def gates(
     steps = int(valid.nonzero()[0].max()) + 1 if valid.any() else 0
     values = values[:steps]
     T, U = values.shape
-    frame = pd.DataFrame({"step": np.repeat(np.arange(T), U), "unit": np.tile(np.arange(U), T),
-                          "value": values.reshape(-1)})  # fmt: skip
+    frame = pd.DataFrame(
+        {"step": np.repeat(np.arange(T), U), "unit": np.tile(np.arange(U), T), "value": values.reshape(-1)}
+    )
     tokens = [str(t) for t in tokens[:T]] if tokens is not None else [str(i) for i in range(T)]
     return gate_heatmap(frame, tokens, parts.quantity, title=title or key, labels=labels)
 
@@ -611,19 +628,34 @@ def connectivity_heatmap(
         z = np.where(m > 0, np.log10(np.where(m > 0, m, 1.0)), np.nan)
     bar = L["log_conn_row"] if per_row else L["log_conn"]
     height = max(420, min(900, 170 + 22 * len(tokens)))  # >= ~18 px per row: every word's label stays legible
-    fig = go.Figure(go.Heatmap(
-        z=z, x=list(range(len(tokens))), y=list(range(len(tokens))), colorscale=MAGNITUDE_COLORSCALE,
-        colorbar=_colorbar(height, title, bar),
-        hovertemplate=f"t %{{y}}<br>s %{{x}}<br>{esc(bar)} %{{z:.2f}}<extra></extra>"))  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(len(tokens))),
+            y=list(range(len(tokens))),
+            colorscale=MAGNITUDE_COLORSCALE,
+            colorbar=_colorbar(height, title, bar),
+            hovertemplate=f"t %{{y}}<br>s %{{x}}<br>{esc(bar)} %{{z:.2f}}<extra></extra>",
+        )
+    )
     _token_axis(fig, tokens)
-    fig.update_yaxes(autorange="reversed", title_text=L["conn_y"], tickmode="array",
-                     tickvals=token_ticks(tokens)[0], ticktext=token_ticks(tokens)[1])  # fmt: skip
+    fig.update_yaxes(
+        autorange="reversed",
+        title_text=L["conn_y"],
+        tickmode="array",
+        tickvals=token_ticks(tokens)[0],
+        ticktext=token_ticks(tokens)[1],
+    )
     fig.update_xaxes(title_text=L["conn_x"])
     return _layout(fig, title, height=height)
 
 
-def unit_histogram(frame: pd.DataFrame, threshold: float | None = None, title: str | None = None,
-                   labels: Mapping[str, str] | None = None) -> go.Figure:  # fmt: skip
+def unit_histogram(
+    frame: pd.DataFrame,
+    threshold: float | None = None,
+    title: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
     """One unit's activation histogram over a corpus (bars from a ``lo, hi, count`` frame), the threshold dashed.
 
     Example:
@@ -634,8 +666,15 @@ def unit_histogram(frame: pd.DataFrame, threshold: float | None = None, title: s
     L = _labels(labels)
     _check_columns(frame, ("lo", "hi", "count"), "unit_histogram")
     mid, width = (frame["lo"] + frame["hi"]) / 2, frame["hi"] - frame["lo"]
-    fig = go.Figure(go.Bar(x=mid, y=frame["count"], width=width, marker_color="#1f77b4",
-                           hovertemplate=f"{esc(L['value'])} %{{x:.3f}}<br>{esc(L['count'])} %{{y}}<extra></extra>"))  # fmt: skip
+    fig = go.Figure(
+        go.Bar(
+            x=mid,
+            y=frame["count"],
+            width=width,
+            marker_color="#1f77b4",
+            hovertemplate=f"{esc(L['value'])} %{{x:.3f}}<br>{esc(L['count'])} %{{y}}<extra></extra>",
+        )
+    )
     if threshold is not None:
         fig.add_vline(x=threshold, line=dict(color="#d62728", dash="dash"))
     fig.update_xaxes(title_text=L["value"])
@@ -676,9 +715,7 @@ def probability_lines(
     return _layout(fig, title, height=300)
 
 
-def colored_text_data(
-    tokens: Sequence[str], values: Sequence[float], per_row: int | None = None
-) -> pd.DataFrame:
+def colored_text_data(tokens: Sequence[str], values: Sequence[float], per_row: int | None = None) -> pd.DataFrame:
     """Lays tokens out in rows for a coloured-text view (Karpathy 2015 style).
 
     Args:
@@ -741,7 +778,6 @@ def colored_text_figure(
         >>> fig.data[0].text[0][0]
         '&lt;b&gt;x&lt;/b&gt;'
     """
-    L = _labels(labels)
     _check_columns(data, ("step", "token", "value", "row", "col"), "colored_text_figure")
     rows = int(data["row"].max()) + 1 if len(data) else 1
     cols = int(data["col"].max()) + 1 if len(data) else 1
@@ -868,7 +904,9 @@ def grad_norm_curves(
                     line=dict(dash="dot", color="gray"),
                 )
             )
-    fig.update_yaxes(type="log", exponentformat="power", title_text=L["grad_rel" if value == "norm_rel" else "grad_norm"])
+    fig.update_yaxes(
+        type="log", exponentformat="power", title_text=L["grad_rel" if value == "norm_rel" else "grad_norm"]
+    )
     fig.update_xaxes(title_text=L[x])
     if x == "step":
         _token_axis(fig, tokens)
@@ -914,7 +952,9 @@ def forget_product_figure(
             y = part[col].astype(float)
             fig.add_trace(
                 go.Scatter(
-                    x=part["step"], y=y.where(y > 0), mode="lines+markers",
+                    x=part["step"],
+                    y=y.where(y > 0),
+                    mode="lines+markers",
                     name=esc(f"{series}: ") + (L["forget_product"] if col == "forget_product" else esc(label)),
                     line=dict(dash=dash, color=_cell_color(series)),
                 )
@@ -966,12 +1006,16 @@ def training_curves(
         part = part.sort_values("epoch")
         fig.add_trace(
             go.Scatter(
-                x=part["epoch"], y=part["value"], mode="lines+markers",
-                name=esc(model) + " " + L.get(split, esc(split)), legendgroup=esc(model),
+                x=part["epoch"],
+                y=part["value"],
+                mode="lines+markers",
+                name=esc(model) + " " + L.get(split, esc(split)),
+                legendgroup=esc(model),
                 showlegend=(model, split) not in shown,
                 line=dict(color=colors[model], dash="solid" if split == "train" else "dash"),
             ),
-            row=1, col=metrics.index(metric) + 1,
+            row=1,
+            col=metrics.index(metric) + 1,
         )
         shown.add((model, split))
     fig.update_xaxes(title_text=L["epoch"])
@@ -1073,10 +1117,18 @@ def reach_curves(
         part = part.sort_values(x)
         cell = str(part["cell"].iloc[0]) if "cell" in part.columns else str(series)
         y, symbols, notes = _log_points(part["reach"], _CELL_SYMBOL.get(cell, "circle"), f"{series}", L["underflow"])
-        fig.add_trace(go.Scatter(
-            x=part[x], y=y, mode="lines+markers", name=esc(series), customdata=notes,
-            marker=dict(symbol=symbols, size=5), hovertemplate="%{customdata}<br>%{x}: %{y:.3e}<extra></extra>",
-            line=dict(color=_cell_color(series) or _cell_color(cell), dash=_CELL_DASH.get(cell, "solid"))))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=part[x],
+                y=y,
+                mode="lines+markers",
+                name=esc(series),
+                customdata=notes,
+                marker=dict(symbol=symbols, size=5),
+                hovertemplate="%{customdata}<br>%{x}: %{y:.3e}<extra></extra>",
+                line=dict(color=_cell_color(series) or _cell_color(cell), dash=_CELL_DASH.get(cell, "solid")),
+            )
+        )
     fig.update_yaxes(type="log", exponentformat="power", title_text=L["reach"])
     fig.update_xaxes(title_text=L[x])
     if x == "step":
@@ -1117,11 +1169,18 @@ def profile_pairs_heatmap(
     rows = [f"{esc(s)} · {L['epoch']} {int(e)}" for s, e in order]
     if zrange is None:
         zrange = log_range([frame])
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[int(d) for d in table.columns], y=rows, colorscale=MAGNITUDE_COLORSCALE,
-        zmin=None if zrange is None else zrange[0], zmax=None if zrange is None else zrange[1],
-        colorbar=_colorbar(110 + 34 * len(rows), title, L["log_grad"]),
-        hovertemplate="%{y}<br>" + L["distance"] + " %{x}<br>" + L["log_grad"] + " %{z:.2f}<extra></extra>"))  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[int(d) for d in table.columns],
+            y=rows,
+            colorscale=MAGNITUDE_COLORSCALE,
+            zmin=None if zrange is None else zrange[0],
+            zmax=None if zrange is None else zrange[1],
+            colorbar=_colorbar(110 + 34 * len(rows), title, L["log_grad"]),
+            hovertemplate="%{y}<br>" + L["distance"] + " %{x}<br>" + L["log_grad"] + " %{z:.2f}<extra></extra>",
+        )
+    )
     fig.update_xaxes(title_text=L["distance"])
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, title, height=110 + 34 * len(rows))
@@ -1157,7 +1216,10 @@ def accuracy_vs_lag(
         part = part.sort_values("lag")
         fig.add_trace(
             go.Scatter(
-                x=part["lag"], y=part["accuracy"], mode="lines+markers", name=esc(model),
+                x=part["lag"],
+                y=part["accuracy"],
+                mode="lines+markers",
+                name=esc(model),
                 line=dict(color=_cell_color(model)),
             )
         )
@@ -1209,16 +1271,23 @@ def saturation_scatter(
     for (series, quantity, *where), part in frame.groupby(["series", "quantity", *split], sort=False):
         module = f"{where[0]} · " if where else ""
         hover = [
-            esc(f"{series} · {module}{quantity} · layer {l} {d} · unit {u}")
-            for l, d, u in part[["layer", "direction", "unit"]].itertuples(index=False)
+            esc(f"{series} · {module}{quantity} · layer {layer} {d} · unit {u}")
+            for layer, d, u in part[["layer", "direction", "unit"]].itertuples(index=False)
         ]
         fig.add_trace(
             go.Scatter(
-                x=part["frac_low"], y=part["frac_high"], mode="markers",
-                name=esc(f"{series}: {module}{quantity}"), customdata=hover,
-                marker=dict(symbol=symbols[series_index[series] % len(symbols)], size=8, opacity=0.75,
-                            color=colours[gate_index[quantity] % len(colours)],
-                            line=dict(width=1.5, color=colours[gate_index[quantity] % len(colours)])),
+                x=part["frac_low"],
+                y=part["frac_high"],
+                mode="markers",
+                name=esc(f"{series}: {module}{quantity}"),
+                customdata=hover,
+                marker=dict(
+                    symbol=symbols[series_index[series] % len(symbols)],
+                    size=8,
+                    opacity=0.75,
+                    color=colours[gate_index[quantity] % len(colours)],
+                    line=dict(width=1.5, color=colours[gate_index[quantity] % len(colours)]),
+                ),
                 hovertemplate="%{customdata}<br>< 0.1: %{x:.2f}<br>> 0.9: %{y:.2f}<extra></extra>",
             )
         )
@@ -1241,8 +1310,9 @@ def _cells(frame: pd.DataFrame, key: str = "cell") -> list[str]:
 UNDERFLOW_FLOOR = 1e-300  # where a ratio that underflowed even float64 is drawn, marked, on a log axis
 
 
-def _log_points(values: pd.Series, symbol: str, label: str,
-                underflow: str = "0 (below 1e-308: float64 underflow)") -> tuple[list[float], list[str], list[str]]:
+def _log_points(
+    values: pd.Series, symbol: str, label: str, underflow: str = "0 (below 1e-308: float64 underflow)"
+) -> tuple[list[float], list[str], list[str]]:
     """y, marker symbols and hover notes for a log axis: a 0 is drawn at :data:`UNDERFLOW_FLOOR` as an ``x``.
 
     A log axis cannot show 0; dropping the point would hide that the gradient vanished
@@ -1258,7 +1328,7 @@ def _log_points(values: pd.Series, symbol: str, label: str,
 def _dodge(x: pd.Series, k: int, n: int, log: bool = True, step: float = 0.025) -> list[float]:
     """Shifts cell ``k`` of ``n`` sideways so equal values of different cells never cover each other."""
     off = (k - (n - 1) / 2) * step
-    return [float(v) * 10 ** off if log else float(v) + off * 4 for v in x]
+    return [float(v) * 10**off if log else float(v) + off * 4 for v in x]
 
 
 def success_vs_lag(
@@ -1310,53 +1380,101 @@ def success_vs_lag(
         color = _cell_color(cell)
         line = dict(color=color, dash=_CELL_DASH.get(cell, "solid"), width=2)
         marker = dict(symbol=_CELL_SYMBOL.get(cell, "circle"), size=9, color=color)
-        hover = [esc(f"{cell} · {L['lag']} {lag} · {L['solved']} {int(a)}/{int(n)}")
-                 for lag, a, n in zip(part["lag"], part["solved"], part["n"])]  # fmt: skip
+        hover = [
+            esc(f"{cell} · {L['lag']} {lag} · {L['solved']} {int(a)}/{int(n)}")
+            for lag, a, n in zip(part["lag"], part["solved"], part["n"])
+        ]
         fig.add_trace(
             go.Scatter(
-                x=_dodge(part["lag"], k, len(cells)), y=part["success_rate"], mode="lines+markers",
-                name=esc(cell), legendgroup=esc(cell), line=line, marker=marker, customdata=hover,
-                error_y=dict(type="data", symmetric=False, array=(part["hi"] - part["success_rate"]).tolist(),
-                             arrayminus=(part["success_rate"] - part["lo"]).tolist(), color=color, thickness=1),
+                x=_dodge(part["lag"], k, len(cells)),
+                y=part["success_rate"],
+                mode="lines+markers",
+                name=esc(cell),
+                legendgroup=esc(cell),
+                line=line,
+                marker=marker,
+                customdata=hover,
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=(part["hi"] - part["success_rate"]).tolist(),
+                    arrayminus=(part["success_rate"] - part["lo"]).tolist(),
+                    color=color,
+                    thickness=1,
+                ),
                 hovertemplate="%{customdata}<br>%{y:.0%}<extra></extra>",
             ),
-            row=1, col=1,
-        )  # fmt: skip
+            row=1,
+            col=1,
+        )
         seeds = runs[runs["cell"] == cell].sort_values(["lag", "seed"])
-        seed_hover = [esc(f"{cell} · {L['lag']} {lag} · {L['seed']} {sd}") for lag, sd in zip(seeds["lag"], seeds["seed"])]
+        seed_hover = [
+            esc(f"{cell} · {L['lag']} {lag} · {L['seed']} {sd}") for lag, sd in zip(seeds["lag"], seeds["seed"])
+        ]
         fig.add_trace(
             go.Scatter(
-                x=_dodge(seeds["lag"], k, len(cells)), y=seeds["final"], mode="markers", name=esc(f"{cell}: {L['seed']}"),
-                legendgroup=esc(cell), showlegend=False, customdata=seed_hover,
+                x=_dodge(seeds["lag"], k, len(cells)),
+                y=seeds["final"],
+                mode="markers",
+                name=esc(f"{cell}: {L['seed']}"),
+                legendgroup=esc(cell),
+                showlegend=False,
+                customdata=seed_hover,
                 marker=dict(symbol=_CELL_SYMBOL.get(cell, "circle") + "-open", size=7, color=color, opacity=0.8),
                 hovertemplate="%{customdata}<br>%{y:.3f}<extra></extra>",
             ),
-            row=1, col=2,
-        )  # fmt: skip
+            row=1,
+            col=2,
+        )
         fig.add_trace(
             go.Scatter(
-                x=_dodge(part["lag"], k, len(cells)), y=part["final_mean"], mode="lines+markers",
-                name=esc(f"{cell}: {L['mean']}"), legendgroup=esc(cell), showlegend=False, line=line, marker=marker,
+                x=_dodge(part["lag"], k, len(cells)),
+                y=part["final_mean"],
+                mode="lines+markers",
+                name=esc(f"{cell}: {L['mean']}"),
+                legendgroup=esc(cell),
+                showlegend=False,
+                line=line,
+                marker=marker,
                 customdata=[esc(f"{cell} · {L['mean']}")] * len(part),
                 hovertemplate="%{customdata}<br>%{y:.3f}<extra></extra>",
             ),
-            row=1, col=2,
-        )  # fmt: skip
+            row=1,
+            col=2,
+        )
     if regress:
-        fig.add_hline(y=baseline_mse, line_dash="dot", line_color="gray", annotation_text=L["baseline_mse"], row=1, col=2)
+        fig.add_hline(
+            y=baseline_mse, line_dash="dot", line_color="gray", annotation_text=L["baseline_mse"], row=1, col=2
+        )
         top = max(0.2, float(runs["final"].max()) * 1.05) if len(runs) else 0.2
         fig.update_yaxes(title_text=L["mse"], range=[0, top], row=1, col=2)
     else:
         if chance is not None and math.isfinite(chance):
-            fig.add_hline(y=chance, line_dash="dot", line_color="gray", annotation_text=L["chance"],
-                          annotation_position="top left", row=1, col=2)  # fmt: skip
+            fig.add_hline(
+                y=chance,
+                line_dash="dot",
+                line_color="gray",
+                annotation_text=L["chance"],
+                annotation_position="top left",
+                row=1,
+                col=2,
+            )
         fig.update_yaxes(title_text=L["test_acc"], range=[0, 1.02], row=1, col=2)
     if threshold is not None:
-        fig.add_hline(y=threshold, line_dash="dash", line_color="lightgray", annotation_text=L["threshold"],
-                      annotation_position="bottom right", row=1, col=2)  # fmt: skip
+        fig.add_hline(
+            y=threshold,
+            line_dash="dash",
+            line_color="lightgray",
+            annotation_text=L["threshold"],
+            annotation_position="bottom right",
+            row=1,
+            col=2,
+        )
     fig.update_yaxes(title_text=L["success_rate"], range=[0, 1.02], tickformat=".0%", row=1, col=1)
     lags = sorted({int(v) for v in summary["lag"]})
-    fig.update_xaxes(type="log", title_text=L["seq_len" if regress else "lag"], tickvals=lags, ticktext=[str(v) for v in lags])
+    fig.update_xaxes(
+        type="log", title_text=L["seq_len" if regress else "lag"], tickvals=lags, ticktext=[str(v) for v in lags]
+    )
     return _layout(fig, title, height=420)
 
 
@@ -1387,49 +1505,78 @@ def success_vs_gate_bias(
         ['gru', 'gru: measured gradient ratio at init']
     """
     L = _labels(labels)
-    _check_columns(summary, ("cell", "gate_bias", "success_rate", "lo", "hi", "solved", "n", "grad_ratio_init_median"),
-                   "success_vs_gate_bias")  # fmt: skip
+    _check_columns(
+        summary,
+        ("cell", "gate_bias", "success_rate", "lo", "hi", "solved", "n", "grad_ratio_init_median"),
+        "success_vs_gate_bias",
+    )
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     cells = _cells(summary)
     for k, cell in enumerate(cells):
         part = summary[summary["cell"] == cell].sort_values("gate_bias")
         color = _cell_color(cell)
         marker = dict(symbol=_CELL_SYMBOL.get(cell, "circle"), size=9, color=color)
-        hover = [esc(f"{cell} · b = {b:g} · {L['solved']} {int(a)}/{int(n)}")
-                 for b, a, n in zip(part["gate_bias"], part["solved"], part["n"])]  # fmt: skip
+        hover = [
+            esc(f"{cell} · b = {b:g} · {L['solved']} {int(a)}/{int(n)}")
+            for b, a, n in zip(part["gate_bias"], part["solved"], part["n"])
+        ]
         fig.add_trace(
             go.Scatter(
-                x=_dodge(part["gate_bias"], k, len(cells), log=False), y=part["success_rate"], mode="lines+markers",
-                name=esc(cell), legendgroup=esc(cell), customdata=hover, marker=marker,
+                x=_dodge(part["gate_bias"], k, len(cells), log=False),
+                y=part["success_rate"],
+                mode="lines+markers",
+                name=esc(cell),
+                legendgroup=esc(cell),
+                customdata=hover,
+                marker=marker,
                 line=dict(color=color, dash=_CELL_DASH.get(cell, "solid"), width=2),
-                error_y=dict(type="data", symmetric=False, array=(part["hi"] - part["success_rate"]).tolist(),
-                             arrayminus=(part["success_rate"] - part["lo"]).tolist(), color=color, thickness=1),
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=(part["hi"] - part["success_rate"]).tolist(),
+                    arrayminus=(part["success_rate"] - part["lo"]).tolist(),
+                    color=color,
+                    thickness=1,
+                ),
                 hovertemplate="%{customdata}<br>%{y:.0%}<extra></extra>",
             ),
             secondary_y=False,
-        )  # fmt: skip
-        y, symbols, notes = _log_points(part["grad_ratio_init_median"], _CELL_SYMBOL.get(cell, "circle") + "-open",
-                                        f"{cell} · {L['measured_ratio']}", L["underflow"])  # fmt: skip
+        )
+        y, symbols, notes = _log_points(
+            part["grad_ratio_init_median"],
+            _CELL_SYMBOL.get(cell, "circle") + "-open",
+            f"{cell} · {L['measured_ratio']}",
+            L["underflow"],
+        )
         fig.add_trace(
             go.Scatter(
-                x=_dodge(part["gate_bias"], k, len(cells), log=False), y=y, mode="markers",
-                name=esc(f"{cell}: {L['measured_ratio']}"), legendgroup=esc(cell),
-                marker=dict(symbol=symbols, size=9, color=color), customdata=notes,
+                x=_dodge(part["gate_bias"], k, len(cells), log=False),
+                y=y,
+                mode="markers",
+                name=esc(f"{cell}: {L['measured_ratio']}"),
+                legendgroup=esc(cell),
+                marker=dict(symbol=symbols, size=9, color=color),
+                customdata=notes,
                 hovertemplate="%{customdata}<br>b = %{x:.2f}<br>%{y:.2e}<extra></extra>",
             ),
             secondary_y=True,
-        )  # fmt: skip
+        )
     hi_b = max(5.0, float(summary["gate_bias"].max()) + 0.5)
     b = np.linspace(min(0.0, float(summary["gate_bias"].min())), hi_b, 41)
     curve = np.exp(-lag * np.log1p(np.exp(-b)))  # sigma(b) ** lag without underflow in the log
     fig.add_trace(
         go.Scatter(
-            x=b, y=curve, mode="lines+markers", name=esc(L["sigma_pow"]), marker=dict(size=4, color="gray"),
-            line=dict(color="gray", dash="dot"), customdata=[esc(L["sigma_pow"])] * len(b),
+            x=b,
+            y=curve,
+            mode="lines+markers",
+            name=esc(L["sigma_pow"]),
+            marker=dict(size=4, color="gray"),
+            line=dict(color="gray", dash="dot"),
+            customdata=[esc(L["sigma_pow"])] * len(b),
             hovertemplate="%{customdata}<br>b = %{x:.2f}<br>%{y:.2e}<extra></extra>",
         ),
         secondary_y=True,
-    )  # fmt: skip
+    )
     fig.update_yaxes(title_text=L["success_rate"], range=[0, 1.02], tickformat=".0%", secondary_y=False)
     fig.update_yaxes(title_text=L["log_scale"], type="log", exponentformat="power", dtick=5, secondary_y=True)
     fig.update_xaxes(title_text=L["gate_bias"])
@@ -1469,8 +1616,9 @@ def lab_curves(
     _check_columns(frame, ("model", "updates", "split", "metric", "value"), "lab_curves")
     regress = task == "adding"
     score = "mse" if regress else "acc"
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[L["mse" if regress else "acc"], L["grad_ratio"]],
-                        horizontal_spacing=0.1)  # fmt: skip
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=[L["mse" if regress else "acc"], L["grad_ratio"]], horizontal_spacing=0.1
+    )
     cells = _cells(frame, "model")
     span = max(1.0, float(frame["updates"].max()) if len(frame) else 1.0)
     for k, cell in enumerate(cells):
@@ -1485,27 +1633,38 @@ def lab_curves(
             name = esc(f"{cell} · {L[split]}")
             fig.add_trace(
                 go.Scatter(
-                    x=part["updates"] + shift, y=part["value"], mode="lines+markers", name=name, legendgroup=esc(cell),
+                    x=part["updates"] + shift,
+                    y=part["value"],
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=esc(cell),
                     line=dict(color=color, dash="dot" if split == "train" else _CELL_DASH.get(cell, "solid")),
                     marker=dict(symbol=symbol + ("-open" if split == "train" else ""), size=7, color=color),
                     customdata=[[name, int(u)] for u in part["updates"]],
                     hovertemplate="%{customdata[0]}<br>%{customdata[1]}: %{y:.3f}<extra></extra>",
                 ),
-                row=1, col=1,
-            )  # fmt: skip
+                row=1,
+                col=1,
+            )
         part = frame[(frame["model"] == cell) & (frame["metric"] == "grad_ratio")].sort_values("updates")
         if not part.empty:
             y, symbols, notes = _log_points(part["value"], symbol, f"{cell} · {L['grad_ratio']}", L["underflow"])
             fig.add_trace(
                 go.Scatter(
-                    x=part["updates"] + shift, y=y, mode="lines+markers", name=esc(cell),
-                    legendgroup=esc(cell), showlegend=False, line=dict(color=color, dash=_CELL_DASH.get(cell, "solid")),
+                    x=part["updates"] + shift,
+                    y=y,
+                    mode="lines+markers",
+                    name=esc(cell),
+                    legendgroup=esc(cell),
+                    showlegend=False,
+                    line=dict(color=color, dash=_CELL_DASH.get(cell, "solid")),
                     marker=dict(symbol=symbols, size=7, color=color),
                     customdata=[[n, int(u)] for n, u in zip(notes, part["updates"])],
                     hovertemplate="%{customdata[0]}<br>%{customdata[1]}: %{y:.2e}<extra></extra>",
                 ),
-                row=1, col=2,
-            )  # fmt: skip
+                row=1,
+                col=2,
+            )
     if regress:
         fig.add_hline(y=1 / 6, line_dash="dot", line_color="gray", annotation_text=L["baseline_mse"], row=1, col=1)
         fig.update_yaxes(range=[0, 0.25], title_text=L["mse"], row=1, col=1)
@@ -1514,8 +1673,15 @@ def lab_curves(
             fig.add_hline(y=chance, line_dash="dot", line_color="gray", annotation_text=L["chance"], row=1, col=1)
         fig.update_yaxes(range=[0, 1.02], title_text=L["acc"], row=1, col=1)
     if threshold is not None:
-        fig.add_hline(y=threshold, line_dash="dash", line_color="lightgray", annotation_text=L["threshold"],
-                      annotation_position="bottom right", row=1, col=1)  # fmt: skip
+        fig.add_hline(
+            y=threshold,
+            line_dash="dash",
+            line_color="lightgray",
+            annotation_text=L["threshold"],
+            annotation_position="bottom right",
+            row=1,
+            col=1,
+        )
     fig.update_yaxes(type="log", exponentformat="power", title_text=L["grad_ratio"], row=1, col=2)
     fig.update_xaxes(title_text=L["updates"])
     return _layout(fig, title, height=400)

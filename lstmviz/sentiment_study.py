@@ -122,8 +122,9 @@ def study_specs(
     out = []
     for v in names:
         for c in ("bow",) if v == "bow" else cells:
-            out += [StudySpec(str(data), v, c, s, nav if VARIANTS.get(v, {}).get("pretrained") else None)
-                    for s in seeds]  # fmt: skip
+            out += [
+                StudySpec(str(data), v, c, s, nav if VARIANTS.get(v, {}).get("pretrained") else None) for s in seeds
+            ]
     return out
 
 
@@ -191,13 +192,25 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault((r["variant"], r["cell"]), []).append(r)
     order = list(VARIANTS)
     rows = []
-    for (v, c), rs in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]) if kv[0][0] in order else 99,
-                                                             kv[0][1])):  # fmt: skip
+    for (v, c), rs in sorted(
+        groups.items(), key=lambda kv: (order.index(kv[0][0]) if kv[0][0] in order else 99, kv[0][1])
+    ):
         acc_m, acc_sd = _mean_sd([r["test_accuracy"] for r in rs])
         f1_m, f1_sd = _mean_sd([r["test_macro_f1"] for r in rs])
         tr_m, _ = _mean_sd([r["train_accuracy"] for r in rs if r.get("train_accuracy") is not None] or [float("nan")])
-        rows.append({"variant": v, "cell": c, "n": len(rs), "parameters": rs[0]["parameters"], "acc_mean": acc_m,
-                     "acc_sd": acc_sd, "f1_mean": f1_m, "f1_sd": f1_sd, "train_acc_mean": tr_m})  # fmt: skip
+        rows.append(
+            {
+                "variant": v,
+                "cell": c,
+                "n": len(rs),
+                "parameters": rs[0]["parameters"],
+                "acc_mean": acc_m,
+                "acc_sd": acc_sd,
+                "f1_mean": f1_m,
+                "f1_sd": f1_sd,
+                "train_acc_mean": tr_m,
+            }
+        )
     return rows
 
 
@@ -222,8 +235,13 @@ def decide(summary: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return {**out, "baseline_f1_mean": None, "margin": None, "needed": None, "beats_baseline": None}
     needed = max(best["f1_sd"] or 0.0, bow["f1_sd"] or 0.0)
     margin = best["f1_mean"] - bow["f1_mean"]
-    return {**out, "baseline_f1_mean": bow["f1_mean"], "margin": margin, "needed": needed,
-            "beats_baseline": margin > needed}  # fmt: skip
+    return {
+        **out,
+        "baseline_f1_mean": bow["f1_mean"],
+        "margin": margin,
+        "needed": needed,
+        "beats_baseline": margin > needed,
+    }
 
 
 def run_study(
@@ -279,8 +297,16 @@ def study_markdown(study: Mapping[str, Any]) -> str:
     rows = [["majority class", "-", "-", f"{maj['accuracy']:.3f}", f"{maj['macro_f1']:.3f}", "-"]]
     for r in study["summary"]:
         name = "bag of words (logistic regression)" if r["variant"] == "bow" else f"{r['variant']} {r['cell']}"
-        rows.append([name, f"{r['parameters']:,}", str(r["n"]), _pm(r["acc_mean"], r["acc_sd"]),
-                     _pm(r["f1_mean"], r["f1_sd"]), f"{r['train_acc_mean']:.3f}"])  # fmt: skip
+        rows.append(
+            [
+                name,
+                f"{r['parameters']:,}",
+                str(r["n"]),
+                _pm(r["acc_mean"], r["acc_sd"]),
+                _pm(r["f1_mean"], r["f1_sd"]),
+                f"{r['train_acc_mean']:.3f}",
+            ]
+        )
     header = ["model", "parameters", "seeds", "test accuracy", "test macro-F1", "train accuracy (best epoch)"]
     d = study["decision"]
     verdict = (
@@ -292,8 +318,10 @@ def study_markdown(study: Mapping[str, Any]) -> str:
             f"(the larger seed sd): **{'beats' if d['beats_baseline'] else 'does not beat'} the baseline**."
         )
     n = study["n_test"]
-    note = (f"Test set: {n} sentences (split seed {study['split_seed']}); the binomial standard error of an "
-            f"accuracy near 0.55 on it is ±{(0.55 * 0.45 / n) ** 0.5:.3f}, on top of the seed sd.")  # fmt: skip
+    note = (
+        f"Test set: {n} sentences (split seed {study['split_seed']}); the binomial standard error of an "
+        f"accuracy near 0.55 on it is ±{(0.55 * 0.45 / n) ** 0.5:.3f}, on top of the seed sd."
+    )
     return markdown_table(header, rows) + "\n" + verdict + "\n\n" + note + "\n"
 
 

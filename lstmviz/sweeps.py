@@ -118,8 +118,9 @@ class RunSpec:
 
     def train_config(self) -> TrainConfig:
         """The TrainConfig of this run (quiet, seeded with ``seed``)."""
-        return TrainConfig.from_dict({**TASK_DEFAULTS[self.task]["train"], **self.train, "seed": self.seed,
-                                      "quiet": True})  # fmt: skip
+        return TrainConfig.from_dict(
+            {**TASK_DEFAULTS[self.task]["train"], **self.train, "seed": self.seed, "quiet": True}
+        )
 
 
 def sigmoid_pow(bias: float | None, lag: int) -> float | None:
@@ -138,7 +139,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     """Trains one run of a sweep and returns its result row (see the module docstring).
 
     Example:
-        >>> run_one(RunSpec("cue_recall", "gru", 3, 1.0, 0, train={"epochs": 1, "updates_per_epoch": 5}))["solved"]  # doctest: +SKIP
+        >>> train = {"epochs": 1, "updates_per_epoch": 5}  # doctest: +SKIP
+        >>> run_one(RunSpec("cue_recall", "gru", 3, 1.0, 0, train=train))["solved"]  # doctest: +SKIP
         False
     """
     t0 = time.perf_counter()
@@ -203,8 +205,12 @@ def default_specs(
         cells = list(cells or CELLS)
         lags = list(lags or DEFAULT_LAGS[task])
         bias = TASK_DEFAULTS[task]["model"]["gate_bias"] if gate_bias is None else gate_bias
-        return [RunSpec(task, c, lag, None if c == "rnn" else bias, s, **extra)
-                for c in cells for lag in lags for s in seeds]  # fmt: skip
+        return [
+            RunSpec(task, c, lag, None if c == "rnn" else bias, s, **extra)
+            for c in cells
+            for lag in lags
+            for s in seeds
+        ]
     cells = [c for c in (cells or ("gru", "lstm")) if c != "rnn"]
     if not cells:
         raise ValueError("a gate-bias sweep needs gated cells (gru, lstm); the rnn has no gate")
@@ -272,7 +278,8 @@ def run_sweep(
         The sweep dict (see the module docstring).
 
     Example:
-        >>> sweep = run_sweep(default_specs("cue_recall", "lag", lags=(3,), seeds=range(2)), kind="lag")  # doctest: +SKIP
+        >>> specs = default_specs("cue_recall", "lag", lags=(3,), seeds=range(2))  # doctest: +SKIP
+        >>> sweep = run_sweep(specs, kind="lag")  # doctest: +SKIP
     """
     specs = list(specs)
     if not specs:
@@ -325,8 +332,9 @@ def summarize(runs: Sequence[Mapping[str, Any]], *, regress: bool = False) -> li
     for r in runs:
         groups.setdefault((r["cell"], r["lag"], r["gate_bias"]), []).append(r)
     rows = []
-    for (cell, lag, bias), rs in sorted(groups.items(), key=lambda kv: (list(CELLS).index(kv[0][0]), kv[0][1],
-                                                                        kv[0][2] or 0.0)):  # fmt: skip
+    for (cell, lag, bias), rs in sorted(
+        groups.items(), key=lambda kv: (list(CELLS).index(kv[0][0]), kv[0][1], kv[0][2] or 0.0)
+    ):
         finals = [r["final_mse" if regress else "final_accuracy"] for r in rs]
         solved = [r["updates_to_solve"] for r in rs if r["solved"]]
         ratios = [r["grad_ratio_init"] for r in rs if r["grad_ratio_init"] is not None]
@@ -362,21 +370,41 @@ def sweep_markdown(sweep: Mapping[str, Any]) -> str:
     regress = sweep["task"] == "adding"
     final = "test MSE (mean ± sd)" if regress else "test accuracy (mean ± sd)"
     lag_name = "sequence length" if regress else "lag"
-    header = ["cell", lag_name, "gate bias", "solved", "success rate", "median updates to solve", final,
-              "‖dL/dh₀‖/‖dL/dh_T‖ at init (median)", "σ(b)^lag"]  # fmt: skip
+    header = [
+        "cell",
+        lag_name,
+        "gate bias",
+        "solved",
+        "success rate",
+        "median updates to solve",
+        final,
+        "‖dL/dh₀‖/‖dL/dh_T‖ at init (median)",
+        "σ(b)^lag",
+    ]
     spec = ".4f" if regress else ".3f"
     body = []
     for r in sweep["summary"]:
         sd = "" if r["final_sd"] is None else f" ± {r['final_sd']:{spec}}"
-        body.append([
-            r["cell"], r["lag"], _fmt(r["gate_bias"], "g"), f"{r['solved']}/{r['n']}", f"{r['success_rate']:.0%}",
-            _fmt(r["median_updates_to_solve"], ".0f"), f"{r['final_mean']:{spec}}{sd}",
-            _fmt(r["grad_ratio_init_median"], ".1e"), _fmt(r["sigmoid_bias_pow_lag"], ".1e"),
-        ])  # fmt: skip
+        body.append(
+            [
+                r["cell"],
+                r["lag"],
+                _fmt(r["gate_bias"], "g"),
+                f"{r['solved']}/{r['n']}",
+                f"{r['success_rate']:.0%}",
+                _fmt(r["median_updates_to_solve"], ".0f"),
+                f"{r['final_mean']:{spec}}{sd}",
+                _fmt(r["grad_ratio_init_median"], ".1e"),
+                _fmt(r["sigmoid_bias_pow_lag"], ".1e"),
+            ]
+        )
     thr = sweep["success"]["threshold"]
     crit = f"validation MSE ≤ {thr}" if regress else f"validation accuracy ≥ {thr}"
-    base = (f"predicting the mean gives MSE {sweep['baseline_mse']:.3f}" if regress
-            else f"chance accuracy {sweep['chance']:.2f}")  # fmt: skip
+    base = (
+        f"predicting the mean gives MSE {sweep['baseline_mse']:.3f}"
+        if regress
+        else f"chance accuracy {sweep['chance']:.2f}"
+    )
     note = (
         f"\n{len(sweep['runs'])} runs, seeds {sweep['seeds']}; success = {crit} within "
         f"{sweep['budget_updates']:,} updates of batch {sweep['train']['batch_size']} (fresh data every batch); "
@@ -410,7 +438,8 @@ def read_json(path: str | os.PathLike, max_bytes: int, what: str) -> Any:
     deep nesting is refused, so a hostile file costs milliseconds.
 
     Example:
-        >>> read_json("checkpoints/lab_presets.json", 4 << 20, "lab preset results")["runs"][0]["preset"]  # doctest: +SKIP
+        >>> runs = read_json("checkpoints/lab_presets.json", 4 << 20, "lab preset results")["runs"]  # doctest: +SKIP
+        >>> runs[0]["preset"]  # doctest: +SKIP
         'separate'
     """
     return safe_read_json(path, max_bytes, what)
@@ -433,8 +462,10 @@ def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
         found = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
         raise ValueError(f"{p}: schema {str(found)[:60]!r} is not {SCHEMA!r}")
     if raw.get("task") not in ONLINE_TASKS or raw.get("kind") not in SWEEP_KINDS:
-        raise ValueError(f"{p}: task/kind {str(raw.get('task'))[:40]!r}/{str(raw.get('kind'))[:40]!r} is invalid; "
-                         f"allowed: {ONLINE_TASKS} / {SWEEP_KINDS}")  # fmt: skip
+        raise ValueError(
+            f"{p}: task/kind {str(raw.get('task'))[:40]!r}/{str(raw.get('kind'))[:40]!r} is invalid; "
+            f"allowed: {ONLINE_TASKS} / {SWEEP_KINDS}"
+        )
     rows = raw.get("summary")
     if not isinstance(rows, list) or not rows or not isinstance(raw.get("runs"), list):
         raise ValueError(f"{p}: no summary rows or runs")
@@ -490,7 +521,8 @@ def runs_frame(sweep: Mapping[str, Any]) -> pd.DataFrame:
     ``final`` is the test accuracy (cue recall) or test MSE (adding).
 
     Example:
-        >>> runs_frame(load_sweep("checkpoints/sweep_cue_recall_lag.json"))["final"].between(0, 1).all()  # doctest: +SKIP
+        >>> frame = runs_frame(load_sweep("checkpoints/sweep_cue_recall_lag.json"))  # doctest: +SKIP
+        >>> frame["final"].between(0, 1).all()  # doctest: +SKIP
         True
     """
     key = "final_mse" if sweep["task"] == "adding" else "final_accuracy"

@@ -1,9 +1,9 @@
 """Training of the convolutional + bidirectional tagger (:mod:`lstmviz.tagger`) on silver labels.
 
-Each epoch shuffles the training sentences (a private seeded generator) into batches of similar length, pads them and packs them so
-padding never reaches the reverse direction; the loss is the sum of the part-of-speech and the entity
-cross-entropies; AdamW with gradient clipping. After every epoch the validation score (mean of the
-part-of-speech agreement and the entity macro-F1) decides which weights are kept. The run always trains
+Each epoch shuffles the training sentences (a private seeded generator) into batches of similar length, pads
+them and packs them so padding never reaches the reverse direction; the loss is the sum of the part-of-speech
+and the entity cross-entropies; AdamW with gradient clipping. After every epoch the validation score (mean of
+the part-of-speech agreement and the entity macro-F1) decides which weights are kept. The run always trains
 ``epochs`` epochs: the budget counts epochs only, never wall time, so a retrain with the same settings and
 thread count repeats the run whatever the machine's load. The checkpoint stores the best model, the
 vocabularies and the test scores beside the most-frequent-tag baseline's.
@@ -63,8 +63,9 @@ class TagTrainConfig:
         check_number("clip_grad_norm", self.clip_grad_norm, none_ok=True)
 
 
-def encode_batch(sentences: Sequence[tuple[list[str], list[str], list[str]]], word_index: dict[str, int],
-                 char_index: dict[str, int]) -> dict[str, torch.Tensor]:  # fmt: skip
+def encode_batch(
+    sentences: Sequence[tuple[list[str], list[str], list[str]]], word_index: dict[str, int], char_index: dict[str, int]
+) -> dict[str, torch.Tensor]:
     """Padded ids of a batch: ``words (B, T)``, ``chars (B, T, C)``, ``lengths (B,)``, ``pos`` and ``ner`` ``(B, T)``
     (padding: id 0 in the inputs, -100 in the targets).
 
@@ -84,8 +85,13 @@ def encode_batch(sentences: Sequence[tuple[list[str], list[str], list[str]]], wo
 
 
 @torch.no_grad()
-def predict_tags(model: Tagger, sentences: Sequence[tuple[list[str], ...]], words: Sequence[str],
-                 chars: Sequence[str], batch_size: int = 64) -> tuple[list[list[str]], list[list[str]]]:  # fmt: skip
+def predict_tags(
+    model: Tagger,
+    sentences: Sequence[tuple[list[str], ...]],
+    words: Sequence[str],
+    chars: Sequence[str],
+    batch_size: int = 64,
+) -> tuple[list[list[str]], list[list[str]]]:
     """``(parts of speech, entity tags)`` per sentence (only the words of each tuple are read).
 
     Example:
@@ -149,8 +155,9 @@ def train_tagger(
         log: Receives one line per epoch.
     """
     cfg = train_cfg or TagTrainConfig()
-    config = TaggerConfig.from_dict({**config.to_dict(), "word_vocab_size": len(data.words),
-                                     "char_vocab_size": len(data.chars)})  # fmt: skip
+    config = TaggerConfig.from_dict(
+        {**config.to_dict(), "word_vocab_size": len(data.words), "char_vocab_size": len(data.chars)}
+    )
     model = Tagger.seeded(config, cfg.seed)
     init_fp = weights_fingerprint(model)
     wi, ci = {w: i for i, w in enumerate(data.words)}, {c: i for i, c in enumerate(data.chars)}
@@ -163,8 +170,9 @@ def train_tagger(
         for batch in _length_batches(data.train, cfg.batch_size, g):
             b = encode_batch([data.train[i] for i in batch], wi, ci)
             pos, ner = model(b["words"], b["chars"], b["lengths"])  # (B, T, 17), (B, T, 7)
-            loss = (F.cross_entropy(pos.transpose(1, 2), b["pos"], ignore_index=_IGNORE)
-                    + F.cross_entropy(ner.transpose(1, 2), b["ner"], ignore_index=_IGNORE))  # fmt: skip
+            loss = F.cross_entropy(pos.transpose(1, 2), b["pos"], ignore_index=_IGNORE) + F.cross_entropy(
+                ner.transpose(1, 2), b["ner"], ignore_index=_IGNORE
+            )
             opt.zero_grad()
             loss.backward()
             if cfg.clip_grad_norm is not None:
@@ -173,12 +181,21 @@ def train_tagger(
             loss_sum, n = loss_sum + loss.item(), n + 1
         val = _evaluate(model, data.val, data)
         score = (val["pos"]["accuracy"] + val["ner"]["macro_f1"]) / 2
-        history.append({"epoch": epoch, "train_loss": loss_sum / n, "val_pos_accuracy": val["pos"]["accuracy"],
-                        "val_ner_macro_f1": val["ner"]["macro_f1"], "val_score": score,
-                        "seconds": time.perf_counter() - t0})  # fmt: skip
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": loss_sum / n,
+                "val_pos_accuracy": val["pos"]["accuracy"],
+                "val_ner_macro_f1": val["ner"]["macro_f1"],
+                "val_score": score,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
         if log:
-            log(f"tagger epoch {epoch}: loss {loss_sum / n:.3f}, val POS {val['pos']['accuracy']:.3f}, "
-                f"val NER macro-F1 {val['ner']['macro_f1']:.3f}")  # fmt: skip
+            log(
+                f"tagger epoch {epoch}: loss {loss_sum / n:.3f}, val POS {val['pos']['accuracy']:.3f}, "
+                f"val NER macro-F1 {val['ner']['macro_f1']:.3f}"
+            )
         if score > best:
             best, best_state = score, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)

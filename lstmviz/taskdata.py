@@ -75,23 +75,45 @@ _MAX_REDRAWS = 1000  # rejection rounds before a stream gives up (the held-out s
 TASK_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "sentiment": {
         "model": {"embed_dim": 64, "hidden_size": 64, "dropout": 0.3, "gate_bias": 2.0},
-        "train": {"epochs": 20, "batch_size": 32, "lr": 2e-3, "weight_decay": 0.1, "patience": 5,
-                  "class_weighted": True},
+        "train": {
+            "epochs": 20,
+            "batch_size": 32,
+            "lr": 2e-3,
+            "weight_decay": 0.1,
+            "patience": 5,
+            "class_weighted": True,
+        },
         "data": {"min_freq": 2, "max_vocab": 20000},
     },
     "cue_recall": {
         "model": {"embed_dim": 16, "hidden_size": 32, "dropout": 0.0, "gate_bias": 1.0},
-        "train": {"epochs": 30, "updates_per_epoch": 50, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0,
-                  "patience": 0, "class_weighted": False, "stop_at": 0.95},
+        "train": {
+            "epochs": 30,
+            "updates_per_epoch": 50,
+            "batch_size": 64,
+            "lr": 3e-3,
+            "weight_decay": 0.0,
+            "patience": 0,
+            "class_weighted": False,
+            "stop_at": 0.95,
+        },
         "data": {"lag": 50, "lag_max": None, "n_val": 512, "n_test": 1024, "n_classes": 4, "vocab_size": 20},
     },
     "adding": {
         "model": {"hidden_size": 32, "dropout": 0.0, "gate_bias": 1.0},
-        "train": {"epochs": 30, "updates_per_epoch": 50, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0,
-                  "patience": 0, "class_weighted": False, "stop_at": 0.01},
+        "train": {
+            "epochs": 30,
+            "updates_per_epoch": 50,
+            "batch_size": 64,
+            "lr": 3e-3,
+            "weight_decay": 0.0,
+            "patience": 0,
+            "class_weighted": False,
+            "stop_at": 0.01,
+        },
         "data": {"lag": 50, "lag_max": None, "n_val": 512, "n_test": 1024},
     },
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -273,7 +295,9 @@ def lag_test_sets(
     lags: tuple[int, ...] = EVAL_LAGS,
     n: int = _N_PER_LAG,
 ) -> dict[int, SequenceData]:
-    """One fixed-lag test set for each of ``lags`` inside ``[lag, lag_max]``: seed ``seed + TEST_SEED_OFFSET + 1000 * lag``.
+    """One fixed-lag test set for each of ``lags`` inside ``[lag, lag_max]``.
+
+    Each is drawn with seed ``seed + TEST_SEED_OFFSET + 1000 * lag``.
 
     :func:`prepare_online` hands them to the training stream's rejection, so they are held out
     too; anyone can rebuild them from a checkpoint's seed to test it at those lags.
@@ -284,9 +308,7 @@ def lag_test_sets(
     """
     hi = lag if lag_max is None else lag_max
     return {
-        k: held_out_set(task, k, n, seed + TEST_SEED_OFFSET + 1000 * k, params=params)
-        for k in lags
-        if lag <= k <= hi
+        k: held_out_set(task, k, n, seed + TEST_SEED_OFFSET + 1000 * k, params=params) for k in lags if lag <= k <= hi
     }
 
 
@@ -364,12 +386,16 @@ def prepare_sentiment(
     source = Path(df.attrs.get("source", data))
     present = set(df["label"])
     if len(present) < 2:
-        raise DataError(f"{source} has {len(present)} label(s) ({', '.join(sorted(present))}); training a "
-                        "classifier needs at least 2")  # fmt: skip
+        raise DataError(
+            f"{source} has {len(present)} label(s) ({', '.join(sorted(present))}); training a "
+            "classifier needs at least 2"
+        )
     train_df, val_df, test_df = stratified_split(df, seed=seed)
     if len(df) < MIN_SENTIMENT_ROWS or min(len(train_df), len(val_df), len(test_df)) == 0:
-        raise DataError(f"{source} has {len(df)} usable row(s), too few for an 80/10/10 train/validation/test "
-                        f"split; it needs at least {MIN_SENTIMENT_ROWS}")  # fmt: skip
+        raise DataError(
+            f"{source} has {len(df)} usable row(s), too few for an 80/10/10 train/validation/test "
+            f"split; it needs at least {MIN_SENTIMENT_ROWS}"
+        )
     labels = [lab for lab in CORPUS_LABELS if lab in present] + sorted(present - set(CORPUS_LABELS))
     label_id = {lab: i for i, lab in enumerate(labels)}
     if vocab is None:

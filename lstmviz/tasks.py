@@ -35,13 +35,41 @@ __all__ = [
 
 # Cue i (id i + 1) is a country; its label name is the language spoken there.
 CUE_NAMES = (
-    "france", "spain", "germany", "italy", "russia", "japan", "china", "greece",
-    "poland", "turkey", "sweden", "finland", "portugal", "hungary", "netherlands", "korea",
-)  # fmt: skip
+    "france",
+    "spain",
+    "germany",
+    "italy",
+    "russia",
+    "japan",
+    "china",
+    "greece",
+    "poland",
+    "turkey",
+    "sweden",
+    "finland",
+    "portugal",
+    "hungary",
+    "netherlands",
+    "korea",
+)
 LANGUAGE_NAMES = (
-    "french", "spanish", "german", "italian", "russian", "japanese", "chinese", "greek",
-    "polish", "turkish", "swedish", "finnish", "portuguese", "hungarian", "dutch", "korean",
-)  # fmt: skip
+    "french",
+    "spanish",
+    "german",
+    "italian",
+    "russian",
+    "japanese",
+    "chinese",
+    "greek",
+    "polish",
+    "turkish",
+    "swedish",
+    "finnish",
+    "portuguese",
+    "hungarian",
+    "dutch",
+    "korean",
+)
 PAD_NAME = "<pad>"
 QUERY = "?"
 ADDING_BASELINE_MSE = 1.0 / 6.0  # Var(U1 + U2) for two independent U(0, 1)

@@ -41,8 +41,9 @@ def inserted_tokens(a: Sequence[str], b: Sequence[str]) -> list[int]:
     return [j for j in range(len(b)) if j not in matched]
 
 
-def difference_frame(first: TextAnalysis, second: TextAnalysis, quantity: str, layer: int = 0,
-                     direction: int = 0) -> pd.DataFrame:  # fmt: skip
+def difference_frame(
+    first: TextAnalysis, second: TextAnalysis, quantity: str, layer: int = 0, direction: int = 0
+) -> pd.DataFrame:
     """``second − first`` of one quantity at every aligned token pair, as a tidy frame.
 
     Args:
@@ -63,13 +64,25 @@ def difference_frame(first: TextAnalysis, second: TextAnalysis, quantity: str, l
     """
     va, vb = first.values(quantity, layer, direction), second.values(quantity, layer, direction)  # (T, U)
     if first.cell != second.cell or va.shape[1] != vb.shape[1]:
-        raise ValueError(f"cannot subtract {first.cell} x {va.shape[1]} from {second.cell} x {vb.shape[1]}; "
-                         "allowed: two analyses of the same cell and size")  # fmt: skip
+        raise ValueError(
+            f"cannot subtract {first.cell} x {va.shape[1]} from {second.cell} x {vb.shape[1]}; "
+            "allowed: two analyses of the same cell and size"
+        )
     pairs = align(first.lemmas, second.lemmas)
     U = va.shape[1]
     rows = []
     for k, (i, j) in enumerate(pairs):
-        rows.append(pd.DataFrame({"step": k, "token": second.tokens[j], "unit": np.arange(U), "value_a": va[i],
-                                  "value_b": vb[j], "value": vb[j] - va[i]}))  # fmt: skip
+        rows.append(
+            pd.DataFrame(
+                {
+                    "step": k,
+                    "token": second.tokens[j],
+                    "unit": np.arange(U),
+                    "value_a": va[i],
+                    "value_b": vb[j],
+                    "value": vb[j] - va[i],
+                }
+            )
+        )
     cols = ["step", "token", "unit", "value_a", "value_b", "value"]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)

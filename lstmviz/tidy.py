@@ -29,8 +29,14 @@ def history_frame(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.Da
         >>> history_frame({"m": [{"epoch": 1, "train_loss": 1.0, "val_acc": 0.5}]})["metric"].tolist()
         ['loss', 'acc']
     """
-    fields_ = (("train_loss", "train", "loss"), ("val_loss", "val", "loss"), ("train_acc", "train", "acc"),
-               ("val_acc", "val", "acc"), ("train_f1", "train", "f1"), ("val_f1", "val", "f1"))
+    fields_ = (
+        ("train_loss", "train", "loss"),
+        ("val_loss", "val", "loss"),
+        ("train_acc", "train", "acc"),
+        ("val_acc", "val", "acc"),
+        ("train_f1", "train", "f1"),
+        ("val_f1", "val", "f1"),
+    )
     rows = []
     for model, history in histories.items():
         for i, h in enumerate(history or []):

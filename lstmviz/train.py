@@ -40,8 +40,8 @@ from lstmviz.datasets import MAX_DATA_BYTES
 from lstmviz.experiments import CHECKPOINT_PREFIX, compare_cells, resume_training, train_model
 from lstmviz.models import CELLS, ModelConfig
 from lstmviz.sweeps import DEFAULT_BIASES, DEFAULT_LAGS, default_specs, run_sweep, write_sweep
-from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, TASKS, prepare_online, prepare_sentiment
 from lstmviz.tagdata import MissingExtraError
+from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, TASKS, prepare_online, prepare_sentiment
 from lstmviz.trainer import TrainConfig, TrainingDiverged, check_int
 
 if TYPE_CHECKING:  # imported where used: only --task charlm / tagger need them
@@ -71,25 +71,42 @@ def _parser() -> argparse.ArgumentParser:
     )
     # Flags whose default would hide whether the user gave them default to None; _fill_defaults puts the
     # documented defaults in after _flag_errors has refused the flags that do not act.
-    p.add_argument("--task", choices=(*TASKS, "charlm", "tagger"),
-                   help="what to train on; charlm: a character-level language model on the corpus text; tagger: the "
-                        "char-CNN + BiLSTM part-of-speech / entity tagger on silver labels (default: sentiment)")
-    p.add_argument("--slovnet", help="tagger: folder with slovnet_morph_news_v1.tar and slovnet_ner_news_v1.tar "
-                                     "(from the natasha wheel; default: an installed natasha's data folder)")
-    p.add_argument("--data", help=f"sentiment corpus CSV or directory (default: {_DEFAULT_DATA}; --resume: the stored "
-                                  "path)")
-    p.add_argument("--cell", choices=(*CELLS, "bow"),
-                   help="recurrent cell, or bow: the bag-of-words baseline (sentiment, cue_recall) (default: lstm)")
+    p.add_argument(
+        "--task",
+        choices=(*TASKS, "charlm", "tagger"),
+        help="what to train on; charlm: a character-level language model on the corpus text; tagger: the "
+        "char-CNN + BiLSTM part-of-speech / entity tagger on silver labels (default: sentiment)",
+    )
+    p.add_argument(
+        "--slovnet",
+        help="tagger: folder with slovnet_morph_news_v1.tar and slovnet_ner_news_v1.tar "
+        "(from the natasha wheel; default: an installed natasha's data folder)",
+    )
+    p.add_argument(
+        "--data", help=f"sentiment corpus CSV or directory (default: {_DEFAULT_DATA}; --resume: the stored path)"
+    )
+    p.add_argument(
+        "--cell",
+        choices=(*CELLS, "bow"),
+        help="recurrent cell, or bow: the bag-of-words baseline (sentiment, cue_recall) (default: lstm)",
+    )
     p.add_argument("--out", help="checkpoint directory; with --compare and the sweeps the root directory")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run stored in --out")
     mode.add_argument("--compare", action="store_true", help="train rnn, gru and lstm under identical settings")
     mode.add_argument("--lag-sweep", action="store_true", help="online task: success rate vs lag, cells x lags x seeds")
     mode.add_argument("--bias-sweep", action="store_true", help="online task: success rate vs gate bias at --lag")
-    mode.add_argument("--seed-study", action="store_true",
-                      help="sentiment: every variant x cell x seed and the bag-of-words baseline, mean ± sd")  # fmt: skip
-    p.add_argument("--variants", help="--seed-study variants, comma-separated (default: all; see lstmviz.sentiment_study)")
-    p.add_argument("--navec", help="navec .tar from the natasha wheel: pretrained embedding (--seed-study, or one model)")
+    mode.add_argument(
+        "--seed-study",
+        action="store_true",
+        help="sentiment: every variant x cell x seed and the bag-of-words baseline, mean ± sd",
+    )
+    p.add_argument(
+        "--variants", help="--seed-study variants, comma-separated (default: all; see lstmviz.sentiment_study)"
+    )
+    p.add_argument(
+        "--navec", help="navec .tar from the natasha wheel: pretrained embedding (--seed-study, or one model)"
+    )
     p.add_argument("--lag", type=int, help="cue recall: distractors between cue and query; adding: sequence length")
     p.add_argument("--lag-max", type=int, help="draw each batch's lag from [--lag, --lag-max]")
     p.add_argument("--lags", type=_ints, help="--lag-sweep lags, comma-separated (cue recall: 10,20,50,100,200)")
@@ -97,9 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="sweeps and --seed-study: seeds 0..N-1 (default: 5)")
     p.add_argument("--workers", type=int, help="sweeps and --seed-study: parallel single-thread processes (default: 2)")
     p.add_argument("--tag", help="sweeps: suffix of the result file, sweep_<task>_<kind>_<tag>.json")
-    p.add_argument("--n-train", type=int,
-                   help="refused by every task: none takes a training-set size (the online tasks draw fresh training "
-                        "data every batch)")
+    p.add_argument(
+        "--n-train",
+        type=int,
+        help="refused by every task: none takes a training-set size (the online tasks draw fresh training "
+        "data every batch)",
+    )
     p.add_argument("--embed", type=int, help="embedding size (tagger: the word embedding)")
     p.add_argument("--hidden", type=int, help="hidden units per layer and direction")
     p.add_argument("--layers", type=int, help="stacked recurrent layers (default: 2 for charlm and tagger, else 1)")
@@ -108,11 +128,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gate-bias", type=float, help="initial LSTM forget / GRU update gate bias")
     p.add_argument("--min-freq", type=int, help="sentiment: minimum token count for the vocabulary")
     p.add_argument("--max-vocab", type=int, help="sentiment: maximum vocabulary size")
-    p.add_argument("--max-bytes", type=int,
-                   help=f"sentiment: refuse a --data file larger than this (default: {MAX_DATA_BYTES})")
+    p.add_argument(
+        "--max-bytes", type=int, help=f"sentiment: refuse a --data file larger than this (default: {MAX_DATA_BYTES})"
+    )
     p.add_argument("--epochs", type=int, help="maximum epochs (online tasks and charlm: evaluations)")
-    p.add_argument("--updates-per-epoch", type=int,
-                   help="online tasks and charlm: updates between two evaluations (charlm default: 250, x 12 epochs)")
+    p.add_argument(
+        "--updates-per-epoch",
+        type=int,
+        help="online tasks and charlm: updates between two evaluations (charlm default: 250, x 12 epochs)",
+    )
     p.add_argument("--stop-at", type=float, help="stop once val accuracy reaches / val MSE falls to this (0: off)")
     p.add_argument("--batch-size", type=int, help="batch size")
     p.add_argument("--lr", type=float, help="AdamW learning rate")
@@ -120,15 +144,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs (0: off)")
     p.add_argument("--clip", type=float, help="gradient-norm clipping threshold (default: 1.0; 0: off)")
     cw = p.add_mutually_exclusive_group()
-    cw.add_argument("--class-weighted", dest="class_weighted", action="store_true", default=None,
-                    help="inverse-frequency class weights in the loss (sentiment default)")  # fmt: skip
+    cw.add_argument(
+        "--class-weighted",
+        dest="class_weighted",
+        action="store_true",
+        default=None,
+        help="inverse-frequency class weights in the loss (sentiment default)",
+    )
     cw.add_argument("--no-class-weighted", dest="class_weighted", action="store_false")
-    p.add_argument("--seed", type=int,
-                   help="training seed: initialisation, data order, dropout; online tasks: also the data (default: 0)")
-    p.add_argument("--split-seed", type=int,
-                   help="sentiment, charlm, tagger: seed of the train/val/test split (default: 0)")
-    p.add_argument("--freeze-embedding", action="store_true", default=None,
-                   help="keep the (e.g. --navec) embedding fixed in training")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="training seed: initialisation, data order, dropout; online tasks: also the data (default: 0)",
+    )
+    p.add_argument(
+        "--split-seed", type=int, help="sentiment, charlm, tagger: seed of the train/val/test split (default: 0)"
+    )
+    p.add_argument(
+        "--freeze-embedding",
+        action="store_true",
+        default=None,
+        help="keep the (e.g. --navec) embedding fixed in training",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     return p
@@ -371,8 +408,15 @@ def _sweep(args: argparse.Namespace, kind: str) -> None:
     model = _given(args, _SWEEP_MODEL_FLAGS)
     train = {**_given(args, _TRAIN_FLAGS), **_clip(args)}
     if kind == "lag":
-        specs = default_specs(args.task, "lag", lags=args.lags or DEFAULT_LAGS[args.task], seeds=range(args.seeds),
-                              gate_bias=args.gate_bias, model=model, train=train)  # fmt: skip
+        specs = default_specs(
+            args.task,
+            "lag",
+            lags=args.lags or DEFAULT_LAGS[args.task],
+            seeds=range(args.seeds),
+            gate_bias=args.gate_bias,
+            model=model,
+            train=train,
+        )
     else:
         lags = None if args.lag is None else [args.lag]  # None: the sweep's own default lag
         biases = args.biases or DEFAULT_BIASES
@@ -383,8 +427,11 @@ def _sweep(args: argparse.Namespace, kind: str) -> None:
     def progress(run: dict[str, Any], done: int, total: int) -> None:
         if not args.quiet:
             verdict = f"solved at {run['updates_to_solve']}" if run["solved"] else f"not solved ({run['updates']})"
-            print(f"[{done}/{total}] {run['cell']} lag {run['lag']} bias {run['gate_bias']} seed {run['seed']}: "
-                  f"{verdict}, {run['seconds']:.0f} s", flush=True)  # fmt: skip
+            print(
+                f"[{done}/{total}] {run['cell']} lag {run['lag']} bias {run['gate_bias']} seed {run['seed']}: "
+                f"{verdict}, {run['seconds']:.0f} s",
+                flush=True,
+            )
 
     sweep = run_sweep(specs, kind=kind, workers=args.workers, progress=progress)
     root = args.out or "checkpoints"
@@ -404,8 +451,11 @@ def _seed_study(args: argparse.Namespace) -> None:
 
     def progress(run: dict[str, Any], done: int, total: int) -> None:
         if not args.quiet:
-            print(f"[{done}/{total}] {run['variant']} {run['cell']} seed {run['seed']}: test acc "
-                  f"{run['test_accuracy']:.3f} f1 {run['test_macro_f1']:.3f}, {run['seconds']:.0f} s", flush=True)
+            print(
+                f"[{done}/{total}] {run['variant']} {run['cell']} seed {run['seed']}: test acc "
+                f"{run['test_accuracy']:.3f} f1 {run['test_macro_f1']:.3f}, {run['seconds']:.0f} s",
+                flush=True,
+            )
 
     study = run_study(specs, workers=args.workers, progress=progress)
     json_path, md_path = write_study(study, f"{args.out or 'checkpoints'}/sentiment_seeds")
@@ -423,8 +473,11 @@ def _charlm(args: argparse.Namespace) -> None:
     data = prepare_chars(args.data, seed=args.split_seed)
     _, meta = train_charlm(data, model, train, out=out, log=None if args.quiet else print)
     tm = meta["test_metrics"]
-    print(f"{args.cell}: test {tm['bpc']:.3f} bits/char (unigram {tm['unigram_bpc']:.3f}, bigram {tm['bigram_bpc']:.3f}); "
-          f"{meta['updates']} updates in {meta['train_seconds']:.0f} s; saved {out}")
+    print(
+        f"{args.cell}: test {tm['bpc']:.3f} bits/char "
+        f"(unigram {tm['unigram_bpc']:.3f}, bigram {tm['bigram_bpc']:.3f}); "
+        f"{meta['updates']} updates in {meta['train_seconds']:.0f} s; saved {out}"
+    )
 
 
 def _tagger(args: argparse.Namespace) -> None:
@@ -438,9 +491,12 @@ def _tagger(args: argparse.Namespace) -> None:
     data = prepare_tags(args.data, find_silver_files(args.slovnet, args.navec), seed=args.split_seed)
     _, meta = train_tagger(data, model, train, out=out, log=None if args.quiet else print)
     tm = meta["test_metrics"]
-    print(f"tagger: test POS agreement {tm['pos']['accuracy']:.3f} (most frequent tag {tm['baseline']['pos']['accuracy']:.3f}), "
-          f"NER macro-F1 {tm['ner']['macro_f1']:.3f} (baseline {tm['baseline']['ner']['macro_f1']:.3f}); "
-          f"{meta['train_seconds']:.0f} s; saved {out}")
+    print(
+        f"tagger: test POS agreement {tm['pos']['accuracy']:.3f} "
+        f"(most frequent tag {tm['baseline']['pos']['accuracy']:.3f}), "
+        f"NER macro-F1 {tm['ner']['macro_f1']:.3f} (baseline {tm['baseline']['ner']['macro_f1']:.3f}); "
+        f"{meta['train_seconds']:.0f} s; saved {out}"
+    )
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -472,8 +528,9 @@ def _run(args: argparse.Namespace) -> None:
         dd = TASK_DEFAULTS["sentiment"]["data"]
         min_freq = dd["min_freq"] if args.min_freq is None else args.min_freq  # a given 0 is the user's, not "unset"
         max_vocab = dd["max_vocab"] if args.max_vocab is None else args.max_vocab
-        data = prepare_sentiment(args.data, seed=args.split_seed, min_freq=min_freq, max_vocab=max_vocab,
-                                 max_bytes=args.max_bytes)
+        data = prepare_sentiment(
+            args.data, seed=args.split_seed, min_freq=min_freq, max_vocab=max_vocab, max_bytes=args.max_bytes
+        )
     else:
         data = prepare_online(args.task, args.lag, lag_max=args.lag_max, seed=args.seed)
     matrix = None
@@ -486,8 +543,13 @@ def _run(args: argparse.Namespace) -> None:
     if args.compare:
         compare_cells(data, model_cfg, train_cfg, root=args.out or "checkpoints", pretrained=matrix)
     else:
-        train_model(data, model_cfg, train_cfg, pretrained=matrix,
-                    out=args.out or f"checkpoints/{CHECKPOINT_PREFIX[args.task]}-{args.cell}")
+        train_model(
+            data,
+            model_cfg,
+            train_cfg,
+            pretrained=matrix,
+            out=args.out or f"checkpoints/{CHECKPOINT_PREFIX[args.task]}-{args.cell}",
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -520,8 +582,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (OSError, SafetensorError) as e:  # disk full, read-only, no permission: the last checkpoint is intact
         where = getattr(e, "filename", None) or args.out or "the output folder"
-        print(f"error: cannot write {where}: {getattr(e, 'strerror', None) or e}; the previous checkpoint, if any, "
-              "is unchanged", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: cannot write {where}: {getattr(e, 'strerror', None) or e}; the previous checkpoint, if any, "
+            "is unchanged",
+            file=sys.stderr,
+        )
         return 2
     finally:
         torch.use_deterministic_algorithms(old_det)

@@ -42,7 +42,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lstmviz.checkpoint import CheckpointError, load_checkpoint, load_resume_state, optimizer_state_dict, save_checkpoint
+from lstmviz.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_resume_state,
+    optimizer_state_dict,
+    save_checkpoint,
+)
 from lstmviz.datasets import macro_f1
 from lstmviz.models import RecurrentClassifier
 from lstmviz.profiles import grad_profile, gradient_ratio, make_probe
@@ -311,8 +317,9 @@ def save_training_checkpoint(
     """
     r = result.resume
     full = dict(meta)
-    full.update(history=result.history, best_epoch=result.best_epoch, stop_reason=result.stop_reason,
-                solved_at=result.solved_at)  # fmt: skip
+    full.update(
+        history=result.history, best_epoch=result.best_epoch, stop_reason=result.stop_reason, solved_at=result.solved_at
+    )
     frozen = _frozen(model)  # e.g. a fixed pretrained embedding: equal in the best and the last state
     tensors = {f"model.{k}": v for k, v in r["last_state"].items() if k not in frozen}
     tensors["rng.torch"] = r["rng_torch"]
@@ -511,8 +518,10 @@ class _Loop:
         if cfg.patience and self.bad_epochs >= cfg.patience:
             stop_reason = "already_stopped"
             if log:
-                log(f"already stopped early at epoch {len(self.history)} (patience {cfg.patience}); "
-                    "raise --patience to continue")  # fmt: skip
+                log(
+                    f"already stopped early at epoch {len(self.history)} (patience {cfg.patience}); "
+                    "raise --patience to continue"
+                )
         if self.solved_at is not None and cfg.stop_at is not None:
             stop_reason = "already_stopped"
         for epoch in range(len(self.history) + 1, cfg.epochs + 1):

@@ -325,7 +325,9 @@ def lstm_grads_from_recurrent(
     return {"grad_hidden": dh, "grad_cell": linear_scan(f_next, off, None, reverse=True)}
 
 
-def run_layer(cell: str, x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights) -> tuple[LayerTrace, Tensor, Tensor | None]:
+def run_layer(
+    cell: str, x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeights
+) -> tuple[LayerTrace, Tensor, Tensor | None]:
     """Run one LSTM/GRU layer and direction step by step, keeping every gate (no autograd).
 
     Used instead of "fused kernel, then recompute" when no gradient is needed and the
@@ -360,12 +362,12 @@ def run_layer(cell: str, x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeigh
         for t in range(T):
             a = torch.addmm(ax[t], h, w_hh_t)  # (B, 4H)
             g = torch.sigmoid(a, out=gates[t])
-            torch.tanh(a[:, 2 * H:3 * H], out=g[:, 2 * H:3 * H])
-            c = torch.addcmul(g[:, H:2 * H] * c, g[:, :H], g[:, 2 * H:3 * H], out=c_all[t])
+            torch.tanh(a[:, 2 * H : 3 * H], out=g[:, 2 * H : 3 * H])
+            c = torch.addcmul(g[:, H : 2 * H] * c, g[:, :H], g[:, 2 * H : 3 * H], out=c_all[t])
             if w_hr_t is None:
-                h = torch.mul(g[:, 3 * H:], torch.tanh(c), out=y[t])
+                h = torch.mul(g[:, 3 * H :], torch.tanh(c), out=y[t])
             else:
-                h = torch.mm(g[:, 3 * H:] * torch.tanh(c), w_hr_t, out=y[t])
+                h = torch.mm(g[:, 3 * H :] * torch.tanh(c), w_hr_t, out=y[t])
         i, f, gg, o = gates.chunk(4, -1)
         q = {"input": i, "forget": f, "cell_candidate": gg, "output": o, "cell": c_all, "hidden": y}
         return LayerTrace("lstm", q), h, c
@@ -375,14 +377,16 @@ def run_layer(cell: str, x: Tensor, h0: Tensor, c0: Tensor | None, w: LayerWeigh
     n_all = x.new_empty(T, B, H)
     for t in range(T):
         ah = torch.addmm(w.b_hh, h, w_hh_t) if w.b_hh is not None else h @ w_hh_t  # (B, 3H)
-        rz = torch.sigmoid(torch.add(ax[t, :, :2 * H], ah[:, :2 * H]), out=rz_all[t])
-        n = torch.tanh(torch.addcmul(ax[t, :, 2 * H:], rz[:, :H], ah[:, 2 * H:]), out=n_all[t])
+        rz = torch.sigmoid(torch.add(ax[t, :, : 2 * H], ah[:, : 2 * H]), out=rz_all[t])
+        n = torch.tanh(torch.addcmul(ax[t, :, 2 * H :], rz[:, :H], ah[:, 2 * H :]), out=n_all[t])
         h = torch.addcmul(n, rz[:, H:], h - n, out=y[t])  # (1 - z) n + z h
     r, z = rz_all.chunk(2, -1)
     return LayerTrace("gru", {"reset": r, "update": z, "new": n_all, "hidden": y}), h, None
 
 
-def run_lstm_layer_autograd(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) -> tuple[LayerTrace, Tensor, list[Tensor], list[Tensor]]:
+def run_lstm_layer_autograd(
+    x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights
+) -> tuple[LayerTrace, Tensor, list[Tensor], list[Tensor]]:
     """Run one LSTM layer/direction step by step WITH autograd, keeping every gate.
 
     For big LSTM steps (large batch x hidden) this beats "fused kernel + recompute
@@ -410,9 +414,9 @@ def run_lstm_layer_autograd(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) 
     for a_x in ax.unbind(0):  # unbind, not ax[t]: indexing makes the backward quadratic in T
         a = torch.addmm(a_x, h, w_hh_t)  # (B, 4H)
         s = torch.sigmoid(a)
-        g = torch.tanh(a[:, 2 * H:3 * H])
-        c = torch.addcmul(s[:, H:2 * H] * c, s[:, :H], g)
-        m = s[:, 3 * H:] * torch.tanh(c)
+        g = torch.tanh(a[:, 2 * H : 3 * H])
+        c = torch.addcmul(s[:, H : 2 * H] * c, s[:, :H], g)
+        m = s[:, 3 * H :] * torch.tanh(c)
         h = m if w_hr_t is None else m @ w_hr_t
         hs.append(h)
         cs.append(c)
@@ -422,9 +426,9 @@ def run_lstm_layer_autograd(x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights) 
     S = torch.stack(sig)
     q = {
         "input": S[..., :H],
-        "forget": S[..., H:2 * H],
+        "forget": S[..., H : 2 * H],
         "cell_candidate": torch.stack(cand),
-        "output": S[..., 3 * H:],
+        "output": S[..., 3 * H :],
         "cell": torch.stack([t.detach() for t in cs]),
         "hidden": y.detach(),
     }

@@ -52,9 +52,7 @@ class Vocab:
         if counts is not None:
             counts = list(counts)
             if len(counts) != len(tokens):
-                raise ValueError(
-                    f"counts has {len(counts)} entries but there are {len(tokens)} tokens"
-                )
+                raise ValueError(f"counts has {len(counts)} entries but there are {len(tokens)} tokens")
             bad = [c for c in counts if isinstance(c, bool) or not isinstance(c, int) or c < 0]
             if bad:
                 raise ValueError(f"counts must be non-negative ints, got {bad[:5]}")
@@ -90,16 +88,12 @@ class Vocab:
         """
         if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
             raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
-        if max_size is not None and (
-            isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 2
-        ):
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 2):
             raise ValueError(f"max_size must be None or an int >= 2 (room for PAD/UNK), got {max_size!r}")
         counter: Counter[str] = Counter()
         for i, seq in enumerate(sequences):
             if isinstance(seq, str):
-                raise TypeError(
-                    f"sequence {i} is a str ({seq[:30]!r}); pass a list of token strings per text"
-                )
+                raise TypeError(f"sequence {i} is a str ({seq[:30]!r}); pass a list of token strings per text")
             seq = list(seq)
             for tok in seq:
                 if not isinstance(tok, str):
@@ -107,9 +101,7 @@ class Vocab:
             counter.update(seq)
         for special in (PAD, UNK, ""):
             counter.pop(special, None)
-        ranked = sorted(
-            ((tok, n) for tok, n in counter.items() if n >= min_freq), key=lambda tn: (-tn[1], tn[0])
-        )
+        ranked = sorted(((tok, n) for tok, n in counter.items() if n >= min_freq), key=lambda tn: (-tn[1], tn[0]))
         if max_size is not None:
             ranked = ranked[: max_size - 2]
         return cls([PAD, UNK] + [t for t, _ in ranked], [0, 0] + [n for _, n in ranked])
@@ -227,7 +219,9 @@ class Vocab:
             >>> Vocab.build([["да"]]).to_json("/tmp/vocab.json")  # then Vocab.from_json(...)
         """
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
+        from lstmviz.safeio import tmp_sibling
+
+        tmp = tmp_sibling(path)  # unique: two threads saving the same file never share it
         tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
         os.replace(tmp, path)
 
@@ -259,8 +253,7 @@ def _validate_tokens(tokens: list[Any]) -> None:
     """Raise ValueError unless tokens are unique non-empty str with PAD at 0 and UNK at 1."""
     if len(tokens) < 2 or tokens[0] != PAD or tokens[1] != UNK:
         raise ValueError(
-            f"a vocabulary must start with {PAD!r} (id {PAD_ID}) and {UNK!r} (id {UNK_ID}), "
-            f"got {tokens[:2]!r}"
+            f"a vocabulary must start with {PAD!r} (id {PAD_ID}) and {UNK!r} (id {UNK_ID}), got {tokens[:2]!r}"
         )
     bad = [(i, t) for i, t in enumerate(tokens) if not isinstance(t, str) or not t]
     if bad:

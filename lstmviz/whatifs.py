@@ -129,9 +129,7 @@ def make_variant(predictor: Any, whatif: WhatIf) -> Any:
     return variant
 
 
-def what_if(
-    predictor: Any, text: str, whatif: WhatIf, target: int | str | None = None
-) -> TextAnalysis:
+def what_if(predictor: Any, text: str, whatif: WhatIf, target: int | str | None = None) -> TextAnalysis:
     """Analyses a text under a counterfactual (:class:`WhatIf`) on a private model copy.
 
     Args:
@@ -149,7 +147,6 @@ def what_if(
         ['·', '·']
     """
     variant = make_variant(predictor, whatif)
-    a = analyze_text(variant, text, grads=True, target=target, prepend=whatif.filler_tokens,
-                     filler_at=whatif.filler_at)  # fmt: skip
+    a = analyze_text(variant, text, grads=True, target=target, prepend=whatif.filler_tokens, filler_at=whatif.filler_at)
     a.extra["whatif"] = whatif
     return a

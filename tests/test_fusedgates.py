@@ -32,7 +32,9 @@ def test_workspace_gates_equal_the_float64_reference(T, B, I, H):
     ref = unrolled(copy.deepcopy(m).double(), [x[:, b].double() for b in range(B)], h0[None].double(), c0[None].double())
     for q in ("input", "forget", "cell_candidate", "output"):
         want = torch.stack([torch.stack([s["gates"][q] for s in ref[(0, 0)][b]]) for b in range(B)], 1)  # (T, B, H)
-        torch.testing.assert_close(tr.quantities[q].double(), want.detach(), atol=1e-6, rtol=0)
+        # float32 kernel vs float64: the worst gate is 3.9e-7 to 4.4e-7 off, depending on the oneDNN ISA and
+        # ATen kernels (AVX-512, AVX2, SSE4.1, scalar); 2e-6 leaves another CPU room, a gate-layout bug is ~1e-1 off
+        torch.testing.assert_close(tr.quantities[q].double(), want.detach(), atol=2e-6, rtol=0)
     want_c = torch.stack([torch.stack([s["c"] for s in ref[(0, 0)][b]]) for b in range(B)], 1).detach()
     torch.testing.assert_close(tr.quantities["cell"].double(), want_c, atol=1e-5, rtol=0)
     with torch.enable_grad():  # the training-mode kernel, as the recorder calls it

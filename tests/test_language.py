@@ -29,7 +29,11 @@ ALLOWED_LATIN = {
     "pytorch", "lstmvis", "jozefowicz", "bengio", "gers", "karpathy", "hochreiter", "schmidhuber",  # names of people and tools
     "france", "spain", "germany", "italy", "french", "spanish", "german", "italian",  # the cue-recall vocabulary
 }  # fmt: skip
-NAME = re.compile(r"\b(?:sentiment|cue|adding|charlm|tagger)-[\w-]+|\bw\d+\b")  # checkpoint folders, cue-recall distractors
+# Checkpoint folders, cue-recall distractors and meta.json's init_fingerprint key, which the "initial weights
+# unknown" caption names wherever the weights rebuilt from init_seed differ: torch.randn's bits depend on the CPU,
+# so the shipped character models' start is not rebuilt with ATEN_CPU_CAPABILITY=default or a CPU without AVX2.
+NAME = re.compile(r"\b(?:sentiment|cue|adding|charlm|tagger)-[\w-]+|\bw\d+\b"
+                  r"|\binit[\s\\]?_(?:fingerprint|seed)\b")
 MARKUP = re.compile(r"%\{[^}]*\}|<[^>]*>|`[^`]*`|\\")  # plotly placeholders, HTML tags, `code`, Markdown escapes
 SKIP_FIG_KEYS = {"template", "side", "texttemplate", "ticktext", "customdata", "bdata", "dtype", "type", "mode", "fillcolor",
                  "symbol", "dash", "color", "colorscale", "xanchor", "yanchor", "xref", "yref", "family",

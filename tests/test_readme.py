@@ -57,10 +57,23 @@ def test_readme_cell_table_is_what_the_finder_finds():
              "word_start": "word start", "word_end": "word end", "since_punct": "characters since punctuation",
              "capital": "capital letter", "digit": "digit", "in_quotes": "inside quotes",
              "in_parens": "inside brackets"}  # fmt: skip
+    # The finder runs each model over 20,000 characters in one float32 sequence: another CPU's kernels (oneDNN or
+    # not, AVX2 or AVX-512, FMA) move r by ~1e-5 (measured up to 2e-5 with other kernels forced on one machine).
+    # Some printed values sit closer than that to a rounding boundary (GRU word start: 6e-5), and two RNN units
+    # tie for "word end" within 3e-5, so the table is compared at its printed precision, not as a string: the
+    # README's unit must be the best up to `drift`, and its r within half a printed unit (+ `drift`) of the printed r.
+    drift = 1e-3  # 50x the drift seen; 1/10 of a printed unit
     for k, cell in enumerate(("rnn", "gru", "lstm")):
         model, meta = load_checkpoint(README.parent / "checkpoints" / f"charlm-{cell}")
-        best = find_cells(model, meta["chars"], text).query("rank == 1").set_index("feature")
+        found = find_cells(model, meta["chars"], text)
         for feature, label in names.items():
-            b = best.loc[feature]
-            want = f"{int(b['layer'])}, {int(b['unit'])}, {b['r']:+.2f}".replace("-", "−")
-            assert rows[label][k].strip(" |") == want, (cell, feature, rows[label][k], want)
+            shown = rows[label][k].strip(" |")
+            parsed = re.fullmatch(r"(\d+), (\d+), ([+−]\d\.\d\d)", shown)
+            assert parsed, (cell, feature, shown)  # "layer, unit, r" with a typographic minus
+            layer, unit, r_shown = int(parsed[1]), int(parsed[2]), float(parsed[3].replace("−", "-"))
+            mine = found[(found["feature"] == feature) & (found["layer"] == layer) & (found["unit"] == unit)]
+            assert len(mine) == 1, (cell, feature, shown)
+            best = found[(found["feature"] == feature) & (found["rank"] == 1)].iloc[0]
+            got = f"{int(best['layer'])}, {int(best['unit'])}, {best['r']:+.2f}".replace("-", "−")
+            assert mine["abs_r"].iloc[0] >= best["abs_r"] - drift, (cell, feature, shown, got)
+            assert abs(mine["r"].iloc[0] - r_shown) <= 0.005 + drift, (cell, feature, shown, float(mine["r"].iloc[0]))

@@ -56,18 +56,43 @@ def test_rnn_keeps_the_cue_while_its_gradient_vanishes():
     assert ratios["gru"] > 1e-10 and ratios["lstm"] > 1e-10, ratios
 
 
+# sha256 of torch.randn(64, generator=torch.Generator().manual_seed(0)) as drawn on the machines that trained the
+# shipped models: PyTorch's CPU kernel draws 16+ float32 normals with a vectorised Box-Muller when the CPU has AVX2
+# (AVX-512 draws the same bits), and other bits with its scalar code (a CPU without AVX2, ATEN_CPU_CAPABILITY=default).
+AVX2_NORMALS = "e1275a785936ab2f402174ff3c60fb3b7367f0d6ee9dfce7a6ea1f8d41520484"
+
+
+def _draws_the_training_machine_s_normals() -> bool:
+    import hashlib
+
+    import torch
+
+    x = torch.randn(64, generator=torch.Generator().manual_seed(0))
+    return hashlib.sha256(x.numpy().tobytes()).hexdigest() == AVX2_NORMALS
+
+
 @pytest.mark.parametrize("name", ["sentiment-rnn", "sentiment-gru", "sentiment-lstm", "cue-rnn", "cue-gru", "cue-lstm"])
 def test_untrained_what_if_is_the_recorded_initialisation(name):
-    """The Gradients view's "untrained" model is exactly where training started (fingerprint stored at training)."""
+    """The Gradients view's "untrained" model is exactly where training started (fingerprint stored at training).
+
+    The cue models' embeddings were drawn by ``torch.randn``, whose bits depend on the CPU (see ``AVX2_NORMALS``):
+    on a CPU that draws other normals their start cannot be rebuilt, and the what-if must refuse rather than show
+    another model as "untrained" (on every AVX2 or AVX-512 machine, Intel or AMD, it is rebuilt exactly)."""
     from lstmviz.whatifs import WhatIf, make_variant
-    from lstmviz.models import weights_fingerprint
+    from lstmviz.models import UnknownInitialisation, weights_fingerprint
     from lstmviz.pipeline import Predictor
 
     path = ROOT / name
     if not (path / "meta.json").is_file():
         pytest.skip(f"{path} is not shipped in this checkout")
     pred = Predictor.from_checkpoint(path)
-    variant = make_variant(pred, WhatIf(untrained=True))
+    try:
+        variant = make_variant(pred, WhatIf(untrained=True))
+    except UnknownInitialisation as e:
+        if _draws_the_training_machine_s_normals():
+            raise  # this CPU draws the training machine's numbers: the start must be rebuilt exactly
+        assert "do not match the stored init_fingerprint" in str(e), e  # refused for the draws, not a missing record
+        return
     assert weights_fingerprint(variant.model) == pred.meta["init_fingerprint"]
     assert weights_fingerprint(pred.model) != pred.meta["init_fingerprint"]  # the shared model is untouched
 

@@ -11,8 +11,10 @@ from lstmviz import plots, textcompare
 from lstmviz.names import QUANTITIES
 
 # Sentence pairs and the labels that are right for them (shown whatever the model predicts).
-PAIRS_RU = {"negation": (("Это плохо.", "negative"), ("Это не плохо.", "positive")),
-            "but": (("Фильм был скучный.", "negative"), ("Фильм был скучный, но финал потрясающий.", "mixed"))}
+PAIRS_RU = {
+    "negation": (("Это плохо.", "negative"), ("Это не плохо.", "positive")),
+    "but": (("Фильм был скучный.", "negative"), ("Фильм был скучный, но финал потрясающий.", "mixed")),
+}
 
 
 def pairs_for(pred) -> dict[str, tuple[tuple[str, str], tuple[str, str]]]:
@@ -51,8 +53,9 @@ def render() -> None:
         if not others:
             st.info(t("cmp.no_partner", cell=ui.md_escape(info.cell)))
             return
-        path_b = c2.selectbox(t("cmp.model_b"), list(others), format_func=lambda p: others[p].name,
-                              key=state.CMP_MODEL_B)  # fmt: skip
+        path_b = c2.selectbox(
+            t("cmp.model_b"), list(others), format_func=lambda p: others[p].name, key=state.CMP_MODEL_B
+        )
         text_a = c1.text_input(t("cmp.text"), text_b, max_chars=ui.MAX_TEXT_CHARS, key=state.key(state.CMP_A, "m", key))
         text_b, right_a = text_a, right_b
     else:
@@ -60,7 +63,11 @@ def render() -> None:
         text_b = c2.text_input(t("cmp.b"), text_b, max_chars=ui.MAX_TEXT_CHARS, key=state.key(state.CMP_B, key))
     a = ui.analysis_or_stop(info.path, text_a)
     b = ui.analysis_or_stop(path_b, text_b)
-    same = (text_b == pairs[key][1][0]) if mode == "models" else (text_a == pairs[key][0][0] and text_b == pairs[key][1][0])
+    same = (
+        (text_b == pairs[key][1][0])
+        if mode == "models"
+        else (text_a == pairs[key][0][0] and text_b == pairs[key][1][0])
+    )
     if a.values("hidden").shape[1] != b.values("hidden").shape[1]:
         st.info(t("cmp.no_partner", cell=ui.md_escape(info.cell)))
         return
@@ -72,8 +79,9 @@ def render() -> None:
     lbl = ui.plot_labels()
     diff_lbl = {**lbl, "q_hidden": t("cmp.diff"), "q_cell": t("cmp.diff")}
     layers = {o: ui.layer_label(o) for o in ui.layer_options(a)}
-    layer, direction = st.selectbox(t("gates.layer"), list(layers), format_func=layers.get,
-                                    key=ui.keyed(state.CMP_LAYER))  # fmt: skip
+    layer, direction = st.selectbox(
+        t("gates.layer"), list(layers), format_func=layers.get, key=ui.keyed(state.CMP_LAYER)
+    )
     quantities = QUANTITIES[a.cell]
     tab, q = ui.quantity_tab(quantities, state.CMP_TAB)
     with tab:

@@ -34,7 +34,9 @@ PASCANU = r"""
 \Big\|\frac{\partial L}{\partial h_t}\Big\| \le \Big\|\frac{\partial L}{\partial h_T}\Big\|\,
 \sigma_{\max}(W_{hh})^{T-t} \qquad \text{(Pascanu et al., 2013)}
 """
-CELL_PATH = r"\text{LSTM: } \frac{\partial c_T}{\partial c_t}\Big|_{\text{direct}} = \prod_{k=t+1}^{T} \mathrm{diag}(f_k)"
+CELL_PATH = (
+    r"\text{LSTM: } \frac{\partial c_T}{\partial c_t}\Big|_{\text{direct}} = \prod_{k=t+1}^{T} \mathrm{diag}(f_k)"
+)
 
 
 def render() -> None:

@@ -82,8 +82,13 @@ def render() -> None:
     unit = c1.number_input(t("unit.number"), 0, units - 1, 0, key=state.GATES_UNIT)
     ui.sanitize(ui.keyed(state.GATES_UNIT_QUANTITY), quantities)
     names = {q: t(f"q.{q}") for q in quantities}
-    uq = c2.selectbox(t("unit.colour_by"), quantities, index=len(quantities) - 1, format_func=names.get,
-                      key=ui.keyed(state.GATES_UNIT_QUANTITY))
+    uq = c2.selectbox(
+        t("unit.colour_by"),
+        quantities,
+        index=len(quantities) - 1,
+        format_func=names.get,
+        key=ui.keyed(state.GATES_UNIT_QUANTITY),
+    )
     lines = diagnostics.unit_frame(a, int(unit), layer, direction)
     lines["series"] = [t(f"q.{q}") for q in lines["series"]]
     fig = plots.unit_lines(lines, a.tokens, title=t("unit.lines", unit=unit), labels=lbl)
@@ -97,8 +102,9 @@ def render() -> None:
     st.subheader(t("top.title"))
     top_q = "cell" if a.cell == "lstm" else "hidden"
     st.caption(t("top.caption", q=t(f"q.{top_q}")))
-    st.dataframe(ui.localized(diagnostics.top_units(a, top_q, layer, direction, k=5), {"rank_by": "rank"}),
-                 hide_index=True)
+    st.dataframe(
+        ui.localized(diagnostics.top_units(a, top_q, layer, direction, k=5), {"rank_by": "rank"}), hide_index=True
+    )
 
     saturation(info, a, getattr(pred, "task", "sentiment"))
 

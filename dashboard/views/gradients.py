@@ -18,9 +18,13 @@ def what_if_knobs(infos: list[state.CheckpointInfo]) -> dict:
         st.caption(t("whatif.caption"))
         c1, c2, c3, c4 = st.columns(4)
         filler = c1.slider(t("whatif.filler"), 0, 150, 0, 5, key=state.WHATIF_FILLER)
-        at = c1.radio(t("whatif.filler_at"), [*sentence.FILLER_POSITIONS, "after"], key=ui.keyed(state.WHATIF_FILLER_AT),
-                      format_func={k: t(f"whatif.filler_at.{k}") for k in (*sentence.FILLER_POSITIONS, "after")}.get,
-                      horizontal=True)  # labels fixed now: format_func stays pure  # fmt: skip
+        at = c1.radio(
+            t("whatif.filler_at"),
+            [*sentence.FILLER_POSITIONS, "after"],
+            key=ui.keyed(state.WHATIF_FILLER_AT),
+            format_func={k: t(f"whatif.filler_at.{k}") for k in (*sentence.FILLER_POSITIONS, "after")}.get,
+            horizontal=True,
+        )  # labels fixed now: format_func stays pure
         if at == "after":  # after the first k tokens
             at = int(c1.number_input(t("whatif.filler_k"), 0, 10_000, 1, key=state.WHATIF_FILLER_K))
         whh = c2.slider(t("whatif.whh"), 0.25, 2.0, 1.0, 0.05, key=state.WHATIF_WHH)
@@ -28,8 +32,13 @@ def what_if_knobs(infos: list[state.CheckpointInfo]) -> dict:
         untrained = c4.toggle(t("whatif.untrained"), key=state.WHATIF_UNTRAINED)
         with c4:  # all models at their recorded start or none; a list, so each unknown one gets its caption
             untrained = untrained and all([ui.initialisation_known(i.path, i.name) for i in infos])
-    return {"filler": int(filler), "filler_at": at, "whh_scale": float(whh), "forget_bias": float(bias),
-            "untrained": bool(untrained)}  # fmt: skip
+    return {
+        "filler": int(filler),
+        "filler_at": at,
+        "whh_scale": float(whh),
+        "forget_bias": float(bias),
+        "untrained": bool(untrained),
+    }
 
 
 def render() -> None:
@@ -41,27 +50,36 @@ def render() -> None:
     infos = ui.classify_infos(info.task)
     by_path = {i.path: i for i in infos}
     ui.sanitize(state.GRAD_MODELS, list(by_path), multi=True)
-    chosen = st.multiselect(t("grads.models"), list(by_path), default=ui.default_models(infos) or [info.path],
-                            format_func=lambda p: by_path[p].name, key=state.GRAD_MODELS)
+    chosen = st.multiselect(
+        t("grads.models"),
+        list(by_path),
+        default=ui.default_models(infos) or [info.path],
+        format_func=lambda p: by_path[p].name,
+        key=state.GRAD_MODELS,
+    )
     if not chosen:
         st.info(t("grads.pick"))
         return
     preds = {by_path[p].name: ui.predictor_or_stop(by_path[p]) for p in chosen}
     text = ui.text_block("grads", next(iter(preds.values())))
-    shared = [l for l in next(iter(preds.values())).labels if all(l in p.labels for p in preds.values())]
+    shared = [label for label in next(iter(preds.values())).labels if all(label in p.labels for p in preds.values())]
     ui.sanitize(ui.keyed(state.GRAD_TARGET), [""] + shared)
     # Radio options render Markdown: a label from meta.json is escaped (inert), fixed now so format_func stays pure.
-    targets = {"": t("grads.predicted"), **{l: ui.md_escape(ui.class_name(l)) for l in shared}}
-    target = st.radio(t("grads.target"), list(targets), horizontal=True, key=ui.keyed(state.GRAD_TARGET),
-                      format_func=targets.get)
+    targets = {"": t("grads.predicted"), **{label: ui.md_escape(ui.class_name(label)) for label in shared}}
+    target = st.radio(
+        t("grads.target"), list(targets), horizontal=True, key=ui.keyed(state.GRAD_TARGET), format_func=targets.get
+    )
     knobs = what_if_knobs([by_path[p] for p in chosen])
-    runs = {name: ui.analysis_or_stop(p, text, target=target or None, **knobs)
-            for name, p in zip(preds, chosen)}
+    runs = {name: ui.analysis_or_stop(p, text, target=target or None, **knobs) for name, p in zip(preds, chosen)}
     first_a = next(iter(runs.values()))
     ui.token_notices(first_a)
-    st.caption(" · ".join(f"{ui.md_escape(n)}: **{ui.md_escape(ui.class_name(a.predicted_label))}** "
-                          f"({t('grads.loss_to', label=ui.md_escape(ui.class_name(a.labels[a.target])))})"
-                          for n, a in runs.items()))
+    st.caption(
+        " · ".join(
+            f"{ui.md_escape(n)}: **{ui.md_escape(ui.class_name(a.predicted_label))}** "
+            f"({t('grads.loss_to', label=ui.md_escape(ui.class_name(a.labels[a.target])))})"
+            for n, a in runs.items()
+        )
+    )
 
     cmp = compare_gradients(runs)  # the same function benchmarks/bench_dashboard.py times
     sections.curves(cmp, first_a.tokens)

@@ -21,13 +21,22 @@ def start_section() -> None:
     """Preset or custom settings, the measured separation of the preset, a time estimate, and Start."""
     jm = state.job_manager()
     names = [*PRESETS, "custom"]
-    preset = st.radio(t("lab.preset"), names, key=ui.keyed(state.LAB_PRESET), horizontal=True,
-                      format_func={n: t(f"lab.preset.{n}") for n in names}.get)  # fmt: skip
+    preset = st.radio(
+        t("lab.preset"),
+        names,
+        key=ui.keyed(state.LAB_PRESET),
+        horizontal=True,
+        format_func={n: t(f"lab.preset.{n}") for n in names}.get,
+    )
     cfg = PRESETS.get(preset, PRESETS["separate"])
     c1, c2, c3, c4 = st.columns(4)
     if preset == "custom":
-        task = c1.radio(t("lab.task"), ["cue_recall", "adding"], key=ui.keyed(state.LAB_TASK),
-                        format_func={k: t(f"lab.task.{k}") for k in ("cue_recall", "adding")}.get)  # fmt: skip
+        task = c1.radio(
+            t("lab.task"),
+            ["cue_recall", "adding"],
+            key=ui.keyed(state.LAB_TASK),
+            format_func={k: t(f"lab.task.{k}") for k in ("cue_recall", "adding")}.get,
+        )
         lag = c2.slider(t("lab.lag"), 2, 200, 100, 2, key=state.LAB_LAG)
         bias = c3.select_slider(t("lab.bias"), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], 4.0, key=state.LAB_BIAS)
         updates = c4.select_slider(t("lab.updates"), [200, 400, 600, 1000, 1500], 600, key=state.LAB_UPDATES)
@@ -65,17 +74,27 @@ def live_section() -> None:
             if snap["error"]:
                 st.error(ui.md_escape(snap["error"]))
             if snap["state"] == "stopped" and snap.get("stop_reason"):
-                st.caption(t(f"lab.stop_reason.{snap['stop_reason']}", minutes=jobs.MAX_JOB_SECONDS // 60,
-                             idle=jobs.IDLE_STOP_SECONDS))  # fmt: skip
+                st.caption(
+                    t(
+                        f"lab.stop_reason.{snap['stop_reason']}",
+                        minutes=jobs.MAX_JOB_SECONDS // 60,
+                        idle=jobs.IDLE_STOP_SECONDS,
+                    )
+                )
             if snap["state"] == "running" and st.button(t("lab.stop"), key=state.LAB_STOP):
                 jm.stop()
             for cell, n in snap["solved"].items():
                 st.caption(t("lab.solved", cell=cell, n=n) if n else t("lab.not_solved", cell=cell, n=cfg.updates))
             if snap["history"]:
                 hist = pd.DataFrame(snap["history"])
-                fig = plots.lab_curves(hist, task=cfg.task, chance=0.25 if cfg.task == "cue_recall" else None,
-                                       threshold=cfg.stop_at, labels=ui.plot_labels(),
-                                       title=t("lab.live", task=t(f"lab.task.{cfg.task}"), lag=cfg.lag))  # fmt: skip
+                fig = plots.lab_curves(
+                    hist,
+                    task=cfg.task,
+                    chance=0.25 if cfg.task == "cue_recall" else None,
+                    threshold=cfg.stop_at,
+                    labels=ui.plot_labels(),
+                    title=t("lab.live", task=t(f"lab.task.{cfg.task}"), lag=cfg.lag),
+                )
                 ui.show_figure(fig, hist, f"live_{cfg.task}_lag{cfg.lag}", "live")
             if snap["state"] != "running" and st.session_state.get(state.LAB_SEEN) == snap["job_id"]:
                 st.session_state.pop(state.LAB_SEEN)

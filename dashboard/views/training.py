@@ -17,10 +17,13 @@ def summary_row(name: str, meta: dict) -> dict:
     history = meta.get("history") or []
     seconds = [h["seconds"] for h in history if isinstance(h.get("seconds"), (int, float))]
     per_epoch = meta.get("seconds_per_epoch") or (sum(seconds) / len(seconds) if seconds else None)
-    row = {t("col.model"): name, t("col.cell"): meta.get("cell", cfg.get("cell")),
-           t("col.params"): meta.get("parameters") or state.param_count(cfg),
-           t("col.epochs"): len(history),
-           t("col.sec_epoch"): round(per_epoch, 2) if per_epoch else None}
+    row = {
+        t("col.model"): name,
+        t("col.cell"): meta.get("cell", cfg.get("cell")),
+        t("col.params"): meta.get("parameters") or state.param_count(cfg),
+        t("col.epochs"): len(history),
+        t("col.sec_epoch"): round(per_epoch, 2) if per_epoch else None,
+    }
     for k, v in (meta.get("test_metrics") or {}).items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             row[ui.translated(f"test {k}", f"metric.{k}")] = round(float(v), 4)
@@ -40,8 +43,9 @@ def render() -> None:
     good = {i.path: i for i in infos if not i.error}
     ui.sanitize(state.TRAIN_MODELS, list(good), multi=True)
     default = [p for p, i in good.items() if i.task == "sentiment"] or list(good)[:3]
-    chosen = st.multiselect(t("train.models"), list(good), default=default, format_func=lambda p: good[p].name,
-                            key=state.TRAIN_MODELS)
+    chosen = st.multiselect(
+        t("train.models"), list(good), default=default, format_func=lambda p: good[p].name, key=state.TRAIN_MODELS
+    )
     if not chosen:
         st.info(t("train.pick"))
         return
@@ -70,7 +74,7 @@ def render() -> None:
                 continue
             fig = plots.grad_profile_heatmap(prof, title=name, labels=lbl, zrange=zrange)
             ui.show_figure(fig, prof, f"grad_profile_{name}", f"prof_{i}")
-            if (zeros := int((prof["norm"] == 0).sum())):
+            if zeros := int((prof["norm"] == 0).sum()):
                 st.caption(t("train.profile_zeros", n=zeros))
 
 
