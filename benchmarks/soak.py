@@ -63,7 +63,7 @@ WORDS = (  # Russian review vocabulary; sentences are drawn from it, seeded per 
     "сегодня вчера всегда никогда почти совсем"
 ).split()
 MARKER_RE = re.compile(r"^(\d{6})(?:⁇)?$")  # the number token that tags session and round
-QUANTITY_TOL = 1e-5  # abs tolerance of heatmap z and probabilities against the serial recomputation
+QUANTITY_RTOL = 5.001e-4  # heatmap z and probabilities vs the serial recomputation: a chart sends 4 significant digits
 
 # The gate heatmap axes carry the marker (first heatmap with a colour-bar title and ticks).
 MARKER_SHOWN_JS = """
@@ -121,12 +121,12 @@ class Verifier:
                 continue
             z = e2e.decode_array(fig["data"][0]["z"])
             want = a.values(q, 0, 0).T  # (units, T)
-            if z.shape != want.shape or not np.allclose(z, want, atol=QUANTITY_TOL, equal_nan=True):
+            if z.shape != want.shape or not np.allclose(z, want, rtol=QUANTITY_RTOL, atol=0, equal_nan=True):
                 out["values_ok"] = False
                 out["detail"] = (
                     f"{q}: z differs (max {np.nanmax(np.abs(z - want)) if z.shape == want.shape else z.shape})"
                 )
-        if set(maps) != {f for f in self._quantities(a)}:
+        if set(maps) != {self._quantities(a)[0]}:  # the open tab (the first) only
             out["tokens_ok"] = False
             out["detail"] = f"heatmaps shown {sorted(maps)}"
         for f in figs:  # the class-probability lines: y in [0, 1], one trace per label
@@ -135,7 +135,7 @@ class Verifier:
                 for tr in f["data"]:
                     y = e2e.decode_array(tr["y"])
                     want = a.probs[:, a.labels.index(tr["name"])]
-                    if y.shape != want.shape or not np.allclose(y, want, atol=QUANTITY_TOL):
+                    if y.shape != want.shape or not np.allclose(y, want, rtol=QUANTITY_RTOL, atol=0):
                         out["values_ok"] = False
                         out["detail"] = f"probabilities of {tr['name']} differ"
         return out

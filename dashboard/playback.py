@@ -46,13 +46,6 @@ def section(a: TextAnalysis, name: str, layer: int, direction: int, order) -> No
     @st.fragment(run_every=TICK_SECONDS if st.session_state.get(state.PLAY_RUNNING) else None)
     def body() -> None:
         key = state.PLAY_STEP
-        if st.session_state.get(state.PLAY_RUNNING):
-            nxt = min(int(st.session_state.get(key, 0)) + 1, T - 1)
-            st.session_state[key] = nxt
-            if nxt >= T - 1:
-                st.session_state[state.PLAY_RUNNING] = False
-        if int(st.session_state.get(key, 0)) > T - 1:
-            st.session_state[key] = T - 1
         c1, c2 = st.columns([1, 4])
         playing = st.session_state.get(state.PLAY_RUNNING, False)
         if c1.button(t("play.pause") if playing else t("play.play"), key=state.PLAY_BUTTON):
@@ -61,6 +54,13 @@ def section(a: TextAnalysis, name: str, layer: int, direction: int, order) -> No
             st.session_state[state.PLAY_RUNNING] = not playing
             st.session_state[state.PLAY_TOUCHED] = True
             st.rerun()  # a full rerun: the fragment's tick (run_every) is set when the page runs
+        if playing:  # a tick; never on the Pause click's rerun, which would stop one token past what was shown
+            nxt = min(int(st.session_state.get(key, 0)) + 1, T - 1)
+            st.session_state[key] = nxt
+            if nxt >= T - 1:
+                st.session_state[state.PLAY_RUNNING] = False
+        if int(st.session_state.get(key, 0)) > T - 1:
+            st.session_state[key] = T - 1
         step = int(c2.slider(t("play.step"), 0, T - 1, key=key, on_change=_touch))
         probs = a.probs[step]  # (C,): after tokens[:step+1]
         best = int(np.argmax(probs))

@@ -494,7 +494,8 @@ def gate_heatmap(
     hover = None
     if steps * units <= HOVER_TOKEN_CELLS:
         labels = token_labels(tokens, unknown)
-        hover = np.array([[labels[t] for t in range(steps)] for _ in range(units)], dtype=object)
+        # "#t token": plotly's %{x} would print the axis tick text (the token again), not the index
+        hover = np.array([[f"#{t} {labels[t]}" for t in range(steps)] for _ in range(units)], dtype=object)
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -504,10 +505,9 @@ def gate_heatmap(
             zmax=zmax,
             colorscale=scale,
             customdata=hover,
-            hovertemplate=(
-                f"{L['hover_token']} %{{x}}: %{{customdata}}" if hover is not None else f"{L['hover_token']} %{{x}}"
-            )
-            + f"<br>{L['unit']} %{{y}}<br>{L['value']} %{{z:.3f}}<extra></extra>",
+            hovertemplate=f"{L['hover_token']} "
+            + ("%{customdata}" if hover is not None else "%{x}")
+            + f"<br>{L['unit']} %{{y}}<br>{L['value']} %{{z:.4g}}<extra></extra>",  # the 4 digits sent
             colorbar=_colorbar(max(220, min(900, 60 + 8 * units)), title, L.get(f"q_{quantity}", esc(quantity))),
         )
     )

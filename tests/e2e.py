@@ -57,13 +57,24 @@ REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = (  # mandated flags: headless, no sandbox (root in CI), no background traffic
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 )
 VIEWPORT = {"width": 1400, "height": 1000}  # screenshot size of the docs
 VIEW_PATHS = {  # view -> URL path of its sidebar navigation link (st.navigation url_path)
-    "gates": "", "gradients": "gradients", "compare": "compare", "generate": "generate", "tagger": "tagger",
-    "corpus": "corpus", "training": "training",
+    "gates": "",
+    "gradients": "gradients",
+    "compare": "compare",
+    "generate": "generate",
+    "tagger": "tagger",
+    "corpus": "corpus",
+    "training": "training",
     "lab": "lab",
     "explain": "explain",
 }
@@ -169,7 +180,8 @@ INJECTION_JS = """
   for (const e of root.querySelectorAll('[style*="color:red"], [style*="color: red"]'))
     out.push('user style applied ' + e.outerHTML.slice(0, 120));
   for (const t of document.querySelectorAll('.js-plotly-plot .xtick text tspan, .js-plotly-plot .xtick text b'))
-    if (/bold|italic/.test(t.getAttribute('style') || '') || t.tagName === 'b') out.push('styled tick ' + t.outerHTML.slice(0, 120));
+    if (/bold|italic/.test(t.getAttribute('style') || '') || t.tagName === 'b')
+      out.push('styled tick ' + t.outerHTML.slice(0, 120));
   if (window.__pwned) out.push('window.__pwned was set by a payload');
   return out;
 }
@@ -238,7 +250,7 @@ class Server:
     def new_log(self) -> str:
         """Log text written since the previous call."""
         text = self.log()
-        out, self._log_mark = text[self._log_mark:], len(text)
+        out, self._log_mark = text[self._log_mark :], len(text)
         return out
 
     def rss(self) -> int:
@@ -251,9 +263,21 @@ class Server:
 def server_command(port: int) -> list[str]:
     """The mandated ``streamlit run`` command line for a loopback port."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP.relative_to(REPO)),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP.relative_to(REPO)),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
     ]
 
 
@@ -324,8 +348,13 @@ def streamlit_server(
     with open(log_path, "wb") as log:
         started, spawned_at = time.perf_counter(), time.time()
         proc = subprocess.Popen(
-            server_command(port), cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            server_command(port),
+            cwd=REPO,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     server = Server(proc, port, log_path, started, spawned_at=spawned_at)
     try:
@@ -448,10 +477,10 @@ class PageWatch:
     def since(self, mark: tuple[int, int, int, int]) -> dict[str, list[str]]:
         """What happened since :meth:`mark`."""
         return {
-            "page_errors": self.page_errors[mark[0]:],
-            "console_errors": self.console_errors[mark[1]:],
-            "dialogs": self.dialogs[mark[2]:],
-            "paths": self.paths[mark[3]:],
+            "page_errors": self.page_errors[mark[0] :],
+            "console_errors": self.console_errors[mark[1] :],
+            "dialogs": self.dialogs[mark[2] :],
+            "paths": self.paths[mark[3] :],
         }
 
 
@@ -486,8 +515,11 @@ def wait_app_ready(page: Any, timeout: float = 60.0, after_runs: int | None = No
     deadline = t0 + timeout
     if after_runs is not None:
         try:
-            page.wait_for_function(f"() => window.__lvz && window.__lvz.runs > {int(after_runs)}",
-                                   timeout=min(5.0, timeout) * 1000, polling=50)
+            page.wait_for_function(
+                f"() => window.__lvz && window.__lvz.runs > {int(after_runs)}",
+                timeout=min(5.0, timeout) * 1000,
+                polling=50,
+            )
         except Exception:  # no rerun happened (same value submitted): fall through to idle
             pass
     ready_since = None
@@ -562,6 +594,14 @@ def selected_checkpoint(page: Any) -> str:
 
 
 # ----- charts ----------------------------------------------------------------------------------
+def open_tab(page: Any, label: str, timeout: float = 60.0) -> None:
+    """Clicks the tab named ``label`` and waits for the rerun it starts (a view's quantity tabs draw only the
+    open tab's chart)."""
+    before = runs(page)
+    page.get_by_role("tab", name=label, exact=True).first.click()
+    wait_app_ready(page, timeout=timeout, after_runs=before)
+
+
 def decode_array(value: Any) -> np.ndarray:
     """A plotly array (nested list, or a ``{"bdata", "dtype", "shape"}`` typed-array spec) as floats."""
     if isinstance(value, dict) and "bdata" in value:
@@ -571,8 +611,12 @@ def decode_array(value: Any) -> np.ndarray:
         return arr.astype(float)
     if isinstance(value, dict):  # a typed array serialised as {"0": v0, "1": v1, ...}
         return np.array([value[k] for k in sorted(value, key=int)], dtype=float)
-    return np.array([np.nan if v is None else v for v in value] if value and not isinstance(value[0], list)
-                    else [[np.nan if v is None else v for v in row] for row in value], dtype=float)
+    return np.array(
+        [np.nan if v is None else v for v in value]
+        if value and not isinstance(value[0], list)
+        else [[np.nan if v is None else v for v in row] for row in value],
+        dtype=float,
+    )
 
 
 def figures(page: Any) -> list[dict[str, Any]]:
@@ -617,5 +661,5 @@ def server_tracebacks(log: str) -> list[str]:
     """Tracebacks and 'view failed' records in a server log excerpt."""
     out = []
     for m in re.finditer(r"(view failed|Traceback \(most recent call last\):)", log):
-        out.append(log[m.start():m.start() + 600])
+        out.append(log[m.start() : m.start() + 600])
     return out

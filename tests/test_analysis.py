@@ -1,4 +1,7 @@
-"""Tests for lstmviz.sentence, whatifs, diagnostics, gradcompare and tidy: numbers match the recorder/autograd, and the shared model is never mutated."""
+"""Tests for lstmviz.sentence, whatifs, diagnostics, gradcompare and tidy.
+
+Numbers match the recorder/autograd, and the shared model is never mutated.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,15 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 import torch
 import torch.nn.functional as F
+from fixtures.tiny_checkpoints import make_tiny_checkpoints
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lstmviz
 from lstmviz import diagnostics, gradcompare, names, sentence, tidy, whatifs
 from lstmviz.pipeline import Predictor
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
 
 TEXT = "Я не люблю дождь, но сегодня прекрасный день."
 
@@ -211,8 +214,18 @@ def test_concurrent_analyses_are_isolated(preds):
 
 
 def test_history_and_profile_frames():
-    hist = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "train_acc": 0.5, "val_acc": 0.4, "val_f1": 0.3,
-             "grad_profile": [0.01, 0.1, 1.0]}, {"epoch": 2, "train_loss": float("nan")}]
+    hist = [
+        {
+            "epoch": 1,
+            "train_loss": 1.0,
+            "val_loss": 1.2,
+            "train_acc": 0.5,
+            "val_acc": 0.4,
+            "val_f1": 0.3,
+            "grad_profile": [0.01, 0.1, 1.0],
+        },
+        {"epoch": 2, "train_loss": float("nan")},
+    ]
     df = tidy.history_frame({"m": hist})
     assert len(df) == 5 and set(df["metric"]) == {"loss", "acc", "f1"}
     prof = tidy.grad_profile_frame(hist)
@@ -279,8 +292,16 @@ def test_reach_equals_the_brute_force_jacobian(cell, layers, bidir):
     """||∂h_{T-1}/∂s_t||_2 from the step Jacobians equals autograd through the top layer restarted at s_t."""
     from lstmviz.models import ModelConfig, RecurrentClassifier
 
-    cfg = ModelConfig(cell=cell, vocab_size=9, embed_dim=4, hidden_size=5, num_layers=layers, bidirectional=bidir,
-                      num_classes=2, gate_bias=1.0)
+    cfg = ModelConfig(
+        cell=cell,
+        vocab_size=9,
+        embed_dim=4,
+        hidden_size=5,
+        num_layers=layers,
+        bidirectional=bidir,
+        num_classes=2,
+        gate_bias=1.0,
+    )
     model = RecurrentClassifier.seeded(cfg, 3).double().eval()
     T = 7
     ids = torch.randint(2, 9, (1, T), generator=torch.Generator().manual_seed(1))
@@ -288,7 +309,8 @@ def test_reach_equals_the_brute_force_jacobian(cell, layers, bidir):
     # An independent single-layer module holding the top layer's forward weights.
     top = layers - 1
     one = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[cell](
-        model.rnn.input_size if top == 0 else 5 * (2 if bidir else 1), 5, batch_first=True).double()
+        model.rnn.input_size if top == 0 else 5 * (2 if bidir else 1), 5, batch_first=True
+    ).double()
     with torch.no_grad():
         for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             getattr(one, f"{n}_l0").copy_(getattr(model.rnn, f"{n}_l{top}"))
@@ -308,7 +330,8 @@ def test_reach_equals_the_brute_force_jacobian(cell, layers, bidir):
                 _, (h, c) = one(x[:, t : t + 1], (h, c))
                 cells.append(c[0, 0])
     for t in range(T - 1):
-        def h_last(s):
+
+        def h_last(s, t=t):
             if cell == "lstm":
                 out, _ = one(x[:, t + 1 :], (s[:5].view(1, 1, 5), s[5:].view(1, 1, 5)))
             else:
@@ -339,8 +362,13 @@ def test_compare_gradients_one_result_for_view_and_bench(preds):
 
 def test_every_frame_writes_direction_as_fwd_or_rev(preds):
     a = sentence.analyze_text(preds["lstm"], TEXT)
-    frames = [a.grad_frame(), a.activation_frame("forget"), diagnostics.saturation_stats(a.recording),
-              a.recording.to_frame(["forget"]), a.recording64.grad_norms()]
+    frames = [
+        a.grad_frame(),
+        a.activation_frame("forget"),
+        diagnostics.saturation_stats(a.recording),
+        a.recording.to_frame(["forget"]),
+        a.recording64.grad_norms(),
+    ]
     for f in frames:
         assert set(f["direction"]) <= {"fwd", "rev"} and len(f), f.columns
     assert names.direction_name(1) == "rev" and names.direction_name(0) == "fwd"

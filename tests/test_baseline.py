@@ -108,17 +108,37 @@ def test_study_specs_summary_and_decision():
     with pytest.raises(ValueError, match="does not fit"):
         StudySpec("x.csv", "bow", "gru", 0)
     assert StudySpec("x.csv", "bidir", "lstm", 0).model_config().bidirectional
-    runs = [{"variant": "bow", "cell": "bow", "test_accuracy": a, "test_macro_f1": f, "train_accuracy": .8,
-             "parameters": 10} for a, f in ((.56, .44), (.57, .46))]
-    runs += [{"variant": "base", "cell": "gru", "test_accuracy": a, "test_macro_f1": f, "train_accuracy": .9,
-              "parameters": 99} for a, f in ((.58, .47), (.60, .49))]
+    runs = [
+        {
+            "variant": "bow",
+            "cell": "bow",
+            "test_accuracy": a,
+            "test_macro_f1": f,
+            "train_accuracy": 0.8,
+            "parameters": 10,
+        }
+        for a, f in ((0.56, 0.44), (0.57, 0.46))
+    ]
+    runs += [
+        {
+            "variant": "base",
+            "cell": "gru",
+            "test_accuracy": a,
+            "test_macro_f1": f,
+            "train_accuracy": 0.9,
+            "parameters": 99,
+        }
+        for a, f in ((0.58, 0.47), (0.60, 0.49))
+    ]
     summary = summarize(runs)
     assert [r["variant"] for r in summary] == ["bow", "base"]
-    assert summary[0]["f1_mean"] == pytest.approx(.45) and summary[0]["f1_sd"] == pytest.approx(np.std([.44, .46], ddof=1))
+    assert summary[0]["f1_mean"] == pytest.approx(0.45) and summary[0]["f1_sd"] == pytest.approx(
+        np.std([0.44, 0.46], ddof=1)
+    )
     d = decide(summary)
-    assert d["variant"] == "base" and d["margin"] == pytest.approx(.03)
+    assert d["variant"] == "base" and d["margin"] == pytest.approx(0.03)
     assert d["beats_baseline"] == (0.03 > max(summary[0]["f1_sd"], summary[1]["f1_sd"]))
-    runs[-1]["test_macro_f1"] = .40  # a wide spread: the margin no longer clears the sd
+    runs[-1]["test_macro_f1"] = 0.40  # a wide spread: the margin no longer clears the sd
     assert decide(summarize(runs))["beats_baseline"] is False
 
 
@@ -129,15 +149,18 @@ def test_frozen_pretrained_embedding_stays_fixed_and_untrained_is_the_initialisa
     from lstmviz.pretrained import apply_embedding
     from lstmviz.whatifs import WhatIf, make_variant
 
-    cfg = ModelConfig(cell="lstm", vocab_size=7, embed_dim=3, hidden_size=4, num_classes=2, gate_bias=2.0,
-                      freeze_embedding=True)
+    cfg = ModelConfig(
+        cell="lstm", vocab_size=7, embed_dim=3, hidden_size=4, num_classes=2, gate_bias=2.0, freeze_embedding=True
+    )
     vectors = np.arange(21, dtype=np.float32).reshape(7, 3) / 7
     model = apply_embedding(RecurrentClassifier.seeded(cfg, 4), vectors)
     init = weights_fingerprint(model)
     opt = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.5)
     for _ in range(3):  # a few training steps: everything but the embedding moves
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(torch.tensor([[2, 3, 4]]), torch.tensor([3])), torch.tensor([1])).backward()
+        torch.nn.functional.cross_entropy(
+            model(torch.tensor([[2, 3, 4]]), torch.tensor([3])), torch.tensor([1])
+        ).backward()
         opt.step()
     np.testing.assert_array_equal(model.embedding.weight.detach().numpy(), vectors)
     assert weights_fingerprint(model) != init

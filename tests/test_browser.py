@@ -24,13 +24,14 @@ import re
 import time
 from pathlib import Path
 
+import e2e
 import numpy as np
 import pytest
 
-import e2e
-
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(e2e.chromium_missing() is not None,
-                                                      reason=e2e.chromium_missing() or "")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(e2e.chromium_missing() is not None, reason=e2e.chromium_missing() or ""),
+]
 
 SENTENCE = "Мне очень понравился этот фильм, но конец был слабым"
 SCREENSHOTS = e2e.REPO / "docs" / "screenshots"
@@ -59,11 +60,13 @@ def test_russian_sentence_then_every_view(tmp_path):
             page.wait_for_selector(".js-plotly-plot", state="visible", timeout=120_000)
             cold = time.perf_counter() - server.started
             marks = {k: v - server.spawned_at for k, v in e2e.milestones(page).items()}
-            print(f"\ncold start: server spawn -> first chart visible {cold:.2f} s (target <= "
-                  f"{COLD_START_TARGET_S:.0f} s: {'met' if cold <= COLD_START_TARGET_S else 'MISSED'}); "
-                  f"milestones after spawn: health ok {server.healthy_after:.2f} s, "
-                  + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(marks.items(), key=lambda kv: kv[1]))
-                  + f"; checkpoints: {root}")
+            print(
+                f"\ncold start: server spawn -> first chart visible {cold:.2f} s (target <= "
+                f"{COLD_START_TARGET_S:.0f} s: {'met' if cold <= COLD_START_TARGET_S else 'MISSED'}); "
+                f"milestones after spawn: health ok {server.healthy_after:.2f} s, "
+                + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(marks.items(), key=lambda kv: kv[1]))
+                + f"; checkpoints: {root}"
+            )
             assert cold > 0
             e2e.wait_app_ready(page, timeout=120)
             warm_page = e2e.new_page(browser)  # a second visitor: server and caches warm
@@ -81,20 +84,31 @@ def test_russian_sentence_then_every_view(tmp_path):
                 """words => [...document.querySelectorAll('.js-plotly-plot')].some(g => {
                      const t = ((g.layout || {}).xaxis || {}).ticktext;
                      return t && words.every(w => t.map(s => String(s).replace('⁇', '')).includes(w)); })""",
-                arg=words, timeout=60_000, polling=50,
+                arg=words,
+                timeout=60_000,
+                polling=50,
             )
             e2e.wait_app_ready(page, after_runs=before)
             assert e2e.text_area(page).input_value() == SENTENCE
 
             labels, a = _expected(root, SENTENCE)
-            maps = e2e.heatmaps(e2e.figures(page))
-            assert set(maps) == {"input", "forget", "cell_candidate", "output", "cell", "hidden"}, list(maps)
-            for q, fig in maps.items():
+            from dashboard.i18n import RU
+
+            # Only the open tab's heatmap is sent: each of the six is checked after a click on its tab.
+            for q in ("input", "forget", "cell_candidate", "output", "cell", "hidden"):
+                if q != "input":
+                    e2e.open_tab(page, RU[f"q.{q}"])
+                maps = e2e.heatmaps(e2e.figures(page))
+                assert set(maps) == {q}, list(maps)
+                fig = maps[q]
                 assert fig["xaxis"]["ticktext"] == labels, q
-                assert fig["drawn_xticks"] == [s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-                                               for s in labels], q
+                assert fig["drawn_xticks"] == [
+                    s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") for s in labels
+                ], q
                 z = e2e.decode_array(fig["data"][0]["z"])
-                np.testing.assert_allclose(z, a.values(q).T, rtol=1e-5, atol=1e-6, err_msg=q)
+                # a chart holds 4 significant digits (lstmviz.plots.compact)
+                np.testing.assert_allclose(z, a.values(q).T, rtol=5.001e-4, atol=0, err_msg=q)
+            e2e.open_tab(page, RU["q.input"])
 
             page.locator('[data-testid="stTabs"]').first.scroll_into_view_if_needed()
             page.screenshot(path=str(SCREENSHOTS / "gates-heatmaps.png"))
@@ -106,8 +120,13 @@ def test_russian_sentence_then_every_view(tmp_path):
                 e2e.goto_view(page, view, timeout=120)
                 page.screenshot(path=str(SCREENSHOTS / f"{view}.png"))
                 happened = watch.since(mark)
-                found = (e2e.page_problems(page) + e2e.server_tracebacks(server.new_log())
-                         + happened["page_errors"] + happened["console_errors"] + happened["dialogs"])
+                found = (
+                    e2e.page_problems(page)
+                    + e2e.server_tracebacks(server.new_log())
+                    + happened["page_errors"]
+                    + happened["console_errors"]
+                    + happened["dialogs"]
+                )
                 if found:
                     problems[view] = found
             assert not problems, problems
@@ -141,8 +160,11 @@ def test_page_load_is_self_contained(tmp_path):
             " (a.querySelector('[data-testid=stIconEmoji]') || {}).textContent || null])",
         )
     problems = [f"non-loopback request {u}" for u in sorted(set(watch.blocked))]
-    problems += [f"nav link {name!r} uses emoji icon {emoji!r} (needs a system emoji font), not :material/...:"
-                 for name, material, emoji in icons if not material]
+    problems += [
+        f"nav link {name!r} uses emoji icon {emoji!r} (needs a system emoji font), not :material/...:"
+        for name, material, emoji in icons
+        if not material
+    ]
     assert not problems, problems
 
 
@@ -156,6 +178,12 @@ def test_long_token_axis_draws_in_linear_time():
     drawn here with the plotly.js bundled in the plotly package (loaded inline, no network),
     once as ``lstmviz.plots`` builds it and once with the overflow pass off; the two must cost
     about the same.
+
+    The cost is counted, not timed: the page counts plotly's layout measurements
+    (``getBoundingClientRect``, ``getBBox``, ``getComputedTextLength``) while it draws. With the
+    overflow pass this one figure takes 167 of them, without it 13, on any CPU and however loaded
+    the machine is (its draw times, 120 ms against 58 ms, were within the old "3x + 200 ms" wall-clock
+    bound, which on a loaded CI machine could also fail by noise). The times are printed, not asserted.
     """
     import json
     import os
@@ -167,26 +195,41 @@ def test_long_token_axis_draws_in_linear_time():
 
     T, U = 200, 8
     tokens = [f"слово{i}" for i in range(T)]
-    frame = pd.DataFrame({"step": np.repeat(np.arange(T), U), "unit": np.tile(np.arange(U), T),
-                          "value": np.linspace(0, 1, T * U)})
+    frame = pd.DataFrame(
+        {"step": np.repeat(np.arange(T), U), "unit": np.tile(np.arange(U), T), "value": np.linspace(0, 1, T * U)}
+    )
     fig = plots.gate_heatmap(frame, tokens, "forget")
     fig.update_layout(width=1100)
     spec = json.loads(fig.to_json())
     allowed = json.loads(fig.to_json())
     allowed["layout"].setdefault("xaxis", {})["ticklabeloverflow"] = "allow"
     bundle = Path(os.path.dirname(plotly.__file__)) / "package_data" / "plotly.min.js"
+    count = """() => { window.__measured = 0;
+      for (const [proto, name] of [[Element.prototype, 'getBoundingClientRect'],
+                                   [SVGGraphicsElement.prototype, 'getBBox'],
+                                   [SVGTextContentElement.prototype, 'getComputedTextLength']]) {
+        const real = proto[name];
+        proto[name] = function (...args) { window.__measured += 1; return real.apply(this, args); };
+      } }"""
     with e2e.chromium() as browser:
         page = e2e.new_page(browser)
         e2e.PageWatch(page)
         page.set_content("<div id='g'></div>")
         page.add_script_tag(content=bundle.read_text(encoding="utf-8"))
-        draw = """async f => { const t = performance.now(); await Plotly.newPlot('g', f.data, f.layout);
-                               const ms = performance.now() - t; Plotly.purge('g'); return ms; }"""
+        page.evaluate(count)
+        draw = """async f => { window.__measured = 0; const t = performance.now();
+                               await Plotly.newPlot('g', f.data, f.layout);
+                               const ms = performance.now() - t, n = window.__measured;
+                               Plotly.purge('g'); return [ms, n]; }"""
         page.evaluate(draw, allowed)  # warm-up
-        as_built = min(page.evaluate(draw, spec) for _ in range(2))
-        overflow_off = min(page.evaluate(draw, allowed) for _ in range(2))
-    print(f"\n{T}-token gate heatmap: drawn in {as_built:.0f} ms as built, {overflow_off:.0f} ms with "
-          f"ticklabeloverflow='allow' (xaxis.ticklabeloverflow = {spec['layout']['xaxis'].get('ticklabeloverflow')!r})")
-    assert as_built <= 3 * overflow_off + 200, (
-        f"token axis draws in {as_built:.0f} ms vs {overflow_off:.0f} ms without the tick-label overflow pass: "
-        "set ticklabeloverflow='allow' in lstmviz.plots._token_axis")
+        (ms_built, as_built), (ms_off, overflow_off) = page.evaluate(draw, spec), page.evaluate(draw, allowed)
+    print(
+        f"\n{T}-token gate heatmap: {as_built} layout measurements ({ms_built:.0f} ms) as built, {overflow_off} "
+        f"({ms_off:.0f} ms) with ticklabeloverflow='allow' (xaxis.ticklabeloverflow = "
+        f"{spec['layout']['xaxis'].get('ticklabeloverflow')!r})"
+    )
+    assert overflow_off > 0, "the page counted no layout measurement: the counter is broken"
+    assert as_built <= 2 * overflow_off + 10, (
+        f"token axis takes {as_built} layout measurements vs {overflow_off} without the tick-label overflow pass: "
+        "set ticklabeloverflow='allow' in lstmviz.plots._token_axis"
+    )

@@ -24,13 +24,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
-
 import e2e
+import pytest
 from test_corpus import SENTENCES, UNIT, WORD, _checkpoint, _corpus
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(e2e.chromium_missing() is not None,
-                                                      reason=e2e.chromium_missing() or "")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(e2e.chromium_missing() is not None, reason=e2e.chromium_missing() or ""),
+]
 
 TYPED = "Вчера весь день шёл дождь"  # tokens 0..4, «дождь» last
 MAIN = '[data-testid="stMain"]'
@@ -44,16 +45,26 @@ def _settle(page: Any, before: int | None = None) -> None:
 
 
 def _problems(page: Any, watch: e2e.PageWatch, server: e2e.Server, where: str) -> list[str]:
-    found = (e2e.page_problems(page) + e2e.server_tracebacks(server.new_log()) + watch.page_errors
-             + watch.console_errors + watch.dialogs)
+    found = (
+        e2e.page_problems(page)
+        + e2e.server_tracebacks(server.new_log())
+        + watch.page_errors
+        + watch.console_errors
+        + watch.dialogs
+    )
     return [f"{where}: {p}" for p in found]
 
 
 def _language(page: Any) -> list[str]:
     """Labels of the checked radios of the sidebar's language switch."""
-    return [s.strip() for s in page.eval_on_selector_all(
-        f'{SIDEBAR} [data-testid="stRadio"] input[type=radio]:checked', "els => els.map(e => e.closest('label').innerText)")
-        if s.strip() in ("Русский", "English")]  # fmt: skip
+    return [
+        s.strip()
+        for s in page.eval_on_selector_all(
+            f'{SIDEBAR} [data-testid="stRadio"] input[type=radio]:checked',
+            "els => els.map(e => e.closest('label').innerText)",
+        )
+        if s.strip() in ("Русский", "English")
+    ]
 
 
 def _text(page: Any) -> str:
@@ -91,7 +102,8 @@ def test_open_a_match_in_gates_and_come_back(tmp_path, monkeypatch):
         # an English session
         before = e2e.runs(page)
         page.locator(f'{SIDEBAR} [data-testid="stRadio"] label').filter(
-            has_text=re.compile(r"^\s*English\s*$")).first.click()
+            has_text=re.compile(r"^\s*English\s*$")
+        ).first.click()
         _settle(page, before)
         assert _language(page) == ["English"]
 

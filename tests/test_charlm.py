@@ -93,8 +93,9 @@ def test_char_data_model_training_and_checkpoint(tmp_path):
     data = prepare_chars(csv, min_count=1)
     assert data.chars[:2] == ["<pad>", "<unk>"] and sum(data.meta["dataset"]["sentences"].values()) == 40
     cfg = CharLMConfig(cell="gru", embed_dim=4, hidden_size=8)
-    model, meta = train_charlm(data, cfg, LMTrainConfig(max_updates=6, eval_every=3, batch_size=4, seq_len=16),
-                               out=tmp_path / "lm", log=None)  # fmt: skip
+    model, meta = train_charlm(
+        data, cfg, LMTrainConfig(max_updates=6, eval_every=3, batch_size=4, seq_len=16), out=tmp_path / "lm", log=None
+    )
     tm = meta["test_metrics"]
     assert tm["bpc"] == pytest.approx(stream_bpc(model, data.test)) and tm["bigram_bpc"] < tm["unigram_bpc"]
     loaded, lmeta = load_checkpoint(tmp_path / "lm")
@@ -107,10 +108,10 @@ def test_generation_view_shows_the_library_s_text_states_and_connectivity(tmp_pa
     drawn for every character model with the future left blank."""
     import json
 
-    import lstmviz
     from streamlit.testing.v1 import AppTest
-
     from test_dashboard import APP, SHOWN, _array, _figures
+
+    import lstmviz
 
     rows = ["Мама мыла раму.", "Папа читал газету!", "Кот спал на окне.", "Дождь шёл весь день."] * 10
     csv = tmp_path / "c.csv"
@@ -118,8 +119,13 @@ def test_generation_view_shows_the_library_s_text_states_and_connectivity(tmp_pa
     data = prepare_chars(csv, min_count=1)
     root = tmp_path / "root"
     for cell in ("rnn", "gru", "lstm"):
-        train_charlm(data, CharLMConfig(cell=cell, embed_dim=4, hidden_size=6), LMTrainConfig(max_updates=2,
-                     eval_every=2, batch_size=2, seq_len=8), out=root / f"charlm-{cell}", log=None)  # fmt: skip
+        train_charlm(
+            data,
+            CharLMConfig(cell=cell, embed_dim=4, hidden_size=6),
+            LMTrainConfig(max_updates=2, eval_every=2, batch_size=2, seq_len=8),
+            out=root / f"charlm-{cell}",
+            log=None,
+        )
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.switch_page("views/generate.py").run()
@@ -132,12 +138,19 @@ def test_generation_view_shows_the_library_s_text_states_and_connectivity(tmp_pa
     with torch.no_grad(), lstmviz.record(model) as rec:
         model(ids)
     figs = _figures(at)
-    first_tab = next(f for f in figs if f["data"][0].get("type") == "heatmap" and f["data"][0].get("y")
-                     and len(f["data"][0]["y"]) == 6)
+    first_tab = next(
+        f
+        for f in figs
+        if f["data"][0].get("type") == "heatmap" and f["data"][0].get("y") and len(f["data"][0]["y"]) == 6
+    )
     q = lstmviz.QUANTITIES[model.config.cell][0]
     np.testing.assert_allclose(_array(first_tab["data"][0]["z"]), rec[f"rnn.l0.{q}"][0].T.numpy(), **SHOWN)
-    conn = [f for f in figs if "log10" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False)
-            and "∂" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False)]
+    conn = [
+        f
+        for f in figs
+        if "log10" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False)
+        and "∂" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False)
+    ]
     assert len(conn) == 3
     for f in conn:
         z = _array(f["data"][0]["z"])
@@ -183,16 +196,21 @@ def test_cell_finder_recovers_a_planted_unit():
 
 def test_generation_view_lists_the_best_unit_per_feature(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
+    from test_dashboard import APP
 
     from lstmviz.cellfinder import FEATURES, find_cells
-    from test_dashboard import APP
 
     rows = ["Мама мыла раму.", "Папа читал «газету» (утром)!", "Кот спал на окне.", "Дождь шёл весь день."] * 10
     csv = tmp_path / "c.csv"
     csv.write_text("Sentence,Sentiment\n" + "\n".join(f'"{r}",neutral' for r in rows), encoding="utf-8")
     data = prepare_chars(csv, min_count=1)
-    train_charlm(data, CharLMConfig(cell="lstm", embed_dim=4, hidden_size=6), LMTrainConfig(max_updates=2,
-                 eval_every=2, batch_size=2, seq_len=8), out=tmp_path / "root" / "charlm-lstm", log=None)  # fmt: skip
+    train_charlm(
+        data,
+        CharLMConfig(cell="lstm", embed_dim=4, hidden_size=6),
+        LMTrainConfig(max_updates=2, eval_every=2, batch_size=2, seq_len=8),
+        out=tmp_path / "root" / "charlm-lstm",
+        log=None,
+    )
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(tmp_path / "root"))
     monkeypatch.setenv("LSTMVIZ_CORPUS", str(csv))
     at = AppTest.from_file(str(APP), default_timeout=60).run()

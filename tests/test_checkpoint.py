@@ -180,7 +180,9 @@ def test_vocab_size_mismatch(tmp_path):
     load_checkpoint(d)  # consistent
     bigger = vocab_mod.Vocab.build([["а", "б", "г", "д"], ["а", "в"]], min_freq=1)
     _edit_meta(d, vocab=bigger.to_dict())
-    with pytest.raises(CheckpointError, match=f"vocabulary has {len(bigger)} entries but config vocab_size={len(vocab)}"):
+    with pytest.raises(
+        CheckpointError, match=f"vocabulary has {len(bigger)} entries but config vocab_size={len(vocab)}"
+    ):
         load_checkpoint(d)
 
 

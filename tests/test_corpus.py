@@ -48,8 +48,15 @@ def _checkpoint(tmp_path: Path, cell: str = "rnn", bidirectional: bool = False, 
     """A tiny sentiment checkpoint; with ``planted``, unit 3 of the (unidirectional) RNN fires on «дождь» only."""
     pipe = TextPipeline()
     vocab = Vocab.build([pipe.lemmas(s) for s in SENTENCES], min_freq=1)
-    cfg = ModelConfig(cell=cell, vocab_size=len(vocab), embed_dim=4, hidden_size=6, num_classes=2,
-                      bidirectional=bidirectional, num_layers=2 if bidirectional else 1)  # fmt: skip
+    cfg = ModelConfig(
+        cell=cell,
+        vocab_size=len(vocab),
+        embed_dim=4,
+        hidden_size=6,
+        num_classes=2,
+        bidirectional=bidirectional,
+        num_layers=2 if bidirectional else 1,
+    )
     model = RecurrentClassifier.seeded(cfg, 0).eval()
     if planted:
         with torch.no_grad():
@@ -59,8 +66,9 @@ def _checkpoint(tmp_path: Path, cell: str = "rnn", bidirectional: bool = False, 
             model.rnn.weight_hh_l0[UNIT] = 0.0
             model.rnn.bias_ih_l0[UNIT], model.rnn.bias_hh_l0[UNIT] = -5.0, 0.0  # tanh(-5) off, tanh(5) on
     out = tmp_path / f"ck-{cell}{'-bi' if bidirectional else ''}"
-    save_checkpoint(out, model, {"task": "sentiment", "labels": ["a", "b"], "vocab": vocab.to_dict(),
-                                 "pipeline": pipe.to_dict()})  # fmt: skip
+    save_checkpoint(
+        out, model, {"task": "sentiment", "labels": ["a", "b"], "vocab": vocab.to_dict(), "pipeline": pipe.to_dict()}
+    )
     return out
 
 
@@ -88,8 +96,9 @@ def test_recording_equals_lstmviz_record_float32_exact_and_float16_close(tmp_pat
         assert rows32["token"].tolist() == [t.text for t in enc.tokens]
         assert rows32[["start", "end"]].values.tolist() == [[t.start, t.end] for t in enc.tokens]
         for col, info in m32["columns"].items():
-            want = rec[lstmviz.make_key("rnn", info["layer"], ("fwd", "rev").index(info["direction"]),
-                                        info["quantity"])][0].numpy()  # (T, U)  # fmt: skip
+            want = rec[
+                lstmviz.make_key("rnn", info["layer"], ("fwd", "rev").index(info["direction"]), info["quantity"])
+            ][0].numpy()  # (T, U)
             got32, got16 = np.stack(rows32[col].to_numpy()), np.stack(rows16[col].to_numpy())
             assert got32.dtype == np.float32 and np.array_equal(got32, want), col  # bit for bit
             np.testing.assert_allclose(got16.astype(np.float32), want, rtol=2**-10, atol=2**-14, err_msg=col)
@@ -183,11 +192,17 @@ def test_cli_records_and_queries(tmp_path, capsys):
     from lstmviz.corpus.__main__ import main
 
     ck, data = _checkpoint(tmp_path), _corpus(tmp_path)
-    assert main(["record", "--checkpoint", str(ck), "--data", str(data), "--out", str(tmp_path / "r"),
-                 "--part-size", "10"]) == 0  # fmt: skip
+    assert (
+        main(
+            ["record", "--checkpoint", str(ck), "--data", str(data), "--out", str(tmp_path / "r"), "--part-size", "10"]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["top", "--dataset", str(tmp_path / "r"), "--column", "hidden_l0_fwd", "--unit", str(UNIT),
-                 "-k", "2"]) == 0  # fmt: skip
+    assert (
+        main(["top", "--dataset", str(tmp_path / "r"), "--column", "hidden_l0_fwd", "--unit", str(UNIT), "-k", "2"])
+        == 0
+    )
     assert capsys.readouterr().out.lower().count(WORD) == 2
     assert main(["top", "--dataset", str(tmp_path / "nope"), "--column", "x", "--unit", "0"]) == 2
 
@@ -211,10 +226,10 @@ def test_corpus_view_builds_once_then_finds_matches_for_a_typed_span(tmp_path, m
     import time
 
     from streamlit.testing.v1 import AppTest
+    from test_dashboard import APP
 
     from lstmviz.corpus.record import is_complete, load_texts, recording_folder
     from lstmviz.models import weights_fingerprint
-    from test_dashboard import APP
 
     root = tmp_path / "root"
     root.mkdir()
@@ -223,8 +238,9 @@ def test_corpus_view_builds_once_then_finds_matches_for_a_typed_span(tmp_path, m
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
     monkeypatch.setenv("LSTMVIZ_CORPUS", str(data))
     monkeypatch.setenv("LSTMVIZ_CACHE", str(tmp_path / "cache"))
-    folder = recording_folder(weights_fingerprint(Predictor.from_checkpoint(root / "sentiment-rnn").model),
-                              load_texts(data)[1])  # fmt: skip
+    folder = recording_folder(
+        weights_fingerprint(Predictor.from_checkpoint(root / "sentiment-rnn").model), load_texts(data)[1]
+    )
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.switch_page("views/corpus.py").run()
     assert not at.exception and not at.error
@@ -274,10 +290,26 @@ def test_a_process_killed_with_sigkill_resumes_to_the_same_dataset(tmp_path):
 
     ck, data = _checkpoint(tmp_path), tmp_path / "big.csv"
     pd.DataFrame({"Sentence": SENTENCES * 10, "Sentiment": "neutral"}).to_csv(data, index=False)
-    args = [sys.executable, "-m", "lstmviz.corpus", "record", "--checkpoint", str(ck), "--data", str(data),
-            "--part-size", "2", "--batch-size", "1"]  # fmt: skip
-    proc = subprocess.Popen([*args, "--out", str(tmp_path / "killed")], cwd=Path(__file__).parents[1],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "lstmviz.corpus",
+        "record",
+        "--checkpoint",
+        str(ck),
+        "--data",
+        str(data),
+        "--part-size",
+        "2",
+        "--batch-size",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        [*args, "--out", str(tmp_path / "killed")],
+        cwd=Path(__file__).parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     while len(list((tmp_path / "killed").glob("part-*.parquet"))) < 5 and time.time() < deadline:
         time.sleep(0.02)
@@ -286,7 +318,8 @@ def test_a_process_killed_with_sigkill_resumes_to_the_same_dataset(tmp_path):
     done = len(list((tmp_path / "killed").glob("part-*.parquet")))
     assert 5 <= done < 150, done  # killed in the middle
     for out in ("killed", "whole"):
-        subprocess.run([*args, "--out", str(tmp_path / out)], cwd=Path(__file__).parents[1], check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*args, "--out", str(tmp_path / out)], cwd=Path(__file__).parents[1], check=True, capture_output=True
+        )
     pd.testing.assert_frame_equal(_table(tmp_path / "killed"), _table(tmp_path / "whole"))
     assert len(list((tmp_path / "killed").glob("part-*.parquet"))) == 150

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from e2e import quantity_of
+from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from streamlit.testing.v1 import AppTest
 
 import lstmviz
 from lstmviz.pipeline import Predictor
-from e2e import quantity_of
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"
@@ -227,7 +227,9 @@ def test_training_and_explain_views(app, ckpt_root):
     assert figs, "training view draws charts"
     curves = figs[0]
     meta = json.loads((next(ckpt_root.rglob("sentiment-gru/meta.json"))).read_text())
-    train_loss = next(tr for tr in curves["data"] if tr["name"] == "sentiment-gru обучение" and tr.get("xaxis", "x") == "x")
+    train_loss = next(
+        tr for tr in curves["data"] if tr["name"] == "sentiment-gru обучение" and tr.get("xaxis", "x") == "x"
+    )
     np.testing.assert_allclose(_array(train_loss["y"]), [h["train_loss"] for h in meta["history"]], **SHOWN)
     assert len(app.dataframe) >= 1
     app.switch_page("views/explain.py").run()
@@ -264,8 +266,11 @@ def test_lab_view_runs_a_preset_through_the_trainer(app, monkeypatch):
         assert rows and rows[0]["updates"] == 0 and all(r["value"] > 0 for r in rows)
     app.run()
     assert not app.exception and not app.error
-    live = [f for f in _figures(app) if f["layout"].get("yaxis2", {}).get("type") == "log"
-            and any("·" in tr.get("name", "") for tr in f["data"])]  # fmt: skip
+    live = [
+        f
+        for f in _figures(app)
+        if f["layout"].get("yaxis2", {}).get("type") == "log" and any("·" in tr.get("name", "") for tr in f["data"])
+    ]
     assert live, "live curves are drawn"
     assert live[0]["layout"]["yaxis"]["range"] == [0, 1.02]
     assert any(sh.get("y0") == 0.25 for sh in live[0]["layout"].get("shapes", [])), "chance line"
@@ -331,7 +336,7 @@ def test_i18n_complete_and_code_rules():
     for path, src in code.items():
         assert "unsafe_allow_html=True" not in src, path
         if path.name != "state.py":
-            assert "@st.cache_" not in src and "st.session_state[\"" not in src, path
+            assert "@st.cache_" not in src and 'st.session_state["' not in src, path
         if path.parent.name == "views":
             assert len(src.splitlines()) < 110, path
 
@@ -360,11 +365,17 @@ def _spelled_keys(src: str) -> list[str]:
             f = node.func
             if isinstance(f, ast.Attribute) and session(f.value) and node.args and stringy(node.args[0]):
                 found.append(ast.unparse(node.args[0]))
-            found += [ast.unparse(k.value) for k in node.keywords
-                      if k.arg == "key" and not isinstance(k.value, ast.Lambda) and stringy(k.value)]
+            found += [
+                ast.unparse(k.value)
+                for k in node.keywords
+                if k.arg == "key" and not isinstance(k.value, ast.Lambda) and stringy(k.value)
+            ]
         elif isinstance(node, ast.JoinedStr) and any(
-            isinstance(v, ast.FormattedValue) and isinstance(v.value, ast.Attribute)
-            and isinstance(v.value.value, ast.Name) and v.value.value.id == "state" and v.value.attr.isupper()
+            isinstance(v, ast.FormattedValue)
+            and isinstance(v.value, ast.Attribute)
+            and isinstance(v.value.value, ast.Name)
+            and v.value.value.id == "state"
+            and v.value.attr.isupper()
             for v in node.values
         ):
             found.append(ast.unparse(node))
@@ -376,8 +387,11 @@ def test_session_keys_are_spelled_only_in_state_py():
     assert _spelled_keys('st.button("x", key="b")') == ["'b'"]
     assert _spelled_keys('k = f"{state.CSV}_{x}"') and _spelled_keys('st.session_state.pop("k" + x)')
     assert not _spelled_keys('st.session_state[state.key(state.CSV, x)] = 1; sorted(a, key=lambda i: f"s{i}")')
-    bad = {p.relative_to(REPO).as_posix(): keys for p in sorted((REPO / "dashboard").rglob("*.py"))
-           if p.name != "state.py" and (keys := _spelled_keys(p.read_text(encoding="utf-8")))}
+    bad = {
+        p.relative_to(REPO).as_posix(): keys
+        for p in sorted((REPO / "dashboard").rglob("*.py"))
+        if p.name != "state.py" and (keys := _spelled_keys(p.read_text(encoding="utf-8")))
+    }
     assert not bad, bad
 
 
@@ -396,7 +410,9 @@ def test_lab_job_survives_a_reload_and_stops(app, ckpt_root, monkeypatch):
         reloaded.switch_page("views/lab.py").run()
         assert not reloaded.exception and not reloaded.error
         stop = [b for b in reloaded.button if b.label in ("Остановить", "Stop")]
-        assert stop, f"the reloaded page shows the running job's Stop button; buttons: {[b.label for b in reloaded.button]}"
+        assert stop, (
+            f"the reloaded page shows the running job's Stop button; buttons: {[b.label for b in reloaded.button]}"
+        )
         stop[0].click().run()
         snap = jm.wait(TIMEOUT)
         assert snap["state"] == "stopped", snap
@@ -442,8 +458,11 @@ def test_classroom_scenario_shows_vanishing(app, ckpt_root):
     far = {tr["name"]: _array(tr["y"])[-1] for tr in reach["data"]}
     assert set(far) == {"cue-rnn", "cue-gru", "cue-lstm"} and far["cue-rnn"] < 1e-3 * far["cue-lstm"], far
     # the stored training profiles: epoch 1 and the best epoch of each model in one heatmap, one scale
-    prof = next(f["data"][0] for f in _figures(app) if f["data"] and f["data"][0].get("type") == "heatmap"
-                and "·" in str(f["data"][0].get("y", "")))
+    prof = next(
+        f["data"][0]
+        for f in _figures(app)
+        if f["data"] and f["data"][0].get("type") == "heatmap" and "·" in str(f["data"][0].get("y", ""))
+    )
     assert len(prof["y"]) >= 3 and prof["zmin"] is not None and prof["zmax"] is not None
 
 
@@ -452,7 +471,8 @@ def test_training_view_profiles_share_one_colour_scale(app):
     assert not app.exception
     maps = [f["data"][0] for f in _figures(app) if f["data"] and f["data"][0].get("type") == "heatmap"]
     assert len(maps) >= 2 and len({(m.get("zmin"), m.get("zmax")) for m in maps}) == 1, [
-        (m.get("zmin"), m.get("zmax")) for m in maps]
+        (m.get("zmin"), m.get("zmax")) for m in maps
+    ]
     assert maps[0].get("zmin") is not None
 
 
@@ -461,12 +481,18 @@ def test_gates_unit_order_is_shared_by_every_tab(app):
     from lstmviz.diagnostics import unit_order
 
     app.text_area(key="text_widget_gates").input(SENTENCE).run()
-    before = {f["layout"]["title"]["text"]: _array(f["data"][0]["z"]) for f in _figures(app)
-              if f["data"] and f["data"][0].get("type") == "heatmap" and f["data"][0].get("y")}
+    before = {
+        f["layout"]["title"]["text"]: _array(f["data"][0]["z"])
+        for f in _figures(app)
+        if f["data"] and f["data"][0].get("type") == "heatmap" and f["data"][0].get("y")
+    }
     app.selectbox(key="gates_order:ru").set_value("cluster").run()
     assert not app.exception
-    after = {f["layout"]["title"]["text"]: f for f in _figures(app)
-             if f["data"] and f["data"][0].get("type") == "heatmap" and f["data"][0].get("y")}
+    after = {
+        f["layout"]["title"]["text"]: f
+        for f in _figures(app)
+        if f["data"] and f["data"][0].get("type") == "heatmap" and f["data"][0].get("y")
+    }
     orders = {tuple(f["data"][0]["y"]) for f in after.values()}
     assert len(orders) == 1  # one order for every tab
     order = [int(u) for u in next(iter(orders))]
@@ -489,9 +515,13 @@ def test_playback_shows_exactly_the_prefix(app):
     k = 3
     app.slider(key="play_step").set_value(k).run()
     assert not app.exception
-    shown = {quantity_of(f["data"][0]["colorbar"]["title"]["text"]): f for f in _figures(app)
-             if "3" in str(f["layout"].get("title", {}).get("text", "")) and f["data"][0].get("type") == "heatmap"
-             and ("до токена" in f["layout"]["title"]["text"] or "up to token" in f["layout"]["title"]["text"])}
+    shown = {
+        quantity_of(f["data"][0]["colorbar"]["title"]["text"]): f
+        for f in _figures(app)
+        if "3" in str(f["layout"].get("title", {}).get("text", ""))
+        and f["data"][0].get("type") == "heatmap"
+        and ("до токена" in f["layout"]["title"]["text"] or "up to token" in f["layout"]["title"]["text"])
+    }
     assert shown, "playback heatmaps drawn"
     with torch.no_grad(), lstmviz.record(pred.model) as rec:  # the prefix alone
         logits = pred.model(enc.ids[:, : k + 1], torch.tensor([k + 1]))
@@ -516,14 +546,21 @@ def test_comparison_view_shows_b_minus_a_on_aligned_tokens(app):
     path = Path(app.selectbox(key="checkpoint").value)
     pred = Predictor.from_checkpoint(path)
     recs = {}
-    for text in ("Это плохо.", "Это не плохо.", ):
+    for text in (
+        "Это плохо.",
+        "Это не плохо.",
+    ):
         enc = pred.encode(text)
         with torch.no_grad(), lstmviz.record(pred.model) as rec:
             pred.model(enc.ids, enc.lengths)
         recs[text] = rec
     pairs = [(0, 0), (1, 2)]  # это-это, плохо-плохо: «не» has no partner
-    figs = [f for _ in _each_tab(app, "cmp_tab") for f in _figures(app)
-            if "B − A" in str(f["layout"].get("title", {}).get("text", ""))]
+    figs = [
+        f
+        for _ in _each_tab(app, "cmp_tab")
+        for f in _figures(app)
+        if "B − A" in str(f["layout"].get("title", {}).get("text", ""))
+    ]
     assert len(figs) == len(lstmviz.QUANTITIES[pred.model.config.cell])
     for f, q in zip(figs, lstmviz.QUANTITIES[pred.model.config.cell]):
         a, b = recs["Это плохо."][f"rnn.l0.{q}"][0].numpy(), recs["Это не плохо."][f"rnn.l0.{q}"][0].numpy()
@@ -559,8 +596,11 @@ def test_comparison_of_two_models_on_one_text(tmp_path, monkeypatch):
         recs[name] = rec["rnn.l0.hidden"][0].numpy()
     at.session_state["cmp_tab:ru"] = "скрытое состояние h"  # the hidden state's tab
     at.run()
-    fig = next(f for f in _figures(at) if "B − A" in str(f["layout"]["title"]["text"])
-               and "скрытое" in str(f["layout"]["title"]["text"]))
+    fig = next(
+        f
+        for f in _figures(at)
+        if "B − A" in str(f["layout"]["title"]["text"]) and "скрытое" in str(f["layout"]["title"]["text"])
+    )
     want = (recs["sentiment-gru-half"] - recs["sentiment-gru"]).T
     np.testing.assert_allclose(_array(fig["data"][0]["z"]), want, **SHOWN)
 

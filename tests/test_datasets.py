@@ -147,10 +147,15 @@ def test_split_small_classes_present_everywhere() -> None:
 
 @pytest.mark.parametrize(
     ("fractions", "match"),
-    [((0.8, 0.1), "three numbers"), ((0.8, 0.3, 0.1), "sum to 1"), ((1.2, -0.1, -0.1), r"\[0, 1\]"),
-     ((0.0, 0.5, 0.5), "train fraction must be > 0"), (("a", "b", "c"), "three numbers"),
-     ((float("nan"), 0.5, 0.5), r"\[0, 1\]")],
-)  # fmt: skip
+    [
+        ((0.8, 0.1), "three numbers"),
+        ((0.8, 0.3, 0.1), "sum to 1"),
+        ((1.2, -0.1, -0.1), r"\[0, 1\]"),
+        ((0.0, 0.5, 0.5), "train fraction must be > 0"),
+        (("a", "b", "c"), "three numbers"),
+        ((float("nan"), 0.5, 0.5), r"\[0, 1\]"),
+    ],
+)
 def test_split_validates_fractions(fractions: tuple, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         stratified_split(make_df({"a": 10}), seed=0, fractions=fractions)

@@ -7,13 +7,13 @@ import copy
 
 import pytest
 import torch
+from reference import unrolled
 from torch import nn
 
 import lstmviz
 from lstmviz import fusedgates, recorder
 from lstmviz.fusedgates import gates_ld, run_lstm_layer_fused
 from lstmviz.unroll import LayerWeights
-from reference import unrolled
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch build has no oneDNN")
 
@@ -22,14 +22,16 @@ def test_leading_dimension_follows_onednn():
     assert [gates_ld(h) for h in (4, 16, 33, 64, 128, 256)] == [16, 64, 144, 272, 528, 1040]
 
 
-@pytest.mark.parametrize("T,B,I,H", [(7, 3, 5, 4), (30, 32, 64, 64), (20, 5, 7, 33), (12, 16, 32, 128)])
-def test_workspace_gates_equal_the_float64_reference(T, B, I, H):
+@pytest.mark.parametrize("T,B,n_in,H", [(7, 3, 5, 4), (30, 32, 64, 64), (20, 5, 7, 33), (12, 16, 32, 128)])
+def test_workspace_gates_equal_the_float64_reference(T, B, n_in, H):
     torch.manual_seed(0)
-    m = nn.LSTM(I, H)
+    m = nn.LSTM(n_in, H)
     w = LayerWeights(m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0, None, "tanh")
-    x, h0, c0 = torch.randn(T, B, I), torch.randn(B, H) * 0.1, torch.randn(B, H) * 0.1
+    x, h0, c0 = torch.randn(T, B, n_in), torch.randn(B, H) * 0.1, torch.randn(B, H) * 0.1
     tr, h_n, c_n = run_lstm_layer_fused(x, h0, c0, w)
-    ref = unrolled(copy.deepcopy(m).double(), [x[:, b].double() for b in range(B)], h0[None].double(), c0[None].double())
+    ref = unrolled(
+        copy.deepcopy(m).double(), [x[:, b].double() for b in range(B)], h0[None].double(), c0[None].double()
+    )
     for q in ("input", "forget", "cell_candidate", "output"):
         want = torch.stack([torch.stack([s["gates"][q] for s in ref[(0, 0)][b]]) for b in range(B)], 1)  # (T, B, H)
         # float32 kernel vs float64: the worst gate is 3.9e-7 to 4.4e-7 off, depending on the oneDNN ISA and
@@ -38,8 +40,21 @@ def test_workspace_gates_equal_the_float64_reference(T, B, I, H):
     want_c = torch.stack([torch.stack([s["c"] for s in ref[(0, 0)][b]]) for b in range(B)], 1).detach()
     torch.testing.assert_close(tr.quantities["cell"].double(), want_c, atol=1e-5, rtol=0)
     with torch.enable_grad():  # the training-mode kernel, as the recorder calls it
-        kernel = torch.mkldnn_rnn_layer(x, *(t.detach() for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh)), h0, c0, False, [],
-                                        2, H, 1, True, False, False, True)  # fmt: skip
+        kernel = torch.mkldnn_rnn_layer(
+            x,
+            *(t.detach() for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh)),
+            h0,
+            c0,
+            False,
+            [],
+            2,
+            H,
+            1,
+            True,
+            False,
+            False,
+            True,
+        )
     assert torch.equal(tr.quantities["hidden"], kernel[0]) and torch.equal(h_n, kernel[1])  # its own output, untouched
     with torch.no_grad():
         out, _ = m(x, (h0[None], c0[None]))

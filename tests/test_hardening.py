@@ -23,12 +23,11 @@ import numpy as np
 import psutil
 import pytest
 import torch
+from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
-from lstmviz.checkpoint import CheckpointError, check_output_dir, load_checkpoint, save_checkpoint
-from lstmviz.models import ModelConfig, RecurrentClassifier
+from lstmviz.checkpoint import CheckpointError, check_output_dir, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"
@@ -37,8 +36,14 @@ CLI_FAST = ["--task", "cue_recall", "--lag", "3", "--epochs", "1", "--updates-pe
 
 def _cli(args, cwd=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "lstmviz.train", *args], cwd=cwd or REPO, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "lstmviz.train", *args],
+        cwd=cwd or REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -179,7 +184,7 @@ def test_hostile_checkpoints_are_refused_before_allocation(good, tmp_path):
 
 def test_dashboard_keeps_serving_good_models_beside_hostile_ones(good, tmp_path, monkeypatch):
     root = good.parent
-    expect = _hostile(good, root)
+    _hostile(good, root)
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
@@ -310,21 +315,29 @@ def test_figure_json_does_not_depend_on_the_last_bit_of_a_value(good, monkeypatc
     paste = PASTES["200_long_tokens"]
     before = _paste_payloads(good.parent, paste)
 
-    real_fwd, real_grad, real_analyze = (recording.Recording._forward_tensors, recording.Recording._grad_tensors,
-                                         sentence.analyze_ids)
+    real_fwd, real_grad, real_analyze = (
+        recording.Recording._forward_tensors,
+        recording.Recording._grad_tensors,
+        sentence.analyze_ids,
+    )
 
     def analyze_ids(*args, **kwargs):
         import dataclasses
 
         a = real_analyze(*args, **kwargs)
-        arrays = {f: torch.from_numpy(np.asarray(getattr(a, f))) for f in ("probs", "saliency", "reach")
-                  if getattr(a, f) is not None}
+        arrays = {
+            f: torch.from_numpy(np.asarray(getattr(a, f)))
+            for f in ("probs", "saliency", "reach")
+            if getattr(a, f) is not None
+        }
         return dataclasses.replace(a, **{f: _one_ulp_up(v).numpy() for f, v in arrays.items()})
 
-    monkeypatch.setattr(recording.Recording, "_forward_tensors",
-                        lambda self: {k: _one_ulp_up(v) for k, v in real_fwd(self).items()})
-    monkeypatch.setattr(recording.Recording, "_grad_tensors",
-                        lambda self: {k: _one_ulp_up(v) for k, v in real_grad(self).items()})
+    monkeypatch.setattr(
+        recording.Recording, "_forward_tensors", lambda self: {k: _one_ulp_up(v) for k, v in real_fwd(self).items()}
+    )
+    monkeypatch.setattr(
+        recording.Recording, "_grad_tensors", lambda self: {k: _one_ulp_up(v) for k, v in real_grad(self).items()}
+    )
     monkeypatch.setattr(sentence, "analyze_ids", analyze_ids)
     after = _paste_payloads(good.parent, paste)
 
@@ -435,8 +448,12 @@ def test_hostile_labels_render_literally_and_fetch_nothing_in_a_real_browser(tmp
     if e2e.chromium_missing():
         pytest.skip(e2e.chromium_missing())
     root = make_tiny_checkpoints(tmp_path / "root")
-    evil = [":red[RED]", "![t](http://127.0.0.1:9/track.png)", "**bold**",
-            "[link](http://example.com/x) <img src=/x> $\\alpha$"]  # fmt: skip
+    evil = [
+        ":red[RED]",
+        "![t](http://127.0.0.1:9/track.png)",
+        "**bold**",
+        "[link](http://example.com/x) <img src=/x> $\\alpha$",
+    ]
     for cell in ("rnn", "gru", "lstm"):
         meta_path = root / f"sentiment-{cell}" / "meta.json"
         meta = json.loads(meta_path.read_text())
@@ -451,9 +468,14 @@ def test_hostile_labels_render_literally_and_fetch_nothing_in_a_real_browser(tmp
         for view in ("gates", "gradients"):
             e2e.goto_view(page, view, timeout=120)
             html = page.locator('[data-testid="stMain"]').inner_html()
-            found += [f"{view}: {bit}" for bit in ("<strong>bold</strong>", "stMarkdownColoredText", "track.png\"",
-                                                   "<img src=\"/x", "katex") if bit in html]  # fmt: skip
+            found += [
+                f"{view}: {bit}"
+                for bit in ("<strong>bold</strong>", "stMarkdownColoredText", 'track.png"', '<img src="/x', "katex")
+                if bit in html
+            ]
         assert not found, found
-        assert any("**bold**" in t or ":red[RED]" in t for t in page.locator('[data-testid="stMain"]').all_inner_texts())
+        assert any(
+            "**bold**" in t or ":red[RED]" in t for t in page.locator('[data-testid="stMain"]').all_inner_texts()
+        )
     assert not watch.blocked, watch.blocked  # nothing left 127.0.0.1
     assert not [p for p in watch.paths if p.endswith(("/x", "track.png"))], watch.paths

@@ -26,14 +26,15 @@ import json
 import re
 import time
 
+import e2e
 import numpy as np
 import pytest
 import torch
 
-import e2e
-
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(e2e.chromium_missing() is not None,
-                                                      reason=e2e.chromium_missing() or "")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(e2e.chromium_missing() is not None, reason=e2e.chromium_missing() or ""),
+]
 
 from dashboard.components import MAX_TEXT_CHARS as MAX_CHARS  # noqa: E402 - longer input is refused client-side
 
@@ -85,13 +86,22 @@ def _punct_checkpoint(root):
     from lstmviz.vocab import Vocab
 
     pipe = TextPipeline(keep_punct=True)
-    texts = ["Я не люблю дождь, но сегодня прекрасный день!", "<b>Отлично</b> & «хорошо» $5 *звезда*",
-             "Фильм был скучный... и слишком длинный?"]
+    texts = [
+        "Я не люблю дождь, но сегодня прекрасный день!",
+        "<b>Отлично</b> & «хорошо» $5 *звезда*",
+        "Фильм был скучный... и слишком длинный?",
+    ]
     vocab = Vocab.build([pipe.lemmas(s) for s in texts], min_freq=1)
     torch.manual_seed(0)
     cfg = ModelConfig(cell="lstm", vocab_size=len(vocab), embed_dim=8, hidden_size=8, num_classes=3)
-    meta = {"task": "sentiment", "labels": ["negative", "neutral", "positive"], "vocab": vocab.to_dict(),
-            "pipeline": pipe.to_dict(), "history": [], "test_metrics": {}}
+    meta = {
+        "task": "sentiment",
+        "labels": ["negative", "neutral", "positive"],
+        "vocab": vocab.to_dict(),
+        "pipeline": pipe.to_dict(),
+        "history": [],
+        "test_metrics": {},
+    }
     save_checkpoint(root / "sentiment-lstm-punct", RecurrentClassifier(cfg).eval(), meta)
     return root
 
@@ -105,7 +115,7 @@ class App:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from lstmviz import sentence, whatifs
+    from lstmviz import whatifs
     from lstmviz.pipeline import Predictor
 
     tmp = tmp_path_factory.mktemp("hostile")
@@ -134,7 +144,7 @@ def _literal(label: str) -> str:
 
 def _check(app: App, text: str) -> list[str]:
     """Every failure of the page after ``text`` was submitted."""
-    from lstmviz import plots, sentence, whatifs
+    from lstmviz import plots, sentence
 
     page = app.page
     failures = list(e2e.page_problems(page)) + e2e.injections(page)
@@ -168,8 +178,10 @@ def _check(app: App, text: str) -> list[str]:
         want = [_literal(s) for s in labels]
         if drawn != want:
             bad = next((i for i, (d, w) in enumerate(zip(drawn, want)) if d != w), min(len(drawn), len(want)))
-            failures.append(f"{q}: drawn tick {bad} is {drawn[bad:bad + 1]!r}, expected the literal "
-                            f"{want[bad:bad + 1]!r} ({len(drawn)} drawn, {len(want)} tokens)")
+            failures.append(
+                f"{q}: drawn tick {bad} is {drawn[bad : bad + 1]!r}, expected the literal "
+                f"{want[bad : bad + 1]!r} ({len(drawn)} drawn, {len(want)} tokens)"
+            )
     z = e2e.decode_array(maps["input"]["data"][0]["z"])
     want = a.values("input").T  # (units, T); the chart holds 4 significant digits (plots.compact)
     if z.shape != want.shape or not np.allclose(z, want, rtol=5.001e-4, atol=0):

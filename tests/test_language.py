@@ -16,7 +16,6 @@ import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
-
 from test_dashboard import APP, ckpt_root  # noqa: F401 - the shared checkpoint fixture
 
 VIEWS = ("gates", "gradients", "compare", "generate", "tagger", "corpus", "training", "lab", "explain")
@@ -24,21 +23,88 @@ LATIN = re.compile(r"[A-Za-z]{3,}")
 CYRILLIC = re.compile(r"[А-Яа-яЁё]{2,}")
 # Technical names kept as they are in both languages (lower case).
 ALLOWED_LATIN = {
-    "rnn", "gru", "lstm", "bow", "cue", "recall", "float64", "float32", "pascanu", "max", "tanh", "log10",
-    "png", "svg", "csv", "mse", "english", "json", "meta", "safetensors", "adam", "adamw", "float", "log", "diag",
-    "pytorch", "lstmvis", "jozefowicz", "bengio", "gers", "karpathy", "hochreiter", "schmidhuber",  # names of people and tools
-    "france", "spain", "germany", "italy", "french", "spanish", "german", "italian",  # the cue-recall vocabulary
-}  # fmt: skip
+    "rnn",
+    "gru",
+    "lstm",
+    "bow",
+    "cue",
+    "recall",
+    "float64",
+    "float32",
+    "pascanu",
+    "max",
+    "tanh",
+    "log10",
+    "png",
+    "svg",
+    "csv",
+    "mse",
+    "english",
+    "json",
+    "meta",
+    "safetensors",
+    "adam",
+    "adamw",
+    "float",
+    "log",
+    "diag",
+    "pytorch",
+    "lstmvis",
+    "jozefowicz",
+    "bengio",
+    "gers",
+    "karpathy",
+    "hochreiter",
+    "schmidhuber",  # names of people and tools
+    "france",
+    "spain",
+    "germany",
+    "italy",
+    "french",
+    "spanish",
+    "german",
+    "italian",  # the cue-recall vocabulary
+}
 # Checkpoint folders, cue-recall distractors and meta.json's init_fingerprint key, which the "initial weights
 # unknown" caption names wherever the weights rebuilt from init_seed differ: torch.randn's bits depend on the CPU,
 # so the shipped character models' start is not rebuilt with ATEN_CPU_CAPABILITY=default or a CPU without AVX2.
-NAME = re.compile(r"\b(?:sentiment|cue|adding|charlm|tagger)-[\w-]+|\bw\d+\b"
-                  r"|\binit[\s\\]?_(?:fingerprint|seed)\b")
+NAME = re.compile(
+    r"\b(?:sentiment|cue|adding|charlm|tagger)-[\w-]+|\bw\d+\b"
+    r"|\binit[\s\\]?_(?:fingerprint|seed)\b"
+)
 MARKUP = re.compile(r"%\{[^}]*\}|<[^>]*>|`[^`]*`|\\")  # plotly placeholders, HTML tags, `code`, Markdown escapes
-SKIP_FIG_KEYS = {"template", "side", "texttemplate", "ticktext", "customdata", "bdata", "dtype", "type", "mode", "fillcolor",
-                 "symbol", "dash", "color", "colorscale", "xanchor", "yanchor", "xref", "yref", "family",
-                 "ticklabeloverflow", "autorange", "exponentformat", "tickformat", "hoverinfo", "shape",
-                 "ticks", "tickmode", "visible", "matches", "categoryorder"}  # plotly settings, not text
+SKIP_FIG_KEYS = {
+    "template",
+    "side",
+    "texttemplate",
+    "ticktext",
+    "customdata",
+    "bdata",
+    "dtype",
+    "type",
+    "mode",
+    "fillcolor",
+    "symbol",
+    "dash",
+    "color",
+    "colorscale",
+    "xanchor",
+    "yanchor",
+    "xref",
+    "yref",
+    "family",
+    "ticklabeloverflow",
+    "autorange",
+    "exponentformat",
+    "tickformat",
+    "hoverinfo",
+    "shape",
+    "ticks",
+    "tickmode",
+    "visible",
+    "matches",
+    "categoryorder",
+}  # plotly settings, not text
 
 
 def _figure_strings(spec: dict) -> list[str]:

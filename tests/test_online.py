@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from reference import unrolled
 
 from lstmviz.models import ModelConfig, RecurrentClassifier, init_weights, weights_fingerprint
 from lstmviz.profiles import grad_profile, gradient_ratio, make_probe, per_sequence_ratios
@@ -15,7 +16,6 @@ from lstmviz.sweeps import SCHEMA, default_specs, run_sweep, sigmoid_pow, write_
 from lstmviz.taskdata import OnlineStream, SequenceData, _row_keys, held_out_set, prepare_online
 from lstmviz.tasks import ADDING_BASELINE_MSE, adding_problem
 from lstmviz.trainer import TrainConfig, fit
-from reference import unrolled
 
 CUE = {"n_classes": 4, "vocab_size": 20}
 
@@ -86,15 +86,21 @@ def test_invalid_lags_are_named():
 
 def test_fit_leaves_threads_rng_and_determinism_alone():
     data = prepare_online("cue_recall", 4, n_val=16, n_test=16)
-    model = RecurrentClassifier.seeded(ModelConfig(cell="lstm", vocab_size=20, embed_dim=4, hidden_size=4,
-                                                   num_classes=4, dropout=0.5), 0)  # dropout draws random numbers
+    model = RecurrentClassifier.seeded(
+        ModelConfig(cell="lstm", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4, dropout=0.5), 0
+    )  # dropout draws random numbers
     old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     try:
         torch.set_num_threads(1)
         torch.use_deterministic_algorithms(False)
         rng = torch.get_rng_state().clone()
-        fit(model, data.train, data.val, TrainConfig(epochs=2, updates_per_epoch=3, batch_size=8, probe_size=4),
-            log=None)  # fmt: skip
+        fit(
+            model,
+            data.train,
+            data.val,
+            TrainConfig(epochs=2, updates_per_epoch=3, batch_size=8, probe_size=4),
+            log=None,
+        )
         assert torch.get_num_threads() == 1
         assert torch.are_deterministic_algorithms_enabled() is False
         assert torch.equal(torch.get_rng_state(), rng)
@@ -137,8 +143,9 @@ def _reference_ratio(model: RecurrentClassifier, probe: SequenceData) -> torch.T
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_gradient_ratio_matches_the_float64_reference(cell):
     data = prepare_online("cue_recall", 12, n_val=6, n_test=6, seed=1)
-    model = RecurrentClassifier.seeded(ModelConfig(cell=cell, vocab_size=20, embed_dim=4, hidden_size=5,
-                                                   num_classes=4, gate_bias=1.0), 2)  # fmt: skip
+    model = RecurrentClassifier.seeded(
+        ModelConfig(cell=cell, vocab_size=20, embed_dim=4, hidden_size=5, num_classes=4, gate_bias=1.0), 2
+    )
     probe = make_probe(data.val, 6)
     before = weights_fingerprint(model)
     torch.testing.assert_close(per_sequence_ratios(model, probe), _reference_ratio(model, probe), rtol=1e-10, atol=0)
@@ -147,8 +154,9 @@ def test_gradient_ratio_matches_the_float64_reference(cell):
 
 def test_float32_underflows_where_the_float64_ratio_does_not():
     data = prepare_online("cue_recall", 300, n_val=8, n_test=8)
-    model = RecurrentClassifier.seeded(ModelConfig(cell="rnn", vocab_size=20, embed_dim=16, hidden_size=32,
-                                                   num_classes=4), 0)  # fmt: skip
+    model = RecurrentClassifier.seeded(
+        ModelConfig(cell="rnn", vocab_size=20, embed_dim=16, hidden_size=32, num_classes=4), 0
+    )
     probe = make_probe(data.val, 8)
     assert grad_profile(model, probe)[0] == 0.0  # float32: the gradient at step 0 is exactly zero
     ratio = gradient_ratio(model, probe)
@@ -162,8 +170,14 @@ def test_sigmoid_pow():
 
 
 def test_tiny_sweep_writes_the_documented_schema(tmp_path):
-    specs = default_specs("cue_recall", "lag", lags=(2, 4), seeds=range(2),
-                          model={"hidden_size": 4, "embed_dim": 4}, train={"epochs": 2, "updates_per_epoch": 2})  # fmt: skip
+    specs = default_specs(
+        "cue_recall",
+        "lag",
+        lags=(2, 4),
+        seeds=range(2),
+        model={"hidden_size": 4, "embed_dim": 4},
+        train={"epochs": 2, "updates_per_epoch": 2},
+    )
     sweep = run_sweep(specs, kind="lag", workers=1)
     path, md = write_sweep(sweep, tmp_path / "sweep_cue_recall_lag.json")
     saved = json.loads(path.read_text(encoding="utf-8"))
@@ -172,12 +186,37 @@ def test_tiny_sweep_writes_the_documented_schema(tmp_path):
     assert saved["chance"] == 0.25 and saved["budget_updates"] == 4 and saved["wall_seconds"] > 0
     assert saved["success"] == {"metric": "val_accuracy", "threshold": 0.95}
     assert len(saved["runs"]) == 12
-    run_keys = {"cell", "lag", "gate_bias", "seed", "solved", "updates_to_solve", "updates", "final_accuracy",
-                "final_mse", "grad_ratio_init", "seconds", "stop_reason", "curve"}  # fmt: skip
+    run_keys = {
+        "cell",
+        "lag",
+        "gate_bias",
+        "seed",
+        "solved",
+        "updates_to_solve",
+        "updates",
+        "final_accuracy",
+        "final_mse",
+        "grad_ratio_init",
+        "seconds",
+        "stop_reason",
+        "curve",
+    }
     assert all(set(r) == run_keys for r in saved["runs"])
     assert all((r["gate_bias"] is None) == (r["cell"] == "rnn") for r in saved["runs"])
-    summary_keys = {"cell", "lag", "gate_bias", "n", "solved", "success_rate", "median_updates_to_solve", "final_mean",
-                    "final_sd", "grad_ratio_init_median", "sigmoid_bias_pow_lag", "seconds_mean"}  # fmt: skip
+    summary_keys = {
+        "cell",
+        "lag",
+        "gate_bias",
+        "n",
+        "solved",
+        "success_rate",
+        "median_updates_to_solve",
+        "final_mean",
+        "final_sd",
+        "grad_ratio_init_median",
+        "sigmoid_bias_pow_lag",
+        "seconds_mean",
+    }
     assert len(saved["summary"]) == 6 and all(set(r) == summary_keys for r in saved["summary"])
     for row in saved["summary"]:
         runs = [r for r in saved["runs"] if (r["cell"], r["lag"]) == (row["cell"], row["lag"])]
@@ -199,8 +238,15 @@ def test_load_sweep_rejects_broken_and_hostile_files(tmp_path):
         "list.json": b"[1, 2, 3]",
         "other_schema.json": json.dumps({"schema": "<b>x</b>"}).encode(),
         "deep.json": b"[" * 100_000 + b"]" * 100_000,
-        "bad_rows.json": json.dumps({"schema": SCHEMA, "task": "cue_recall", "kind": "lag", "runs": [],
-                                     "summary": [{"cell": "<script>", "lag": 5}]}).encode(),  # fmt: skip
+        "bad_rows.json": json.dumps(
+            {
+                "schema": SCHEMA,
+                "task": "cue_recall",
+                "kind": "lag",
+                "runs": [],
+                "summary": [{"cell": "<script>", "lag": 5}],
+            }
+        ).encode(),
     }
     for name, payload in cases.items():
         path = tmp_path / name
@@ -217,8 +263,15 @@ def test_load_sweep_rejects_broken_and_hostile_files(tmp_path):
 
 def test_sweep_runs_are_the_same_in_worker_processes():
     """Parallel single-thread workers give the runs one process gives (private generators, no global state)."""
-    specs = default_specs("cue_recall", "lag", cells=("gru",), lags=(3,), seeds=range(2),
-                          model={"hidden_size": 4, "embed_dim": 4}, train={"epochs": 2, "updates_per_epoch": 3})  # fmt: skip
+    specs = default_specs(
+        "cue_recall",
+        "lag",
+        cells=("gru",),
+        lags=(3,),
+        seeds=range(2),
+        model={"hidden_size": 4, "embed_dim": 4},
+        train={"epochs": 2, "updates_per_epoch": 3},
+    )
     here, pool = run_sweep(specs, kind="lag", workers=1), run_sweep(specs, kind="lag", workers=2)
     strip = lambda runs: [{k: v for k, v in r.items() if k != "seconds"} for r in runs]  # noqa: E731
     assert strip(here["runs"]) == strip(pool["runs"]) and pool["workers"] == 2

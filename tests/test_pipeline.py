@@ -23,7 +23,9 @@ def sentiment_ckpt(tmp_path_factory):
     pipe = TextPipeline()
     vocab = Vocab.build([pipe.lemmas(t) for t in TEXTS], min_freq=1)
     torch.manual_seed(0)
-    model = RecurrentClassifier(ModelConfig(cell="gru", vocab_size=len(vocab), embed_dim=6, hidden_size=5, num_classes=3))
+    model = RecurrentClassifier(
+        ModelConfig(cell="gru", vocab_size=len(vocab), embed_dim=6, hidden_size=5, num_classes=3)
+    )
     meta = {"task": "sentiment", "vocab": vocab.to_dict(), "pipeline": pipe.to_dict(), "labels": LABELS}
     return save_checkpoint(tmp_path_factory.mktemp("ck") / "sent", model, meta)
 

@@ -76,11 +76,11 @@ def test_gate_heatmap_z_and_escaped_ticks():
 
 
 def test_unit_and_probability_lines():
-    df = pd.DataFrame({"series": ["forget"] * 2 + ["cell"] * 2, "step": [0, 1, 0, 1], "value": [.1, .2, .3, .4]})
+    df = pd.DataFrame({"series": ["forget"] * 2 + ["cell"] * 2, "step": [0, 1, 0, 1], "value": [0.1, 0.2, 0.3, 0.4]})
     fig = plots.unit_lines(df, ["a", EVIL])
     assert [t.name for t in fig.data] == ["forget", "cell"]
     assert EVIL not in _all_text(fig)
-    pf = pd.DataFrame({"step": [0, 0, 1, 1], "label": [EVIL, "pos"] * 2, "prob": [.4, .6, .3, .7]})
+    pf = pd.DataFrame({"step": [0, 0, 1, 1], "label": [EVIL, "pos"] * 2, "prob": [0.4, 0.6, 0.3, 0.7]})
     fig = plots.probability_lines(pf, ["a", "b"])
     assert [t.name for t in fig.data] == [EVIL_ESCAPED, "pos"]
     assert list(fig.layout.yaxis.range) == [0, 1]
@@ -102,8 +102,11 @@ def test_grad_norm_curves_log_and_traces():
     rows = []
     for cell in ("rnn", "gru", "lstm"):
         for q in ("grad_hidden",) + (("grad_cell",) if cell == "lstm" else ()):
-            rows.append(pd.DataFrame({"series": cell, "quantity": q, "step": [0, 1, 2],
-                                      "distance": [2, 1, 0], "norm": [0.0, 0.1, 1.0]}))
+            rows.append(
+                pd.DataFrame(
+                    {"series": cell, "quantity": q, "step": [0, 1, 2], "distance": [2, 1, 0], "norm": [0.0, 0.1, 1.0]}
+                )
+            )
     df = pd.concat(rows)
     bound = pd.DataFrame({"series": "rnn", "step": [0, 1, 2], "distance": [2, 1, 0], "bound": [4.0, 2.0, 1.0]})
     fig = plots.grad_norm_curves(df, x="step", tokens=["a", EVIL, "c"], bound=bound)
@@ -123,7 +126,7 @@ def test_grad_norm_curves_log_and_traces():
 
 
 def test_forget_product_training_profile_lag_saturation():
-    fp = pd.DataFrame({"step": [0, 1, 2], "forget_product": [.25, .5, 1.], "grad_cell": [.1, .2, .3]})
+    fp = pd.DataFrame({"step": [0, 1, 2], "forget_product": [0.25, 0.5, 1.0], "grad_cell": [0.1, 0.2, 0.3]})
     fig = plots.forget_product_figure(fp, tokens=["a", "b", EVIL])
     assert len(fig.data) == 2 and fig.layout.yaxis.type == "log"
 
@@ -133,7 +136,7 @@ def test_forget_product_training_profile_lag_saturation():
             for metric in ("loss", "acc", "f1"):
                 if split == "train" and metric == "f1":
                     continue
-                hist.append({"model": model, "epoch": 1, "split": split, "metric": metric, "value": .5})
+                hist.append({"model": model, "epoch": 1, "split": split, "metric": metric, "value": 0.5})
     fig = plots.training_curves(pd.DataFrame(hist))
     assert len(fig.data) == 10
 
@@ -141,13 +144,23 @@ def test_forget_product_training_profile_lag_saturation():
     fig = plots.grad_profile_heatmap(prof)
     np.testing.assert_allclose(np.asarray(fig.data[0].z), [[0.0, -2.0], [0.0, -1.0]])
 
-    lag = pd.DataFrame({"model": ["rnn", "rnn", "lstm", "lstm"], "lag": [5, 50, 5, 50], "accuracy": [.9, .3, .9, .9]})
+    lag = pd.DataFrame(
+        {"model": ["rnn", "rnn", "lstm", "lstm"], "lag": [5, 50, 5, 50], "accuracy": [0.9, 0.3, 0.9, 0.9]}
+    )
     fig = plots.accuracy_vs_lag(lag, chance=0.25)
     assert [t.name for t in fig.data] == ["rnn", "lstm"]
 
-    sat = pd.DataFrame({"series": ["this sentence"] * 2 + [EVIL] * 2, "quantity": "forget", "layer": 0,
-                        "direction": "fwd", "unit": [0, 1, 0, 1], "frac_low": [.1, .0, .2, .3],
-                        "frac_high": [.5, .9, .1, .0]})
+    sat = pd.DataFrame(
+        {
+            "series": ["this sentence"] * 2 + [EVIL] * 2,
+            "quantity": "forget",
+            "layer": 0,
+            "direction": "fwd",
+            "unit": [0, 1, 0, 1],
+            "frac_low": [0.1, 0.0, 0.2, 0.3],
+            "frac_high": [0.5, 0.9, 0.1, 0.0],
+        }
+    )
     fig = plots.saturation_scatter(sat)
     assert len(fig.data) == 2
     assert EVIL not in _all_text(fig)
@@ -161,10 +174,24 @@ def test_missing_columns_raise_named():
 def _sweep_frames():
     from lstmviz.sweeps import summarize, summary_frame
 
-    runs = [{"cell": c, "lag": lag, "gate_bias": None if c == "rnn" else 1.0, "seed": s, "solved": ok,
-             "updates_to_solve": 100 if ok else None, "final_accuracy": 1.0 if ok else 0.25, "final": 1.0 if ok else 0.25,
-             "grad_ratio_init": 1e-3, "seconds": 1.0}
-            for c in ("rnn", "gru", "lstm") for lag in (10, 100) for s in range(3) for ok in [c != "rnn" or lag == 10]]
+    runs = [
+        {
+            "cell": c,
+            "lag": lag,
+            "gate_bias": None if c == "rnn" else 1.0,
+            "seed": s,
+            "solved": ok,
+            "updates_to_solve": 100 if ok else None,
+            "final_accuracy": 1.0 if ok else 0.25,
+            "final": 1.0 if ok else 0.25,
+            "grad_ratio_init": 1e-3,
+            "seconds": 1.0,
+        }
+        for c in ("rnn", "gru", "lstm")
+        for lag in (10, 100)
+        for s in range(3)
+        for ok in [c != "rnn" or lag == 10]
+    ]
     return summary_frame({"summary": summarize(runs)}), pd.DataFrame(runs)
 
 
@@ -191,8 +218,15 @@ def test_success_vs_gate_bias_and_lab_curves():
     curve = next(tr for tr in fig.data if tr.line.color == "gray")
     assert curve.y[0] == pytest.approx(0.5**100) and all("markers" in tr.mode for tr in fig.data)
     assert fig.layout.yaxis.range == (0, 1.02) and fig.layout.yaxis2.type == "log"
-    live = pd.DataFrame({"model": "rnn", "updates": [0, 50, 50, 50], "split": ["held_out", "train", "held_out", "held_out"],
-                         "metric": ["grad_ratio", "acc", "acc", "grad_ratio"], "value": [0.0, 0.3, 0.25, 1e-30]})
+    live = pd.DataFrame(
+        {
+            "model": "rnn",
+            "updates": [0, 50, 50, 50],
+            "split": ["held_out", "train", "held_out", "held_out"],
+            "metric": ["grad_ratio", "acc", "acc", "grad_ratio"],
+            "value": [0.0, 0.3, 0.25, 1e-30],
+        }
+    )
     fig = plots.lab_curves(live, chance=0.25, threshold=0.95)
     ratio = next(tr for tr in fig.data if tr.xaxis == "x2")
     # a zero cannot sit on a log axis: it is drawn at the floor with its own marker and named, never dropped
@@ -209,8 +243,13 @@ def test_token_ticks_thin_long_texts_and_skip_filler():
     assert text == [f"w{i}" for i in vals]
     vals, text = plots.token_ticks(["a", "", "", "·10", "b"])  # fillers without a label take no tick
     assert vals == [0, 3, 4] and text == ["a", "·10", "b"]
-    fig = plots.grad_norm_curves(pd.DataFrame({"series": "rnn", "quantity": "grad_hidden", "step": range(100),
-                                               "distance": range(99, -1, -1), "norm": 1.0}), "step", toks)
+    fig = plots.grad_norm_curves(
+        pd.DataFrame(
+            {"series": "rnn", "quantity": "grad_hidden", "step": range(100), "distance": range(99, -1, -1), "norm": 1.0}
+        ),
+        "step",
+        toks,
+    )
     assert len(fig.layout.xaxis.tickvals) <= plots.MAX_TOKEN_TICKS
 
 
@@ -218,10 +257,13 @@ def test_token_ticks_thin_long_texts_and_skip_filler():
 def test_colour_bar_tick_labels_have_room(rows):
     """Every heatmap's colour bar gets at most one tick label per ~28 px of its plot height (page and export)."""
     sal = plots.colored_text_data([f"t{i}" for i in range(12 * rows)], np.linspace(0, 1, 12 * rows), per_row=12)
-    figs = [plots.colored_text_figure(sal, 0, 1, "Reds", title="s"),
-            plots.grad_profile_heatmap(pd.DataFrame({"epoch": [1, 2], "distance": [0, 0], "norm": [1.0, 0.1]}), "p"),
-            plots.profile_pairs_heatmap(pd.DataFrame({"series": "a", "epoch": [1, 5], "distance": [0, 0],
-                                                      "norm": [1.0, 0.1]}), title="q")]  # fmt: skip
+    figs = [
+        plots.colored_text_figure(sal, 0, 1, "Reds", title="s"),
+        plots.grad_profile_heatmap(pd.DataFrame({"epoch": [1, 2], "distance": [0, 0], "norm": [1.0, 0.1]}), "p"),
+        plots.profile_pairs_heatmap(
+            pd.DataFrame({"series": "a", "epoch": [1, 5], "distance": [0, 0], "norm": [1.0, 0.1]}), title="q"
+        ),
+    ]
     for fig in figs:
         h, m = fig.layout.height, fig.layout.margin
         plot_px = h - m.t - m.b
@@ -230,16 +272,29 @@ def test_colour_bar_tick_labels_have_room(rows):
 
 
 def test_profile_pairs_share_one_scale_and_keep_row_order():
-    df = pd.DataFrame({"series": ["rnn"] * 4 + ["lstm"] * 4, "epoch": [1, 1, 9, 9, 1, 1, 4, 4],
-                       "distance": [0, 1] * 4, "norm": [1, 1e-8, 1, 1e-3, 1, 0.5, 1, 0.9]})
+    df = pd.DataFrame(
+        {
+            "series": ["rnn"] * 4 + ["lstm"] * 4,
+            "epoch": [1, 1, 9, 9, 1, 1, 4, 4],
+            "distance": [0, 1] * 4,
+            "norm": [1, 1e-8, 1, 1e-3, 1, 0.5, 1, 0.9],
+        }
+    )
     fig = plots.profile_pairs_heatmap(df)
     assert list(fig.data[0].y) == ["rnn · epoch 1", "rnn · epoch 9", "lstm · epoch 1", "lstm · epoch 4"]
     assert fig.data[0].zmin == pytest.approx(-8) and fig.data[0].zmax == pytest.approx(0)
 
 
 def test_reach_curves_mark_zeros_and_differ_per_cell():
-    df = pd.DataFrame({"series": ["rnn"] * 3 + ["lstm"] * 3, "cell": ["rnn"] * 3 + ["lstm"] * 3,
-                       "step": [0, 1, 2] * 2, "distance": [2, 1, 0] * 2, "reach": [0.0, 1e-5, 1, 0.3, 0.6, 1]})
+    df = pd.DataFrame(
+        {
+            "series": ["rnn"] * 3 + ["lstm"] * 3,
+            "cell": ["rnn"] * 3 + ["lstm"] * 3,
+            "step": [0, 1, 2] * 2,
+            "distance": [2, 1, 0] * 2,
+            "reach": [0.0, 1e-5, 1, 0.3, 0.6, 1],
+        }
+    )
     fig = plots.reach_curves(df)
     assert fig.data[0].y[-1] == plots.UNDERFLOW_FLOOR and fig.data[0].marker.symbol[-1] == "x"  # distance 2
     assert fig.data[0].line.dash != fig.data[1].line.dash
@@ -251,12 +306,23 @@ def test_no_figure_uses_a_streamlit_theme_placeholder_colour():
     import re
 
     placeholder = re.compile(r"#0000(?!00)[0-4]\d\b", re.I)  # #000001 .. #000049; black #000000 is fine
-    sat = pd.DataFrame({"series": ["a", "b"], "quantity": "forget", "layer": 0, "direction": "fwd", "unit": [0, 1],
-                        "frac_low": [0.1, 0.0], "frac_high": [0.5, 0.9]})  # fmt: skip
-    figs = [plots.connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"]),
-            plots.connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"], per_row=True),
-            plots.gate_heatmap(pd.DataFrame({"step": [0, 1], "unit": [0, 0], "value": [0.1, 0.9]}), ["a", "b"], "forget"),
-            plots.saturation_scatter(sat)]  # fmt: skip
+    sat = pd.DataFrame(
+        {
+            "series": ["a", "b"],
+            "quantity": "forget",
+            "layer": 0,
+            "direction": "fwd",
+            "unit": [0, 1],
+            "frac_low": [0.1, 0.0],
+            "frac_high": [0.5, 0.9],
+        }
+    )
+    figs = [
+        plots.connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"]),
+        plots.connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"], per_row=True),
+        plots.gate_heatmap(pd.DataFrame({"step": [0, 1], "unit": [0, 0], "value": [0.1, 0.9]}), ["a", "b"], "forget"),
+        plots.saturation_scatter(sat),
+    ]
     for fig in figs:
         spec = fig.to_plotly_json()
         spec["layout"].pop("template", None)  # Streamlit's own template uses the placeholders on purpose

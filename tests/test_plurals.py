@@ -138,7 +138,8 @@ def test_a_count_must_be_an_integer():
 def test_importing_i18n_loads_neither_torch_nor_the_trainer():
     """dashboard.i18n is light: importing it once pulled dashboard.state -> jobs -> experiments -> trainer -> torch."""
     code = "import dashboard.i18n, sys; print('torch' in sys.modules, 'lstmviz.trainer' in sys.modules)"
-    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
-                         check=False)  # the return code is asserted with stderr as the message
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )  # the return code is asserted with stderr as the message
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "False"], run.stdout

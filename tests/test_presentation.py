@@ -8,15 +8,18 @@ font size of every axis tick label and legend entry of the drawn charts: each mu
 
 from __future__ import annotations
 
+import e2e
 import pytest
 
-import e2e
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(e2e.chromium_missing() is not None, reason=e2e.chromium_missing() or ""),
+]
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(e2e.chromium_missing() is not None,
-                                                      reason=e2e.chromium_missing() or "")]
-
-FONT_SIZES = ("() => [...document.querySelectorAll('.js-plotly-plot .xtick text, .js-plotly-plot .ytick text, "
-              ".js-plotly-plot .legendtext')].map(el => parseFloat(getComputedStyle(el).fontSize))")
+FONT_SIZES = (
+    "() => [...document.querySelectorAll('.js-plotly-plot .xtick text, .js-plotly-plot .ytick text, "
+    ".js-plotly-plot .legendtext')].map(el => parseFloat(getComputedStyle(el).fontSize))"
+)
 
 
 def test_presentation_mode_draws_20px_chart_text(tmp_path):

@@ -51,12 +51,23 @@ def test_readme_cell_table_is_what_the_finder_finds():
     data = prepare_chars(corpus, seed=0)
     text = "".join(data.chars[i] if i > 1 else "?" for i in data.test[:20_000].tolist())
     readme = README.read_text(encoding="utf-8")
-    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in readme.splitlines()
-            if line.startswith("| ") and line.count(" | ") == 3 and "," in line.split(" | ")[1]}  # fmt: skip
-    names = {"pos_in_word": "position in the word", "vowel": "vowel", "consonant": "consonant",
-             "word_start": "word start", "word_end": "word end", "since_punct": "characters since punctuation",
-             "capital": "capital letter", "digit": "digit", "in_quotes": "inside quotes",
-             "in_parens": "inside brackets"}  # fmt: skip
+    rows = {
+        line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:]
+        for line in readme.splitlines()
+        if line.startswith("| ") and line.count(" | ") == 3 and "," in line.split(" | ")[1]
+    }
+    names = {
+        "pos_in_word": "position in the word",
+        "vowel": "vowel",
+        "consonant": "consonant",
+        "word_start": "word start",
+        "word_end": "word end",
+        "since_punct": "characters since punctuation",
+        "capital": "capital letter",
+        "digit": "digit",
+        "in_quotes": "inside quotes",
+        "in_parens": "inside brackets",
+    }
     # The finder runs each model over 20,000 characters in one float32 sequence: another CPU's kernels (oneDNN or
     # not, AVX2 or AVX-512, FMA) move r by ~1e-5 (measured up to 2e-5 with other kernels forced on one machine).
     # Some printed values sit closer than that to a rounding boundary (GRU word start: 6e-5), and two RNN units

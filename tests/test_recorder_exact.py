@@ -12,25 +12,25 @@ import itertools
 
 import pytest
 import torch
+from reference import cell_type, unrolled
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 import lstmviz
 from lstmviz.names import GATES, make_key
-from reference import cell_type, unrolled
 
 TOL = dict(atol=1e-10, rtol=0)
 
 
-def make_module(kind, I=3, H=4, L=1, bidir=False, batch_first=True, bias=True, proj=0, dtype=torch.float64, seed=0):
+def make_module(kind, n_in=3, H=4, L=1, bidir=False, batch_first=True, bias=True, proj=0, dtype=torch.float64, seed=0):
     torch.manual_seed(seed)
     common = dict(num_layers=L, bidirectional=bidir, batch_first=batch_first, bias=bias)
     if kind == "lstm":
-        m = nn.LSTM(I, H, proj_size=proj, **common)
+        m = nn.LSTM(n_in, H, proj_size=proj, **common)
     elif kind == "gru":
-        m = nn.GRU(I, H, **common)
+        m = nn.GRU(n_in, H, **common)
     else:
-        m = nn.RNN(I, H, nonlinearity=kind.split("_")[1], **common)
+        m = nn.RNN(n_in, H, nonlinearity=kind.split("_")[1], **common)
     # spread weights so gates are not all near 0.5
     with torch.no_grad():
         for p in m.parameters():
@@ -121,14 +121,22 @@ def run_and_compare(m, lengths, packed=False, unbatched=False, init=False, seed=
     for layer, d in itertools.product(range(L), range(D)):
         for q in GATES[cell]:
             key = make_key("", layer, d, q)
-            torch.testing.assert_close(rec[key], ref_tensor(layer, d, lambda st: st["gates"][q], H), equal_nan=True, **TOL)
+            torch.testing.assert_close(
+                rec[key], ref_tensor(layer, d, lambda st, q=q: st["gates"][q], H), equal_nan=True, **TOL
+            )
             checked += 1
-        torch.testing.assert_close(rec[make_key("", layer, d, "hidden")], ref_tensor(layer, d, lambda st: st["h"], P), equal_nan=True, **TOL)
-        grad_h = ref_tensor(layer, d, lambda st: st["h"].grad if st["h"].grad is not None else torch.zeros_like(st["h"]), P)
+        torch.testing.assert_close(
+            rec[make_key("", layer, d, "hidden")], ref_tensor(layer, d, lambda st: st["h"], P), equal_nan=True, **TOL
+        )
+        grad_h = ref_tensor(
+            layer, d, lambda st: st["h"].grad if st["h"].grad is not None else torch.zeros_like(st["h"]), P
+        )
         torch.testing.assert_close(rec[make_key("", layer, d, "grad_hidden")], grad_h, equal_nan=True, **TOL)
         checked += 2
         if cell == "lstm":
-            torch.testing.assert_close(rec[make_key("", layer, d, "cell")], ref_tensor(layer, d, lambda st: st["c"], H), equal_nan=True, **TOL)
+            torch.testing.assert_close(
+                rec[make_key("", layer, d, "cell")], ref_tensor(layer, d, lambda st: st["c"], H), equal_nan=True, **TOL
+            )
             grad_c = ref_tensor(layer, d, lambda st: st["c"].grad, H)
             torch.testing.assert_close(rec[make_key("", layer, d, "grad_cell")], grad_c, equal_nan=True, **TOL)
             checked += 2
@@ -183,7 +191,7 @@ def test_lstm_proj_size(bidir, packed):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_float32_within_1e5(kind):
-    m = make_module(kind, I=5, H=16, L=2, bidir=True, dtype=torch.float32)
+    m = make_module(kind, n_in=5, H=16, L=2, bidir=True, dtype=torch.float32)
     x = torch.randn(4, 20, 5)
     out0, hid0 = m(x)
     with lstmviz.record(m) as rec:
@@ -202,7 +210,7 @@ def test_float32_within_1e5(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_dropout_in_train_mode_records_what_was_returned(kind):
-    m = make_module(kind, I=4, H=6, L=3, bidir=True)
+    m = make_module(kind, n_in=4, H=6, L=3, bidir=True)
     m.dropout = 0.5
     m.train()
     x = torch.randn(2, 7, 4, dtype=torch.float64)
@@ -256,6 +264,7 @@ def test_linear_scan_matches_loop():
 def test_gates_only_step_loop_path(monkeypatch, kind, proj):
     """Without autograd, big LSTM/GRU layers run their own step loop; it must agree exactly."""
     from lstmviz import recorder
+
     m = make_module(kind, H=5, L=2, bidir=True, proj=proj)
     x = torch.randn(3, 6, 3, dtype=torch.float64)
     h0 = torch.randn(4, 3, proj or 5, dtype=torch.float64)

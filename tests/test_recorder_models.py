@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import pytest
 import torch
+from reference import step
 from torch import nn
 
 import lstmviz
 from lstmviz.names import GATES
-from reference import step
 
 TOL = dict(atol=1e-10, rtol=0)
 
 
-def _cell(kind, I=3, H=4, bias=True):
+def _cell(kind, n_in=3, H=4, bias=True):
     torch.manual_seed(0)
     if kind == "lstm":
-        c = nn.LSTMCell(I, H, bias=bias)
+        c = nn.LSTMCell(n_in, H, bias=bias)
     elif kind == "gru":
-        c = nn.GRUCell(I, H, bias=bias)
+        c = nn.GRUCell(n_in, H, bias=bias)
     else:
-        c = nn.RNNCell(I, H, bias=bias, nonlinearity=kind.split("_")[1])
+        c = nn.RNNCell(n_in, H, bias=bias, nonlinearity=kind.split("_")[1])
     return c.double()
 
 
@@ -66,7 +66,11 @@ def test_cell_loop_stitched_and_exact(kind, bias):
         torch.testing.assert_close(rec[f"l0.{q}"], torch.stack([g[q] for g in ref_g], 1).detach(), **TOL)
     if is_lstm:
         torch.testing.assert_close(rec["l0.cell"], torch.stack(ref_c, 1).detach(), **TOL)
-        torch.testing.assert_close(rec["l0.grad_cell"], torch.stack([c.grad if c.grad is not None else torch.zeros_like(c) for c in ref_c], 1), **TOL)
+        torch.testing.assert_close(
+            rec["l0.grad_cell"],
+            torch.stack([c.grad if c.grad is not None else torch.zeros_like(c) for c in ref_c], 1),
+            **TOL,
+        )
 
 
 def test_cell_new_sequence_when_hx_is_not_the_previous_output():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from test_recorder_exact import make_module, run_and_compare
 from test_recorder_safety import leftovers
 
@@ -35,16 +34,29 @@ configs = st.fixed_dictionaries(
 @given(cfg=configs)
 def test_random_configurations_match_reference(cfg):
     proj = cfg["proj"] if cfg["kind"] == "lstm" and cfg["proj"] < cfg["H"] else 0
-    m = make_module(cfg["kind"], I=cfg["I"], H=cfg["H"], L=cfg["L"], bidir=cfg["bidir"],
-                    batch_first=cfg["batch_first"], bias=cfg["bias"], proj=proj, seed=cfg["seed"])
+    m = make_module(
+        cfg["kind"],
+        I=cfg["I"],
+        H=cfg["H"],
+        L=cfg["L"],
+        bidir=cfg["bidir"],
+        batch_first=cfg["batch_first"],
+        bias=cfg["bias"],
+        proj=proj,
+        seed=cfg["seed"],
+    )
     lengths = cfg["lengths"] if cfg["packed"] else [max(cfg["lengths"])] * len(cfg["lengths"])
     run_and_compare(m, lengths, packed=cfg["packed"], init=cfg["init"], seed=cfg["seed"])
     assert leftovers(m) == []
 
 
 @settings(max_examples=25, deadline=None)
-@given(kind=st.sampled_from(["lstm", "gru", "rnn_tanh"]), T=st.integers(1, 12), B=st.integers(1, 3),
-       dtype=st.sampled_from([torch.float32, torch.float64]))
+@given(
+    kind=st.sampled_from(["lstm", "gru", "rnn_tanh"]),
+    T=st.integers(1, 12),
+    B=st.integers(1, 3),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
 def test_float32_and_float64_states_equal_module_outputs(kind, T, B, dtype):
     import lstmviz
 

@@ -28,7 +28,13 @@ def leftovers(model: nn.Module) -> list[str]:
     """Every hook, swapped forward or registry entry that could survive a recording."""
     found = []
     for name, m in model.named_modules():
-        for attr in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks"):
+        for attr in (
+            "_forward_hooks",
+            "_forward_pre_hooks",
+            "_backward_hooks",
+            "_backward_pre_hooks",
+            "_state_dict_hooks",
+        ):
             if getattr(m, attr, None):
                 found.append(f"{name}.{attr}")
         if "forward" in m.__dict__:
@@ -58,7 +64,7 @@ def test_nothing_left_after_success_and_after_failure():
         with lstmviz.record(model):
             model.eval()  # the user flips the mode inside; it is restored on exit
             model(ids)
-            1 / 0
+            raise ZeroDivisionError("the user's code fails inside the block")
     assert leftovers(model) == [] and model.training and model.rnn.training
 
 

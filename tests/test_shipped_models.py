@@ -31,8 +31,14 @@ def _scores(cell: str):
     model, meta = load_checkpoint(path)
     p, ds = meta["task_params"], meta["dataset"]
     assert ds["online"] and p["lag"] <= 5 and p["lag_max"] >= 10, "trained on random lags from 5"
-    sets = lag_test_sets("cue_recall", min(LAGS), max(LAGS), ds["seed"], lags=LAGS,
-                         params={"n_classes": p["n_classes"], "vocab_size": p["vocab_size"]})  # fmt: skip
+    sets = lag_test_sets(
+        "cue_recall",
+        min(LAGS),
+        max(LAGS),
+        ds["seed"],
+        lags=LAGS,
+        params={"n_classes": p["n_classes"], "vocab_size": p["vocab_size"]},
+    )
     scores = {lag: evaluate(model.eval(), data)["accuracy"] for lag, data in sets.items()}
     for lag, acc in scores.items():  # the meta's table is what the models really score
         if str(lag) in meta["test_by_lag"]:
@@ -78,9 +84,9 @@ def test_untrained_what_if_is_the_recorded_initialisation(name):
     The cue models' embeddings were drawn by ``torch.randn``, whose bits depend on the CPU (see ``AVX2_NORMALS``):
     on a CPU that draws other normals their start cannot be rebuilt, and the what-if must refuse rather than show
     another model as "untrained" (on every AVX2 or AVX-512 machine, Intel or AMD, it is rebuilt exactly)."""
-    from lstmviz.whatifs import WhatIf, make_variant
     from lstmviz.models import UnknownInitialisation, weights_fingerprint
     from lstmviz.pipeline import Predictor
+    from lstmviz.whatifs import WhatIf, make_variant
 
     path = ROOT / name
     if not (path / "meta.json").is_file():
@@ -98,10 +104,10 @@ def test_untrained_what_if_is_the_recorded_initialisation(name):
 
 
 def test_cue_fillers_widen_the_cue_query_gap_and_the_classroom_scenario_shows_vanishing():
-    from lstmviz.sentence import analyze_text
-    from lstmviz.whatifs import WhatIf, what_if
     from lstmviz.pipeline import Predictor
+    from lstmviz.sentence import analyze_text
     from lstmviz.tasks import cue_text
+    from lstmviz.whatifs import WhatIf, what_if
 
     paths = {c: ROOT / f"cue-{c}" for c in ("rnn", "gru", "lstm")}
     if not all((p / "meta.json").is_file() for p in paths.values()):
@@ -110,8 +116,10 @@ def test_cue_fillers_widen_the_cue_query_gap_and_the_classroom_scenario_shows_va
     a = what_if(preds["lstm"], "france w1 w2 ?", WhatIf(filler_tokens=20))  # auto: after the cue
     assert a.tokens[0] == "france" and a.tokens.index("?") == 23 and a.predicted_label == "french"
     # the classroom scenario (dashboard.components.CLASSROOM_LAG = 100 distractors)
-    rel = {c: analyze_text(p, cue_text("france", 100)).grad_frame().query("quantity == 'grad_hidden'")["norm_rel"]
-           for c, p in preds.items()}  # fmt: skip
+    rel = {
+        c: analyze_text(p, cue_text("france", 100)).grad_frame().query("quantity == 'grad_hidden'")["norm_rel"]
+        for c, p in preds.items()
+    }
     assert 0 < rel["rnn"].iloc[0] < 1e-3 * rel["lstm"].iloc[0], {c: r.iloc[0] for c, r in rel.items()}
 
 

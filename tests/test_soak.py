@@ -12,12 +12,14 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+import e2e
 import pytest
 
-import e2e
-
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(e2e.chromium_missing() is not None, reason=e2e.chromium_missing() or "")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(e2e.chromium_missing() is not None, reason=e2e.chromium_missing() or ""),
+]
 
 SESSIONS, SECONDS = 4, 20  # the CI size; the benchmark default is 20 sessions x 60 s
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+from test_dashboard import APP, _array, _figures
 
 from lstmviz.cellfinder import find_cells
 from lstmviz.chardata import prepare_chars
@@ -20,12 +21,15 @@ from lstmviz.charlm import CharLMConfig, encode_chars
 from lstmviz.checkpoint import load_checkpoint
 from lstmviz.connectivity import connectivity
 from lstmviz.lmtrainer import LMTrainConfig, train_charlm
-from test_dashboard import APP, _array, _figures
 
 pytestmark = pytest.mark.slow
 
 OLD_ROWS = ["Мама мыла раму.", "Папа читал газету!", "Кот спал на окне.", "Дождь шёл весь день."] * 10
-NEW_ROWS = ["В 1999 году «Спартак» (Москва) выиграл 3:0.", "Цены: 120, 340 и 560 руб.", "«Да», — сказал он (тихо)."] * 12
+NEW_ROWS = [
+    "В 1999 году «Спартак» (Москва) выиграл 3:0.",
+    "Цены: 120, 340 и 560 руб.",
+    "«Да», — сказал он (тихо).",
+] * 12
 
 
 def _write_corpus(path: Path, rows: list[str]) -> None:

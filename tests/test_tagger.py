@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from reference import unrolled
 
 import lstmviz
 from lstmviz.checkpoint import CheckpointError, load_checkpoint
@@ -19,21 +20,31 @@ from lstmviz.connectivity import connectivity, reach_shares
 from lstmviz.tagdata import MissingExtraError, TagData, entity_spans, most_frequent_tags, silver_label, tag_scores
 from lstmviz.tagger import NER_TAGS, POS_TAGS, Tagger, TaggerConfig, encode_words, tag_text, tokenize
 from lstmviz.tagtrainer import TagTrainConfig, encode_batch, train_tagger
-from reference import unrolled
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "checkpoints" / "tagger-lstm"
 SENTENCES = [
     (["Мама", "мыла", "раму", "."], ["NOUN", "VERB", "NOUN", "PUNCT"], ["O", "O", "O", "O"]),
-    (["Путин", "прилетел", "в", "Москву", "."], ["PROPN", "VERB", "ADP", "PROPN", "PUNCT"],
-     ["B-PER", "O", "O", "B-LOC", "O"]),
+    (
+        ["Путин", "прилетел", "в", "Москву", "."],
+        ["PROPN", "VERB", "ADP", "PROPN", "PUNCT"],
+        ["B-PER", "O", "O", "B-LOC", "O"],
+    ),
     (["Газпром", "поднял", "цены"], ["PROPN", "VERB", "NOUN"], ["B-ORG", "O", "O"]),
-]  # fmt: skip
+]
 
 
 def _tiny(cell: str = "lstm", seed: int = 0) -> Tagger:
-    cfg = TaggerConfig(cell=cell, word_vocab_size=12, char_vocab_size=9, word_dim=4, char_dim=3, char_channels=5,
-                       hidden_size=6, dropout=0.0)  # fmt: skip
+    cfg = TaggerConfig(
+        cell=cell,
+        word_vocab_size=12,
+        char_vocab_size=9,
+        word_dim=4,
+        char_dim=3,
+        char_channels=5,
+        hidden_size=6,
+        dropout=0.0,
+    )
     return Tagger.seeded(cfg, seed).eval()
 
 
@@ -46,14 +57,32 @@ def _data() -> TagData:
 def test_tokenize_keeps_spans_and_splits_punctuation():
     text = "Ростов-на-Дону, «Газпром» (ООО) — 3,5 млн!"
     toks = tokenize(text)
-    assert [w for w, _, _ in toks] == ["Ростов-на-Дону", ",", "«", "Газпром", "»", "(", "ООО", ")", "—", "3", ",",
-                                       "5", "млн", "!"]  # fmt: skip
+    assert [w for w, _, _ in toks] == [
+        "Ростов-на-Дону",
+        ",",
+        "«",
+        "Газпром",
+        "»",
+        "(",
+        "ООО",
+        ")",
+        "—",
+        "3",
+        ",",
+        "5",
+        "млн",
+        "!",
+    ]
     assert all(text[s:e] == w for w, s, e in toks)
 
 
 def test_entity_spans_scores_and_the_most_frequent_tag_baseline():
-    assert entity_spans(["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-ORG"]) == {(0, 2, "PER"), (3, 4, "LOC"),
-                                                                                  (4, 5, "LOC"), (5, 6, "ORG")}  # fmt: skip
+    assert entity_spans(["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-ORG"]) == {
+        (0, 2, "PER"),
+        (3, 4, "LOC"),
+        (4, 5, "LOC"),
+        (5, 6, "ORG"),
+    }
     s = tag_scores([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "O", "O", "B-LOC"]], ner=True)
     assert s["accuracy"] == 0.75  # per token
     assert s["per_tag"]["PER"]["f1"] == 0.0 and s["per_tag"]["LOC"]["f1"] == 1.0  # whole entities
@@ -85,7 +114,10 @@ def test_padding_and_packing_never_change_a_sentence_s_tags():
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 def test_connectivity_of_the_bidirectional_tagger_equals_per_step_autograd(cell):
     model = _tiny(cell)
-    w, c = torch.tensor([[2, 5, 3, 7, 4, 9]]), torch.randint(1, 9, (1, 6, 4), generator=torch.Generator().manual_seed(0))
+    w, c = (
+        torch.tensor([[2, 5, 3, 7, 4, 9]]),
+        torch.randint(1, 9, (1, 6, 4), generator=torch.Generator().manual_seed(0)),
+    )
     C = connectivity(model, (w, c), head="pos")
     x = model.embed(w, c).detach()
     for t in range(w.shape[1]):  # one backward per output step: the definition
@@ -100,10 +132,17 @@ def test_connectivity_of_the_bidirectional_tagger_equals_per_step_autograd(cell)
 
 
 def test_train_save_load_and_a_lying_vocabulary(tmp_path):
-    model, meta = train_tagger(_data(), TaggerConfig(word_dim=4, char_dim=3, char_channels=5, hidden_size=6),
-                               TagTrainConfig(epochs=2, batch_size=4), out=tmp_path / "tagger-lstm", log=None)  # fmt: skip
+    model, meta = train_tagger(
+        _data(),
+        TaggerConfig(word_dim=4, char_dim=3, char_channels=5, hidden_size=6),
+        TagTrainConfig(epochs=2, batch_size=4),
+        out=tmp_path / "tagger-lstm",
+        log=None,
+    )
     loaded, meta2 = load_checkpoint(tmp_path / "tagger-lstm")
-    assert meta2["model_kind"] == "tagger" and meta2["pos_tags"] == list(POS_TAGS) and meta2["ner_tags"] == list(NER_TAGS)
+    assert (
+        meta2["model_kind"] == "tagger" and meta2["pos_tags"] == list(POS_TAGS) and meta2["ner_tags"] == list(NER_TAGS)
+    )
     r1, r2 = tag_text(model, meta, "Мама мыла раму."), tag_text(loaded, meta2, "Мама мыла раму.")
     assert r1.pos == r2.pos and r1.ner == r2.ner and r1.words == ["Мама", "мыла", "раму", "."]
     assert set(meta2["test_metrics"]) == {"pos", "ner", "baseline"} and len(meta2["history"]) == 2
@@ -119,8 +158,10 @@ def test_a_missing_training_extra_names_the_install_command(monkeypatch, tmp_pat
     monkeypatch.setitem(sys.modules, "slovnet", None)  # import slovnet -> ImportError
     with pytest.raises(MissingExtraError, match=r"pip install -e \.\[train\]"):
         silver_label(["Мама мыла раму."], None)
-    code = ("import sys; sys.modules['slovnet'] = None; from lstmviz.train import main; "
-            f"sys.exit(main(['--task', 'tagger', '--slovnet', {str(tmp_path)!r}, '--out', {str(tmp_path / 'o')!r}]))")
+    code = (
+        "import sys; sys.modules['slovnet'] = None; from lstmviz.train import main; "
+        f"sys.exit(main(['--task', 'tagger', '--slovnet', {str(tmp_path)!r}, '--out', {str(tmp_path / 'o')!r}]))"
+    )
     # 300 s as for every CLI run in the suite: importing torch and the trainer took 25 s on a loaded 2-core machine
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "pip install -e .[train]" in proc.stderr, proc.stderr
@@ -143,7 +184,7 @@ def _frame_matches_reference(rec, module, x: torch.Tensor, layers: int, directio
     assert set(frame["quantity"]) == set(lstmviz.QUANTITIES[cell])
     for (layer, name, q), part in frame.groupby(["layer", "direction", "quantity"]):
         steps = ref[(layer, ("fwd", "rev").index(name))][0]
-        pick = {"hidden": lambda s: s["h"], "cell": lambda s: s["c"]}.get(q, lambda s: s["gates"][q])
+        pick = {"hidden": lambda s: s["h"], "cell": lambda s: s["c"]}.get(q, lambda s, q=q: s["gates"][q])
         want = torch.stack([pick(s) for s in steps]).detach().numpy()  # (T, H)
         got = part.pivot(index="step", columns="unit", values="value").to_numpy()
         # float32 against float64 over two layers and ~60 steps: a few ulps per step accumulate
@@ -210,12 +251,17 @@ def test_silver_labels_from_slovnet_without_pymorphy2():
 
 def test_tagger_view_shows_the_library_s_tags_states_and_connectivity(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
-
-    from lstmviz.connectivity import connectivity as conn_of
     from test_dashboard import APP, SHOWN, _array, _figures
 
-    train_tagger(_data(), TaggerConfig(word_dim=4, char_dim=3, char_channels=5, hidden_size=6),
-                 TagTrainConfig(epochs=1, batch_size=4), out=tmp_path / "root" / "tagger-lstm", log=None)  # fmt: skip
+    from lstmviz.connectivity import connectivity as conn_of
+
+    train_tagger(
+        _data(),
+        TaggerConfig(word_dim=4, char_dim=3, char_channels=5, hidden_size=6),
+        TagTrainConfig(epochs=1, batch_size=4),
+        out=tmp_path / "root" / "tagger-lstm",
+        log=None,
+    )
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(tmp_path / "root"))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.switch_page("views/tagger.py").run()
@@ -239,8 +285,9 @@ def test_tagger_view_shows_the_library_s_tags_states_and_connectivity(tmp_path, 
     C = conn_of(model, (r.word_ids, r.char_ids), head="pos").numpy()
     conn = next(f for f in figs if "∂" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False))
     # each row relative to its maximum (the default), at the 4 digits a chart sends
-    np.testing.assert_allclose(_array(conn["data"][0]["z"]), np.log10(C / C.max(1, keepdims=True)), rtol=5.001e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        _array(conn["data"][0]["z"]), np.log10(C / C.max(1, keepdims=True)), rtol=5.001e-4, atol=1e-5
+    )
     at.toggle(key="tag_per_row").set_value(False).run()
     conn = next(f for f in _figures(at) if "∂" in json.dumps(f["data"][0].get("colorbar", {}), ensure_ascii=False))
     np.testing.assert_allclose(_array(conn["data"][0]["z"]), np.log10(C), rtol=5.001e-4, atol=1e-5)

@@ -72,11 +72,16 @@ def test_encode_cue_tokens_unknown() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"n": 0}, "n must be an int >= 1, got 0"), ({"n_distractors": -1}, "n_distractors must be an int >= 0"),
-     ({"n_classes": 1}, "n_classes must be an int >= 2, got 1"),
-     ({"n_classes": 4, "vocab_size": 6}, "vocab_size must be an int >= 7, got 6"),
-     ({"seed": -3}, r"seed must be an int in \[0, "), ({"n": 2.5}, "got 2.5"), ({"n": True}, "got True")],
-)  # fmt: skip
+    [
+        ({"n": 0}, "n must be an int >= 1, got 0"),
+        ({"n_distractors": -1}, "n_distractors must be an int >= 0"),
+        ({"n_classes": 1}, "n_classes must be an int >= 2, got 1"),
+        ({"n_classes": 4, "vocab_size": 6}, "vocab_size must be an int >= 7, got 6"),
+        ({"seed": -3}, r"seed must be an int in \[0, "),
+        ({"n": 2.5}, "got 2.5"),
+        ({"n": True}, "got True"),
+    ],
+)
 def test_cue_recall_validation(kwargs: dict, match: str) -> None:
     args = {"n": 4, "n_distractors": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
@@ -109,9 +114,12 @@ def test_adding_problem_deterministic_and_edges() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"seq_len": 1}, "seq_len must be an int >= 2, got 1"), ({"n": -1}, "n must be an int >= 1"),
-     ({"seed": "0"}, "seed must be an int")],
-)  # fmt: skip
+    [
+        ({"seq_len": 1}, "seq_len must be an int >= 2, got 1"),
+        ({"n": -1}, "n must be an int >= 1"),
+        ({"seed": "0"}, "seed must be an int"),
+    ],
+)
 def test_adding_problem_validation(kwargs: dict, match: str) -> None:
     args = {"n": 4, "seq_len": 10, **kwargs}
     with pytest.raises(ValueError, match=match):

@@ -34,9 +34,17 @@ def assert_aligned(s: str, tokens: list[Token]) -> None:
 
 @pytest.mark.parametrize(
     ("word", "lemma"),
-    [("люблю", "любить"), ("дожди", "дождь"), ("кошки", "кошка"), ("Меня", "я"), ("было", "быть"),
-     ("сказал", "сказать"), ("ЁЛКИ", "елка"), ("елки", "елка")],
-)  # fmt: skip
+    [
+        ("люблю", "любить"),
+        ("дожди", "дождь"),
+        ("кошки", "кошка"),
+        ("Меня", "я"),
+        ("было", "быть"),
+        ("сказал", "сказать"),
+        ("ЁЛКИ", "елка"),
+        ("елки", "елка"),
+    ],
+)
 def test_known_lemmas(pipe: TextPipeline, word: str, lemma: str) -> None:
     assert lemmatize_word(word) == lemma
     assert pipe.lemmas(word) == [lemma]
@@ -47,11 +55,18 @@ def test_example_sentence(pipe: TextPipeline) -> None:
     toks = pipe(s)
     assert_aligned(s, toks)
     assert [(t.text, t.lemma, t.kind) for t in toks] == [
-        ("Я", "я", "word"), ("не", "не", "word"), ("люблю", "любить", "word"),
-        ("дождь", "дождь", "word"), ("но", "но", "word"), ("ёлка", "елка", "word"),
-        ("2024", "<num>", "number"), ("@user", "<user>", "mention"), ("https://x.ru", "<url>", "url"),
-        ("😀", "😀", "emoji"), ("Python", "python", "latin"),
-    ]  # fmt: skip
+        ("Я", "я", "word"),
+        ("не", "не", "word"),
+        ("люблю", "любить", "word"),
+        ("дождь", "дождь", "word"),
+        ("но", "но", "word"),
+        ("ёлка", "елка", "word"),
+        ("2024", "<num>", "number"),
+        ("@user", "<user>", "mention"),
+        ("https://x.ru", "<url>", "url"),
+        ("😀", "😀", "emoji"),
+        ("Python", "python", "latin"),
+    ]
 
 
 def test_keep_punct(pipe: TextPipeline) -> None:
@@ -122,10 +137,32 @@ def test_yo_and_combining_marks(pipe: TextPipeline) -> None:
 
 @pytest.mark.parametrize(
     "s",
-    ["", " ", "\t\n\r ", "\x00", "\x00\x01\x7f\u200b\ufeff", "\u0301\u0301", "\u200f\u202e", "\ud800",
-     "שלום עולם", "مرحبا بالعالم", "\u202eпривет\u202c", "!!!", "....", "-", "'", "@", "http://", "www.",
-     "a@", "日本語のテキスト", "x²½Ⅻ", "_", "<num> <unk> <pad>"],
-)  # fmt: skip
+    [
+        "",
+        " ",
+        "\t\n\r ",
+        "\x00",
+        "\x00\x01\x7f\u200b\ufeff",
+        "\u0301\u0301",
+        "\u200f\u202e",
+        "\ud800",
+        "שלום עולם",
+        "مرحبا بالعالم",
+        "\u202eпривет\u202c",
+        "!!!",
+        "....",
+        "-",
+        "'",
+        "@",
+        "http://",
+        "www.",
+        "a@",
+        "日本語のテキスト",
+        "x²½Ⅻ",
+        "_",
+        "<num> <unk> <pad>",
+    ],
+)
 def test_hostile_strings_never_raise(pipe: TextPipeline, s: str) -> None:
     for p in (pipe, TextPipeline(keep_punct=True, remove_stopwords=True), TextPipeline(lemmatize=False)):
         toks = p(s)

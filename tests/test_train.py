@@ -21,7 +21,8 @@ from lstmviz.train import EXIT_DIVERGED, main
 from lstmviz.trainer import TrainConfig, TrainingDiverged, fit, format_epoch_line
 
 LINE = re.compile(
-    r"^epoch \d+/\d+: train loss \d+\.\d{4} acc \d\.\d{3} \| val loss \d+\.\d{4} acc \d\.\d{3} f1 \d\.\d{3} \| \d+\.\d s$"
+    r"^epoch \d+/\d+: train loss \d+\.\d{4} acc \d\.\d{3} \| "
+    r"val loss \d+\.\d{4} acc \d\.\d{3} f1 \d\.\d{3} \| \d+\.\d s$"
 )
 TINY = ModelConfig(cell="gru", embed_dim=4, hidden_size=6, gate_bias=2.0)
 
@@ -50,8 +51,15 @@ def test_train_config_validation():
 
 
 def test_format_epoch_line():
-    h = {"epoch": 3, "train_loss": 0.41234, "train_acc": 0.8123, "val_loss": 0.5012, "val_acc": 0.79,
-         "val_f1": 0.7012, "seconds": 4.21}  # fmt: skip
+    h = {
+        "epoch": 3,
+        "train_loss": 0.41234,
+        "train_acc": 0.8123,
+        "val_loss": 0.5012,
+        "val_acc": 0.79,
+        "val_f1": 0.7012,
+        "seconds": 4.21,
+    }
     line = format_epoch_line(h, 20)
     assert line == "epoch 3/20: train loss 0.4123 acc 0.812 | val loss 0.5012 acc 0.790 f1 0.701 | 4.2 s"
     assert LINE.match(line)
@@ -73,7 +81,16 @@ def test_end_to_end_cue_recall(cue, tmp_path):
     hist = meta["history"]
     assert [h["epoch"] for h in hist] == [1, 2]
     for h in hist:
-        assert set(h) >= {"epoch", "train_loss", "val_loss", "train_acc", "val_acc", "val_f1", "seconds", "grad_profile"}
+        assert set(h) >= {
+            "epoch",
+            "train_loss",
+            "val_loss",
+            "train_acc",
+            "val_acc",
+            "val_f1",
+            "seconds",
+            "grad_profile",
+        }
         assert len(h["grad_profile"]) == 5  # cue + 3 distractors + query
         assert all(math.isfinite(g) and g >= 0 for g in h["grad_profile"])
     loaded, saved = load_checkpoint(out)
@@ -138,8 +155,27 @@ def test_nan_divergence_stops_and_keeps_last_good_checkpoint(cue, tmp_path, monk
 
 def test_cli_exit_code_3_on_divergence(tmp_path, monkeypatch, capsys):
     _nan_after(monkeypatch, calls_ok=0)
-    rc = main(["--task", "cue_recall", "--lag", "2", "--updates-per-epoch", "2", "--epochs", "2", "--hidden", "4",
-               "--embed", "4", "--quiet", "--threads", "1", "--out", str(tmp_path / "c")])  # fmt: skip
+    rc = main(
+        [
+            "--task",
+            "cue_recall",
+            "--lag",
+            "2",
+            "--updates-per-epoch",
+            "2",
+            "--epochs",
+            "2",
+            "--hidden",
+            "4",
+            "--embed",
+            "4",
+            "--quiet",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "c"),
+        ]
+    )
     assert rc == EXIT_DIVERGED
     assert "diverged" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
@@ -152,7 +188,9 @@ def test_early_stopping_on_val_f1(cue, monkeypatch):
         return {**real(model, data, **kw), "macro_f1": 0.5}
 
     monkeypatch.setattr(trainer_mod, "evaluate", flat)
-    model = RecurrentClassifier.seeded(ModelConfig(cell="rnn", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 0)
+    model = RecurrentClassifier.seeded(
+        ModelConfig(cell="rnn", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 0
+    )
     result = fit(model, cue.train, cue.val, _cfg(epochs=10, patience=2), log=None)
     assert len(result.history) == 3 and result.stop_reason == "early_stopping" and result.best_epoch == 1
 
@@ -166,7 +204,9 @@ def test_compare_writes_tables(cue, tmp_path):
     js = json.loads((tmp_path / "cue_recall_comparison.json").read_text())
     assert js["rows"][0]["parameters"] > 0 and "majority_macro_f1" in js["rows"][0]
     # every cell is scored on the same held-out sets
-    assert {load_checkpoint(tmp_path / r["checkpoint"])[1]["dataset"]["sha256"] for r in rows} == {cue.meta["dataset"]["sha256"]}
+    assert {load_checkpoint(tmp_path / r["checkpoint"])[1]["dataset"]["sha256"] for r in rows} == {
+        cue.meta["dataset"]["sha256"]
+    }
 
 
 def test_solved_stops_at_the_first_evaluation_reaching_stop_at(cue, monkeypatch):
@@ -178,14 +218,18 @@ def test_solved_stops_at_the_first_evaluation_reaching_stop_at(cue, monkeypatch)
 
     monkeypatch.setattr(trainer_mod, "evaluate", rising)
     seen = []
-    model = RecurrentClassifier.seeded(ModelConfig(cell="gru", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 0)
+    model = RecurrentClassifier.seeded(
+        ModelConfig(cell="gru", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 0
+    )
     result = fit(model, cue.train, cue.val, _cfg(epochs=10, stop_at=0.95), log=None, on_epoch=seen.append)
     assert result.stop_reason == "solved" and result.solved_at == 6 and len(result.history) == 2
     assert [h["val_acc"] for h in seen] == [0.5, 0.97]
 
 
 def test_callbacks_stop_a_run(cue):
-    model = RecurrentClassifier.seeded(ModelConfig(cell="lstm", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 1)
+    model = RecurrentClassifier.seeded(
+        ModelConfig(cell="lstm", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 1
+    )
     result = fit(model, cue.train, cue.val, _cfg(epochs=10), log=None, on_epoch=lambda h: h["epoch"] == 2)
     assert result.stop_reason == "callback" and len(result.history) == 2
     calls = {"n": 0}
@@ -209,8 +253,11 @@ def test_adding_task_trains_a_regression_head(tmp_path):
 
 def _tiny_csv(tmp_path):
     """30 labelled sentences (3 labels) as ``tmp_path/tiny.csv``."""
-    rows = [("Я люблю этот фильм", "positive"), ("Ужасный фильм, я не люблю его", "negative"),
-            ("Фильм вышел в пятницу", "neutral")] * 10  # fmt: skip
+    rows = [
+        ("Я люблю этот фильм", "positive"),
+        ("Ужасный фильм, я не люблю его", "negative"),
+        ("Фильм вышел в пятницу", "neutral"),
+    ] * 10
     csv = tmp_path / "tiny.csv"
     csv.write_text("Sentence,Sentiment\n" + "\n".join(f'"{t}",{lab}' for t, lab in rows), encoding="utf-8")
     return csv

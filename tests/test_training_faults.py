@@ -15,14 +15,39 @@ import pytest
 from lstmviz.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--task", "cue_recall", "--lag", "8", "--updates-per-epoch", "300", "--stop-at", "0", "--embed", "8", "--hidden", "16",
-        "--batch-size", "8", "--patience", "0", "--threads", "1", "--quiet"]
+TINY = [
+    "--task",
+    "cue_recall",
+    "--lag",
+    "8",
+    "--updates-per-epoch",
+    "300",
+    "--stop-at",
+    "0",
+    "--embed",
+    "8",
+    "--hidden",
+    "16",
+    "--batch-size",
+    "8",
+    "--patience",
+    "0",
+    "--threads",
+    "1",
+    "--quiet",
+]
 
 
 def _cli(*args: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "lstmviz.train", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lstmviz.train", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _epochs(out: Path) -> int:
@@ -62,8 +87,22 @@ def test_diverging_rnn_stops_with_a_clear_message_and_keeps_last_good(tmp_path):
     good_model, good = load_checkpoint(out)
     # continue with an absurd learning rate, decoupled weight decay and no clipping: the weights overflow
     # (Adam alone moves each weight by about lr a step, which float32 holds for a while)
-    proc = _cli("--resume", "--out", str(out), "--epochs", "10", "--lr", "1e30", "--weight-decay", "0.01", "--clip", "0",
-                "--quiet", "--threads", "1")  # fmt: skip
+    proc = _cli(
+        "--resume",
+        "--out",
+        str(out),
+        "--epochs",
+        "10",
+        "--lr",
+        "1e30",
+        "--weight-decay",
+        "0.01",
+        "--clip",
+        "0",
+        "--quiet",
+        "--threads",
+        "1",
+    )
     log, _ = proc.communicate(timeout=300)
     assert proc.returncode == 3, log
     assert "diverged" in log and "epoch 2" in log, log
