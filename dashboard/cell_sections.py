@@ -26,10 +26,12 @@ def section(path: str, name: str, fallback_text: str) -> None:
     best["r"] = best["r"].round(2)
     st.dataframe(ui.localized(best), hide_index=True)
     # A feature constant on this text (no digit, no quote) has no unit: it is not offered.
-    names = {f: t(f"feature.{f}") for f in FEATURES if f in set(cells.query("rank == 1")["feature"])}
+    # The strongest unit first: the picker opens on the clearest example.
+    ranked = cells.query("rank == 1").sort_values("r", key=abs, ascending=False)["feature"]
+    names = {f: t(f"feature.{f}") for f in ranked if f in FEATURES}
     if names:
         _unit_text(path, cells, text, names)
-    saturation(path, name, state.read_meta(path, state.stamp(path))["cell"], text[:5000])
+    saturation(path, name, state.read_meta(path, state.stamp(path))["cell"], text[: state.SATURATION_CHARS])
 
 
 def _unit_text(path: str, cells, text: str, names: dict[str, str]) -> None:
@@ -37,12 +39,18 @@ def _unit_text(path: str, cells, text: str, names: dict[str, str]) -> None:
     ui.sanitize(ui.keyed(state.CELL_FEATURE), list(names))
     feature = st.selectbox(t("cells.feature"), list(names), format_func=names.get, key=ui.keyed(state.CELL_FEATURE))
     row = cells.query("feature == @feature and rank == 1").iloc[0]
-    values = state.lm_unit_values(path, state.stamp(path), text[:400], int(row["layer"]), int(row["unit"]))
-    shown = [c if c.strip() else "␣" for c in text[:400]]
+    values = state.lm_unit_values(
+        path, state.stamp(path), text[: state.UNIT_TEXT_CHARS], int(row["layer"]), int(row["unit"])
+    )
+    shown = [c if c.strip() else "␣" for c in text[: state.UNIT_TEXT_CHARS]]
     data = plots.colored_text_data(shown, values, per_row=50)
     zmin, zmax, scale = plots.color_range("cell" if row["quantity"] == "cell" else "hidden", values)
-    title = t("cells.text", feature=names[feature], layer=int(row["layer"]), unit=int(row["unit"]), r=f"{row['r']:+.2f}")
-    ui.show_figure(plots.colored_text_figure(data, zmin, zmax, scale, title=title), data, f"cell_{feature}", "cell_text")
+    title = t(
+        "cells.text", feature=names[feature], layer=int(row["layer"]), unit=int(row["unit"]), r=f"{row['r']:+.2f}"
+    )
+    ui.show_figure(
+        plots.colored_text_figure(data, zmin, zmax, scale, title=title), data, f"cell_{feature}", "cell_text"
+    )
 
 
 def saturation(path: str, name: str, cell: str, text: str) -> None:
@@ -62,5 +70,9 @@ def saturation(path: str, name: str, cell: str, text: str) -> None:
     for col, (layer, part) in zip(st.columns(data["layer"].nunique()), data.groupby("layer")):
         with col:
             title = f"{name}: {t('gen.layer', layer=layer)}"
-            ui.show_figure(plots.saturation_scatter(part, title=title, labels=ui.plot_labels()), part,
-                           f"saturation_{name}_l{layer}", f"cell_sat_{layer}")  # fmt: skip
+            ui.show_figure(
+                plots.saturation_scatter(part, title=title, labels=ui.plot_labels()),
+                part,
+                f"saturation_{name}_l{layer}",
+                f"cell_sat_{layer}",
+            )

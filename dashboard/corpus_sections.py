@@ -26,8 +26,9 @@ def columns(a) -> dict[str, str]:
     for layer in range(a.num_layers):
         for d in range(a.directions):
             for q in (q for q in QUANTITIES[a.cell] if q in _STATES):
-                out[column_name(q, layer, d)] = t("corpus.column_option", q=t(f"q.{q}"), layer=layer,
-                                                  direction=t(f"dir.{('fwd', 'rev')[d]}"))  # fmt: skip
+                out[column_name(q, layer, d)] = t(
+                    "corpus.column_option", q=t(f"q.{q}"), layer=layer, direction=t(f"dir.{('fwd', 'rev')[d]}")
+                )
     return out
 
 
@@ -46,12 +47,15 @@ def _open_in_gates(corpus: str, sentence_id: int) -> None:
     st.session_state[state.CORPUS_GOTO] = True
 
 
-def matches(folder: str, column: str, units: list[int], threshold: float, length: int, off_before: bool,
-            corpus: str) -> None:  # fmt: skip
+def matches(
+    folder: str, column: str, units: list[int], threshold: float, length: int, off_before: bool, corpus: str
+) -> None:
     """The ranked corpus spans where the selected units switch on; a selected row opens in the Gates view."""
     st.subheader(t("corpus.matches", n=len(units)))
     st.caption(t("corpus.matches_caption"))
-    hits = state.corpus_match(folder, state.folder_stamp(folder), column, tuple(units), float(threshold), int(length), bool(off_before))
+    hits = state.corpus_match(
+        folder, state.folder_stamp(folder), column, tuple(units), float(threshold), int(length), bool(off_before)
+    )
     if hits.empty:
         st.info(t("corpus.no_match"))
         return
@@ -59,10 +63,13 @@ def matches(folder: str, column: str, units: list[int], threshold: float, length
     shown["jaccard"] = shown["jaccard"].round(2)
     st.dataframe(ui.localized(shown), hide_index=True)
     c1, c2 = st.columns([3, 1])
-    labels = {int(r.rank): f"{int(r.rank)}: {r.span} ({t('col.sentence_id')} {int(r.sentence_id)})"
-              for r in hits.itertuples()}  # fmt: skip  # corpus text in a selectbox: shown as plain text
+    labels = {
+        int(r.rank): f"{int(r.rank)}: {r.span} ({t('col.sentence_id')} {int(r.sentence_id)})" for r in hits.itertuples()
+    }  # corpus text in a selectbox: shown as plain text
     listing = zlib.crc32(repr(hits[["sentence_id", "first"]].values.tolist()).encode())  # new matches, new box
-    rank = c1.selectbox(t("corpus.pick"), list(labels), format_func=labels.get, key=state.key(state.CORPUS_PICK, listing))
+    rank = c1.selectbox(
+        t("corpus.pick"), list(labels), format_func=labels.get, key=state.key(state.CORPUS_PICK, listing)
+    )
     sid = int(hits.loc[hits["rank"] == rank, "sentence_id"].iloc[0])
     c2.button(t("corpus.open", sid=sid), on_click=_open_in_gates, args=(corpus, sid), key=state.CORPUS_OPEN)
 
@@ -70,7 +77,9 @@ def matches(folder: str, column: str, units: list[int], threshold: float, length
 def unit_contexts(folder: str, column: str, units: list[int], threshold: float) -> None:
     """One selected unit's ten highest contexts in the corpus and its value histogram."""
     st.subheader(t("corpus.top"))
-    unit = st.selectbox(t("corpus.unit"), units, key=state.key(state.CORPUS_TOP_UNIT, column, tuple(units)))  # new set, new box
+    unit = st.selectbox(
+        t("corpus.unit"), units, key=state.key(state.CORPUS_TOP_UNIT, column, tuple(units))
+    )  # new set, new box
     top, hist = state.corpus_unit(folder, state.folder_stamp(folder), column, int(unit))
     shown = top[["rank", "value", "left", "span", "right", "sentence_id"]].copy()
     shown["value"] = np.round(shown["value"].astype(float), 3)

@@ -77,9 +77,15 @@ def prepare_chars(data: str | os.PathLike, seed: int = 0, min_count: int = 3) ->
         train=_encode(streams["train"], index),
         val=_encode(streams["val"], index),
         test=_encode(streams["test"], index),
-        meta={"dataset": {"path": str(data), "sentences": {k: len(v) for k, v in parts.items()},
-                          "characters": {k: len(v) for k, v in streams.items()}, "split_seed": seed},
-              "min_count": min_count},  # fmt: skip
+        meta={
+            "dataset": {
+                "path": str(data),
+                "sentences": {k: len(v) for k, v in parts.items()},
+                "characters": {k: len(v) for k, v in streams.items()},
+                "split_seed": seed,
+            },
+            "min_count": min_count,
+        },
     )
 
 
@@ -128,4 +134,3 @@ def stream_bpc(model: Any, ids: torch.Tensor, window: int = 256) -> float:
             total += float(torch.nn.functional.cross_entropy(logits[0], y, reduction="sum"))
             count += y.numel()
     return total / max(count, 1) / math.log(2)
-

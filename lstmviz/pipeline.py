@@ -149,8 +149,10 @@ class Predictor:
             # Checked before the names are built: a lie in meta.json must not cost a 2e7-entry list.
             for key, want in (("n_classes", model.config.num_classes), ("vocab_size", model.config.vocab_size)):
                 if self._cue_args[key] != want:
-                    raise ValueError(f"checkpoint meta task_params {key}={self._cue_args[key]:,} disagrees with the "
-                                     f"model config ({want:,})")  # fmt: skip
+                    raise ValueError(
+                        f"checkpoint meta task_params {key}={self._cue_args[key]:,} disagrees with the "
+                        f"model config ({want:,})"
+                    )
             self.token_names = tasks.cue_recall_vocab(**self._cue_args)
         else:
             if meta.get("vocab") is None:
@@ -268,4 +270,3 @@ class Predictor:
             'positive'
         """
         return self.labels[int(self.predict_proba(text).argmax())]
-

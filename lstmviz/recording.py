@@ -12,8 +12,8 @@ tensor the previous step returned).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -69,8 +69,8 @@ class _ModuleCall:
     def add_grad(self, kind: str, layer, g: Tensor) -> None:
         self.saw_backward = True
         if kind == "step":  # layer is (layer, direction, quantity, t)
-            l, d, name, t = layer
-            self.step_grads[(l, d)][name][t] += g.detach()
+            layer_index, d, name, t = layer
+            self.step_grads[(layer_index, d)][name][t] += g.detach()
             return
         store = {"dy": self.raw_dy, "dhn": self.raw_dhn, "dcn": self.raw_dcn, "dz": self.raw_dz}[kind]
         g = g.detach()
@@ -79,9 +79,9 @@ class _ModuleCall:
 
     def quantities(self) -> dict[tuple[int, int, str], Tensor]:
         out = {}
-        for (l, d), tr in self.traces.items():
+        for (layer, d), tr in self.traces.items():
             for q, x in tr.quantities.items():
-                out[(l, d, q)] = _to_batch_first(x, self.lengths, d == 1)
+                out[(layer, d, q)] = _to_batch_first(x, self.lengths, d == 1)
         return out
 
     def _padded(self, g: Tensor) -> Tensor:
@@ -100,29 +100,29 @@ class _ModuleCall:
     def grads(self) -> dict[tuple[int, int, str], Tensor]:
         out = {}
         if self.step_grads:
-            for (l, d), qs in self.step_grads.items():
+            for (layer, d), qs in self.step_grads.items():
                 for q, g in qs.items():
-                    out[(l, d, q)] = _to_batch_first(g, self.lengths, d == 1)
+                    out[(layer, d, q)] = _to_batch_first(g, self.lengths, d == 1)
             return out
         any_tr = next(iter(self.traces.values()))
         B = any_tr.quantities["hidden"].shape[1]
         lengths = self.lengths
         last = (lengths - 1) if lengths is not None else torch.full((B,), self.T - 1, dtype=torch.long)
         ar = torch.arange(B)
-        for l in range(self.num_layers):
-            dy = self.raw_dy.get(l)
+        for layer in range(self.num_layers):
+            dy = self.raw_dy.get(layer)
             dy = self._padded(dy) if dy is not None else None
-            dhn = self._unsort(self.raw_dhn[l]) if l in self.raw_dhn else None
-            dcn = self._unsort(self.raw_dcn[l]) if l in self.raw_dcn else None
-            dz = self._padded(self.raw_dz[l]) if l in self.raw_dz else None
+            dhn = self._unsort(self.raw_dhn[layer]) if layer in self.raw_dhn else None
+            dcn = self._unsort(self.raw_dcn[layer]) if layer in self.raw_dcn else None
+            dz = self._padded(self.raw_dz[layer]) if layer in self.raw_dz else None
             for d in range(self.num_directions):
-                tr = self.traces[(l, d)]
+                tr = self.traces[(layer, d)]
                 y = tr.quantities["hidden"]  # (T, B, P), forward-normalised
                 P = y.shape[-1]
                 if dy is None:
                     direct = torch.zeros_like(y)
                 else:
-                    direct = dy[..., d * P:(d + 1) * P]
+                    direct = dy[..., d * P : (d + 1) * P]
                     direct = flip_within_lengths(direct, lengths) if d == 1 else direct.clone()
                 if dhn is not None:
                     direct[last, ar] += dhn[d]
@@ -134,13 +134,13 @@ class _ModuleCall:
                     if dz is None:
                         rec_part = torch.zeros_like(y)
                     else:
-                        rec_part = dz[..., d * P:(d + 1) * P]
+                        rec_part = dz[..., d * P : (d + 1) * P]
                         rec_part = flip_within_lengths(rec_part, lengths) if d == 1 else rec_part
                     g_all = lstm_grads_from_recurrent(tr, direct, direct_c, rec_part)
                 else:
                     g_all = grads_through_time(tr, direct, direct_c)
                 for q, g in g_all.items():
-                    out[(l, d, q)] = _to_batch_first(g, lengths, d == 1)
+                    out[(layer, d, q)] = _to_batch_first(g, lengths, d == 1)
         return out
 
 
@@ -173,7 +173,9 @@ class _CellSequences:
         return _cat_batches(parts)
 
     def lengths(self) -> Tensor:
-        return torch.cat([torch.full((seq[0]["hidden"].shape[0],), len(seq), dtype=torch.long) for seq in self.sequences])
+        return torch.cat(
+            [torch.full((seq[0]["hidden"].shape[0],), len(seq), dtype=torch.long) for seq in self.sequences]
+        )
 
     def quantities(self, names: tuple[str, ...]) -> dict[tuple[int, int, str], Tensor]:
         return {(0, 0, q): self._stack(q) for q in names}
@@ -350,7 +352,9 @@ class Recording:
             return self._cells[module].lengths()
         raise KeyError(f"module {module!r} recorded nothing; recorded modules: {self._recorded_paths()}")
 
-    def to_frame(self, quantities: tuple[str, ...] | list[str] | None = None, grads: bool | None = None) -> pd.DataFrame:
+    def to_frame(
+        self, quantities: tuple[str, ...] | list[str] | None = None, grads: bool | None = None
+    ) -> pd.DataFrame:
         """Tidy long frame of every recorded value.
 
         Args:
@@ -450,12 +454,12 @@ class Recording:
             c.saw_backward = True
             if g is not None:
                 c.add_grad(kind, layer, g)
-        for (cs, step, kind), g in zip(cell_targets, grads[n1:n1 + len(cell_targets)]):
+        for (cs, step, kind), g in zip(cell_targets, grads[n1 : n1 + len(cell_targets)]):
             cs.saw_backward = True
             if g is not None:
                 _cell_add_grad(step, kind, g)
         self._grad_arrived()
-        return tuple(grads[n1 + len(cell_targets):])
+        return tuple(grads[n1 + len(cell_targets) :])
 
     def __repr__(self) -> str:
         mods = ", ".join(f"{p or '<root>'}:{c}" for p, c in self.modules.items())
@@ -493,4 +497,3 @@ def _looks_like_key(key: str) -> bool:
         return True
     except ValueError:
         return False
-

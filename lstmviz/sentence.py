@@ -243,9 +243,7 @@ def rnn_module(model: nn.Module) -> tuple[str, nn.RNNBase]:
     """
     found = [(p, m) for p, m in model.named_modules() if isinstance(m, (nn.LSTM, nn.GRU, nn.RNN))]
     if len(found) != 1:
-        raise ValueError(
-            f"expected exactly one nn.RNN/GRU/LSTM module in {type(model).__name__}, found {len(found)}"
-        )
+        raise ValueError(f"expected exactly one nn.RNN/GRU/LSTM module in {type(model).__name__}, found {len(found)}")
     return found[0]
 
 
@@ -382,7 +380,7 @@ def analyze_ids(
         kinds=list(kinds) if kinds is not None else ["word"] * T,
         unknown=[bool(u) for u in (unknown if unknown is not None else (ids[0] == 1).tolist())],
         truncated=bool(truncated),
-        labels=[str(l) for l in labels],
+        labels=[str(label) for label in labels],
         probs=probs,
         target=tgt,
         recording=rec,

@@ -30,8 +30,19 @@ from lstmviz.chardata import split_sentences
 from lstmviz.datasets import load_opensentiment
 from lstmviz.tagger import NER_TAGS, POS_TAGS, tokenize
 
-__all__ = ["TRAIN_EXTRA", "MissingExtraError", "SilverFiles", "TagData", "find_silver_files", "require_training_extra", "silver_label",
-           "prepare_tags", "most_frequent_tags", "tag_scores", "entity_spans"]  # fmt: skip
+__all__ = [
+    "TRAIN_EXTRA",
+    "MissingExtraError",
+    "SilverFiles",
+    "TagData",
+    "find_silver_files",
+    "require_training_extra",
+    "silver_label",
+    "prepare_tags",
+    "most_frequent_tags",
+    "tag_scores",
+    "entity_spans",
+]
 
 TRAIN_EXTRA = "pip install -e .[train]"  # installs slovnet and navec (see pyproject.toml)
 MORPH_FILE = "slovnet_morph_news_v1.tar"
@@ -66,20 +77,29 @@ def find_silver_files(folder: str | os.PathLike | None = None, navec: str | os.P
     """
     if folder is None:
         spec = importlib.util.find_spec("natasha")  # locates the package; runs none of its code
-        root = Path(next(iter(spec.submodule_search_locations))) / "data" if spec and spec.submodule_search_locations else None
+        root = (
+            Path(next(iter(spec.submodule_search_locations))) / "data"
+            if spec and spec.submodule_search_locations
+            else None
+        )
         if root is None:
             raise FileNotFoundError(
                 "the silver tagger's model files were not given: pass --slovnet DIR (the folder holding "
                 f"{MORPH_FILE} and {NER_FILE}) and --navec FILE; get them with `pip download --no-deps natasha==1.6.0` "
-                "and unzip 'natasha/data/*/*.tar' from the wheel")  # fmt: skip
-        files = SilverFiles(root / "model" / MORPH_FILE, root / "model" / NER_FILE, Path(navec or root / "emb" / NAVEC_FILE))
+                "and unzip 'natasha/data/*/*.tar' from the wheel"
+            )
+        files = SilverFiles(
+            root / "model" / MORPH_FILE, root / "model" / NER_FILE, Path(navec or root / "emb" / NAVEC_FILE)
+        )
     else:
         folder = Path(folder)
         files = SilverFiles(folder / MORPH_FILE, folder / NER_FILE, Path(navec) if navec else folder / NAVEC_FILE)
     missing = [str(p) for p in (files.morph, files.ner, files.navec) if not p.is_file()]
     if missing:
-        raise FileNotFoundError(f"missing silver-tagger file(s): {', '.join(missing)}; they are in the natasha 1.6.0 "
-                                "wheel (`pip download --no-deps natasha==1.6.0`, unzip 'natasha/data/*/*.tar')")  # fmt: skip
+        raise FileNotFoundError(
+            f"missing silver-tagger file(s): {', '.join(missing)}; they are in the natasha 1.6.0 "
+            "wheel (`pip download --no-deps natasha==1.6.0`, unzip 'natasha/data/*/*.tar')"
+        )
     return files
 
 
@@ -93,12 +113,16 @@ def require_training_extra() -> tuple[Any, Any, Any]:
         from navec import Navec
         from slovnet import NER, Morph
     except ImportError as e:
-        raise MissingExtraError(f"training the tagger needs the optional training dependencies ({e.name} is not "
-                                f"installed): run `{TRAIN_EXTRA}` (slovnet, navec)") from None  # fmt: skip
+        raise MissingExtraError(
+            f"training the tagger needs the optional training dependencies ({e.name} is not "
+            f"installed): run `{TRAIN_EXTRA}` (slovnet, navec)"
+        ) from None
     return Navec, Morph, NER
 
 
-def silver_label(texts: Sequence[str], files: SilverFiles, batch_size: int = 64) -> list[tuple[list[str], list[str], list[str]]]:
+def silver_label(
+    texts: Sequence[str], files: SilverFiles, batch_size: int = 64
+) -> list[tuple[list[str], list[str], list[str]]]:
     """``(words, UD parts of speech, BIO entity tags)`` for every text, from the slovnet models.
 
     Words are :func:`lstmviz.tagger.tokenize`'s, so training and the dashboard split text the same way;
@@ -117,7 +141,7 @@ def silver_label(texts: Sequence[str], files: SilverFiles, batch_size: int = 64)
     kept = [i for i, tk in enumerate(toks) if tk]
     pos_of = {i: [t.pos for t in m.tokens] for i, m in zip(kept, morph.map([[w for w, _, _ in toks[i]] for i in kept]))}
     out = []
-    for i, (text, markup) in enumerate(zip(texts, ner.map(list(texts)))):
+    for i, (_text, markup) in enumerate(zip(texts, ner.map(list(texts)))):
         words = [w for w, _, _ in toks[i]]
         bio, prev = [], None
         for _, s, e in toks[i]:
@@ -163,11 +187,23 @@ def prepare_tags(data: str | os.PathLike, files: SilverFiles, seed: int = 0, min
     cc = Counter(ch for s in parts["train"] for w in s[0] for ch in w)
     words = list(SPECIALS) + sorted(w for w, k in wc.items() if k >= min_count)
     chars = list(SPECIALS) + sorted(c for c, k in cc.items() if k >= min_count)
-    return TagData(words, chars, parts["train"], parts["val"], parts["test"], meta={
-        "dataset": {"path": str(data), "sentences": {k: len(v) for k, v in parts.items()},
-                    "words": {k: sum(len(s[0]) for s in v) for k, v in parts.items()}, "split_seed": seed},
-        "silver": {"morph": files.morph.name, "ner": files.ner.name, "navec": files.navec.name},
-        "min_count": min_count})  # fmt: skip
+    return TagData(
+        words,
+        chars,
+        parts["train"],
+        parts["val"],
+        parts["test"],
+        meta={
+            "dataset": {
+                "path": str(data),
+                "sentences": {k: len(v) for k, v in parts.items()},
+                "words": {k: sum(len(s[0]) for s in v) for k, v in parts.items()},
+                "split_seed": seed,
+            },
+            "silver": {"morph": files.morph.name, "ner": files.ner.name, "navec": files.navec.name},
+            "min_count": min_count,
+        },
+    )
 
 
 def most_frequent_tags(train: Sequence[tuple[list[str], list[str]]], words: Sequence[str]) -> list[str]:
@@ -251,5 +287,9 @@ def tag_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], ner
                 counts[a][2] += 1
     per_tag = {k: _prf(*v) for k, v in sorted(counts.items())}
     present = [v["f1"] for v in per_tag.values() if v["support"] > 0]
-    return {"accuracy": acc, "macro_f1": float(np.mean(present)) if present else 0.0, "per_tag": per_tag,
-            "tokens": len(flat_g)}  # fmt: skip
+    return {
+        "accuracy": acc,
+        "macro_f1": float(np.mean(present)) if present else 0.0,
+        "per_tag": per_tag,
+        "tokens": len(flat_g),
+    }

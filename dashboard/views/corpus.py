@@ -40,8 +40,9 @@ def render() -> None:
     if info.task != "sentiment" or not corpus.is_file():
         st.info(t("corpus.unavailable", name=ui.md_escape(info.name), path=ui.md_escape(str(corpus))))
         return
-    folder = state.corpus_folder(info.path, state.stamp(info.path), str(corpus), state.stamp(corpus),
-                                  str(state.cache_hint()))
+    folder = state.corpus_folder(
+        info.path, state.stamp(info.path), str(corpus), state.stamp(corpus), str(state.cache_hint())
+    )
     if state.corpus_builds().ensure(info.path, str(corpus), folder).state != "ready":
         progress(folder)
         return
@@ -55,18 +56,35 @@ def render() -> None:
     values = a.values(quantity, layer, d)  # (T, U)
     steps = list(range(len(a.tokens)))
     sentence = zlib.crc32("\x1f".join(a.tokens).encode())  # a new sentence gets a new slider, on its last 2 tokens
-    span = c2.select_slider(t("corpus.span"), steps, value=(max(0, len(steps) - 2), len(steps) - 1),
-                            format_func=lambda i: f"{i}: {a.tokens[i]}", key=state.key(state.CORPUS_SPAN, sentence))  # fmt: skip
+    span = c2.select_slider(
+        t("corpus.span"),
+        steps,
+        value=(max(0, len(steps) - 2), len(steps) - 1),
+        format_func=lambda i: f"{i}: {a.tokens[i]}",
+        key=state.key(state.CORPUS_SPAN, sentence),
+    )
     threshold = c3.number_input(t("corpus.threshold"), -5.0, 5.0, 0.3, 0.05, key=state.CORPUS_THRESHOLD)
     off_before = st.toggle(t("corpus.off_before"), value=True, key=state.CORPUS_OFF_BEFORE)
     chosen = units_on(values, span[0], span[1], threshold, off_before)
-    units = st.multiselect(t("corpus.units"), list(range(values.shape[1])), default=chosen, help=t("corpus.units_help"),
-                           placeholder=t("corpus.units_placeholder"),
-                           key=state.key(state.CORPUS_UNITS, column, span, threshold, off_before))  # fmt: skip
+    units = st.multiselect(
+        t("corpus.units"),
+        list(range(values.shape[1])),
+        default=chosen,
+        help=t("corpus.units_help"),
+        placeholder=t("corpus.units_placeholder"),
+        key=state.key(state.CORPUS_UNITS, column, span, threshold, off_before),
+    )
     frame = a.activation_frame(quantity, layer, d)
     order = list(units) + [u for u in range(values.shape[1]) if u not in units]  # the selected units on top
-    fig = plots.gate_heatmap(frame, a.tokens, quantity, unknown=a.unknown, labels=ui.plot_labels(), order=order,
-                             title=t("corpus.heat_title", name=info.name, column=columns[column], n=len(units)))  # fmt: skip
+    fig = plots.gate_heatmap(
+        frame,
+        a.tokens,
+        quantity,
+        unknown=a.unknown,
+        labels=ui.plot_labels(),
+        order=order,
+        title=t("corpus.heat_title", name=info.name, column=columns[column], n=len(units)),
+    )
     fig.add_vrect(x0=span[0] - 0.5, x1=span[1] + 0.5, line=dict(color="#d62728", width=2), fillcolor="rgba(0,0,0,0)")
     ui.show_figure(fig, frame, f"corpus_{column}", "corpus_heat")
     if not units:
