@@ -20,6 +20,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.i18n import t
 from lstmviz import plots, sentence
+from lstmviz.budget import WorkBudgetError
 from lstmviz.checkpoint import CheckpointError
 from lstmviz.models import UnknownInitialisation
 
@@ -31,8 +32,8 @@ log = logging.getLogger("lstmviz.dashboard")
 PRESETS_RU: dict[str, str] = {
     "Спасибо всем друзьям и коллегам, которые поддержали нас в трудную минуту, благодаря вам у нас всё получилось, "
     "и мы счастливы.": "positive",
-    "Чиновники годами обещали починить дорогу, но деньги снова украли, ремонт так и не начали, и жители в ярости.":
-        "negative",
+    "Чиновники годами обещали починить дорогу, но деньги снова украли, ремонт так и не начали, "
+    "и жители в ярости.": "negative",
     "Во вторник в здании администрации состоится заседание комиссии, на котором обсудят план строительства новой "
     "школы и поликлиники в районе.": "neutral",
     "Актёры играли прекрасно, но сценарий оказался слабым и скучным.": "mixed",
@@ -41,7 +42,7 @@ PRESETS_RU: dict[str, str] = {
     "В среду министр встретился с представителями регионов.": "neutral",
     "Отличный концерт, музыканты играли великолепно.": "positive",
     "Власти снова обманули жителей, и никто за это не ответил.": "negative",
-}  # fmt: skip
+}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 
 # What the analysis can use: it keeps the first 200 tokens (lstmviz.pipeline.MAX_TOKENS); 200 tokens of
@@ -69,10 +70,36 @@ def run_view(render: Callable[[], None]) -> None:
     """Runs a page body; any exception becomes a short st.error, the traceback goes to the log."""
     try:
         render()
+    except WorkBudgetError as e:  # a model too big for this view: one translated message, nothing was computed
+        log.info("work refused: %s", e)
+        st.error(budget_message(e))
     except Exception as e:  # st.stop()/st.rerun() are BaseException and pass through
         log.exception("view failed")
         first = str(e).splitlines()[0][:300] if str(e) else ""
         st.error(t("error.generic", kind=type(e).__name__, msg=md_escape(first)))
+
+
+def _count(n: int) -> str:
+    """``n`` with thousands grouped the session language's way (1,000 / 1 000)."""
+    text = f"{n:,}"
+    return text.replace(",", "\u202f") if st.session_state.get(state.LANG, "ru") == "ru" else text
+
+
+def budget_message(e: WorkBudgetError) -> str:
+    """The translated refusal of a view's work (lstmviz.budget): the model (escaped), the run, its size, the budget."""
+    w = e.work
+    formula = t("budget.formula", units=w.units, layers=w.layers, directions=w.directions, steps=w.steps,
+                quantities=w.quantities)  # fmt: skip
+    if w.batch != 1:
+        formula += t("budget.batch", batch=w.batch)
+    return t(
+        "budget.refused",
+        name=md_escape(e.model),
+        what=t(f"budget.what.{w.what.replace(' ', '_')}"),
+        amount=t(f"budget.{e.measure}", shown=_count(e.amount), n=e.amount),
+        limit=t(f"budget.{e.measure}", shown=_count(e.limit), n=e.limit),
+        formula=formula,
+    )
 
 
 def plot_labels() -> dict[str, str]:
@@ -142,7 +169,8 @@ def sanitize(key: str, options: Sequence[Any], multi: bool = False) -> None:
 def classify_infos(task: str | None = None) -> list[state.CheckpointInfo]:
     """Readable classify checkpoints under the root (optionally of one task)."""
     return [
-        i for i in state.checkpoint_infos(state.checkpoint_root())
+        i
+        for i in state.checkpoint_infos(state.checkpoint_root())
         if i.error is None and i.kind == "recurrent" and i.head == "classify" and (task is None or i.task == task)
     ]
 
@@ -253,8 +281,15 @@ def text_block(view: str, pred: Any) -> str | None:
             st.session_state[text_key] = choice
 
     shown = {text: f"{text} — {class_name(lab)}" if lab else text for text, lab in presets.items()}  # fixed now
-    st.selectbox(t("text.preset"), list(presets), index=None, key=preset_key, on_change=use_preset,
-                 placeholder=t("text.preset_placeholder"), format_func=shown.get)
+    st.selectbox(
+        t("text.preset"),
+        list(presets),
+        index=None,
+        key=preset_key,
+        on_change=use_preset,
+        placeholder=t("text.preset_placeholder"),
+        format_func=shown.get,
+    )
     if widget_key not in st.session_state:  # first visit, or back from a view without this widget
         st.session_state[widget_key] = st.session_state.get(text_key, next(iter(presets), ""))
     text = st.text_area(t("text.label"), key=widget_key, height=90, max_chars=MAX_TEXT_CHARS)
@@ -271,6 +306,10 @@ def analysis_or_stop(path: str, text: str | None, **whatif: Any) -> sentence.Tex
         st.stop()
     try:
         return state.analyze(path, state.stamp(path), text, **whatif)
+    except WorkBudgetError as e:  # before the ValueError below: it is one, but not the text's fault
+        log.info("work refused: %s", e)
+        st.error(budget_message(e))
+        st.stop()
     except sentence.EmptyTextError:
         st.info(t("text.no_tokens"))
         st.stop()
@@ -327,7 +366,7 @@ def token_table(a: sentence.TextAnalysis) -> None:
 
 def layer_options(a: sentence.TextAnalysis) -> list[tuple[int, int]]:
     """(layer, direction) pairs of an analysis."""
-    return [(l, d) for l in range(a.num_layers) for d in range(a.directions)]
+    return [(layer, d) for layer in range(a.num_layers) for d in range(a.directions)]
 
 
 def layer_label(opt: tuple[int, int]) -> str:
@@ -351,8 +390,14 @@ def structure_button() -> None:
     The sentiment models' units look like noise in index order; the cue LSTM keeps its cue in a few
     cell units, which show as bands across the whole sequence.
     """
-    cue = next((i for i in state.checkpoint_infos(state.checkpoint_root())
-                if i.task == "cue_recall" and i.cell == "lstm" and not i.error), None)  # fmt: skip
+    cue = next(
+        (
+            i
+            for i in state.checkpoint_infos(state.checkpoint_root())
+            if i.task == "cue_recall" and i.cell == "lstm" and not i.error
+        ),
+        None,
+    )
     if cue is None:
         return
 
@@ -377,8 +422,11 @@ def classroom_button() -> None:
     """One click: the three cue models on a cue sequence with 100 distractors, where vanishing always shows."""
     from lstmviz.tasks import cue_text
 
-    cue = [i for i in state.checkpoint_infos(state.checkpoint_root())
-           if i.task == "cue_recall" and not i.error and i.kind == "recurrent"]
+    cue = [
+        i
+        for i in state.checkpoint_infos(state.checkpoint_root())
+        if i.task == "cue_recall" and not i.error and i.kind == "recurrent"
+    ]
     if len(cue) < 2:
         return
 
@@ -388,8 +436,13 @@ def classroom_button() -> None:
         st.session_state[state.GRAD_MODELS] = [i.path for i in cue]
         st.session_state[state.text_key("cue_recall")] = text
         st.session_state[state.key(state.TEXT_WIDGET, "grads")] = text
-        for key in (state.WHATIF_FILLER, state.WHATIF_WHH, state.WHATIF_BIAS, state.WHATIF_UNTRAINED,
-                    keyed(state.GRAD_SCALE)):
+        for key in (
+            state.WHATIF_FILLER,
+            state.WHATIF_WHH,
+            state.WHATIF_BIAS,
+            state.WHATIF_UNTRAINED,
+            keyed(state.GRAD_SCALE),
+        ):
             st.session_state.pop(key, None)  # the scenario is the trained models as they are
 
     st.button(t("grads.classroom", lag=CLASSROOM_LAG), on_click=go, key=state.GRAD_CLASSROOM)

@@ -31,17 +31,23 @@ import torch
 from dashboard.i18n import LANG
 from dashboard.jobs import JobManager
 from lstmviz import diagnostics, sentence, whatifs
-from lstmviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError, list_checkpoints
+from lstmviz.budget import DEFAULT_BUDGET, Work, WorkBudgetError, work_of
+from lstmviz.checkpoint import META_FILE, MODEL_KINDS, WEIGHTS_FILE, CheckpointError, list_checkpoints
 from lstmviz.checkpoint import read_meta as read_checkpoint_meta
-from lstmviz.pipeline import Predictor
+from lstmviz.names import GRAD_QUANTITIES, QUANTITIES
+from lstmviz.pipeline import MAX_TOKENS, Predictor
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINTS_ENV = "LSTMVIZ_CHECKPOINTS"  # env var: checkpoint root (default <repo>/checkpoints)
 CORPUS_ENV = "LSTMVIZ_CORPUS"  # env var: corpus dir or CSV (default <repo>/../shared/data/opensentimentcorpus)
 # Result files beside the checkpoints (written by python -m lstmviz.train --lag-sweep / --bias-sweep
 # and benchmarks/lab_presets.py).
-SWEEP_FILES = {"lag": "sweep_cue_recall_lag.json", "lag_b4": "sweep_cue_recall_lag_b4.json",
-               "gate_bias": "sweep_cue_recall_gate_bias.json", "adding": "sweep_adding_lag.json"}  # fmt: skip
+SWEEP_FILES = {
+    "lag": "sweep_cue_recall_lag.json",
+    "lag_b4": "sweep_cue_recall_lag_b4.json",
+    "gate_bias": "sweep_cue_recall_gate_bias.json",
+    "adding": "sweep_adding_lag.json",
+}
 LAB_PRESETS_FILE = "lab_presets.json"
 
 # ----- session-state keys ------------------------------------------------------------------
@@ -66,6 +72,12 @@ TAG_HEAD = "tag_head"  # Tagger view: "pos" | "ner", whose connectivity is drawn
 TAG_PER_ROW = "tag_per_row"  # Tagger view: connectivity rows scaled to their maximum
 GEN_PER_ROW = "gen_per_row"  # Generation view: connectivity rows scaled to their maximum
 MAX_TAGGED_WORDS = 120  # words of a text the tagger view tags (the connectivity costs O(T^2) memory)
+GEN_PREFIX_CHARS = 200  # Generation view: longest prefix typed
+GEN_LENGTH = 80  # Generation view: characters the model adds
+GEN_CONNECTIVITY_CHARS = 60  # Generation view: characters of the connectivity (O(T^2) memory)
+CELL_TEXT_CHARS = 20_000  # Generation view: held-out characters the cell finder reads
+SATURATION_CHARS = 5000  # Generation view: characters of the gate-saturation scatter
+UNIT_TEXT_CHARS = 400  # Generation view: characters coloured by the best unit
 CORPUS_COLUMN = "corpus_column"  # Corpus view: the recorded column (quantity, layer, direction)
 CORPUS_SPAN = "corpus_span"  # Corpus view: prefix of the span slider's key (one per sentence: first, last token)
 CORPUS_PICK = "corpus_pick"  # Corpus view: prefix of the key of the match to open in Gates
@@ -277,8 +289,14 @@ def _info(path: str, name: str, file_stamp: tuple[float, int]) -> CheckpointInfo
     if error is not None:
         return CheckpointInfo(path, name, "?", "?", "?", error)
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    return CheckpointInfo(path, name, str(meta.get("task", "sentiment")), str(meta.get("cell", cfg.get("cell", "?"))),
-                          str(cfg.get("head", "classify")), kind=str(meta.get("model_kind", "recurrent")))  # fmt: skip
+    return CheckpointInfo(
+        path,
+        name,
+        str(meta.get("task", "sentiment")),
+        str(meta.get("cell", cfg.get("cell", "?"))),
+        str(cfg.get("head", "classify")),
+        kind=str(meta.get("model_kind", "recurrent")),
+    )
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -324,6 +342,71 @@ def predictor(path: str) -> Predictor:
     return load_predictor(path, stamp(path))
 
 
+# ----- work budgets (lstmviz.budget): every run of a view is sized from meta.json before any work ----------------
+MAX_FILLER = 150  # Gates/Gradients what-if: most filler tokens (the slider's maximum)
+VIEWS = ("generate", "connectivity", "tagger", "gates")  # views whose work is budgeted (Gradients runs Gates')
+
+
+def view_plan(path: str, file_stamp: tuple[float, int], view: str) -> list[Work]:
+    """The runs ``view`` makes for the checkpoint at ``path`` at their largest, from its config alone (nothing is
+    loaded): the recorded numbers, table rows and chart sizes :func:`lstmviz.budget.check_work` bounds.
+
+    Raises:
+        CheckpointError: meta.json unreadable or its config invalid (naming the file).
+        ValueError: ``view`` is not in :data:`VIEWS`.
+    """
+    meta = read_meta(path, file_stamp)
+    kind = meta.get("model_kind", "recurrent")
+    try:
+        config = MODEL_KINDS[kind][0].from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{Path(path) / META_FILE}: invalid model config: {e}") from e
+    if kind == "bow":
+        return []  # nothing recurrent to record
+    H, L, D, cell = config.hidden_size, config.num_layers, config.directions, config.cell
+    Q = len(QUANTITIES[cell])
+    if view == "generate":
+        T = GEN_PREFIX_CHARS + GEN_LENGTH
+        return [
+            Work("generation", H, L, 1, T, Q, tabulated=True, drawn=H * T),
+            Work("cell finder", H, L, 1, CELL_TEXT_CHARS, 1),  # it keeps one quantity per layer
+            Work("gate saturation", H, L, 1, SATURATION_CHARS, Q),
+            Work("unit colouring", H, L, 1, UNIT_TEXT_CHARS, 1, drawn=UNIT_TEXT_CHARS),
+            *view_plan(path, file_stamp, "connectivity"),
+        ]
+    if view == "connectivity":
+        T = GEN_CONNECTIVITY_CHARS
+        return [Work("connectivity", H, L, 1, T, Q, batch=T, drawn=T * T)]
+    if view == "tagger":
+        T = MAX_TAGGED_WORDS
+        return [
+            Work("tagging", H, L, D, T, Q, tabulated=True, drawn=H * T),
+            Work("connectivity", H, L, D, T, Q, batch=T, drawn=T * T),
+        ]
+    if view == "gates":
+        T = MAX_TOKENS + MAX_FILLER
+        Qg = Q + len(GRAD_QUANTITIES[cell])
+        return [Work("recording with gradients", H, L, D, T, Qg, tabulated=True, drawn=H * T)]
+    raise ValueError(f"view={view!r} is not budgeted; allowed: {', '.join(VIEWS)}")
+
+
+def check_view(path: str, file_stamp: tuple[float, int], view: str, only: str | None = None) -> None:
+    """Raises :class:`lstmviz.budget.WorkBudgetError` (naming the model, the work and the budget) when a run of
+    ``view`` (``only``: the run of that name) for this checkpoint is above :data:`lstmviz.budget.DEFAULT_BUDGET`;
+    called before any work, by the views and again by each cached computation."""
+    plan = [w for w in view_plan(path, file_stamp, view) if only is None or w.what == only]
+    work_of(Path(path).name, plan, DEFAULT_BUDGET)
+
+
+def work_refusal(path: str, file_stamp: tuple[float, int], view: str) -> WorkBudgetError | None:
+    """The refusal of :func:`check_view`, or None when the view's work is within budget."""
+    try:
+        check_view(path, file_stamp, view)
+    except WorkBudgetError as e:
+        return e
+    return None
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def load_variant(
     path: str, file_stamp: tuple[float, int], whh_scale: float, forget_bias: float, untrained: bool
@@ -346,6 +429,7 @@ def analyze(
     untrained: bool = False,
 ) -> sentence.TextAnalysis:
     """``sentence.analyze_text`` of a (possibly what-if) checkpoint; the result is read-only."""
+    check_view(path, file_stamp, "gates")  # before the model is loaded
     pred = load_variant(path, file_stamp, whh_scale, forget_bias, untrained)
     return sentence.analyze_text(pred, text, grads=True, target=target, prepend=filler, filler_at=filler_at)
 
@@ -377,8 +461,23 @@ def sweep(path: str, file_stamp: tuple[float, int]) -> tuple[dict[str, Any], pd.
     from lstmviz import sweeps
 
     raw = sweeps.load_sweep(path)
-    settings = {k: raw.get(k) for k in ("task", "kind", "lags", "gate_biases", "seeds", "chance", "baseline_mse",
-                                        "success", "budget_updates", "wall_seconds", "workers", "model")}  # fmt: skip
+    settings = {
+        k: raw.get(k)
+        for k in (
+            "task",
+            "kind",
+            "lags",
+            "gate_biases",
+            "seeds",
+            "chance",
+            "baseline_mse",
+            "success",
+            "budget_updates",
+            "wall_seconds",
+            "workers",
+            "model",
+        )
+    }
     return settings, sweeps.summary_frame(raw), sweeps.runs_frame(raw)
 
 
@@ -439,13 +538,15 @@ def _frames(rec: Any) -> dict[tuple[int, str, str], pd.DataFrame]:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def lm_generate(path: str, file_stamp: tuple[float, int], prefix: str, length: int, temperature: float,
-                top_k: int, seed: int) -> dict[str, Any]:  # fmt: skip
+def lm_generate(
+    path: str, file_stamp: tuple[float, int], prefix: str, length: int, temperature: float, top_k: int, seed: int
+) -> dict[str, Any]:
     """The continuation of ``prefix``, the recording of prefix + continuation (tidy frames per layer and
     quantity) and the top-5 next characters after every character."""
     import lstmviz
     from lstmviz.charlm import encode_chars, generate
 
+    check_view(path, file_stamp, "generate", only="generation")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
     chars = meta["chars"]
     cont = generate(model, chars, prefix, length=length, temperature=temperature, top_k=top_k, seed=seed)
@@ -454,10 +555,18 @@ def lm_generate(path: str, file_stamp: tuple[float, int], prefix: str, length: i
         logits = model(ids)  # (1, T, V)
     probs = torch.softmax(logits[0], -1)  # (T, V)
     top = torch.topk(probs, 5, dim=-1)
-    top5 = [{"step": t, "rank": r + 1, "char": chars[int(top.indices[t, r])], "p": float(top.values[t, r])}
-            for t in range(probs.shape[0]) for r in range(5)]  # fmt: skip
-    return {"continuation": cont, "frames": _frames(rec), "top5": top5, "cell": model.config.cell,
-            "num_layers": model.config.num_layers}  # fmt: skip
+    top5 = [
+        {"step": t, "rank": r + 1, "char": chars[int(top.indices[t, r])], "p": float(top.values[t, r])}
+        for t in range(probs.shape[0])
+        for r in range(5)
+    ]
+    return {
+        "continuation": cont,
+        "frames": _frames(rec),
+        "top5": top5,
+        "cell": model.config.cell,
+        "num_layers": model.config.num_layers,
+    }
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -469,6 +578,7 @@ def lm_connectivity(models: tuple[tuple[str, tuple[float, int]], ...], text: str
 
     out = {}
     for path, file_stamp in models:
+        check_view(path, file_stamp, "connectivity")  # before the model is loaded
         model, meta = load_model(path, file_stamp)
         out[Path(path).name] = connectivity(model, encode_chars(text, meta["chars"])).numpy()
     return out
@@ -481,13 +591,14 @@ def _cells_on(
     """:func:`lm_cells` on ``text``, or (``text`` None) on the test split of the corpus file ``corpus``."""
     from lstmviz.cellfinder import find_cells
 
+    check_view(path, file_stamp, "generate", only="cell finder")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
     if text is None:  # the corpus test split, the same split the model was scored on
         from lstmviz.chardata import prepare_chars
 
         data = prepare_chars(corpus, seed=int(meta.get("dataset", {}).get("split_seed", 0)))
-        text = "".join(data.chars[i] if i > 1 else "?" for i in data.test[:20_000].tolist())
-    return find_cells(model, meta["chars"], text), text
+        text = "".join(data.chars[i] if i > 1 else "?" for i in data.test[:CELL_TEXT_CHARS].tolist())
+    return find_cells(model, meta["chars"], text, name=Path(path).name), text
 
 
 def lm_cells(path: str, file_stamp: tuple[float, int], fallback_text: str) -> tuple[pd.DataFrame, str]:
@@ -507,6 +618,7 @@ def lm_saturation(path: str, file_stamp: tuple[float, int], text: str, trained: 
     from lstmviz.diagnostics import saturation_stats
     from lstmviz.models import UnknownInitialisation
 
+    check_view(path, file_stamp, "generate", only="gate saturation")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
     ids = encode_chars(text, meta["chars"]).unsqueeze(0)  # (1, T)
     runs = [(model, trained)]
@@ -528,6 +640,7 @@ def lm_unit_values(path: str, file_stamp: tuple[float, int], text: str, layer: i
     import lstmviz
     from lstmviz.charlm import encode_chars
 
+    check_view(path, file_stamp, "generate", only="unit colouring")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
     with torch.no_grad(), lstmviz.record(model) as rec:
         model(encode_chars(text, meta["chars"]).unsqueeze(0))
@@ -544,6 +657,7 @@ def tag(path: str, file_stamp: tuple[float, int], text: str) -> dict[str, Any]:
     from lstmviz.connectivity import connectivity, reach_shares
     from lstmviz.tagger import HEADS, tag_text
 
+    check_view(path, file_stamp, "tagger")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
     r = tag_text(model, meta, text, max_words=MAX_TAGGED_WORDS)
     if not r.words:
@@ -551,11 +665,27 @@ def tag(path: str, file_stamp: tuple[float, int], text: str) -> dict[str, Any]:
     with torch.no_grad(), lstmviz.record(model) as rec:
         model(r.word_ids, r.char_ids)
     conn = {h: connectivity(model, (r.word_ids, r.char_ids), head=h).numpy() for h in HEADS}
-    table = pd.DataFrame({"word": r.words, "pos": r.pos, "p_pos": np.round(r.pos_p, 3), "ner": r.ner,
-                          "p_ner": np.round(r.ner_p, 3), "known": r.known})  # fmt: skip
-    return {"words": r.words, "known": r.known, "table": table, "frames": _frames(rec), "connectivity": conn,
-            "shares": {h: reach_shares(m) for h, m in conn.items()}, "cell": model.config.cell,
-            "num_layers": model.config.num_layers, "test_metrics": meta.get("test_metrics", {})}  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "word": r.words,
+            "pos": r.pos,
+            "p_pos": np.round(r.pos_p, 3),
+            "ner": r.ner,
+            "p_ner": np.round(r.ner_p, 3),
+            "known": r.known,
+        }
+    )
+    return {
+        "words": r.words,
+        "known": r.known,
+        "table": table,
+        "frames": _frames(rec),
+        "connectivity": conn,
+        "shares": {h: reach_shares(m) for h, m in conn.items()},
+        "cell": model.config.cell,
+        "num_layers": model.config.num_layers,
+        "test_metrics": meta.get("test_metrics", {}),
+    }
 
 
 # ----- corpus explorer --------------------------------------------------------------------------------
@@ -596,8 +726,15 @@ def corpus_folder(
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def corpus_match(folder: str, folder_stamp: tuple[float, int, int], column: str, units: tuple[int, ...],
-                 threshold: float, length: int, off_before: bool) -> pd.DataFrame:
+def corpus_match(
+    folder: str,
+    folder_stamp: tuple[float, int, int],
+    column: str,
+    units: tuple[int, ...],
+    threshold: float,
+    length: int,
+    off_before: bool,
+) -> pd.DataFrame:
     """LSTMVis matches of ``units`` in a finished recording (a private DuckDB connection per call); ``folder_stamp``
     (:func:`folder_stamp`) keys it to the recording's files."""
     from lstmviz.corpus.query import CorpusQuery

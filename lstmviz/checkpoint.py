@@ -57,6 +57,8 @@ __all__ = [
     "model_kind",
     "check_output_dir",
     "read_meta",
+    "check_symbol_tables",
+    "SYMBOL_TABLES",
     "MAX_META_BYTES",
     "MAX_PARAMETERS",
     "CONFIG_LIMITS",
@@ -77,9 +79,20 @@ MODEL_KINDS: dict[str, tuple[type, type]] = {
 # Budgets a checkpoint must fit before anything is allocated (a lie in meta.json costs milliseconds).
 MAX_META_BYTES = 16 * 1024 * 1024  # meta.json / opt.json larger than this are refused unread
 MAX_PARAMETERS = 100_000_000  # numbers in one model (400 MB in float32); the shipped ones hold < 2M
-CONFIG_LIMITS = {"vocab_size": 2_000_000, "embed_dim": 4096, "hidden_size": 4096, "num_layers": 16,
-                 "num_classes": 10_000, "input_dim": 4096, "word_vocab_size": 2_000_000, "char_vocab_size": 100_000,
-                 "word_dim": 4096, "char_dim": 4096, "char_channels": 4096, "char_kernel": 63}  # fmt: skip
+CONFIG_LIMITS = {
+    "vocab_size": 2_000_000,
+    "embed_dim": 4096,
+    "hidden_size": 4096,
+    "num_layers": 16,
+    "num_classes": 10_000,
+    "input_dim": 4096,
+    "word_vocab_size": 2_000_000,
+    "char_vocab_size": 100_000,
+    "word_dim": 4096,
+    "char_dim": 4096,
+    "char_channels": 4096,
+    "char_kernel": 63,
+}
 _KNOWN_FILES = frozenset({"model.safetensors", "meta.json", "opt.safetensors", "opt.json"})  # what a save writes
 _ASIDE_SUFFIX = ".old"
 _TMP_INFIX = ".tmp-"
@@ -230,11 +243,15 @@ def check_output_dir(directory: str | os.PathLike) -> Path:
     if target.name in ("", ".", ".."):
         raise ValueError(f"directory={given!r} must name a checkpoint directory")
     resolved = target.resolve()
-    special = {Path.cwd().resolve(): "the working directory", Path.home().resolve(): "the home directory",
-               Path(resolved.anchor): "the file-system root"}  # fmt: skip
+    special = {
+        Path.cwd().resolve(): "the working directory",
+        Path.home().resolve(): "the home directory",
+        Path(resolved.anchor): "the file-system root",
+    }
     if resolved in special:
-        raise ValueError(f"--out {given} is {special[resolved]}; name a new folder for the checkpoint, "
-                         "e.g. checkpoints/my-model")  # fmt: skip
+        raise ValueError(
+            f"--out {given} is {special[resolved]}; name a new folder for the checkpoint, e.g. checkpoints/my-model"
+        )
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise ValueError(f"--out {given} exists and is not a directory; it is never replaced: name a new folder")
     if not target.exists():
@@ -243,14 +260,17 @@ def check_output_dir(directory: str | os.PathLike) -> Path:
     foreign = [e for e in entries if e not in _KNOWN_FILES]
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise ValueError(f"--out {given} holds files that are not a lstmviz checkpoint ({shown}); nothing was "
-                         "changed: name a new or empty folder")  # fmt: skip
+        raise ValueError(
+            f"--out {given} holds files that are not a lstmviz checkpoint ({shown}); nothing was "
+            "changed: name a new or empty folder"
+        )
     if entries:
         try:
             _check_schema(target / META_FILE, read_meta(target / META_FILE))
         except CheckpointError as e:
-            raise ValueError(f"--out {given} is not a lstmviz checkpoint ({e}); nothing was changed: name a new "
-                             "or empty folder") from None  # fmt: skip
+            raise ValueError(
+                f"--out {given} is not a lstmviz checkpoint ({e}); nothing was changed: name a new or empty folder"
+            ) from None
     return target
 
 
@@ -321,9 +341,7 @@ def save_checkpoint(
             tensors, opt_json = _optimizer_tensors(optimizer) if optimizer is not None else ({}, {})
             for k, v in (resume_tensors or {}).items():
                 if k.startswith("state."):
-                    raise ValueError(
-                        f"resume tensor name {k!r} is reserved; allowed: names not starting with 'state.'"
-                    )
+                    raise ValueError(f"resume tensor name {k!r} is reserved; allowed: names not starting with 'state.'")
                 tensors[k] = v.detach().cpu().contiguous()
             opt_json["resume"] = dict(resume_meta or {})
             opt_json["schema_version"] = SCHEMA_VERSION
@@ -396,9 +414,7 @@ def _diagnose_safetensors(path: Path) -> dict[str, Any]:
                 header_ok = False
     if not header_ok:
         if head.startswith(b"version https://git-lfs"):
-            raise CheckpointError(
-                f"{path} is a Git LFS pointer, not the weights; run `git lfs pull` to fetch the file"
-            )
+            raise CheckpointError(f"{path} is a Git LFS pointer, not the weights; run `git lfs pull` to fetch the file")
         if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
             raise CheckpointError(
                 f"{path} is a Python pickle (e.g. torch.save output), not safetensors; "
@@ -460,8 +476,75 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(str(e)) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} must hold a JSON object, got {type(obj).__name__}")
+    check_symbol_tables(path, obj)
     return obj
 
+
+# Every symbol table a meta.json may hold: field -> (longest entry in characters, what an entry is). Charts and
+# tables show these strings once per step or per row: a 1,000-character "character" made one chart 9.7 MB.
+SYMBOL_TABLES: dict[str, tuple[int, str]] = {
+    "chars": (1, "one character (or <pad>/<unk> at ids 0 and 1)"),
+    "words": (64, "a word of 1 to 64 characters"),
+    "pos_tags": (32, "a tag of 1 to 32 characters"),
+    "ner_tags": (32, "a tag of 1 to 32 characters"),
+    "labels": (64, "a label of 1 to 64 characters"),
+    "token_names": (64, "a token name of 1 to 64 characters"),
+    "vocab.tokens": (64, "a token of 1 to 64 characters"),
+}
+_SPECIAL_SYMBOLS = ("<pad>", "<unk>")  # ids 0 and 1 of the character and word vocabularies
+
+
+def _shown(value: Any) -> str:
+    """A stored value for an error message: its repr, cut to 24 characters (the message stays short and inert)."""
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:23]}… ({len(value) if isinstance(value, str) else '?'} characters)"
+
+
+def check_symbol_tables(path: str | os.PathLike, meta: Mapping[str, Any]) -> None:
+    """Every symbol table of a meta (:data:`SYMBOL_TABLES`: chars, words, tags, labels, token names, the
+    vocabulary's tokens) is a list of unique, non-empty strings of bounded length without control characters;
+    ``chars`` holds single characters (``<pad>``/``<unk>`` allowed at ids 0 and 1). Absent or null tables pass.
+
+    Raises:
+        CheckpointError: naming the file, the field, the bad entry (shortened) and what is allowed.
+
+    Example:
+        >>> try:
+        ...     check_symbol_tables("meta.json", {"chars": ["<pad>", "<unk>", "a", "bb"]})
+        ... except CheckpointError as e:
+        ...     print(str(e)[:43])
+        meta.json: 'chars' entry 3 'bb' is too long
+    """
+    for field, (longest, allowed) in SYMBOL_TABLES.items():
+        outer, _, inner = field.partition(".")
+        values = meta.get(outer)
+        if inner:
+            values = values.get(inner) if isinstance(values, Mapping) else None
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            raise CheckpointError(f"{path}: '{field}' must be a list of strings, got {type(values).__name__}")
+        seen: set[str] = set()
+        for i, v in enumerate(values):
+            if not isinstance(v, str):
+                why = f"is a {type(v).__name__}, not a string"
+            elif v in seen:
+                why = "repeats an earlier entry"
+            elif outer in ("chars", "words") and i < 2 and v == _SPECIAL_SYMBOLS[i]:
+                why = ""
+            elif not v:
+                why = "is empty"
+            elif len(v) > longest:
+                why = "is too long"
+            elif outer != "chars" and any(ord(c) < 32 or ord(c) == 127 for c in v):
+                why = "holds a control character"
+            else:
+                why = ""
+            if why:
+                raise CheckpointError(
+                    f"{path}: '{field}' entry {i} {_shown(v)} {why}; allowed: {allowed}, each entry once"
+                )
+            seen.add(v)
 
 
 def _rnn_shapes(cell: str, first: int, H: int, layers: int, D: int) -> dict[str, tuple[int, ...]]:
@@ -484,17 +567,25 @@ def _expected_shapes(config: Any) -> dict[str, tuple[int, ...]]:
         return {"bag.weight": (config.vocab_size, config.num_classes), "bias": (config.num_classes,)}
     H, D = config.hidden_size, config.directions
     if isinstance(config, CharLMConfig):  # embedding -> stacked RNN -> next-character head
-        return {"embedding.weight": (config.vocab_size, config.embed_dim),
-                **_rnn_shapes(config.cell, config.embed_dim, H, config.num_layers, 1),
-                "head.weight": (config.vocab_size, H), "head.bias": (config.vocab_size,)}  # fmt: skip
+        return {
+            "embedding.weight": (config.vocab_size, config.embed_dim),
+            **_rnn_shapes(config.cell, config.embed_dim, H, config.num_layers, 1),
+            "head.weight": (config.vocab_size, H),
+            "head.bias": (config.vocab_size,),
+        }
     if isinstance(config, TaggerConfig):  # word embedding + char Conv1d -> BiRNN -> two heads
         c = config
-        return {"embedding.weight": (c.word_vocab_size, c.word_dim),
-                "char_embedding.weight": (c.char_vocab_size, c.char_dim),
-                "char_conv.weight": (c.char_channels, c.char_dim, c.char_kernel), "char_conv.bias": (c.char_channels,),
-                **_rnn_shapes(c.cell, c.input_size, H, c.num_layers, 2),
-                "pos_head.weight": (len(POS_TAGS), 2 * H), "pos_head.bias": (len(POS_TAGS),),
-                "ner_head.weight": (len(NER_TAGS), 2 * H), "ner_head.bias": (len(NER_TAGS),)}  # fmt: skip
+        return {
+            "embedding.weight": (c.word_vocab_size, c.word_dim),
+            "char_embedding.weight": (c.char_vocab_size, c.char_dim),
+            "char_conv.weight": (c.char_channels, c.char_dim, c.char_kernel),
+            "char_conv.bias": (c.char_channels,),
+            **_rnn_shapes(c.cell, c.input_size, H, c.num_layers, 2),
+            "pos_head.weight": (len(POS_TAGS), 2 * H),
+            "pos_head.bias": (len(POS_TAGS),),
+            "ner_head.weight": (len(NER_TAGS), 2 * H),
+            "ner_head.bias": (len(NER_TAGS),),
+        }
     shapes: dict[str, tuple[int, ...]] = {}
     if config.head == "classify":
         shapes["embedding.weight"] = (config.vocab_size, config.embed_dim)
@@ -508,15 +599,18 @@ def _expected_shapes(config: Any) -> dict[str, tuple[int, ...]]:
 
 def _check_symbol_lists(meta_path: Path, meta: Mapping[str, Any], config: Any) -> None:
     """A character model's or tagger's stored vocabularies are lists of strings as long as the config says."""
-    wanted = {CharLMConfig: {"chars": "vocab_size"},
-              TaggerConfig: {"words": "word_vocab_size", "chars": "char_vocab_size"}}.get(type(config), {})  # fmt: skip
+    wanted = {
+        CharLMConfig: {"chars": "vocab_size"},
+        TaggerConfig: {"words": "word_vocab_size", "chars": "char_vocab_size"},
+    }.get(type(config), {})
     for key, size in wanted.items():
         values = meta.get(key)
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise CheckpointError(f"{meta_path}: '{key}' must be a list of strings (the vocabulary, index = id)")
         if len(values) != getattr(config, size):
-            raise CheckpointError(f"{meta_path}: '{key}' has {len(values)} entries but config {size}="
-                                  f"{getattr(config, size)}")  # fmt: skip
+            raise CheckpointError(
+                f"{meta_path}: '{key}' has {len(values)} entries but config {size}={getattr(config, size)}"
+            )
 
 
 def _check_limits(meta_path: Path, config: Any) -> dict[str, tuple[int, ...]]:
@@ -528,8 +622,9 @@ def _check_limits(meta_path: Path, config: Any) -> dict[str, tuple[int, ...]]:
     shapes = _expected_shapes(config)
     n = sum(math.prod(s) for s in shapes.values())
     if n > MAX_PARAMETERS:
-        raise CheckpointError(f"{meta_path}: the config describes {n:,} parameters, above the limit "
-                              f"{MAX_PARAMETERS:,}; refused")  # fmt: skip
+        raise CheckpointError(
+            f"{meta_path}: the config describes {n:,} parameters, above the limit {MAX_PARAMETERS:,}; refused"
+        )
     return shapes
 
 
@@ -597,9 +692,7 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{meta_path}: invalid model config: {e}") from e
     if meta.get("cell", config.cell) != config.cell:
-        raise CheckpointError(
-            f"{meta_path}: cell={meta.get('cell')!r} disagrees with config cell={config.cell!r}"
-        )
+        raise CheckpointError(f"{meta_path}: cell={meta.get('cell')!r} disagrees with config cell={config.cell!r}")
     n_vocab = _vocab_size(meta_path, meta.get("vocab"))
     if n_vocab is not None and config.head == "classify" and n_vocab != config.vocab_size:
         raise CheckpointError(
@@ -607,9 +700,7 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
         )
     labels = meta.get("labels")
     if labels is not None and config.head == "classify" and len(labels) != config.num_classes:
-        raise CheckpointError(
-            f"{meta_path}: {len(labels)} labels but config num_classes={config.num_classes}"
-        )
+        raise CheckpointError(f"{meta_path}: {len(labels)} labels but config num_classes={config.num_classes}")
 
     _check_symbol_lists(meta_path, meta, config)
     expected = _check_limits(meta_path, config)  # name -> shape, from the config alone

@@ -7,9 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import cell_sections
+from dashboard import cell_sections, state
 from dashboard import components as ui
-from dashboard import state
 from dashboard.i18n import t
 from lstmviz import plots
 from lstmviz.names import QUANTITIES
@@ -24,17 +23,20 @@ def render() -> None:
         st.info(t("gen.none"))
         return
     path = st.selectbox(t("gen.model"), list(lms), format_func=lambda p: lms[p].name, key=state.GEN_MODEL)
+    state.check_view(path, state.stamp(path), "generate")  # from meta.json, before the model is loaded
     model, _ = state.load_model(path, state.stamp(path))  # the caption describes this model, not a typical one
     st.caption(t("gen.about", name=ui.md_escape(lms[path].name), model=ui.model_summary(model.rnn)))
     c1, c2, c3, c4 = st.columns(4)
-    prefix = c1.text_input(t("gen.prefix"), "Мне очень ", max_chars=200, key=state.GEN_PREFIX)
+    prefix = c1.text_input(t("gen.prefix"), "Мне очень ", max_chars=state.GEN_PREFIX_CHARS, key=state.GEN_PREFIX)
     temperature = c2.slider(t("gen.temperature"), 0.1, 2.0, 0.8, 0.1, key=state.GEN_TEMPERATURE)
     top_k = c3.slider(t("gen.top_k"), 1, 20, 5, key=state.GEN_TOP_K)
     seed = c4.number_input(t("gen.seed"), 0, 10_000, 0, key=state.GEN_SEED)
     if not prefix:
         st.info(t("gen.empty"))
         return
-    run = state.lm_generate(path, state.stamp(path), prefix, 80, float(temperature), int(top_k), int(seed))
+    run = state.lm_generate(
+        path, state.stamp(path), prefix, state.GEN_LENGTH, float(temperature), int(top_k), int(seed)
+    )
     st.code(prefix + run["continuation"], language=None, wrap_lines=True)  # model output: shown as plain text
     st.caption(t("gen.shown", n=len(prefix), m=len(run["continuation"])))
     text, chars = prefix + run["continuation"], [c if c.strip() else "␣" for c in prefix + run["continuation"]]
@@ -50,15 +52,23 @@ def render() -> None:
     st.subheader(t("gen.top5"))
     top = pd.DataFrame(run["top5"])
     top["char"] = [c if c.strip() else "␣" for c in top["char"]]
-    st.dataframe(ui.localized(top.pivot(index="rank", columns="step", values="char").reset_index(drop=True)),
-                 hide_index=True)  # fmt: skip
+    st.dataframe(
+        ui.localized(top.pivot(index="rank", columns="step", values="char").reset_index(drop=True)), hide_index=True
+    )
     st.subheader(t("gen.connectivity"))
     st.caption(t("gen.connectivity_caption"))
     per_row = st.toggle(t("conn.per_row"), value=True, help=t("conn.per_row_help"), key=state.GEN_PER_ROW)
     models = tuple((p, state.stamp(p)) for p in sorted(lms))  # stamps in the key: a rewritten model is recomputed
-    for i, (name, conn) in enumerate(state.lm_connectivity(models, text[:60]).items()):
-        fig = plots.connectivity_heatmap(conn, [c if c.strip() else "␣" for c in text[:60]], title=name, labels=lbl,
-                                         per_row=per_row)  # fmt: skip
+    refused = [p for p, s in models if state.work_refusal(p, s, "connectivity") is not None]  # from meta.json
+    if refused:
+        names = ", ".join(ui.md_escape(lms[p].name) for p in refused)
+        st.caption(t("budget.skipped", n=len(refused), names=names))
+    models = tuple(m for m in models if m[0] not in refused)
+    shown = text[: state.GEN_CONNECTIVITY_CHARS]
+    for i, (name, conn) in enumerate(state.lm_connectivity(models, shown).items()):
+        fig = plots.connectivity_heatmap(
+            conn, [c if c.strip() else "␣" for c in shown], title=name, labels=lbl, per_row=per_row
+        )
         ui.show_figure(fig, pd.DataFrame(conn), f"connectivity_{name}", f"conn_{i}")
     cell_sections.section(path, lms[path].name, text)
 

@@ -23,11 +23,24 @@ def scores(metrics: dict) -> None:
     for who, m in ((t("tag.model_row"), metrics), (t("tag.baseline_row"), metrics.get("baseline", {}))):
         for head in HEADS:
             if head in m:
-                rows.append({"model": who, "tagset": t(f"head.{head}"), "agreement": round(m[head]["accuracy"], 3),
-                             "macro_f1": round(m[head]["macro_f1"], 3)})  # fmt: skip
-                per_tag += [{"model": who, "tagset": t(f"head.{head}"), "tag": ui.translated(tag, f"{head}.{tag}"),
-                             "f1": round(v["f1"], 3),
-                             "support": v["support"]} for tag, v in m[head]["per_tag"].items()]  # fmt: skip
+                rows.append(
+                    {
+                        "model": who,
+                        "tagset": t(f"head.{head}"),
+                        "agreement": round(m[head]["accuracy"], 3),
+                        "macro_f1": round(m[head]["macro_f1"], 3),
+                    }
+                )
+                per_tag += [
+                    {
+                        "model": who,
+                        "tagset": t(f"head.{head}"),
+                        "tag": ui.translated(tag, f"{head}.{tag}"),
+                        "f1": round(v["f1"], 3),
+                        "support": v["support"],
+                    }
+                    for tag, v in m[head]["per_tag"].items()
+                ]
     if rows:
         st.dataframe(ui.localized(pd.DataFrame(rows)), hide_index=True)
         with st.expander(t("tag.per_tag")):
@@ -45,6 +58,7 @@ def render() -> None:
         return
     ui.sanitize(state.TAG_MODEL, list(taggers))
     path = st.selectbox(t("tag.model"), list(taggers), format_func=lambda p: taggers[p].name, key=state.TAG_MODEL)
+    state.check_view(path, state.stamp(path), "tagger")  # from meta.json, before the model is loaded
     model, _ = state.load_model(path, state.stamp(path))  # the caption describes this model, not a typical one
     st.caption(t("tag.about", name=ui.md_escape(taggers[path].name), model=ui.model_summary(model.rnn)))
     text = st.text_input(t("tag.text"), t("tag.default"), max_chars=ui.MAX_TEXT_CHARS, key=ui.keyed(state.TAG_TEXT))
@@ -55,7 +69,9 @@ def render() -> None:
     if len(run["words"]) == state.MAX_TAGGED_WORDS:
         st.caption(t("tag.cut", n=state.MAX_TAGGED_WORDS))
     table = ui.localized(run["table"], {"pos": "pos", "ner": "ner"})
-    st.dataframe(table, hide_index=True, height=min(38 + 35 * len(table), 38 + 35 * 20))  # up to 20 rows unscrolled  # words are user text: shown as data, never markup
+    st.dataframe(
+        table, hide_index=True, height=min(38 + 35 * len(table), 38 + 35 * 20)
+    )  # up to 20 rows unscrolled  # words are user text: shown as data, never markup
     if not all(run["known"]):
         st.caption(t("tag.unknown"))
     words = plots.token_labels(run["words"], [not k for k in run["known"]])
@@ -67,8 +83,9 @@ def render() -> None:
     tab, q = ui.quantity_tab(quantities, state.TAG_TAB)
     with tab:
         frame = run["frames"][(layer, direction, q)]
-        fig = plots.gate_heatmap(frame, words, q, title=f"{name}: {t('q.' + q)} · {names[(layer, direction)]}",
-                                 labels=lbl)  # fmt: skip
+        fig = plots.gate_heatmap(
+            frame, words, q, title=f"{name}: {t('q.' + q)} · {names[(layer, direction)]}", labels=lbl
+        )
         ui.show_figure(fig, frame, f"tagger_{q}_l{layer}_{direction}", f"tag_{q}")
     st.subheader(t("tag.connectivity"))
     heads = {h: t(f"head.{h}") for h in HEADS}
