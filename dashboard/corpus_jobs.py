@@ -79,8 +79,9 @@ class CorpusBuilds:
             if is_complete(folder):
                 return BuildStatus("ready")
             self._builds[key] = BuildStatus("running")
-        thread = threading.Thread(target=self._run, args=(checkpoint, data, key), daemon=True,
-                                  name=f"lstmviz-corpus-{Path(key).name}")  # fmt: skip
+        thread = threading.Thread(
+            target=self._run, args=(checkpoint, data, key), daemon=True, name=f"lstmviz-corpus-{Path(key).name}"
+        )
         self._threads.append(thread)
         thread.start()
         return self.status(folder)

@@ -36,7 +36,7 @@ def test_random_configurations_match_reference(cfg):
     proj = cfg["proj"] if cfg["kind"] == "lstm" and cfg["proj"] < cfg["H"] else 0
     m = make_module(
         cfg["kind"],
-        I=cfg["I"],
+        n_in=cfg["I"],
         H=cfg["H"],
         L=cfg["L"],
         bidir=cfg["bidir"],
@@ -60,7 +60,7 @@ def test_random_configurations_match_reference(cfg):
 def test_float32_and_float64_states_equal_module_outputs(kind, T, B, dtype):
     import lstmviz
 
-    m = make_module(kind, I=3, H=4, L=2, bidir=True, dtype=dtype)
+    m = make_module(kind, n_in=3, H=4, L=2, bidir=True, dtype=dtype)
     x = torch.randn(B, T, 3, dtype=dtype)
     out0, _ = m(x)
     with lstmviz.record(m) as rec:
