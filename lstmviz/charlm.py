@@ -106,8 +106,13 @@ class CharLM(nn.Module):
             raise TypeError(f"config must be a CharLMConfig, got {type(config).__name__}")
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
-        self.rnn = _RNN[config.cell](config.embed_dim, config.hidden_size, num_layers=config.num_layers,
-                                     batch_first=True, dropout=config.dropout if config.num_layers > 1 else 0.0)  # fmt: skip
+        self.rnn = _RNN[config.cell](
+            config.embed_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
         self._gate_bias()
 
@@ -167,7 +172,13 @@ def initial_model(config: CharLMConfig, meta: dict[str, Any]) -> CharLM:
 
 
 def encode_chars(text: str, chars: Sequence[str]) -> torch.Tensor:
-    """Ids ``(T,)`` of the characters of ``text`` (unknown characters -> 1, ``<unk>``).
+    """Ids ``(T,)`` of the characters of ``text`` (unknown characters -> 1, ``<unk>``), one per character.
+
+    Deliberately no normalisation here: callers line per-character values up with ``text`` (the cell finder's
+    features, the dashboard's steps), so the ids stay one per character. A character the model never saw
+    in training (the corpus has no combining stress mark, decomposed letter or zero-width character) is
+    ``<unk>``, which is what it is to this model. To read a text as the corpus is written, pass it through
+    :func:`lstmviz.text.canonical` (NFC, no stress marks or zero-width characters) first, as the tagger does.
 
     Example:
         >>> encode_chars("ab?", ["<pad>", "<unk>", "a", "b"]).tolist()

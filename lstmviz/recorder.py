@@ -12,7 +12,18 @@ How it works, and why it is safe with one model shared by many threads:
   layer as single-layer fused kernel calls with the module's own weights (bit for
   bit what the stacked kernel computes), applying inter-layer dropout itself, so
   every layer's input and output is known. Gates and cell states are then
-  recomputed in :mod:`lstmviz.unroll`.
+  recomputed in :mod:`lstmviz.unroll`. Two cases compute the output another way and
+  agree with the plain forward only to rounding (see :data:`OUTPUT_TOLERANCE`):
+  an LSTM with ``grads=True`` (extra zero input channels up to batch x hidden
+  ``ZERO_CHANNEL_MAX``, unrolled steps under autograd above), and an LSTM or GRU on
+  unpacked input under ``torch.no_grad()`` with batch x hidden >= ``OWN_LOOP_MIN``
+  (the gates come from the recorder's own step loop). Every RNN, every ``*Cell``, a
+  GRU with ``grads=True`` and everything else is bit for bit (against the plain forward
+  in the same autograd mode: PyTorch's own stacked LSTM rounds differently in the two).
+* A recording sees only the calls made in the thread (or asyncio task) that opened
+  it: another thread running the same model meanwhile runs plainly and lands in no
+  recording. When a block closes having recorded nothing while a watched module ran
+  elsewhere, a ``RuntimeWarning`` says so.
 * Gradients are captured by *tensor* hooks (never module hooks) on each layer's
   output and final states; they die with the autograd graph and never touch the
   shared module. :meth:`Recording.backward` goes further and uses
@@ -26,12 +37,13 @@ from __future__ import annotations
 import contextvars
 import threading
 import types
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, _VF, nn
+from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .fusedgates import run_lstm_layer_fused
@@ -45,7 +57,7 @@ SUPPORTED_TYPES = (nn.LSTM, nn.GRU, nn.RNN, nn.LSTMCell, nn.GRUCell, nn.RNNCell)
 
 # The recordings active in the current thread/task, innermost last.
 _ACTIVE: contextvars.ContextVar[tuple[Recording, ...]] = contextvars.ContextVar("lstmviz_active", default=())
-# id(module) -> [refcount, previous instance-level forward or _MISSING, the module]
+# id(module) -> [refcount, previous instance-level forward or _MISSING, the module, the open recordings watching it]
 _INSTALLED: dict[int, list] = {}
 _INSTALL_LOCK = threading.Lock()
 _MISSING = object()
@@ -57,6 +69,10 @@ OWN_LOOP_MIN = 4096
 FUSED_GATES = True
 # Big LSTMs with gradients: unrolled steps under autograd (see unroll.run_lstm_layer_autograd).
 AUTOGRAD_LOOP = True
+#: Largest difference from the plain forward's output on the paths that are not bit for bit (LSTM with
+#: grads=True; LSTM/GRU under no_grad with batch x hidden >= OWN_LOOP_MIN): 4 machine epsilons of the
+#: dtype, absolute (outputs lie in [-1, 1]; measured at most 1.5 eps). Tested in tests/test_silent_output.py.
+OUTPUT_TOLERANCE = {dt: 4 * torch.finfo(dt).eps for dt in (torch.float64, torch.float32, torch.float16, torch.bfloat16)}
 
 
 def _cell_type(m: nn.Module) -> str | None:
@@ -92,7 +108,9 @@ def find_recurrent_modules(model: nn.Module, names=None) -> dict[str, nn.Module]
         wanted = [names] if isinstance(names, str) else list(names)
         unknown = [n for n in wanted if n not in found]
         if unknown:
-            raise ValueError(f"names {unknown} are not recurrent modules of the model; recurrent modules: {list(found)}")
+            raise ValueError(
+                f"names {unknown} are not recurrent modules of the model; recurrent modules: {list(found)}"
+            )
         selected = {p: m for p, m in found.items() if p in wanted}
     elif callable(names):
         selected = {p: m for p, m in found.items() if names(p)}
@@ -102,7 +120,8 @@ def find_recurrent_modules(model: nn.Module, names=None) -> dict[str, nn.Module]
         n_mods = sum(1 for _ in model.modules())
         raise ValueError(
             f"no recurrent module to record in {type(model).__name__}: searched {n_mods} submodules for "
-            f"{', '.join(t.__name__ for t in SUPPORTED_TYPES)} (names={names!r}; recurrent modules found: {list(found)})"
+            f"{', '.join(t.__name__ for t in SUPPORTED_TYPES)} "
+            f"(names={names!r}; recurrent modules found: {list(found)})"
         )
     return selected
 
@@ -121,6 +140,8 @@ def _dispatch(self: nn.Module, *args, **kwargs):
         return self.forward(*args, **kwargs)
     rec = _active_for(self)
     if rec is None:
+        for open_rec in entry[3]:  # watched elsewhere: that recording will not see this call (warned at its close)
+            open_rec._foreign_calls += 1
         previous = entry[1]
         return previous(*args, **kwargs) if previous is not _MISSING else type(self).forward(self, *args, **kwargs)
     path = rec._targets[id(self)]
@@ -136,22 +157,24 @@ def _dispatch(self: nn.Module, *args, **kwargs):
         raise
 
 
-def _install(m: nn.Module) -> None:
+def _install(m: nn.Module, rec: Recording) -> None:
     with _INSTALL_LOCK:
         entry = _INSTALLED.get(id(m))
         if entry is not None:
             entry[0] += 1
+            entry[3] = entry[3] + (rec,)  # a new tuple: _dispatch reads it without the lock
             return
         previous = m.__dict__.get("forward", _MISSING)
         m.forward = types.MethodType(_dispatch, m)
-        _INSTALLED[id(m)] = [1, previous, m]
+        _INSTALLED[id(m)] = [1, previous, m, (rec,)]
 
 
-def _uninstall(m: nn.Module) -> None:
+def _uninstall(m: nn.Module, rec: Recording) -> None:
     with _INSTALL_LOCK:
         entry = _INSTALLED.get(id(m))
         if entry is None:
             return
+        entry[3] = tuple(r for r in entry[3] if r is not rec)
         entry[0] -= 1
         if entry[0] > 0:
             return
@@ -276,10 +299,10 @@ def _forward_fused(rec, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, un
     x = data
     ys, hns, cns, xs, zs = [], [], [], [], []
     for layer in range(L):
-        w = flat[layer * per_layer:(layer + 1) * per_layer]
-        hx_l = h0[layer * D:(layer + 1) * D]
+        w = flat[layer * per_layer : (layer + 1) * per_layer]
+        hx_l = h0[layer * D : (layer + 1) * D]
         if is_lstm:
-            hx_l = (hx_l, c0[layer * D:(layer + 1) * D])
+            hx_l = (hx_l, c0[layer * D : (layer + 1) * D])
         x_in = x
         if zero_channels:
             z = torch.zeros(*x.shape[:-1], D * P, dtype=dtype, device=device, requires_grad=True)  # (T, B, D*P)
@@ -338,7 +361,6 @@ def _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P):
     return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
 
 
-
 def _forward_lstm_autograd(rec, path, m, data, h0, c0, D, P):
     """Big LSTM with gradients: unrolled steps under autograd; hooks on every h_t and c_t."""
     L = m.num_layers
@@ -350,7 +372,9 @@ def _forward_lstm_autograd(rec, path, m, data, h0, c0, D, P):
         outs = []
         for d in range(D):
             idx = layer * D + d
-            tr, y_d, hs, cs = run_lstm_layer_autograd(x if d == 0 else x.flip(0), h0[idx], c0[idx], _layer_weights(m, layer, d))
+            tr, y_d, hs, cs = run_lstm_layer_autograd(
+                x if d == 0 else x.flip(0), h0[idx], c0[idx], _layer_weights(m, layer, d)
+            )
             call.traces[(layer, d)] = tr
             call.step_grads[(layer, d)] = {
                 "grad_hidden": torch.zeros_like(tr.quantities["hidden"]),
@@ -369,6 +393,7 @@ def _forward_lstm_autograd(rec, path, m, data, h0, c0, D, P):
     rec._add_call(path, call)
     return y, torch.stack(hns), torch.stack(cns)
 
+
 def _record_call(rec, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P):
     """Recompute gates/states of every layer and direction; hook the outputs for gradients."""
     L = len(ys)
@@ -376,14 +401,18 @@ def _record_call(rec, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, 
     keep = rec.grads
     with torch.no_grad():
         if packed:
+
             def pad(t):  # packed data -> (T, B, F), original batch order
                 return pad_packed_sequence(PackedSequence(t.detach(), batch_sizes, sorted_idx, unsorted_idx))[0]
 
-            lengths = pad_packed_sequence(PackedSequence(ys[0].detach()[:, :1], batch_sizes, sorted_idx, unsorted_idx))[1]
+            lengths = pad_packed_sequence(PackedSequence(ys[0].detach()[:, :1], batch_sizes, sorted_idx, unsorted_idx))[
+                1
+            ]
             T = int(lengths.max())
             h0o = h0.index_select(1, unsorted_idx) if unsorted_idx is not None else h0
             c0o = (c0.index_select(1, unsorted_idx) if unsorted_idx is not None else c0) if c0 is not None else None
         else:
+
             def pad(t):
                 return t.detach()
 
@@ -398,13 +427,16 @@ def _record_call(rec, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, 
             y = pad(ys[layer])  # (T, B, D*P)
             for d in range(D):
                 w = _layer_weights(m, layer, d)
-                yd = y[..., d * P:(d + 1) * P]
+                yd = y[..., d * P : (d + 1) * P]
                 xd = x
                 if d == 1:
                     xd, yd = flip_within_lengths(x, len_dev), flip_within_lengths(yd, len_dev)
                 hd = h0o[layer * D + d].detach()
                 cd = c0o[layer * D + d].detach() if c0o is not None else None
-                wd = LayerWeights(*(t.detach() if isinstance(t, Tensor) else t for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr)), w.nonlinearity)
+                wd = LayerWeights(
+                    *(t.detach() if isinstance(t, Tensor) else t for t in (w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.w_hr)),
+                    w.nonlinearity,
+                )
                 call.traces[(layer, d)] = forward_quantities(cell, xd, yd.contiguous(), hd, cd, wd, keep)
     if keep:
         if not any(t.requires_grad for t in ys):
@@ -439,7 +471,11 @@ def _cell_forward(rec: Recording, path: str, m: nn.RNNCellBase, original, input,
     h_out = out[0] if cell == "lstm" else out
     prev_h = hx[0] if (cell == "lstm" and hx is not None) else hx
     continues = prev_h is not None and prev_h is store.last_output
-    if store.sequences and continues and store.sequences[-1][-1]["hidden"].shape[0] != (h_out.shape[0] if h_out.dim() == 2 else 1):
+    if (
+        store.sequences
+        and continues
+        and store.sequences[-1][-1]["hidden"].shape[0] != (h_out.shape[0] if h_out.dim() == 2 else 1)
+    ):
         continues = False
     if rec.grads and not torch.is_grad_enabled():
         raise RuntimeError(
@@ -458,11 +494,15 @@ def _cell_forward(rec: Recording, path: str, m: nn.RNNCellBase, original, input,
             c_prev = hx[1].reshape(B, H) if cell == "lstm" else None
         y = h_out.detach().reshape(1, B, H)
         w = LayerWeights(
-            m.weight_ih.detach(), m.weight_hh.detach(),
-            m.bias_ih.detach() if m.bias else None, m.bias_hh.detach() if m.bias else None,
+            m.weight_ih.detach(),
+            m.weight_hh.detach(),
+            m.bias_ih.detach() if m.bias else None,
+            m.bias_hh.detach() if m.bias else None,
             nonlinearity=getattr(m, "nonlinearity", "tanh"),
         )
-        tr = forward_quantities(cell, x.detach().unsqueeze(0), y, h_prev.detach(), c_prev.detach() if c_prev is not None else None, w, False)
+        tr = forward_quantities(
+            cell, x.detach().unsqueeze(0), y, h_prev.detach(), c_prev.detach() if c_prev is not None else None, w, False
+        )
         q = {k: v[0].detach().cpu() for k, v in tr.quantities.items()}  # (B, U)
         if cell == "lstm":
             q["cell"] = out[1].detach().reshape(B, H).cpu()  # the cell's own c_t, exact
@@ -506,6 +546,15 @@ def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Rec
         ValueError: the model has no (matching) recurrent module.
         RuntimeError: ``grads=True`` under ``torch.no_grad()``.
 
+    Warns:
+        RuntimeWarning: the block closed having recorded nothing while a watched module ran in another thread
+            or context (a recording is per thread and asyncio task: only calls made where it was opened count).
+
+    What the model returns inside the block is bit for bit its plain forward (in the same autograd mode),
+    except for an LSTM with ``grads=True`` and an LSTM or GRU under ``torch.no_grad()`` with batch x hidden
+    >= ``OWN_LOOP_MIN`` (4096): there the output is computed another way and agrees to
+    :data:`OUTPUT_TOLERANCE` (4 machine epsilons of its dtype: float32 4.8e-7, float16 3.9e-3, bfloat16 3.1e-2).
+
     Example:
         >>> import lstmviz
         >>> lstm = nn.LSTM(8, 16, num_layers=2, batch_first=True)
@@ -520,8 +569,10 @@ def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Rec
     targets = find_recurrent_modules(model, names)
     on_meta = [f"{path or '<root>'}.{n}" for path, m in targets.items() for n, p in m.named_parameters() if p.is_meta]
     if on_meta:  # a meta tensor has shapes but no values: nothing could be recorded from it
-        raise ValueError(f"record() needs a model with real weights; {on_meta[0]} is on the 'meta' device "
-                         "(load or initialise the weights first, e.g. model.to_empty(device='cpu'))")  # fmt: skip
+        raise ValueError(
+            f"record() needs a model with real weights; {on_meta[0]} is on the 'meta' device "
+            "(load or initialise the weights first, e.g. model.to_empty(device='cpu'))"
+        )
     if grads and not torch.is_grad_enabled():
         raise RuntimeError(
             "record(grads=True) was entered under torch.no_grad() or torch.inference_mode(): "
@@ -529,21 +580,30 @@ def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Rec
         )
     rec = Recording({p: _cell_type(m) for p, m in targets.items()}, grads)
     rec._targets = {id(m): p for p, m in targets.items()}
+    rec._foreign_calls = 0  # calls of a watched module from another thread or context while this block is open
     modes = [(mod, mod.training) for mod in model.modules()]
     token = _ACTIVE.set(_ACTIVE.get() + (rec,))
     installed = []
     try:
-        for path, m in targets.items():
-            _install(m)
+        for m in targets.values():
+            _install(m, rec)
             installed.append(m)
         yield rec
     finally:
         for m in installed:
-            _uninstall(m)
+            _uninstall(m, rec)
         _ACTIVE.reset(token)
         for mod, was_training in modes:
             mod.training = was_training
         rec._close()
+    if rec._foreign_calls and not rec._recorded_paths():
+        warnings.warn(
+            f"record() recorded nothing: the watched module(s) ran {rec._foreign_calls} time(s) in another thread "
+            "(or asyncio task/context) while the block was open, and a recording only sees calls made in the "
+            "thread or context that opened it; run the model inside the with-block, in the same thread",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def trace(model: nn.Module, *inputs, loss_fn: Callable | None = None, names=None, **kwargs) -> Recording:
@@ -577,4 +637,3 @@ def trace(model: nn.Module, *inputs, loss_fn: Callable | None = None, names=None
             loss = loss_fn(out)
             rec.backward(loss)
     return rec
-

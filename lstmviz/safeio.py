@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_JSON_DEPTH", "UnsafeFileError", "check_regular", "read_bytes", "read_json"]
+__all__ = ["MAX_JSON_DEPTH", "UnsafeFileError", "check_regular", "read_bytes", "read_json", "tmp_sibling"]
 
 MAX_JSON_DEPTH = 64  # our files nest < 10 deep; deeper input is refused, never recursed into
 
@@ -48,9 +50,19 @@ def check_regular(path: str | os.PathLike, inside: str | os.PathLike | None = No
         if not real.is_relative_to(root):
             raise UnsafeFileError(f"{p} is a symlink to {real}, outside {root}; refused")
     if not stat.S_ISREG(st.st_mode):
-        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
-                else "a character device" if stat.S_ISCHR(st.st_mode) else "a block device"
-                if stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")  # fmt: skip
+        kind = (
+            "a directory"
+            if stat.S_ISDIR(st.st_mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a character device"
+            if stat.S_ISCHR(st.st_mode)
+            else "a block device"
+            if stat.S_ISBLK(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "not a file"
+        )
         raise UnsafeFileError(f"{p} is not a regular file ({kind}); refused")
     return st
 
@@ -93,8 +105,9 @@ def _depth(obj: Any, limit: int) -> int:
     return deepest
 
 
-def read_json(path: str | os.PathLike, max_bytes: int, what: str = "JSON",
-              inside: str | os.PathLike | None = None) -> Any:  # fmt: skip
+def read_json(
+    path: str | os.PathLike, max_bytes: int, what: str = "JSON", inside: str | os.PathLike | None = None
+) -> Any:
     """Parsed JSON of a bounded regular file, nested at most :data:`MAX_JSON_DEPTH` deep.
 
     Args:
@@ -118,10 +131,24 @@ def read_json(path: str | os.PathLike, max_bytes: int, what: str = "JSON",
     try:
         obj = json.loads(raw.decode("utf-8"))
     except RecursionError:
-        raise UnsafeFileError(f"{path} cannot be read as {what}: it nests deeper than {MAX_JSON_DEPTH} levels; "
-                              "refused") from None  # fmt: skip
+        raise UnsafeFileError(
+            f"{path} cannot be read as {what}: it nests deeper than {MAX_JSON_DEPTH} levels; refused"
+        ) from None
     except (UnicodeDecodeError, ValueError) as e:
         raise UnsafeFileError(f"{path} is not valid JSON ({what}): {type(e).__name__}: {str(e)[:200]}") from None
     if _depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise UnsafeFileError(f"{path} cannot be read as {what}: it nests deeper than {MAX_JSON_DEPTH} levels; refused")
     return obj
+
+
+def tmp_sibling(path: str | os.PathLike) -> Path:
+    """A temporary name beside ``path`` that no other process, thread or call uses: ``.<name>.tmp-<pid>-<thread>-
+    <random>``. Write there, then ``os.replace`` it over ``path``; two writers of the same file never share it.
+
+    Example:
+        >>> a, b = tmp_sibling("/tmp/x.json"), tmp_sibling("/tmp/x.json")
+        >>> a != b and a.name.startswith(".x.json.tmp-") and a.parent == Path("/tmp")
+        True
+    """
+    p = Path(path)
+    return p.with_name(f".{p.name}.tmp-{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}")

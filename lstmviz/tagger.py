@@ -13,8 +13,10 @@ the recorder and the dashboard find the pieces)::
     ner_head        nn.Linear(2 * hidden_size, len(NER_TAGS))
 
 Words come from :func:`tokenize` (a fixed regular expression, so the shipped tagger needs no tokenizer
-package); the vocabularies are stored in the checkpoint's meta (``words``, ``chars``, ``pos_tags``,
-``ner_tags``; index = id, 0 = ``<pad>``, 1 = ``<unk>``). Checkpoints record ``model_kind="tagger"``.
+package; stress marks, a decomposed ``ё`` and zero-width characters never cut a word, and the model reads
+its :func:`lstmviz.text.canonical` form, the normalisation the sentiment pipeline uses); the vocabularies
+are stored in the checkpoint's meta (``words``, ``chars``, ``pos_tags``, ``ner_tags``; index = id,
+0 = ``<pad>``, 1 = ``<unk>``). Checkpoints record ``model_kind="tagger"``.
 
 Example::
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
@@ -36,29 +39,79 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstmviz.models import CELLS, config_from_dict, init_weights
+from lstmviz.text import canonical, word_joiners
 
-__all__ = ["POS_TAGS", "NER_TAGS", "HEADS", "TaggerConfig", "Tagger", "TagResult", "tokenize", "encode_words",
-           "tag_text", "indices", "encode_sentences", "MAX_WORD_CHARS"]  # fmt: skip
+__all__ = [
+    "POS_TAGS",
+    "NER_TAGS",
+    "HEADS",
+    "TaggerConfig",
+    "Tagger",
+    "TagResult",
+    "tokenize",
+    "encode_words",
+    "tag_text",
+    "indices",
+    "encode_sentences",
+    "MAX_WORD_CHARS",
+]
 
 # Universal Dependencies parts of speech (what the slovnet morphology model predicts), fixed order.
-POS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN",
-            "PUNCT", "SCONJ", "SYM", "VERB", "X")  # fmt: skip
+POS_TAGS = (
+    "ADJ",
+    "ADP",
+    "ADV",
+    "AUX",
+    "CCONJ",
+    "DET",
+    "INTJ",
+    "NOUN",
+    "NUM",
+    "PART",
+    "PRON",
+    "PROPN",
+    "PUNCT",
+    "SCONJ",
+    "SYM",
+    "VERB",
+    "X",
+)
 # BIO named-entity tags over the slovnet NER types.
 NER_TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
 HEADS = ("pos", "ner")  # the two outputs, by name
 MAX_WORD_CHARS = 24  # characters of a word the convolution sees (longer words are cut; Russian rarely needs more)
-_WORD = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]")  # words (with inner hyphens/apostrophes) and single symbols
+_WORD: re.Pattern[str] | None = None  # built on first use (:func:`_word_pattern`)
 _RNN = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
+def _word_pattern() -> re.Pattern[str]:
+    """Words (with inner hyphens/apostrophes, combining marks and zero-width characters) and single symbols."""
+    global _WORD
+    if _WORD is None:
+        w = f"(?:\\w|{word_joiners()})"  # a stress mark, a decomposed ё's dots or a zero-width joiner continue a word
+        _WORD = re.compile(f"\\w{w}*(?:[-'’]\\w{w}*)*|[^\\w\\s]")
+    return _WORD
+
+
 def tokenize(text: str) -> list[tuple[str, int, int]]:
-    """Words and punctuation marks of ``text`` with their character spans ``(word, start, end)``.
+    """Words and punctuation marks of ``text``: ``(model form, start, end)``, where ``text[start:end]`` is the
+    surface and the model form its :func:`lstmviz.text.canonical` (NFC, no stress marks or zero-width
+    characters). Format characters and combining marks on their own are no tokens.
 
     Example:
         >>> [w for w, _, _ in tokenize("Ростов-на-Дону, «Газпром»!")]
         ['Ростов-на-Дону', ',', '«', 'Газпром', '»', '!']
+        >>> tokenize("Ста\u0301рый за\u0301мок")
+        [('Старый', 0, 7), ('замок', 8, 14)]
     """
-    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+    out = []
+    for m in _word_pattern().finditer(text):
+        if unicodedata.category(m.group()[0])[0] in "MC":  # an orphan mark, a format or control character
+            continue
+        form = canonical(m.group())
+        if form:
+            out.append((form, m.start(), m.end()))
+    return out
 
 
 @dataclass
@@ -86,8 +139,16 @@ class TaggerConfig:
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell={self.cell!r} is not supported; allowed: {', '.join(CELLS)}")
-        for name in ("word_vocab_size", "char_vocab_size", "word_dim", "char_dim", "char_channels", "char_kernel",
-                     "hidden_size", "num_layers"):  # fmt: skip
+        for name in (
+            "word_vocab_size",
+            "char_vocab_size",
+            "word_dim",
+            "char_dim",
+            "char_channels",
+            "char_kernel",
+            "hidden_size",
+            "num_layers",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name}={v!r} is invalid; allowed: an integer > 0")
@@ -142,8 +203,14 @@ class Tagger(nn.Module):
         self.char_embedding = nn.Embedding(c.char_vocab_size, c.char_dim, padding_idx=0)
         self.char_conv = nn.Conv1d(c.char_dim, c.char_channels, c.char_kernel, padding=c.char_kernel // 2)
         self.dropout = nn.Dropout(c.dropout)
-        self.rnn = _RNN[c.cell](c.input_size, c.hidden_size, num_layers=c.num_layers, batch_first=True,
-                                bidirectional=True, dropout=c.dropout if c.num_layers > 1 else 0.0)  # fmt: skip
+        self.rnn = _RNN[c.cell](
+            c.input_size,
+            c.hidden_size,
+            num_layers=c.num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=c.dropout if c.num_layers > 1 else 0.0,
+        )
         self.pos_head = nn.Linear(2 * c.hidden_size, len(POS_TAGS))
         self.ner_head = nn.Linear(2 * c.hidden_size, len(NER_TAGS))
 
@@ -153,18 +220,18 @@ class Tagger(nn.Module):
         e = self.char_embedding(chars.reshape(B * T, C)).transpose(1, 2)  # (B*T, char_dim, C)
         conv = self.char_conv(e)  # (B*T, K, C)
         # Max over the word's real characters only (padding never wins); an empty slot gives 0.
-        mask = (chars.reshape(B * T, 1, C) != 0)
+        mask = chars.reshape(B * T, 1, C) != 0
         pooled = conv.masked_fill(~mask, -torch.inf).amax(-1)  # (B*T, K)
         pooled = torch.where(mask.any(-1), pooled, torch.zeros_like(pooled)).reshape(B, T, -1)  # (B, T, K)
         return torch.cat([self.embedding(words), pooled], -1)  # (B, T, W + K)
 
-    def forward(self, words: torch.Tensor, chars: torch.Tensor,
-                lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    def forward(
+        self, words: torch.Tensor, chars: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(pos logits (B, T, 17), ner logits (B, T, 7))``; ``lengths`` (B,) packs a padded batch."""
         return self.forward_embedded(self.embed(words, chars), lengths)
 
-    def forward_embedded(self, x: torch.Tensor, lengths: torch.Tensor | None = None,
-                         head: str | None = None) -> Any:  # fmt: skip
+    def forward_embedded(self, x: torch.Tensor, lengths: torch.Tensor | None = None, head: str | None = None) -> Any:
         """Logits from word representations ``(B, T, E)``: both heads, or one when ``head`` names it."""
         x = self.dropout(x)
         if lengths is not None:
@@ -181,8 +248,9 @@ class Tagger(nn.Module):
         return (self.pos_head if head == "pos" else self.ner_head)(out)
 
 
-def encode_sentences(sentences: Sequence[Sequence[str]], word_index: dict[str, int],
-                     char_index: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+def encode_sentences(
+    sentences: Sequence[Sequence[str]], word_index: dict[str, int], char_index: dict[str, int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Padded ids of many sentences: lower-cased words ``(B, T)``, their first characters ``(B, T, C)`` (id 0 =
     padding, unknown -> 1) and the lengths ``(B,)``.
 
@@ -201,8 +269,9 @@ def encode_sentences(sentences: Sequence[Sequence[str]], word_index: dict[str, i
     return words, chars, torch.tensor([len(s) for s in sentences])
 
 
-def encode_words(words: Sequence[str], word_index: dict[str, int],
-                 char_index: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def encode_words(
+    words: Sequence[str], word_index: dict[str, int], char_index: dict[str, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Ids ``(1, T)`` of the lower-cased words and ``(1, T, C)`` of their first characters (unknown -> 1).
 
     Example:
@@ -243,7 +312,7 @@ def tag_text(model: Tagger, meta: dict[str, Any], text: str, max_words: int = 20
         ['NOUN', 'VERB', 'NOUN', 'PUNCT']
     """
     toks = tokenize(text)[:max_words]
-    words = [w for w, _, _ in toks]
+    words = [w for w, _, _ in toks]  # model forms (canonical); the result shows the surfaces
     word_index, char_index = indices(meta)
     if not words:
         empty = torch.zeros(1, 0, dtype=torch.long)
@@ -252,7 +321,13 @@ def tag_text(model: Tagger, meta: dict[str, Any], text: str, max_words: int = 20
     pos, ner = model(w, c)
     pp, nn_ = torch.softmax(pos[0], -1).max(-1), torch.softmax(ner[0], -1).max(-1)
     return TagResult(
-        words=words, spans=[(s, e) for _, s, e in toks], known=[int(i) != 1 for i in w[0]],
-        pos=[POS_TAGS[i] for i in pp.indices.tolist()], ner=[NER_TAGS[i] for i in nn_.indices.tolist()],
-        pos_p=pp.values.tolist(), ner_p=nn_.values.tolist(), word_ids=w, char_ids=c,
-    )  # fmt: skip
+        words=[text[s:e] for _, s, e in toks],
+        spans=[(s, e) for _, s, e in toks],
+        known=[int(i) != 1 for i in w[0]],
+        pos=[POS_TAGS[i] for i in pp.indices.tolist()],
+        ner=[NER_TAGS[i] for i in nn_.indices.tolist()],
+        pos_p=pp.values.tolist(),
+        ner_p=nn_.values.tolist(),
+        word_ids=w,
+        char_ids=c,
+    )

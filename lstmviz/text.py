@@ -8,8 +8,9 @@ Deliberate choices:
 
 * case: the model sees lower case (``norm``/``lemma``); ``text`` keeps the surface as typed;
 * ``ё`` is folded to ``е`` in the model forms (Russian writers use them interchangeably);
-  stress marks (U+0301) and soft hyphens are dropped from the model forms, NFC is applied first
-  so a decomposed ``й``/``ё`` still becomes one letter;
+  stress marks (U+0301), soft hyphens and zero-width characters are dropped from the model forms
+  (:func:`canonical`, shared by every tokenizer of the package), NFC is applied first so a decomposed
+  ``й``/``ё`` still becomes one letter; inside a word they never cut it;
 * numbers -> ``<num>``, URLs and e-mail addresses -> ``<url>``, ``@mentions`` -> ``<user>``;
 * emoji stay themselves (minus the U+FE0F variation selector), kind ``'emoji'``;
 * Latin-script words are lower-cased but not lemmatized (pymorphy3 only knows Russian);
@@ -42,11 +43,13 @@ __all__ = [
     "Token",
     "URL_TOKEN",
     "USER_TOKEN",
+    "canonical",
     "get_morph",
     "is_stopword",
     "lemmatize_word",
     "normalize",
     "tokenize",
+    "word_joiners",
 ]
 
 NUM_TOKEN = "<num>"
@@ -79,10 +82,12 @@ assert not STOP_WORDS & NEGATIONS, "negations must never be stop words"
 # kept as their normalized form.
 _MAX_LEMMA_LEN = 64
 
-# Characters removed from model forms after NFC: leftover combining diacritics (Russian stress
-# marks have no precomposed form), soft hyphen and word joiner; ё is folded to е.
-_NORM_TABLE = {cp: None for cp in range(0x0300, 0x0370)}
-_NORM_TABLE.update({0x00AD: None, 0x2060: None, ord("ё"): "е"})
+# Characters removed from every model form after NFC (:func:`canonical`): leftover combining diacritics
+# (Russian stress marks have no precomposed form), soft hyphen and the zero-width characters (space,
+# non-joiner, joiner, word joiner, BOM); normalize() also folds ё to е.
+_STRIP_TABLE = {cp: None for cp in range(0x0300, 0x0370)}
+_STRIP_TABLE.update({cp: None for cp in (0x00AD, 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF)})
+_NORM_TABLE = {**_STRIP_TABLE, ord("ё"): "е"}
 _EMOJI_TABLE = {0xFE0E: None, 0xFE0F: None}
 
 _CYRILLIC = re.compile(r"[\u0400-\u052f]")
@@ -117,8 +122,28 @@ class Token:
     kind: str
 
 
+def canonical(s: str) -> str:
+    """The one normalisation every tokenizer's model form starts from: NFC, then no combining stress marks
+    (or other diacritics left over after NFC), soft hyphens or zero-width characters. Case and ``ё`` are kept
+    (:func:`normalize` adds lower case and ``ё`` -> ``е`` for the sentiment pipeline; the tagger uses this).
+
+    Example:
+        >>> canonical("Ста\u0301рый е\u0308ж сло\u200dво")
+        'Старый ёж слово'
+    """
+    return unicodedata.normalize("NFC", s).translate(_STRIP_TABLE)
+
+
+@functools.cache
+def word_joiners() -> str:
+    """Regex class of the characters that continue a word without being letters: every combining mark
+    (Unicode category M*), the soft hyphen and the zero-width characters. Tokenizers keep them inside a
+    word (so a stress mark or a zero-width joiner never cuts one) and :func:`canonical` removes them."""
+    return f"[{_mark_class()}\\u00ad\\u200b\\u200c\\u200d\\u2060\\ufeff]"
+
+
 def normalize(s: str) -> str:
-    """Return the model form of a surface string: NFC, lower case, ``ё`` -> ``е``, no stress marks.
+    """Return the model form of a surface string: :func:`canonical`, lower case, ``ё`` -> ``е``.
 
     Args:
         s: Any string.
@@ -130,7 +155,7 @@ def normalize(s: str) -> str:
         >>> normalize("Ёлка́")
         'елка'
     """
-    return unicodedata.normalize("NFC", s).lower().translate(_NORM_TABLE)
+    return canonical(s).lower().translate(_NORM_TABLE)
 
 
 def get_morph() -> Any:
@@ -229,12 +254,12 @@ def _pattern() -> re.Pattern[str]:
 
 def _build_pattern() -> str:
     """Assemble the master regex; alternatives are tried in order at each position."""
-    mark = f"[{_mark_class()}\\u00ad\\u200c\\u200d\\u2060]"
+    mark = word_joiners()
     # Word characters: letters and digits, plus combining marks and in-word joiners.
     wchar = f"(?:[^\\W_]|{mark})"
     word = f"[^\\W\\d_]{wchar}*(?:[-\\u2010\\u2011'\\u2019]{wchar}+)*"
     # A URL may not end in punctuation that usually belongs to the sentence.
-    url_tail = "[^\\s<>\"«»]*[^\\s<>\"«».,;:!?)\\]}'\\u2019\\u201d…]"
+    url_tail = '[^\\s<>"«»]*[^\\s<>"«».,;:!?)\\]}\'\\u2019\\u201d…]'
     tlds = "ru|рф|su|com|org|net|io|info|me|ua|by|kz|de|uk|edu|gov|dev|ai|app"
     url = (
         f"(?i:https?://|ftp://|www\\.){url_tail}"
@@ -394,4 +419,3 @@ class TextPipeline:
         if unknown:
             raise ValueError(f"unknown TextPipeline option(s) {unknown}; allowed: {allowed}")
         return cls(**d)
-

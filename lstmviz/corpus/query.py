@@ -2,8 +2,21 @@
 
 The recording (see :mod:`lstmviz.corpus.record`) is read in place by DuckDB (``read_parquet`` over the
 part files); nothing is loaded whole. Top contexts and histograms are SQL. The LSTMVis match streams
-one value column in Arrow batches of whole sentences and keeps only the best ``k`` spans, so memory
-stays bounded for any corpus size.
+one value column part by part in Arrow batches of whole sentences and keeps only the best ``k`` spans,
+so memory stays bounded for any corpus size.
+
+A recording folder is data, never code (issue 19). Its manifest is checked field by field
+(:mod:`lstmviz.corpus.manifest`) and a column name reaches SQL only as an identifier rebuilt by our own
+code from its parsed parts (:func:`~lstmviz.corpus.manifest.sql_identifier`); values are parameters.
+The part files are the manifest's, listed by us and passed literally (a folder named ``rec?`` is read
+through symlinks with plain names, because DuckDB expands ``*``, ``?`` and ``[`` in the paths it gets).
+Each part is checked before it is queried: a regular file inside the folder, a Parquet file DuckDB can
+open, the columns and types the manifest names, and at most :data:`~lstmviz.pipeline.MAX_TOKENS` rows
+per sentence (the recorder's cap; a longer sentence is refused naming its part, before its rows are
+gathered). The DuckDB connection is a second wall: it may open only those part files
+(``allowed_paths``, then ``enable_external_access = false`` and ``lock_configuration = true``), so it
+reads no other file and writes no new one, and :meth:`CorpusQuery.sql` runs one ``SELECT`` only.
+Every failure is a ``ValueError`` of one line naming the file or the value and what is allowed.
 
 The match follows LSTMVis (Strobelt et al. 2018, ``query_similar_activations``): a unit is *on* at a step
 when its value exceeds the threshold; a corpus span of the selection's length *matches* a unit when the
@@ -21,20 +34,64 @@ Example::
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Sequence
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from lstmviz.corpus.manifest import sql_identifier
 from lstmviz.corpus.record import read_manifest
+from lstmviz.pipeline import MAX_TOKENS
 
 __all__ = ["CorpusQuery", "units_on"]
 
-_PART = re.compile(r"part-\d{5}\.parquet")
 BATCH_ROWS = 65_536  # tokens per Arrow batch the match reads (bounded memory for any corpus)
+GLOB_CHARS = frozenset("*?[")  # what DuckDB expands in a path it is given
+META_TYPES = {  # DuckDB's types of the token columns every part holds
+    "sentence_id": "BIGINT",
+    "step": "INTEGER",
+    "token": "VARCHAR",
+    "lemma": "VARCHAR",
+    "start": "INTEGER",
+    "end": "INTEGER",
+    "unknown": "BOOLEAN",
+}
+_RECORD_AGAIN = "a part written by `python -m lstmviz.corpus record` (delete it and record again)"
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else type(error).__name__
+
+
+def walled_connection(paths: Sequence[str]) -> Any:
+    """A DuckDB connection that may open ``paths`` and no other file: it cannot read, write, attach, install or
+    load anything else, and its settings are locked (``SET`` / ``RESET`` of them fail).
+
+    ``allowed_paths`` is set first: DuckDB reads a view lazily, so a view made before access is closed could not
+    read its own files afterwards.
+
+    Example:
+        >>> import duckdb
+        >>> con = walled_connection([])
+        >>> try:
+        ...     con.execute("COPY (SELECT 1) TO 'x.csv'")
+        ... except duckdb.PermissionException as e:
+        ...     print(str(e).split(" - ")[-1])
+        file system operations are disabled by configuration
+    """
+    import duckdb
+
+    con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute("SET allowed_paths = $p", {"p": list(paths)})
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
 
 
 def units_on(values: np.ndarray, start: int, end: int, threshold: float, off_before: bool = True) -> list[int]:
@@ -56,7 +113,12 @@ def units_on(values: np.ndarray, start: int, end: int, threshold: float, off_bef
 
 
 class CorpusQuery:
-    """Read-only queries on one recording folder (a fresh DuckDB connection per object; not shared by threads).
+    """Read-only queries on one recording folder (a fresh, walled DuckDB connection per object; not shared by
+    threads).
+
+    Raises:
+        ValueError: one line naming the file or value and what is allowed, for a manifest or part that is not
+            one of ours (see the module docstring); also from every query on data that breaks the checks.
 
     Example:
         >>> q = CorpusQuery("/tmp/rec")  # doctest: +SKIP
@@ -65,27 +127,124 @@ class CorpusQuery:
     """
 
     def __init__(self, folder: str | os.PathLike) -> None:
-        import duckdb
+        from lstmviz.safeio import UnsafeFileError, check_regular
 
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
-        names = [str(p.get("file", "")) if isinstance(p, dict) else "" for p in self.manifest.get("parts", [])]
-        bad = [n for n in names if not _PART.fullmatch(n)]
-        if bad:  # the names go into SQL: only our own pattern is accepted
-            raise ValueError(f"{self.folder / 'manifest.json'} names parts that are not lstmviz part files: {bad[:3]}")
-        files = [str(self.folder / n) for n in names if (self.folder / n).is_file()]
-        if not files:
+        self._parts: list[tuple[int, Path, str]] = []  # (index, path, the path DuckDB is given)
+        for i, part in enumerate(self.manifest["parts"]):
+            path = self.folder / part["file"]  # a name of our own pattern (validated): no SQL, no glob
+            if os.path.lexists(path):
+                try:
+                    check_regular(path, inside=self.folder)  # no FIFO, device, or symlink out of the folder
+                except UnsafeFileError as e:
+                    raise ValueError(f"{e}; allowed: a regular file inside the recording folder") from None
+                self._parts.append((i, path, os.path.abspath(path)))
+        if not self._parts:
             raise ValueError(f"{self.folder} holds no recorded part yet")
-        self.complete = len(files) == len(names)
-        self.con = duckdb.connect()
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)  # DDL takes no parameters
-        self.con.execute(f"CREATE VIEW tokens AS SELECT * FROM read_parquet([{listed}])")
+        self.complete = len(self._parts) == len(self.manifest["parts"])
+        self._tmp: Path | None = None
+        if any(GLOB_CHARS & set(given) for _, _, given in self._parts):
+            self._parts = self._plain_names(self._parts)
+        self.con = walled_connection([given for _, _, given in self._parts])
+        for i, path, given in self._parts:
+            self._check_part(i, path, given)
+        self.con.read_parquet([given for _, _, given in self._parts]).create_view("tokens")
+
+    def _plain_names(self, parts: list[tuple[int, Path, str]]) -> list[tuple[int, Path, str]]:
+        """The parts behind symlinks in a private temporary folder whose path has no ``*``, ``?`` or ``[`` (DuckDB
+        would expand them and read other folders' files); the folder goes with this object."""
+        tmp = Path(tempfile.mkdtemp(prefix="lstmviz-corpus-"))
+        self._tmp = tmp
+        weakref.finalize(self, shutil.rmtree, tmp, True)
+        if GLOB_CHARS & set(str(tmp)):
+            raise ValueError(
+                f"{self.folder} has *, ? or [ in its path and so has the temporary folder {tmp}; "
+                "allowed: a temporary folder (TMPDIR) without them"
+            )
+        out = []
+        for i, path, given in parts:
+            link = tmp / path.name
+            try:
+                os.symlink(given, link)
+            except OSError as e:
+                raise ValueError(f"{self.folder} has *, ? or [ in its path and {link} cannot link to it: {e}") from None
+            out.append((i, path, str(link)))
+        return out
+
+    def _check_part(self, index: int, path: Path, given: str) -> None:
+        """One part is a Parquet file with the manifest's columns and types and at most ``MAX_TOKENS`` rows per
+        sentence of its range; ValueError naming the file otherwise."""
+        import duckdb
+
+        first, end = self.manifest["parts"][index]["first"], self.manifest["parts"][index]["end"]
+        try:
+            described = self.con.execute("DESCRIBE SELECT * FROM read_parquet($f)", {"f": [given]}).fetchall()
+            ((rows,),) = self.con.execute("SELECT num_rows FROM parquet_file_metadata($f)", {"f": [given]}).fetchall()
+        except duckdb.Error as e:
+            raise ValueError(
+                f"{path} is not a readable Parquet file ({_first_line(e)}); allowed: {_RECORD_AGAIN}"
+            ) from None
+        got = {str(r[0]): str(r[1]) for r in described}
+        want = dict(META_TYPES)
+        for name, info in self.manifest["columns"].items():
+            want[name] = f"FLOAT[{info['units']}]"
+        for name, kind in want.items():
+            if name not in got:
+                raise ValueError(f"{path} has no column {name}; allowed: {_RECORD_AGAIN}")
+            ok = (kind, "FLOAT[]") if kind.startswith("FLOAT[") else (kind,)
+            if got[name] not in ok:
+                raise ValueError(
+                    f"{path}: column {name} is {got[name][:60]}; allowed: {' or '.join(ok)} "
+                    f"(dtype {self.manifest['dtype']})"
+                )
+        extra = sorted(set(got) - set(want))
+        if extra:
+            raise ValueError(
+                f"{path} has a column the manifest does not name ({extra[0][:60]!r}); allowed: {_RECORD_AGAIN}"
+            )
+        if list(got) != list(want):  # the parts are read as one table: same columns in the same order
+            raise ValueError(f"{path} holds its columns in another order; allowed: {', '.join(want)}")
+        limit = (end - first) * MAX_TOKENS
+        if rows > limit:
+            raise ValueError(
+                f"{path} holds {rows:,} rows for {end - first:,} sentences; allowed: at most {MAX_TOKENS} tokens a "
+                f"sentence ({limit:,} rows)"
+            )
+
+    def close(self) -> None:
+        """Closes the DuckDB connection (and removes the temporary links, if any)."""
+        self.con.close()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> CorpusQuery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _part_name(self, sentence_id: int) -> str:
+        """The part file that holds a sentence, by the manifest's plan."""
+        i = int(sentence_id) // self.manifest["part_size"]
+        return (
+            str(self.folder / self.manifest["parts"][i]["file"])
+            if 0 <= i < len(self.manifest["parts"])
+            else (f"{self.folder} (sentence {sentence_id} is outside every part)")
+        )
 
     def _column(self, column: str) -> dict[str, Any]:
-        info = self.manifest["columns"].get(column)
+        info = self.manifest["columns"].get(column) if isinstance(column, str) else None
         if info is None:
-            raise ValueError(f"column {column!r} is not in this recording; allowed: {', '.join(self.manifest['columns'])}")
+            raise ValueError(
+                f"column {column!r} is not in this recording; allowed: {', '.join(self.manifest['columns'])}"
+            )
         return info
+
+    def _ident(self, column: str) -> str:
+        """The SQL identifier of a value column of this recording, built by our own code (never the given text)."""
+        self._column(column)
+        return sql_identifier(column)
 
     def _unit(self, column: str, unit: int) -> int:
         units = self._column(column)["units"]
@@ -93,23 +252,72 @@ class CorpusQuery:
             raise ValueError(f"unit={unit!r} is invalid; allowed: 0 .. {units - 1}")
         return int(unit) + 1  # DuckDB lists are 1-based
 
+    @staticmethod
+    def _one_select(query: str) -> None:
+        """ValueError unless ``query`` is exactly one SELECT statement (no COPY, ATTACH, SET, PRAGMA, ...)."""
+        import duckdb
+
+        try:
+            kinds = [st.type for st in duckdb.extract_statements(query)]
+        except duckdb.Error as e:
+            raise ValueError(f"SQL is invalid: {_first_line(e)}") from None
+        if kinds != [duckdb.StatementType.SELECT]:
+            names = ", ".join(k.name for k in kinds) or "none"
+            raise ValueError(f"SQL of {len(kinds)} statement(s) ({names}); allowed: one SELECT")
+
+    def _run(self, query: str, params: Any = None) -> Any:
+        """Executes one SELECT of ours or the caller's on the walled connection; DuckDB errors become one line."""
+        import duckdb
+
+        self._one_select(query)
+        try:
+            return self.con.execute(query, params)
+        except duckdb.Error as e:
+            raise ValueError(f"{self.folder}: {_first_line(e)}") from None
+
     def sql(self, query: str, params: Any = None) -> pd.DataFrame:
-        """Any SQL over the view ``tokens`` (one row per token), as a DataFrame."""
-        return self.con.execute(query, params).df()
+        """One SELECT over the view ``tokens`` (one row per token), as a DataFrame; it reads the parts only.
+
+        Example:
+            >>> CorpusQuery("/tmp/rec").sql("SELECT count(*) AS n FROM tokens")  # doctest: +SKIP
+        """
+        import duckdb
+
+        try:
+            return self._run(query, params).df()
+        except duckdb.Error as e:
+            raise ValueError(f"{self.folder}: {_first_line(e)}") from None
 
     def sentence(self, sentence_id: int) -> pd.DataFrame:
         """The tokens of one sentence in order (``step, token, start, end``)."""
-        return self.sql("SELECT step, token, start, \"end\" FROM tokens WHERE sentence_id = $s ORDER BY step",
-                        {"s": int(sentence_id)})  # fmt: skip
+        out = self.sql(
+            'SELECT step, token, start, "end" FROM tokens WHERE sentence_id = $s ORDER BY step LIMIT $n',
+            {"s": int(sentence_id), "n": MAX_TOKENS + 1},
+        )
+        if len(out) > MAX_TOKENS:
+            raise self._too_long(sentence_id)
+        return out
+
+    def _too_long(self, sentence_id: int, path: Path | None = None) -> ValueError:
+        return ValueError(
+            f"{path or self._part_name(sentence_id)}: sentence {sentence_id} has more than {MAX_TOKENS} tokens; "
+            f"allowed: at most {MAX_TOKENS} (the recorder's cap, lstmviz.pipeline.MAX_TOKENS)"
+        )
 
     def _contexts(self, hits: pd.DataFrame, window: int) -> pd.DataFrame:
         """Adds ``left``, ``span`` and ``right`` text columns for hits (``sentence_id, first, last``)."""
         if hits.empty:
             return hits.assign(left=[], span=[], right=[])
         ids = sorted(set(hits["sentence_id"].astype(int)))
-        toks = self.sql("SELECT sentence_id, step, token FROM tokens WHERE list_contains($ids, sentence_id) "
-                        "ORDER BY sentence_id, step", {"ids": ids})  # fmt: skip
-        by_id = {k: g["token"].tolist() for k, g in toks.groupby("sentence_id")}
+        toks = self.sql(
+            "SELECT sentence_id, step, token FROM tokens WHERE list_contains($ids, sentence_id) "
+            "ORDER BY sentence_id, step LIMIT $n",
+            {"ids": ids, "n": len(ids) * MAX_TOKENS + 1},  # bounded: no sentence is longer
+        )
+        by_id = {k: g["token"].fillna("").astype(str).tolist() for k, g in toks.groupby("sentence_id")}
+        for sid, words in by_id.items():
+            if len(words) > MAX_TOKENS:
+                raise self._too_long(sid)
         left, span, right = [], [], []
         for sid, a, b in hits[["sentence_id", "first", "last"]].itertuples(index=False):
             words = by_id.get(int(sid), [])
@@ -126,41 +334,117 @@ class CorpusQuery:
         """
         u = self._unit(column, unit)
         order = "ASC" if lowest else "DESC"
-        hits = self.sql(f'SELECT sentence_id, step AS first, step AS last, "{column}"[{u}] AS value FROM tokens '
-                        f"ORDER BY value {order}, sentence_id, step LIMIT $k", {"k": int(k)})  # fmt: skip
+        hits = self.sql(
+            f"SELECT sentence_id, step AS first, step AS last, {self._ident(column)}[$u] AS value FROM tokens "
+            f"ORDER BY value {order}, sentence_id, step LIMIT $k",
+            {"u": u, "k": int(k)},
+        )
         hits.insert(0, "rank", np.arange(1, len(hits) + 1))
         return self._contexts(hits, window)
 
     def histogram(self, column: str, unit: int, bins: int = 40) -> pd.DataFrame:
         """Counts of ``unit``'s values in ``bins`` equal bins between its minimum and maximum (``lo, hi, count``)."""
         u = self._unit(column, unit)
-        lo, hi = self.con.execute(f'SELECT min("{column}"[{u}]), max("{column}"[{u}]) FROM tokens').fetchone()
+        ident = self._ident(column)
+        ((lo, hi, missing),) = self._run(
+            f"SELECT min(x), max(x), count(*) - count(x) FROM (SELECT {ident}[$u] AS x FROM tokens)", {"u": u}
+        ).fetchall()
+        if missing:
+            raise ValueError(
+                f"{self.folder}: {missing:,} rows have no value of unit {unit} in {column}; allowed: "
+                f"{self._column(column)['units']} values on every row"
+            )
+        if lo is None:
+            raise ValueError(f"{self.folder} holds no tokens yet")
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"{self.folder}: {column} unit {unit} reaches {lo} .. {hi}; allowed: finite values")
         width = (hi - lo) / bins if hi > lo else 1.0
-        counts = self.sql(f'SELECT least(floor(("{column}"[{u}] - $lo) / $w), $b - 1)::INT AS bin, count(*) AS n '
-                          "FROM tokens GROUP BY bin ORDER BY bin", {"lo": lo, "w": width, "b": int(bins)})  # fmt: skip
+        counts = self.sql(
+            f"SELECT least(floor(({ident}[$u] - $lo) / $w), $b - 1)::INT AS bin, count(*) AS n "
+            "FROM tokens GROUP BY bin ORDER BY bin",
+            {"u": u, "lo": lo, "w": width, "b": int(bins)},
+        )
         full = np.zeros(bins, dtype=np.int64)
         full[counts["bin"].to_numpy()] = counts["n"].to_numpy()
         edges = lo + width * np.arange(bins + 1)
         return pd.DataFrame({"lo": edges[:-1], "hi": edges[1:], "count": full})
 
-    def _sentence_batches(self, column: str):
-        """``(sentence_ids (N,), steps (N,), values (N, U))`` chunks of whole sentences, in corpus order."""
+    def _part_batches(self, index: int, path: Path, given: str, column: str) -> Iterator[tuple]:
+        """``(sentence_ids, steps, values (N, U))`` of one part in stored order, in chunks of whole sentences;
+        checks every row on the way (bounded memory: a batch plus one sentence)."""
+        import duckdb
+
         units = self._column(column)["units"]
-        reader = self.con.sql(f'SELECT sentence_id, step, "{column}" AS v FROM tokens ORDER BY sentence_id, step'
-                              ).to_arrow_reader(BATCH_ROWS)  # streamed: never the whole column at once  # fmt: skip
-        carry = (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, units), np.float32))
-        for batch in reader:
-            vals = batch.column(2).flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, units)
-            ids, steps, vals = (np.concatenate([c, x]) for c, x in zip(carry, (batch.column(0).to_numpy(),
-                                                                             batch.column(1).to_numpy(), vals)))  # fmt: skip
-            cut = int(np.searchsorted(ids, ids[-1])) if len(ids) else 0  # the last sentence may continue
-            yield ids[:cut], steps[:cut], vals[:cut]
-            carry = (ids[cut:], steps[cut:], vals[cut:])
+        first, end = self.manifest["parts"][index]["first"], self.manifest["parts"][index]["end"]
+        query = f"SELECT sentence_id, step, {self._ident(column)} AS v FROM read_parquet($f)"  # stored order
+        carry = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, units), np.float32))
+        cursor = self.con.cursor()  # its own result: an abandoned stream leaves the connection usable
+        try:
+            self._one_select(query)
+            reader = cursor.sql(query, params={"f": [given]}).to_arrow_reader(BATCH_ROWS)
+            for batch in reader:
+                if not batch.num_rows:
+                    continue
+                ids, steps, vals = self._checked(path, batch, units, first, end)
+                ids, steps, vals = (np.concatenate([c, x]) for c, x in zip(carry, (ids, steps, vals)))
+                self._check_order(path, ids, steps)
+                cut = int(np.searchsorted(ids, ids[-1]))  # the last sentence may continue in the next batch
+                yield ids[:cut], steps[:cut], vals[:cut]
+                carry = (ids[cut:], steps[cut:], vals[cut:])
+        except duckdb.Error as e:
+            raise ValueError(f"{path} cannot be read ({_first_line(e)}); allowed: {_RECORD_AGAIN}") from None
+        finally:
+            cursor.close()
         if len(carry[0]):
             yield carry
 
-    def match(self, column: str, units: Sequence[int], threshold: float, length: int, k: int = 20,
-              off_before: bool = True, window: int = 4) -> pd.DataFrame:  # fmt: skip
+    @staticmethod
+    def _checked(path: Path, batch: Any, units: int, first: int, end: int) -> tuple:
+        import pyarrow.compute as pc
+
+        sid, step, v = batch.column(0), batch.column(1), batch.column(2)
+        lengths = pc.list_value_length(v)
+        if sid.null_count or step.null_count or v.null_count or pc.any(pc.not_equal(lengths, units)).as_py():
+            raise ValueError(f"{path} has rows with a missing id, step or value; allowed: {units} values on every row")
+        flat = v.flatten()
+        if flat.null_count:
+            raise ValueError(f"{path} has missing values; allowed: {units} values on every row")
+        ids = sid.to_numpy().astype(np.int64, copy=False)
+        bad = (ids < first) | (ids >= end)
+        if bad.any():
+            raise ValueError(
+                f"{path}: sentence_id {int(ids[bad][0])} is outside the part's sentences; allowed: {first} .. {end - 1}"
+            )
+        vals = flat.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, units)
+        return ids, step.to_numpy().astype(np.int64), vals
+
+    def _check_order(self, path: Path, ids: np.ndarray, steps: np.ndarray) -> None:
+        """Rows are whole sentences in order, steps 0, 1, ... each, none longer than ``MAX_TOKENS``."""
+        if np.any(ids[1:] < ids[:-1]):
+            raise ValueError(f"{path}: rows are not in recording order; allowed: {_RECORD_AGAIN}")
+        idx = np.arange(len(ids))
+        starts = np.r_[True, ids[1:] != ids[:-1]]
+        position = idx - np.maximum.accumulate(np.where(starts, idx, 0))  # row's place in its sentence
+        if position.max(initial=0) >= MAX_TOKENS:
+            raise self._too_long(int(ids[int(np.argmax(position >= MAX_TOKENS))]), path)
+        if not np.array_equal(position, steps):
+            raise ValueError(f"{path}: steps are not 0, 1, 2, ... within a sentence; allowed: {_RECORD_AGAIN}")
+
+    def _sentence_batches(self, column: str) -> Iterator[tuple]:
+        """``(sentence_ids (N,), steps (N,), values (N, U))`` chunks of whole sentences, in corpus order."""
+        for index, path, given in self._parts:
+            yield from self._part_batches(index, path, given, column)
+
+    def match(
+        self,
+        column: str,
+        units: Sequence[int],
+        threshold: float,
+        length: int,
+        k: int = 20,
+        off_before: bool = True,
+        window: int = 4,
+    ) -> pd.DataFrame:
         """Corpus spans of ``length`` tokens where the selected ``units`` switch on, ranked as LSTMVis does.
 
         Returns:
@@ -195,12 +479,17 @@ class CorpusQuery:
             cand = np.flatnonzero(n_sel > 0)
             if not len(cand):
                 continue
-            part = pd.DataFrame({"sentence_id": ids[cand], "first": steps[cand], "selected_on": n_sel[cand],
-                                 "others_on": n_oth[cand]})  # fmt: skip
-            best = pd.concat([best, part]).sort_values(["selected_on", "others_on", "sentence_id", "first"],
-                                                       ascending=[False, True, True, True]).head(k)  # fmt: skip
-        best = best.astype({"sentence_id": np.int64, "first": np.int64, "selected_on": np.int64,
-                            "others_on": np.int64}).reset_index(drop=True)  # fmt: skip
+            part = pd.DataFrame(
+                {"sentence_id": ids[cand], "first": steps[cand], "selected_on": n_sel[cand], "others_on": n_oth[cand]}
+            )
+            best = (
+                pd.concat([best, part])
+                .sort_values(["selected_on", "others_on", "sentence_id", "first"], ascending=[False, True, True, True])
+                .head(k)
+            )
+        best = best.astype(
+            {"sentence_id": np.int64, "first": np.int64, "selected_on": np.int64, "others_on": np.int64}
+        ).reset_index(drop=True)
         best.insert(2, "last", best["first"] + length - 1)
         best["jaccard"] = best["selected_on"] / (len(sel) + best["others_on"])
         best.insert(0, "rank", np.arange(1, len(best) + 1))

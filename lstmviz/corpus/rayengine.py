@@ -37,8 +37,9 @@ class _PartWriter:
         torch.set_num_threads(1)  # one core per worker: the pool is the parallelism
         self.predictor = Predictor.from_checkpoint(checkpoint)
         self.texts, sha = load_texts(data, text_column)
-        self.spec, self.columns = plan(self.predictor, self.texts, sha, checkpoint, options["quantities"],
-                                       options["dtype"], options["part_size"])  # fmt: skip
+        self.spec, self.columns = plan(
+            self.predictor, self.texts, sha, checkpoint, options["quantities"], options["dtype"], options["part_size"]
+        )
         self.batch_size, self.out = options["batch_size"], out
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -46,8 +47,10 @@ class _PartWriter:
 
         from lstmviz.corpus.record import record_part
 
-        written = [record_part(self.predictor, self.texts, Path(self.out), int(k), self.spec, self.columns,
-                               self.batch_size) for k in batch["index"]]  # fmt: skip
+        written = [
+            record_part(self.predictor, self.texts, Path(self.out), int(k), self.spec, self.columns, self.batch_size)
+            for k in batch["index"]
+        ]
         return {"index": batch["index"], "written": written}
 
 
@@ -67,27 +70,42 @@ def record_corpus_ray(
     """:func:`lstmviz.corpus.record.record_corpus` on Ray Data with ``workers`` model replicas.
 
     Example:
-        >>> record_corpus_ray("checkpoints/sentiment-gru", "corpus.csv", "/tmp/rec", workers=2)["dtype"]  # doctest: +SKIP
+        >>> record_corpus_ray(  # doctest: +SKIP
+        ...     "checkpoints/sentiment-gru", "corpus.csv", "/tmp/rec", workers=2
+        ... )["dtype"]
         'float16'
     """
     try:
         import ray
     except ImportError:
         raise ValueError("--engine ray needs Ray: pip install -e .[ray]") from None
-    from lstmviz.corpus.record import open_recording
+    from lstmviz.corpus.record import check_batch_size, open_recording
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers={workers!r} is invalid; allowed: an integer >= 1")
+    check_batch_size(batch_size)  # before any folder is made
     _, _, spec, _, manifest, target = open_recording(checkpoint, data, out, quantities, dtype, part_size, text_column)
     started = not ray.is_initialized()
     if started:
         kw = {"num_cpus": workers} if address is None else {"address": address}
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
     try:
-        options = {"quantities": list(spec.quantities), "dtype": dtype, "part_size": part_size, "batch_size": batch_size}
-        ds = ray.data.from_items([{"index": k} for k in range(len(spec.parts()))], override_num_blocks=len(spec.parts()))
-        ds.map_batches(_PartWriter, batch_size=1, concurrency=workers, num_cpus=1,
-                       fn_constructor_args=(str(checkpoint), str(data), text_column, options, str(target))).materialize()  # fmt: skip
+        options = {
+            "quantities": list(spec.quantities),
+            "dtype": dtype,
+            "part_size": part_size,
+            "batch_size": batch_size,
+        }
+        ds = ray.data.from_items(
+            [{"index": k} for k in range(len(spec.parts()))], override_num_blocks=len(spec.parts())
+        )
+        ds.map_batches(
+            _PartWriter,
+            batch_size=1,
+            concurrency=workers,
+            num_cpus=1,
+            fn_constructor_args=(str(checkpoint), str(data), text_column, options, str(target)),
+        ).materialize()
     finally:
         if started:
             ray.shutdown()

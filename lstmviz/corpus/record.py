@@ -38,10 +38,27 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["SCHEMA", "CorpusSpec", "record_corpus", "read_manifest", "column_name", "plan", "record_part",
-           "load_texts", "RecordingMismatch", "cache_root", "recording_folder", "is_complete", "open_recording"]  # fmt: skip
+from lstmviz.corpus.manifest import SCHEMA_ID
+from lstmviz.safeio import tmp_sibling
 
-SCHEMA = "lstmviz.corpus/1"
+__all__ = [
+    "SCHEMA",
+    "CorpusSpec",
+    "record_corpus",
+    "read_manifest",
+    "column_name",
+    "plan",
+    "record_part",
+    "load_texts",
+    "RecordingMismatch",
+    "cache_root",
+    "recording_folder",
+    "is_complete",
+    "open_recording",
+    "check_batch_size",
+]
+
+SCHEMA = SCHEMA_ID  # "lstmviz.corpus/1", checked by lstmviz.corpus.manifest
 MANIFEST = "manifest.json"
 DTYPES = ("float16", "float32")
 FLOAT16_MAX = 65504.0  # largest finite float16: a state beyond it would be stored as inf
@@ -101,12 +118,14 @@ def _part_file(index: int) -> str:
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a recording (a bounded JSON read; ValueError naming the file when it is not one of ours).
+    """The manifest of a recording: a bounded JSON read, every field checked by
+    :func:`lstmviz.corpus.manifest.validate_manifest` (ValueError, one line naming the file and the field).
 
     Example:
         >>> read_manifest("/tmp/rec")["dtype"]  # doctest: +SKIP
         'float16'
     """
+    from lstmviz.corpus.manifest import validate_manifest
     from lstmviz.safeio import UnsafeFileError, read_json
 
     path = Path(folder) / MANIFEST
@@ -114,27 +133,42 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
         obj = read_json(path, 16 * 2**20, "corpus manifest", inside=path.parent)
     except (UnsafeFileError, FileNotFoundError) as e:
         raise ValueError(str(e)) from None
-    if not isinstance(obj, dict) or obj.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not a lstmviz corpus manifest (schema {SCHEMA})")
-    return obj
+    return validate_manifest(obj, str(path))
 
 
 def _manifest(spec: CorpusSpec, columns: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from lstmviz.checkpoint import library_version
 
-    return {"schema": SCHEMA, "checkpoint": spec.checkpoint, "model_fingerprint": spec.model_fingerprint,
-            "data_sha256": spec.data_sha256, "sentences": spec.sentences, "quantities": list(spec.quantities),
-            "dtype": spec.dtype, "part_size": spec.part_size, "columns": columns,
-            "parts": [{"file": _part_file(i), "first": a, "end": b} for i, (a, b) in enumerate(spec.parts())],
-            "library_version": library_version()}  # fmt: skip
+    return {
+        "schema": SCHEMA,
+        "checkpoint": spec.checkpoint,
+        "model_fingerprint": spec.model_fingerprint,
+        "data_sha256": spec.data_sha256,
+        "sentences": spec.sentences,
+        "quantities": list(spec.quantities),
+        "dtype": spec.dtype,
+        "part_size": spec.part_size,
+        "columns": columns,
+        "parts": [{"file": _part_file(i), "first": a, "end": b} for i, (a, b) in enumerate(spec.parts())],
+        "library_version": library_version(),
+    }
 
 
 def _identity(m: dict[str, Any]) -> tuple:
-    return tuple(m.get(k) for k in ("model_fingerprint", "data_sha256", "sentences", "quantities", "dtype", "part_size"))
+    return tuple(
+        m.get(k) for k in ("model_fingerprint", "data_sha256", "sentences", "quantities", "dtype", "part_size")
+    )
 
 
-def plan(predictor: Any, texts: Sequence[str], data_sha256: str, checkpoint: str, quantities: Sequence[str] | None,
-         dtype: str, part_size: int) -> tuple[CorpusSpec, dict[str, dict[str, Any]]]:  # fmt: skip
+def plan(
+    predictor: Any,
+    texts: Sequence[str],
+    data_sha256: str,
+    checkpoint: str,
+    quantities: Sequence[str] | None,
+    dtype: str,
+    part_size: int,
+) -> tuple[CorpusSpec, dict[str, dict[str, Any]]]:
     """The spec and the value columns of a recording (validates quantities, dtype and part size)."""
     from lstmviz.models import weights_fingerprint
     from lstmviz.names import QUANTITIES
@@ -147,23 +181,55 @@ def plan(predictor: Any, texts: Sequence[str], data_sha256: str, checkpoint: str
         raise ValueError(f"quantities {bad} are not recorded for a {cfg.cell}; allowed: {', '.join(allowed)}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is invalid; allowed: {', '.join(DTYPES)}")
-    if not isinstance(part_size, int) or isinstance(part_size, bool) or part_size < 1:
-        raise ValueError(f"part_size={part_size!r} is invalid; allowed: an integer >= 1")
-    spec = CorpusSpec(str(checkpoint), weights_fingerprint(predictor.model), data_sha256, len(texts), qs, dtype,
-                      part_size)  # fmt: skip
-    columns = {column_name(q, layer, d): {"quantity": q, "layer": layer, "direction": ("fwd", "rev")[d],
-                                          "units": cfg.hidden_size}
-               for layer in range(cfg.num_layers) for d in range(cfg.directions) for q in qs}  # fmt: skip
+    from lstmviz.corpus.manifest import MAX_PART_SIZE
+
+    if not isinstance(part_size, int) or isinstance(part_size, bool) or not 1 <= part_size <= MAX_PART_SIZE:
+        raise ValueError(f"part_size={part_size!r} is invalid; allowed: an integer 1 .. {MAX_PART_SIZE:,}")
+    spec = CorpusSpec(
+        str(checkpoint), weights_fingerprint(predictor.model), data_sha256, len(texts), qs, dtype, part_size
+    )
+    columns = {
+        column_name(q, layer, d): {
+            "quantity": q,
+            "layer": layer,
+            "direction": ("fwd", "rev")[d],
+            "units": cfg.hidden_size,
+        }
+        for layer in range(cfg.num_layers)
+        for d in range(cfg.directions)
+        for q in qs
+    }
     return spec, columns
 
 
+def check_batch_size(batch_size: Any) -> int:
+    """``batch_size`` when it is an integer >= 1, else ValueError naming the allowed range (a zero or negative
+    size would record nothing, or fail half-way).
+
+    Example:
+        >>> check_batch_size(0)
+        Traceback (most recent call last):
+        ValueError: batch_size=0 is invalid; allowed: an integer >= 1
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} is invalid; allowed: an integer >= 1")
+    return batch_size
+
+
 def _batches(n: int, batch_size: int) -> Iterator[range]:
+    check_batch_size(batch_size)
     for a in range(0, n, batch_size):
         yield range(a, min(n, a + batch_size))
 
 
-def part_table(predictor: Any, texts: Sequence[str], first: int, spec: CorpusSpec,
-               columns: dict[str, dict[str, Any]], batch_size: int = 64) -> Any:  # fmt: skip
+def part_table(
+    predictor: Any,
+    texts: Sequence[str],
+    first: int,
+    spec: CorpusSpec,
+    columns: dict[str, dict[str, Any]],
+    batch_size: int = 64,
+) -> Any:
     """A pyarrow Table with one row per token of ``texts`` (sentence ids from ``first``); texts the model
     cannot read (no tokens) have no rows."""
     import pyarrow as pa
@@ -175,7 +241,9 @@ def part_table(predictor: Any, texts: Sequence[str], first: int, spec: CorpusSpe
     values: dict[str, list[np.ndarray]] = {c: [] for c in columns}
     np_dtype = np.float16 if spec.dtype == "float16" else np.float32
     model = predictor.model
+    read = 0  # sentences handed to the model or found unreadable: every one of texts, or the part is not whole
     for rows in _batches(len(texts), batch_size):
+        read += len(rows)
         encoded = []
         for i in rows:
             try:
@@ -192,8 +260,9 @@ def part_table(predictor: Any, texts: Sequence[str], first: int, spec: CorpusSpe
             key = lstmviz.make_key("rnn", info["layer"], ("fwd", "rev").index(info["direction"]), info["quantity"])
             x = rec[key].reshape(-1, info["units"]).numpy()[keep]  # (tokens, U), padding dropped
             if np_dtype is np.float16 and np.abs(x).max(initial=0.0) > FLOAT16_MAX:
-                raise ValueError(f"{col} reaches {np.abs(x).max():.3g}, beyond float16 ({FLOAT16_MAX:g}); "
-                                 "record with dtype float32")  # fmt: skip
+                raise ValueError(
+                    f"{col} reaches {np.abs(x).max():.3g}, beyond float16 ({FLOAT16_MAX:g}); record with dtype float32"
+                )
             values[col].append(x.astype(np_dtype))
         for i, e in encoded:
             n = len(e.tokens)
@@ -204,31 +273,59 @@ def part_table(predictor: Any, texts: Sequence[str], first: int, spec: CorpusSpe
             meta_cols["start"] += [t.start for t in e.tokens]
             meta_cols["end"] += [t.end for t in e.tokens]
             meta_cols["unknown"] += list(e.unknown)
-    arrays = {"sentence_id": pa.array(meta_cols["sentence_id"], pa.int64()),
-              "step": pa.array(meta_cols["step"], pa.int32()), "token": pa.array(meta_cols["token"], pa.string()),
-              "lemma": pa.array(meta_cols["lemma"], pa.string()), "start": pa.array(meta_cols["start"], pa.int32()),
-              "end": pa.array(meta_cols["end"], pa.int32()), "unknown": pa.array(meta_cols["unknown"], pa.bool_())}  # fmt: skip
+    arrays = {
+        "sentence_id": pa.array(meta_cols["sentence_id"], pa.int64()),
+        "step": pa.array(meta_cols["step"], pa.int32()),
+        "token": pa.array(meta_cols["token"], pa.string()),
+        "lemma": pa.array(meta_cols["lemma"], pa.string()),
+        "start": pa.array(meta_cols["start"], pa.int32()),
+        "end": pa.array(meta_cols["end"], pa.int32()),
+        "unknown": pa.array(meta_cols["unknown"], pa.bool_()),
+    }
     pa_dtype = pa.float16() if spec.dtype == "float16" else pa.float32()
     for col, info in columns.items():
         flat = np.concatenate(values[col]) if values[col] else np.zeros((0, info["units"]), np_dtype)
         arrays[col] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1), pa_dtype), info["units"])
-    return pa.table(arrays)
+    if read != len(texts):
+        raise RuntimeError(f"a part of {len(texts)} sentences read {read}: not written")
+    table = pa.table(arrays)
+    if table.num_rows != len(meta_cols["sentence_id"]):
+        raise RuntimeError(f"a part of {len(meta_cols['sentence_id'])} tokens holds {table.num_rows} rows: not written")
+    return table
 
 
 def _complete(path: Path, first: int, end: int, identity: str) -> bool:
-    """Whether ``path`` is a finished part of this recording (its footer names the same part and identity)."""
+    """Whether ``path`` is a finished part of this recording: its footer names the same part and identity and
+    the rows it counted when written are there. A part from before that count (no ``rows`` in its footer) is
+    finished only when it holds rows: an empty one may be the batch-size bug's (issue 19), so it is recorded
+    again."""
     import pyarrow.parquet as pq
 
     try:
-        kv = pq.read_metadata(path).metadata or {}
-        info = json.loads(kv.get(b"lstmviz.part", b"{}"))
+        meta = pq.read_metadata(path)
+        info = json.loads((meta.metadata or {}).get(b"lstmviz.part", b"{}"))
     except Exception:  # a truncated or foreign file is not a finished part: it is recorded again
         return False
-    return info == {"first": first, "end": end, "identity": identity}
+    if not isinstance(info, dict) or {k: info.get(k) for k in ("first", "end", "identity")} != {
+        "first": first,
+        "end": end,
+        "identity": identity,
+    }:
+        return False
+    if "rows" not in info:
+        return meta.num_rows > 0
+    return info == {"first": first, "end": end, "identity": identity, "rows": meta.num_rows}
 
 
-def record_part(predictor: Any, texts: Sequence[str], out: Path, index: int, spec: CorpusSpec,
-                columns: dict[str, dict[str, Any]], batch_size: int = 64) -> bool:  # fmt: skip
+def record_part(
+    predictor: Any,
+    texts: Sequence[str],
+    out: Path,
+    index: int,
+    spec: CorpusSpec,
+    columns: dict[str, dict[str, Any]],
+    batch_size: int = 64,
+) -> bool:
     """Records part ``index`` into ``out`` unless it is already complete; True when it was written."""
     import pyarrow.parquet as pq
 
@@ -238,11 +335,15 @@ def record_part(predictor: Any, texts: Sequence[str], out: Path, index: int, spe
     if _complete(target, first, end, identity):
         return False
     table = part_table(predictor, texts[first:end], first, spec, columns, batch_size)
-    table = table.replace_schema_metadata({"lstmviz.part": json.dumps({"first": first, "end": end,
-                                                                        "identity": identity})})  # fmt: skip
-    tmp = out / f".{target.name}.tmp-{os.getpid()}"
+    table = table.replace_schema_metadata(
+        {"lstmviz.part": json.dumps({"first": first, "end": end, "identity": identity, "rows": table.num_rows})}
+    )
+    tmp = tmp_sibling(target)
     try:
         pq.write_table(table, tmp)
+        written = pq.read_metadata(tmp).num_rows
+        if written != table.num_rows:  # final only when it holds every row of its sentences
+            raise RuntimeError(f"{target.name}: wrote {written} of {table.num_rows} rows; not made final")
         os.replace(tmp, target)  # whole parts only: a killed run never leaves half a file under the real name
     finally:
         tmp.unlink(missing_ok=True)
@@ -250,7 +351,7 @@ def record_part(predictor: Any, texts: Sequence[str], out: Path, index: int, spe
 
 
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    tmp = out / f".{MANIFEST}.tmp-{os.getpid()}"
+    tmp = tmp_sibling(out / MANIFEST)
     tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     os.replace(tmp, out / MANIFEST)
 
@@ -261,22 +362,34 @@ def prepare_output(out: str | os.PathLike, manifest: dict[str, Any]) -> Path:
     if out.exists():
         if not out.is_dir():
             raise ValueError(f"--out {out} exists and is not a folder")
-        entries = [p.name for p in out.iterdir()]
+        # another shard's (or thread's) temporary manifest, not yet renamed, is not a foreign file
+        entries = [p.name for p in out.iterdir() if not (p.name.startswith(".") and ".tmp-" in p.name)]
         if entries:
             if MANIFEST not in entries:
-                raise RecordingMismatch(f"--out {out} holds files that are not a lstmviz corpus recording "
-                                        f"({', '.join(sorted(entries)[:5])}); name a new or empty folder")  # fmt: skip
+                raise RecordingMismatch(
+                    f"--out {out} holds files that are not a lstmviz corpus recording "
+                    f"({', '.join(sorted(entries)[:5])}); name a new or empty folder"
+                )
             old = read_manifest(out)
             if _identity(old) != _identity(manifest):
-                raise RecordingMismatch(f"--out {out} holds a recording of another model, corpus or settings; "
-                                        "name a new folder (nothing was changed)")  # fmt: skip
+                raise RecordingMismatch(
+                    f"--out {out} holds a recording of another model, corpus or settings; "
+                    "name a new folder (nothing was changed)"
+                )
     out.mkdir(parents=True, exist_ok=True)
     _write_manifest(out, manifest)  # same content from every shard: concurrent writers agree
     return out
 
 
-def open_recording(checkpoint: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike,
-                   quantities: Sequence[str] | None, dtype: str, part_size: int, text_column: str) -> tuple:  # fmt: skip
+def open_recording(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    quantities: Sequence[str] | None,
+    dtype: str,
+    part_size: int,
+    text_column: str,
+) -> tuple:
     """Loads the model and the texts, plans the parts and prepares ``out`` (shared by every engine).
 
     Returns:
@@ -322,15 +435,19 @@ def record_corpus(
         The manifest.
 
     Example:
-        >>> m = record_corpus("checkpoints/sentiment-gru", "../shared/data/opensentimentcorpus", "/tmp/r")  # doctest: +SKIP
+        >>> m = record_corpus(  # doctest: +SKIP
+        ...     "checkpoints/sentiment-gru", "../shared/data/opensentimentcorpus", "/tmp/r"
+        ... )
         >>> m["columns"]["hidden_l0_fwd"]["units"]  # doctest: +SKIP
         64
     """
     i, n = shard
     if not (isinstance(n, int) and n >= 1 and isinstance(i, int) and 0 <= i < n):
         raise ValueError(f"shard={shard!r} is invalid; allowed: (i, n) with 0 <= i < n")
-    predictor, texts, spec, columns, manifest, target = open_recording(checkpoint, data, out, quantities, dtype,
-                                                                       part_size, text_column)  # fmt: skip
+    check_batch_size(batch_size)  # before any folder is made
+    predictor, texts, spec, columns, manifest, target = open_recording(
+        checkpoint, data, out, quantities, dtype, part_size, text_column
+    )
     mine = [k for k in range(len(spec.parts())) if k % n == i]
     for done, k in enumerate(mine, 1):
         record_part(predictor, texts, target, k, spec, columns, batch_size)
@@ -347,7 +464,9 @@ def cache_root() -> Path:
         >>> cache_root().name
         'corpus'
     """
-    base = os.environ.get("LSTMVIZ_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lstmviz"
+    base = (
+        os.environ.get("LSTMVIZ_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lstmviz"
+    )
     return Path(base) / "corpus"
 
 
