@@ -199,6 +199,22 @@ def _compact_value(value: Any, arrays: bool = True) -> Any:
     return value
 
 
+def _changes(old: Any, new: Any) -> Any:
+    """The parts of ``new`` (a :func:`_compact_value` of ``old``) that differ from ``old``; None when nothing does.
+
+    Only these are handed back to plotly: re-validating the unchanged parts (token hovers, colour scales) would cost
+    more than the rounding itself.
+    """
+    if isinstance(old, dict):
+        out = {k: c for k, v in old.items() if (c := _changes(v, new[k])) is not None}
+        return out or None
+    if new is old:
+        return None
+    if isinstance(old, (float, np.floating)) and new == old:
+        return None
+    return new
+
+
 def compact(fig: go.Figure) -> go.Figure:
     """Rounds a figure's numbers to what a chart can show and sends its arrays as typed arrays (in place).
 
@@ -223,10 +239,12 @@ def compact(fig: go.Figure) -> go.Figure:
     for trace in fig.data:
         data = trace.to_plotly_json()
         data.pop("type", None)
-        trace.update(_compact_value(data), overwrite=True)
+        if (changed := _changes(data, _compact_value(data))) is not None:
+            trace.update(changed)
     layout = fig.layout.to_plotly_json()
     layout.pop("template", None)  # plotly's own constants
-    fig.update_layout(_compact_value(layout, arrays=False), overwrite=True)  # ranges and ticks stay JSON lists
+    if (changed := _changes(layout, _compact_value(layout, arrays=False))) is not None:  # ranges stay JSON lists
+        fig.update_layout(changed)
     return fig
 
 
