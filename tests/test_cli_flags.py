@@ -218,28 +218,18 @@ def test_the_issue_s_command_acts_on_every_flag_but_the_dropout_of_one_layer(not
     cannot (a one-layer character model has no dropout) and is named; --n-train acts nowhere."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     argv = ["--task", "charlm", "--layers", "1", "--lr", "0.5", "--batch-size", "7", "--clip", "0"]
-    cli = [sys.executable, "-m", "lstmviz.train"]
-    r = subprocess.run(
-        [*cli, *argv, "--dropout", "0.3", "--out", str(not_a_folder)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "lstmviz.train", *args]
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+    r = cli(*argv, "--dropout", "0.3", "--out", str(not_a_folder))
     message = r.stderr.rsplit("error:", 1)[-1]
     assert r.returncode == 2 and _names(message, "--dropout") and "charlm" in message, r.stderr
     assert not any(_names(message, f) for f in ("--layers", "--lr", "--batch-size", "--clip")), message
     code, message = _exit([*argv, "--out", str(not_a_folder)], capsys)  # the rest passes: the output check stops it
     assert code == 2 and "not a directory" in message, message
-    r = subprocess.run(
-        [*cli, "--task", "cue_recall", "--n-train", "500", "--out", str(not_a_folder)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = cli("--task", "cue_recall", "--n-train", "500", "--out", str(not_a_folder))
     message = r.stderr.rsplit("error:", 1)[-1]
     assert r.returncode == 2 and _names(message, "--n-train") and "cue_recall" in message, r.stderr
 
