@@ -74,6 +74,12 @@ GEN_PER_ROW = "gen_per_row"  # Generation view: connectivity rows scaled to thei
 MAX_TAGGED_WORDS = 120  # words of a text the tagger view tags (the connectivity costs O(T^2) memory)
 GEN_PREFIX_CHARS = 200  # Generation view: longest prefix typed
 GEN_LENGTH = 80  # Generation view: characters the model adds
+# Entry bounds of the two caches a visitor fills fastest (st.cache_data has no byte limit, so entries x the largest
+# entry is the bound). Largest entry measured (pickled, as st.cache_data stores it; README "Sharing the dashboard"):
+# lm_generate 10.4 MB (charlm-lstm, a 200-character prefix), tag 6.8 MB (120 tagged words); 16 entries each keep
+# them under 170 MB and 110 MB.
+GEN_CACHE_ENTRIES = 16
+TAG_CACHE_ENTRIES = 16
 GEN_CONNECTIVITY_CHARS = 60  # Generation view: characters of the connectivity (O(T^2) memory)
 CELL_TEXT_CHARS = 20_000  # Generation view: held-out characters the cell finder reads
 SATURATION_CHARS = 5000  # Generation view: characters of the gate-saturation scatter
@@ -169,7 +175,35 @@ def init_session() -> None:
             # values, so an English session came back Russian from the Corpus view's "open in Gates").
             st.session_state[key] = st.session_state[key]
     if PRESENT not in st.session_state:
-        st.session_state[PRESENT] = st.query_params.get("present", "") in ("1", "true", "yes")
+        st.session_state[PRESENT] = query_settings(st.query_params.to_dict()).get(PRESENT, False)
+
+
+# ----- URL query parameters: input from anyone who can reach the server -----------------------------
+QUERY_PARAMS = {PRESENT: {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}}
+MAX_QUERY_VALUE = 8  # characters; every accepted value is shorter
+
+
+def query_settings(params: Any) -> dict[str, Any]:
+    """The settings a URL may carry, from its query parameters (``st.query_params.to_dict()``), validated like a
+    file: known keys only (:data:`QUERY_PARAMS`), a value of at most :data:`MAX_QUERY_VALUE` characters from the
+    key's list; anything else (unknown keys, a huge value, a path) is ignored and never reaches a file or a model.
+
+    Example:
+        >>> query_settings({"present": "1", "checkpoint": "../../etc", "x": "y" * 10**6})
+        {'present': True}
+        >>> query_settings({"present": "/etc/passwd"})
+        {}
+    """
+    out: dict[str, Any] = {}
+    if not isinstance(params, dict):
+        return out
+    for key, allowed in QUERY_PARAMS.items():
+        value = params.get(key)
+        if isinstance(value, list):  # a repeated key: its last value, as st.query_params gives
+            value = value[-1] if value else None
+        if isinstance(value, str) and len(value) <= MAX_QUERY_VALUE and value.lower() in allowed:
+            out[key] = allowed[value.lower()]
+    return out
 
 
 # ----- paths (not cached: they read the environment) -----------------------------------------
@@ -497,7 +531,7 @@ def lab_estimate(config: tuple[tuple[str, Any], ...]) -> float:
     return estimate_seconds(LabConfig(**dict(config)))
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=1)
 def job_manager() -> JobManager:
     """The one server-wide lab job manager (shared by every session and page reload)."""
     return JobManager()
@@ -537,7 +571,7 @@ def _frames(rec: Any) -> dict[tuple[int, str, str], pd.DataFrame]:
     return {key: part[["step", "unit", "value"]].reset_index(drop=True) for key, part in groups}
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=GEN_CACHE_ENTRIES)
 def lm_generate(
     path: str, file_stamp: tuple[float, int], prefix: str, length: int, temperature: float, top_k: int, seed: int
 ) -> dict[str, Any]:
@@ -649,7 +683,7 @@ def lm_unit_values(path: str, file_stamp: tuple[float, int], text: str, layer: i
 
 
 # ----- tagger ---------------------------------------------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=TAG_CACHE_ENTRIES)
 def tag(path: str, file_stamp: tuple[float, int], text: str) -> dict[str, Any]:
     """The tagger on ``text``: a table of words and tags, tidy frames per (layer, direction, quantity), and the
     connectivity matrix of each head with its left / self / right shares."""
@@ -696,7 +730,7 @@ def cache_hint() -> Path:
     return cache_root()
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=1)
 def corpus_builds() -> Any:
     """The one server-wide registry of corpus recordings being built (dashboard/corpus_jobs.py)."""
     from dashboard.corpus_jobs import CorpusBuilds

@@ -31,9 +31,21 @@ from torch import nn
 
 from lstmviz.models import CELLS, check_initialisation, config_from_dict, init_weights
 
-__all__ = ["CharLMConfig", "CharLM", "encode_chars", "generate", "initial_model"]
+__all__ = [
+    "CharLMConfig",
+    "CharLM",
+    "MAX_GENERATE_LENGTH",
+    "MAX_SEED",
+    "MIN_TEMPERATURE",
+    "encode_chars",
+    "generate",
+    "initial_model",
+]
 
 _RNN = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+MIN_TEMPERATURE = 1e-6  # float32 logits / 1e-6 stay finite in float64; 5e-324 made them inf and the softmax nan
+MAX_GENERATE_LENGTH = 100_000  # characters one generate() call adds
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
 
 
 @dataclass
@@ -208,10 +220,13 @@ def generate(
         model: A :class:`CharLM` (never mutated; a model in training mode is sampled through an eval copy).
         chars: The vocabulary, index = id.
         prefix: At least one character.
-        length: Characters to add (>= 0).
-        temperature: > 0.
+        length: Characters to add, 0 .. :data:`MAX_GENERATE_LENGTH`.
+        temperature: A finite number >= :data:`MIN_TEMPERATURE` (smaller ones overflow the scaled logits).
         top_k: None, or an integer >= 1.
-        seed: Seed of the sampling.
+        seed: Seed of the sampling, an integer 0 .. :data:`MAX_SEED` (what ``torch.Generator`` takes).
+
+    Raises:
+        ValueError: naming the argument, its value and the allowed range.
 
     Returns:
         The continuation only (``length`` characters).
@@ -220,19 +235,23 @@ def generate(
         >>> generate(model, chars, "Мне", length=5, seed=0)  # doctest: +SKIP
         ' очен'
     """
+    from lstmviz.trainer import check_int, check_number  # not at the top: lstmviz.trainer -> checkpoint -> charlm
+
     if not prefix:
         raise ValueError("prefix must hold at least one character")
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise ValueError(f"length={length!r} is invalid; allowed: an integer >= 0")
-    if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
-        raise ValueError(f"temperature={temperature!r} is invalid; allowed: a number > 0")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k={top_k!r} is invalid; allowed: None or an integer >= 1")
+    check_int("length", length, 0, MAX_GENERATE_LENGTH)
+    check_number("temperature", temperature, lo=MIN_TEMPERATURE)  # below it, logits / temperature overflow
+    if top_k is not None:
+        try:
+            check_int("top_k", top_k, 1)
+        except ValueError as e:
+            raise ValueError(str(e).replace("allowed: ", "allowed: None or ")) from None
+    check_int("seed", seed, 0, MAX_SEED)
     if model.training:  # never flip the mode of a shared model: sample from a private eval copy
         import copy
 
         model = copy.deepcopy(model).eval()
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(seed)
     logits, state = model.step(encode_chars(prefix, chars).unsqueeze(0))
     last = logits[0, -1]  # (V,)
     out = []

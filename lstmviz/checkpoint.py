@@ -59,6 +59,9 @@ __all__ = [
     "read_meta",
     "check_symbol_tables",
     "SYMBOL_TABLES",
+    "check_tagger_scores",
+    "TAGGER_SCORES",
+    "TAGGER_TAG_SCORES",
     "MAX_META_BYTES",
     "MAX_PARAMETERS",
     "CONFIG_LIMITS",
@@ -477,6 +480,7 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} must hold a JSON object, got {type(obj).__name__}")
     check_symbol_tables(path, obj)
+    check_tagger_scores(path, obj)
     return obj
 
 
@@ -545,6 +549,82 @@ def check_symbol_tables(path: str | os.PathLike, meta: Mapping[str, Any]) -> Non
                     f"{path}: '{field}' entry {i} {_shown(v)} {why}; allowed: {allowed}, each entry once"
                 )
             seen.add(v)
+
+
+# A tagger's held-out scores (meta "test_metrics", and its "baseline"): per tag set, score -> allowed type. The
+# Word tagging view rounds and pivots them: a string score was a TypeError under its charts.
+TAGGER_SCORES: dict[str, str] = {"accuracy": "number", "macro_f1": "number", "tokens": "count"}
+TAGGER_TAG_SCORES: dict[str, str] = {"precision": "number", "recall": "number", "f1": "number", "support": "count"}
+_SCORE_TYPES = {"number": "a finite number", "count": "an integer >= 0"}
+_REQUIRED_SCORES = ("accuracy", "macro_f1", "per_tag")  # what the view reads of each tag set
+_REQUIRED_TAG_SCORES = ("f1", "support")
+
+
+def _score_ok(value: Any, kind: str) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return value >= 0 and isinstance(value, int) if kind == "count" else math.isfinite(value)
+
+
+def check_tagger_scores(path: str | os.PathLike, meta: Mapping[str, Any]) -> None:
+    """A tagger's ``test_metrics`` (and its ``baseline``): for each tag set present (``pos``, ``ner``) an object
+    with ``accuracy`` and ``macro_f1`` (finite numbers), ``tokens`` (an integer >= 0, optional) and ``per_tag``,
+    an object of tag -> {``f1``, ``precision``, ``recall``: finite numbers; ``support``: an integer >= 0}. Other
+    model kinds, and a tagger meta without ``test_metrics``, pass.
+
+    Raises:
+        CheckpointError: naming the file, the field (``test_metrics.pos.accuracy``), the stored value (shortened)
+            and the allowed type.
+
+    Example:
+        >>> try:
+        ...     check_tagger_scores("meta.json", {"model_kind": "tagger", "test_metrics": {"pos": {"accuracy": "1"}}})
+        ... except CheckpointError as e:
+        ...     print(e)
+        meta.json: 'test_metrics.pos.accuracy' is a str ('1'); allowed: a finite number
+    """
+    if meta.get("model_kind") != "tagger" or "test_metrics" not in meta:
+        return
+
+    def refuse(field: str, value: Any, allowed: str) -> None:
+        raise CheckpointError(f"{path}: '{field}' is a {type(value).__name__} ({_shown(value)}); allowed: {allowed}")
+
+    metrics = meta["test_metrics"]
+    if not isinstance(metrics, Mapping):
+        refuse("test_metrics", metrics, "an object of tag set -> scores")
+    scopes = [("test_metrics", metrics)]
+    if "baseline" in metrics:
+        scopes.append(("test_metrics.baseline", metrics["baseline"]))
+        if not isinstance(metrics["baseline"], Mapping):
+            refuse("test_metrics.baseline", metrics["baseline"], "an object of tag set -> scores")
+    for prefix, scope in scopes:
+        for head in ("pos", "ner"):
+            if head not in scope:
+                continue
+            where, scores = f"{prefix}.{head}", scope[head]
+            if not isinstance(scores, Mapping):
+                refuse(where, scores, "an object of scores (accuracy, macro_f1, per_tag)")
+            for key in _REQUIRED_SCORES:
+                if key not in scores:
+                    raise CheckpointError(
+                        f"{path}: '{where}' has no '{key}'; allowed: an object with {', '.join(_REQUIRED_SCORES)}"
+                    )
+            for key, kind in TAGGER_SCORES.items():
+                if key in scores and not _score_ok(scores[key], kind):
+                    refuse(f"{where}.{key}", scores[key], _SCORE_TYPES[kind])
+            per_tag = scores["per_tag"]
+            if not isinstance(per_tag, Mapping):
+                refuse(f"{where}.per_tag", per_tag, "an object of tag -> scores (f1, support)")
+            for tag, row in per_tag.items():
+                here = f"{where}.per_tag[{_shown(tag)}]"
+                if not isinstance(row, Mapping):
+                    refuse(here, row, "an object of scores (f1, support)")
+                for key in _REQUIRED_TAG_SCORES:
+                    if key not in row:
+                        raise CheckpointError(f"{path}: '{here}' has no '{key}'; allowed: an object with f1, support")
+                for key, kind in TAGGER_TAG_SCORES.items():
+                    if key in row and not _score_ok(row[key], kind):
+                        refuse(f"{here}.{key}", row[key], _SCORE_TYPES[kind])
 
 
 def _rnn_shapes(cell: str, first: int, H: int, layers: int, D: int) -> dict[str, tuple[int, ...]]:

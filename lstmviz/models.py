@@ -301,17 +301,23 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
 
     Args:
         model: The module to re-initialise (use a private copy: this mutates it).
-        seed: Seed of the generator.
+        seed: Seed of the generator, an integer 0 .. 2**64 - 1 (what ``torch.Generator`` takes).
 
     Returns:
         ``model``.
+
+    Raises:
+        ValueError: for any other seed, naming it and the range.
 
     Example:
         >>> a, b = init_weights(nn.GRU(2, 3), 0), init_weights(nn.GRU(2, 3), 0)
         >>> torch.equal(a.weight_hh_l0, b.weight_hh_l0)
         True
     """
-    g = torch.Generator().manual_seed(int(seed))
+    from lstmviz.trainer import check_int  # not at the top: lstmviz.trainer imports this module
+
+    check_int("seed", seed, 0, 2**64 - 1)
+    g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.RNNBase):

@@ -127,11 +127,14 @@ class Predictor:
     """
 
     def __init__(self, model: RecurrentClassifier, meta: dict[str, Any]) -> None:
-        if model.config.head != "classify":
-            raise ValueError(
-                f"Predictor needs a head='classify' model, got head={model.config.head!r}; "
+        head = getattr(model.config, "head", None)
+        if head != "classify":
+            why = (
                 "regression checkpoints take real-valued inputs, not text"
+                if head == "regress"
+                else "it reads text into one class per sentence (a sentiment or cue-recall classifier)"
             )
+            raise ValueError(f"Predictor needs a head='classify' model, got head={head!r}; {why}")
         self.model = model.eval()
         self.meta = meta
         self.task = str(meta.get("task", "sentiment"))

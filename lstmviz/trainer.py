@@ -142,8 +142,9 @@ class TrainConfig:
 # (lstmviz.tagtrainer) use the same two, so a bad value reads the same whichever trainer refuses it.
 
 
-def check_int(name: str, value: Any, lo: int) -> None:
-    """Refuses ``value`` unless it is an integer ``>= lo`` (``True``/``False`` are not integers here).
+def check_int(name: str, value: Any, lo: int, hi: int | None = None) -> None:
+    """Refuses ``value`` unless it is an integer ``>= lo`` (and ``<= hi`` when given; ``True``/``False`` are not
+    integers here).
 
     Raises:
         ValueError: naming the field, the value and what is allowed.
@@ -153,13 +154,21 @@ def check_int(name: str, value: Any, lo: int) -> None:
         Traceback (most recent call last):
         ...
         ValueError: epochs=0 is invalid; allowed: an integer >= 1
+        >>> check_int("seed", 2**64, 0, 2**64 - 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: seed=18446744073709551616 is invalid; allowed: an integer in 0..18446744073709551615
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ValueError(f"{name}={value!r} is invalid; allowed: an integer >= {lo}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        allowed = f"an integer >= {lo}" if hi is None else f"an integer in {lo}..{hi}"
+        raise ValueError(f"{name}={value!r} is invalid; allowed: {allowed}")
 
 
-def check_number(name: str, value: Any, *, zero_ok: bool = False, none_ok: bool = False) -> None:
-    """Refuses ``value`` unless it is a finite number ``> 0`` (``>= 0`` with ``zero_ok``), or None with ``none_ok``.
+def check_number(
+    name: str, value: Any, *, zero_ok: bool = False, none_ok: bool = False, lo: float | None = None
+) -> None:
+    """Refuses ``value`` unless it is a finite number ``> 0`` (``>= 0`` with ``zero_ok``; ``>= lo`` when ``lo`` is
+    given), or None with ``none_ok``.
 
     Raises:
         ValueError: naming the field, the value and what is allowed.
@@ -169,10 +178,20 @@ def check_number(name: str, value: Any, *, zero_ok: bool = False, none_ok: bool 
         Traceback (most recent call last):
         ...
         ValueError: lr=-1 is invalid; allowed: a number > 0
+        >>> check_number("temperature", 5e-324, lo=1e-6)
+        Traceback (most recent call last):
+        ...
+        ValueError: temperature=5e-324 is invalid; allowed: a finite number >= 1e-06
     """
     if value is None and none_ok:
         return
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if lo is not None:
+        if not ok or value < lo:
+            raise ValueError(
+                f"{name}={value!r} is invalid; allowed: {'None or ' if none_ok else ''}a finite number >= {lo}"
+            )
+        return
     if not ok or not (value >= 0 if zero_ok else value > 0):
         allowed = ("None or " if none_ok else "") + ("a number >= 0" if zero_ok else "a number > 0")
         raise ValueError(f"{name}={value!r} is invalid; allowed: {allowed}")

@@ -11,6 +11,7 @@ from dashboard import components as ui
 from dashboard import corpus_sections, state
 from dashboard.i18n import t
 from lstmviz import plots
+from lstmviz.corpus.guard import InsideGitWorkTree
 from lstmviz.corpus.query import units_on
 
 
@@ -23,6 +24,9 @@ def progress(folder: str) -> None:
     if status.state == "failed":
         st.error(t("corpus.failed", error=ui.md_escape(status.error or "")))
         return
+    if status.state == "queued":  # one build at a time per server (dashboard/corpus_jobs.py)
+        st.info(t("corpus.queued", n=status.position))
+        return
     if not status.total:
         st.progress(0.0, text=t("corpus.starting"))
         return
@@ -34,15 +38,18 @@ def render() -> None:
     if st.session_state.pop(state.CORPUS_GOTO, False):  # "open in Gates" was clicked: the text is already set
         st.switch_page("views/gates.py")
     st.header(t("corpus.title"))
-    st.caption(t("corpus.intro", folder=str(state.cache_hint()).replace("`", "'")))  # shown as `code`
+    try:
+        cache = str(state.cache_hint())
+    except InsideGitWorkTree as e:  # LSTMVIZ_CACHE names a folder of a repository: refused, named
+        st.error(t("corpus.cache_in_git", error=ui.md_escape(str(e))))
+        return
+    st.caption(t("corpus.intro", folder=cache.replace("`", "'")))  # shown as `code`
     info, pred = ui.checkpoint_or_stop()
     corpus = state.corpus_file()
     if info.task != "sentiment" or not corpus.is_file():
         st.info(t("corpus.unavailable", name=ui.md_escape(info.name), path=ui.md_escape(str(corpus))))
         return
-    folder = state.corpus_folder(
-        info.path, state.stamp(info.path), str(corpus), state.stamp(corpus), str(state.cache_hint())
-    )
+    folder = state.corpus_folder(info.path, state.stamp(info.path), str(corpus), state.stamp(corpus), cache)
     if state.corpus_builds().ensure(info.path, str(corpus), folder).state != "ready":
         progress(folder)
         return

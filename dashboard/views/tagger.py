@@ -52,7 +52,10 @@ def render() -> None:
     """Page body."""
     st.header(t("tag.title"))
     st.caption(t("tag.intro"))
-    taggers = {i.path: i for i in state.checkpoint_infos(state.checkpoint_root()) if i.kind == "tagger" and not i.error}
+    infos = state.checkpoint_infos(state.checkpoint_root())
+    for bad in (i for i in infos if i.error):  # an unreadable meta.json (a tagger's scores, say): one line each
+        st.error(t("ckpt.bad", error=ui.md_escape(bad.error)))
+    taggers = {i.path: i for i in infos if i.kind == "tagger" and not i.error}
     if not taggers:
         st.info(t("tag.none"))
         return

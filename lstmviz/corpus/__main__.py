@@ -138,8 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 from tqdm import tqdm
 
-                from lstmviz.corpus.record import record_corpus
+                from lstmviz.corpus.record import check_recordable, record_corpus
 
+                check_recordable(args.checkpoint)  # before the bar: a refusal is the only line on stderr
                 bar = tqdm(unit="part", desc=f"recording shard {args.shard[0]}/{args.shard[1]}")
 
                 def progress(done: int, total: int) -> None:

@@ -7,7 +7,11 @@ so every Parquet file equals the single-process one, finished parts are skipped 
 worker killed mid-part leaves no half file.
 
 On one machine (``address=None``) a private local Ray instance is started with ``num_cpus=workers``
-and shut down afterwards (Ray's old ``local_mode`` is gone). On a cluster, pass ``address="auto"`` (on
+and shut down afterwards (Ray's old ``local_mode`` is gone). A driver killed outside ``finally`` (SIGKILL) leaves
+nothing behind: Ray 2.60 starts ``gcs_server`` and ``raylet`` with kernel fate-sharing (``PR_SET_PDEATHSIG``
+SIGKILL, ``ray._private.services.start_ray_process``), so they end with the driver, the workers within ~2 s, and
+the dashboard and runtime-env agents, which poll their raylet, within ~65 s (``benchmarks/ray_fate_share.py``).
+On a cluster, pass ``address="auto"`` (on
 a cluster node) or ``"ray://<head>:10001"``; the checkpoint, the corpus and ``out`` must then be on a
 file system every node sees at the same path (NFS, a shared volume), because workers read the inputs
 and write their parts themselves. Ray is an optional extra: ``pip install -e .[ray]``.

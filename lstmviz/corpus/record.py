@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lstmviz.corpus.guard import clean_stale_tmp, refuse_git_worktree
 from lstmviz.corpus.manifest import SCHEMA_ID
 from lstmviz.safeio import tmp_sibling
 
@@ -56,12 +57,17 @@ __all__ = [
     "is_complete",
     "open_recording",
     "check_batch_size",
+    "check_recordable",
+    "RECORDABLE_KINDS",
 ]
 
 SCHEMA = SCHEMA_ID  # "lstmviz.corpus/1", checked by lstmviz.corpus.manifest
 MANIFEST = "manifest.json"
 DTYPES = ("float16", "float32")
 FLOAT16_MAX = 65504.0  # largest finite float16: a state beyond it would be stored as inf
+# meta "model_kind"s the recorder reads: text classifiers with a recurrent layer (sentiment, cue recall). A bag of
+# words has no states; a character LM or a tagger reads characters or words, not a sentence into one class.
+RECORDABLE_KINDS = ("recurrent",)
 
 
 class RecordingMismatch(ValueError):
@@ -357,8 +363,9 @@ def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
 
 
 def prepare_output(out: str | os.PathLike, manifest: dict[str, Any]) -> Path:
-    """Creates ``out`` or checks that it holds this same recording (never touches another folder's files)."""
-    out = Path(out)
+    """Creates ``out`` or checks that it holds this same recording (never touches another folder's files); refuses a
+    folder inside a git work tree and removes the temporary files a killed build left (lstmviz/corpus/guard.py)."""
+    out = refuse_git_worktree(out, "--out")
     if out.exists():
         if not out.is_dir():
             raise ValueError(f"--out {out} exists and is not a folder")
@@ -377,8 +384,35 @@ def prepare_output(out: str | os.PathLike, manifest: dict[str, Any]) -> Path:
                     "name a new folder (nothing was changed)"
                 )
     out.mkdir(parents=True, exist_ok=True)
+    clean_stale_tmp(out)  # this recording's own folder only, files of dead processes only
     _write_manifest(out, manifest)  # same content from every shard: concurrent writers agree
     return out
+
+
+def check_recordable(checkpoint: str | os.PathLike) -> None:
+    """Refuses a checkpoint whose ``meta.json`` names a model kind the recorder cannot record (see
+    :data:`RECORDABLE_KINDS`), from the meta alone, before any model or text is loaded.
+
+    Raises:
+        CheckpointError: one line naming the folder, its kind and the kinds allowed (a folder without a
+            ``meta.json`` passes: loading it names what is missing).
+
+    Example:
+        >>> check_recordable("checkpoints/sentiment-bow")  # doctest: +SKIP
+        Traceback (most recent call last):
+        lstmviz.checkpoint.CheckpointError: checkpoints/sentiment-bow: model_kind='bow' cannot be recorded ...
+    """
+    from lstmviz.checkpoint import META_FILE, CheckpointError, read_meta
+
+    meta_path = Path(checkpoint) / META_FILE
+    if not meta_path.is_file():
+        return
+    kind = read_meta(meta_path).get("model_kind", "recurrent")  # checkpoints before the registry are recurrent
+    if kind not in RECORDABLE_KINDS:
+        raise CheckpointError(
+            f"{checkpoint}: model_kind={str(kind)[:80]!r} cannot be recorded by the corpus recorder; "
+            f"allowed: {', '.join(RECORDABLE_KINDS)} (a sentiment or cue-recall classifier)"
+        )
 
 
 def open_recording(
@@ -397,6 +431,7 @@ def open_recording(
     """
     from lstmviz.pipeline import Predictor
 
+    check_recordable(checkpoint)
     predictor = Predictor.from_checkpoint(checkpoint)
     texts, sha = load_texts(data, text_column)
     spec, columns = plan(predictor, texts, sha, str(checkpoint), quantities, dtype, part_size)
@@ -458,7 +493,8 @@ def record_corpus(
 
 def cache_root() -> Path:
     """Where the dashboard keeps corpus recordings: ``$LSTMVIZ_CACHE`` or ``$XDG_CACHE_HOME/lstmviz`` (default
-    ``~/.cache/lstmviz``), then ``corpus/``; never inside the repository (a recording holds corpus text).
+    ``~/.cache/lstmviz``), then ``corpus/``; never inside the repository (a recording holds corpus text):
+    ``$LSTMVIZ_CACHE`` inside a git work tree raises :class:`lstmviz.corpus.guard.InsideGitWorkTree`.
 
     Example:
         >>> cache_root().name
@@ -467,6 +503,8 @@ def cache_root() -> Path:
     base = (
         os.environ.get("LSTMVIZ_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lstmviz"
     )
+    if os.environ.get("LSTMVIZ_CACHE"):
+        refuse_git_worktree(base, "LSTMVIZ_CACHE")
     return Path(base) / "corpus"
 
 
