@@ -74,6 +74,9 @@ GEN_PER_ROW = "gen_per_row"  # Generation view: connectivity rows scaled to thei
 MAX_TAGGED_WORDS = 120  # words of a text the tagger view tags (the connectivity costs O(T^2) memory)
 GEN_PREFIX_CHARS = 200  # Generation view: longest prefix typed
 GEN_LENGTH = 80  # Generation view: characters the model adds
+# Text analyses (Gates, Gradients, Comparison): a 200-token analysis of sentiment-lstm, with its float64 recording
+# for the gradients, is 2.7 MB pickled, so 64 entries hold at most ~175 MB (README "Sharing the dashboard").
+ANALYZE_CACHE_ENTRIES = 64
 # Entry bounds of the two caches a visitor fills fastest (st.cache_data has no byte limit, so entries x the largest
 # entry is the bound). Largest entry measured (pickled, as st.cache_data stores it; README "Sharing the dashboard"):
 # lm_generate 10.4 MB (charlm-lstm, a 200-character prefix), tag 6.8 MB (120 tagged words); 16 entries each keep
@@ -450,7 +453,7 @@ def load_variant(
     return whatifs.make_variant(load_predictor(path, file_stamp), whatif)
 
 
-@st.cache_resource(show_spinner=False, max_entries=128)
+@st.cache_resource(show_spinner=False, max_entries=ANALYZE_CACHE_ENTRIES)
 def analyze(
     path: str,
     file_stamp: tuple[float, int],
