@@ -577,8 +577,9 @@ def check_tagger_scores(path: str | os.PathLike, meta: Mapping[str, Any]) -> Non
             and the allowed type.
 
     Example:
+        >>> scores = {"accuracy": "1", "macro_f1": 0.9, "per_tag": {}}
         >>> try:
-        ...     check_tagger_scores("meta.json", {"model_kind": "tagger", "test_metrics": {"pos": {"accuracy": "1"}}})
+        ...     check_tagger_scores("meta.json", {"model_kind": "tagger", "test_metrics": {"pos": scores}})
         ... except CheckpointError as e:
         ...     print(e)
         meta.json: 'test_metrics.pos.accuracy' is a str ('1'); allowed: a finite number
