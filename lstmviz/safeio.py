@@ -11,8 +11,10 @@ Errors are :class:`UnsafeFileError` (a ``ValueError``) and name the file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import socket
 import stat
 import threading
 import uuid
@@ -141,9 +143,14 @@ def read_json(
     return obj
 
 
+#: This machine in a temporary name (8 hex of the host name's sha256): shards of one recording may run on several
+#: machines over one disk, and only this machine can tell whether one of its own processes is gone.
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
 def tmp_sibling(path: str | os.PathLike) -> Path:
     """A temporary name beside ``path`` that no other process, thread or call uses: ``.<name>.tmp-<pid>-<thread>-
-    <random>``. Write there, then ``os.replace`` it over ``path``; two writers of the same file never share it.
+    <random>-<host tag>``. Write there, then ``os.replace`` it over ``path``; two writers never share it.
 
     Example:
         >>> a, b = tmp_sibling("/tmp/x.json"), tmp_sibling("/tmp/x.json")
@@ -151,4 +158,4 @@ def tmp_sibling(path: str | os.PathLike) -> Path:
         True
     """
     p = Path(path)
-    return p.with_name(f".{p.name}.tmp-{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}")
+    return p.with_name(f".{p.name}.tmp-{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}-{HOST_TAG}")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from lstmviz.safeio import HOST_TAG
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -170,19 +172,22 @@ def test_stale_tmp_of_dead_pid_cleaned_live_kept(tmp_path):
     out = tmp_path / "rec"
     out.mkdir()
     live = tmp_sibling(out / "part-00000.parquet")  # this process: alive
-    dead = out / f".part-00001.parquet.tmp-{_dead_pid()}-140000000000-0123abcd"
+    dead = out / f".part-00001.parquet.tmp-{_dead_pid()}-140000000000-0123abcd-{HOST_TAG}"
+    elsewhere = out / f".part-00002.parquet.tmp-{_dead_pid()}-1-0123abcd-{'0' * 8 if HOST_TAG != '0' * 8 else '1' * 8}"
+    huge = out / f".part-00003.parquet.tmp-9999999999-1-0123abcd-{HOST_TAG}"  # a pid os.kill cannot take: kept
     other = out / ".notes.tmp-keep"  # not our pattern
-    for f in (live, dead, other):
+    for f in (live, dead, elsewhere, huge, other):
         f.write_bytes(b"x")
     prepare_output(out, {"schema": "test"})  # an empty recording folder: a new recording starts here
-    assert live.exists() and other.exists()
+    assert live.exists() and other.exists() and huge.exists()
+    assert elsewhere.exists()  # another machine's shard: its process cannot be checked here
     assert not dead.exists()
 
 
 def test_clean_never_leaves_the_folder(tmp_path):
     from lstmviz.corpus.guard import clean_stale_tmp
 
-    outside = tmp_path / f".x.tmp-{_dead_pid()}-1-0123abcd"
+    outside = tmp_path / f".x.tmp-{_dead_pid()}-1-0123abcd-{HOST_TAG}"
     outside.write_bytes(b"x")
     folder = tmp_path / "rec"
     folder.mkdir()

@@ -24,7 +24,8 @@ from lstmviz.corpus.record import record_corpus
 RECORD_BAD = [
     ("--batch-size", "-1", "1..65536"),
     ("--batch-size", "0", "1..65536"),
-    ("--part-size", "0", "1..1000000"),
+    ("--part-size", "0", "1..100000"),
+    ("--part-size", "200000", "1..100000"),  # what plan() and the manifest accept, not more
     ("--workers", "0", "1..1024"),
     ("--threads", "0", "1..1024"),
     ("--threads", "-3", "1..1024"),

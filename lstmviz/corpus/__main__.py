@@ -17,6 +17,8 @@ import math
 import sys
 from collections.abc import Sequence
 
+from lstmviz.corpus.manifest import MAX_PART_SIZE
+
 MAX_SHARDS = 10_000
 
 
@@ -72,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--dtype", choices=("float16", "float32"), default="float16")
     r.add_argument(
         "--part-size",
-        type=_int("--part-size", 1, 1_000_000),
+        type=_int("--part-size", 1, MAX_PART_SIZE),  # what plan() and the manifest accept
         default=256,
         help="sentences per part file (default: %(default)s)",
     )

@@ -4,10 +4,10 @@ A recording holds corpus text, so it must never land in a git work tree, where `
 publish it: :func:`refuse_git_worktree` refuses ``$LSTMVIZ_CACHE`` and ``corpus record --out`` there.
 
 Parts and the manifest are written to a temporary sibling (:func:`lstmviz.safeio.tmp_sibling`,
-``.<name>.tmp-<pid>-<thread>-<8 hex>``) and renamed; a build killed mid-part leaves that file.
+``.<name>.tmp-<pid>-<thread>-<8 hex>-<host tag>``) and renamed; a build killed mid-part leaves that file.
 :func:`clean_stale_tmp` removes, inside one recording folder only, the files of exactly that pattern
-whose process no longer exists; a file of a live process (another shard, another thread of this one)
-is kept.
+written on this machine whose process no longer exists (another machine's shard is never touched); a
+file of a live process (another shard, another thread of this one) is kept.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import os
 import re
 from pathlib import Path
 
+from lstmviz.safeio import HOST_TAG
+
 __all__ = ["InsideGitWorkTree", "TMP_PATTERN", "clean_stale_tmp", "git_work_tree", "refuse_git_worktree"]
 
-# lstmviz.safeio.tmp_sibling's names: ".<name>.tmp-<pid>-<thread ident>-<uuid4 hex[:8]>"
-TMP_PATTERN = re.compile(r"^\..+\.tmp-(?P<pid>[0-9]{1,10})-[0-9]{1,24}-[0-9a-f]{8}$")
+# lstmviz.safeio.tmp_sibling's names: ".<name>.tmp-<pid>-<thread ident>-<uuid4 hex[:8]>-<HOST_TAG>"
+TMP_PATTERN = re.compile(r"^\..+\.tmp-(?P<pid>[0-9]{1,10})-[0-9]{1,24}-[0-9a-f]{8}-(?P<host>[0-9a-f]{8})$")
 
 
 class InsideGitWorkTree(ValueError):
@@ -69,9 +71,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
-    except OSError:
+    except (OSError, OverflowError):  # another user's process, or a pid beyond this system's range: keep
         return True
     return True
 
@@ -91,7 +91,7 @@ def clean_stale_tmp(folder: str | os.PathLike) -> list[str]:
         return removed
     for e in entries:
         m = TMP_PATTERN.match(e.name)
-        if m is None or _alive(int(m["pid"])):
+        if m is None or m["host"] != HOST_TAG or _alive(int(m["pid"])):
             continue
         try:
             if e.is_file(follow_symlinks=False) or e.is_symlink():
