@@ -74,11 +74,11 @@ def sweep_section() -> None:
                 t(
                     "lab.sweep_caption",
                     thr=thr,
-                    budget=cfg["budget_updates"],
+                    budget=int(float(cfg["budget_updates"])),  # counts pick a plural form: a JSON 600.0 is 600
                     bias=bias[0],
-                    hidden=cfg["model"]["hidden_size"],
+                    hidden=int(float(cfg["model"]["hidden_size"])),
                     minutes=f"{cfg['wall_seconds'] / 60:.0f}",
-                    workers=cfg["workers"],
+                    workers=int(float(cfg["workers"])),
                 )
             )
         elif kind == "gate_bias":

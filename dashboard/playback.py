@@ -59,6 +59,7 @@ def section(a: TextAnalysis, name: str, layer: int, direction: int, order) -> No
             st.session_state[key] = nxt
             if nxt >= T - 1:
                 st.session_state[state.PLAY_RUNNING] = False
+                st.rerun()  # a full rerun ends the fragment's tick; the last token is drawn by it
         if int(st.session_state.get(key, 0)) > T - 1:
             st.session_state[key] = T - 1
         step = int(c2.slider(t("play.step"), 0, T - 1, key=key, on_change=_touch))
