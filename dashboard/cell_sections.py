@@ -36,8 +36,9 @@ def section(path: str, name: str, fallback_text: str) -> None:
 
 def _unit_text(path: str, cells, text: str, names: dict[str, str]) -> None:
     """The text coloured by the best unit of the feature picked among ``names``."""
-    ui.sanitize(ui.keyed(state.CELL_FEATURE), list(names))
-    feature = st.selectbox(t("cells.feature"), list(names), format_func=names.get, key=ui.keyed(state.CELL_FEATURE))
+    key = ui.keyed(state.key(state.CELL_FEATURE, path))  # per model: each opens on its own strongest unit
+    ui.sanitize(key, list(names))
+    feature = st.selectbox(t("cells.feature"), list(names), format_func=names.get, key=key)
     row = cells.query("feature == @feature and rank == 1").iloc[0]
     values = state.lm_unit_values(
         path, state.stamp(path), text[: state.UNIT_TEXT_CHARS], int(row["layer"]), int(row["unit"])
