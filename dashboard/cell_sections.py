@@ -2,7 +2,8 @@
 and the gate saturation of the trained model against its initialisation (when its checkpoint records it).
 
 The finder (:func:`lstmviz.cellfinder.find_cells`) runs on held-out text the app already has: the
-corpus sentences' test split when the corpus is present, else the text on the page.
+corpus sentences' test split when the corpus is present, else the text on the page. It reads the text sentence
+by sentence, each from a zero state, and the coloured text shows the unit read the same way.
 """
 
 from __future__ import annotations
