@@ -6,7 +6,8 @@ and the entity cross-entropies; AdamW with gradient clipping. After every epoch 
 the part-of-speech agreement and the entity macro-F1) decides which weights are kept. The run always trains
 ``epochs`` epochs: the budget counts epochs only, never wall time, so a retrain with the same settings and
 thread count repeats the run whatever the machine's load. The checkpoint stores the best model, the
-vocabularies and the test scores beside the most-frequent-tag baseline's.
+vocabularies and the test scores beside those of two context-free baselines (``baseline``: the most frequent tag of
+the word; ``suffix_baseline``: unseen words tagged by their ending, :mod:`lstmviz.tagbaseline`).
 
 Example::
 
@@ -28,7 +29,8 @@ import torch.nn.functional as F
 
 from lstmviz.checkpoint import library_version, save_checkpoint
 from lstmviz.models import weights_fingerprint
-from lstmviz.tagdata import TagData, most_frequent_tags, tag_scores
+from lstmviz.tagbaseline import baseline_tags
+from lstmviz.tagdata import TagData, tag_scores
 from lstmviz.tagger import NER_TAGS, POS_TAGS, Tagger, TaggerConfig, encode_sentences
 from lstmviz.trainer import check_int, check_number
 
@@ -127,14 +129,12 @@ def _evaluate(model: Tagger, split: Sequence, data: TagData) -> dict[str, Any]:
     return {"pos": tag_scores([s[1] for s in split], pos), "ner": tag_scores([s[2] for s in split], ner, ner=True)}
 
 
-def _baseline(data: TagData, split: Sequence) -> dict[str, Any]:
-    """Most-frequent-tag-per-word scores on ``split`` (both tag sets)."""
-    out = {}
-    for name, col in (("pos", 1), ("ner", 2)):
-        flat = iter(most_frequent_tags([(s[0], s[col]) for s in data.train], [w for s in split for w in s[0]]))
-        pred = [[next(flat) for _ in s[0]] for s in split]
-        out[name] = tag_scores([s[col] for s in split], pred, ner=name == "ner")
-    return out
+def _baseline(data: TagData, split: Sequence, name: str = "most_frequent") -> dict[str, Any]:
+    """A context-free baseline's scores on ``split`` (both tag sets), learnt on ``data.train``: ``"most_frequent"``
+    (each word's most frequent tag, unseen words the most frequent tag overall) or ``"suffix"`` (unseen words the
+    most frequent tag of their last 3, 2 or 1 letters; :func:`lstmviz.tagbaseline.suffix_tags`)."""
+    pos, ner = baseline_tags(data.train, split, name)
+    return {"pos": tag_scores([s[1] for s in split], pos), "ner": tag_scores([s[2] for s in split], ner, ner=True)}
 
 
 def train_tagger(
@@ -214,7 +214,11 @@ def train_tagger(
         "init_seed": cfg.seed,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_seconds": time.perf_counter() - t0,
-        "test_metrics": {**_evaluate(model, data.test, data), "baseline": _baseline(data, data.test)},
+        "test_metrics": {
+            **_evaluate(model, data.test, data),
+            "baseline": _baseline(data, data.test),
+            "suffix_baseline": _baseline(data, data.test, "suffix"),
+        },
         "library_version": library_version(),
     }
     if out is not None:

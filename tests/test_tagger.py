@@ -145,7 +145,7 @@ def test_train_save_load_and_a_lying_vocabulary(tmp_path):
     )
     r1, r2 = tag_text(model, meta, "Мама мыла раму."), tag_text(loaded, meta2, "Мама мыла раму.")
     assert r1.pos == r2.pos and r1.ner == r2.ner and r1.words == ["Мама", "мыла", "раму", "."]
-    assert set(meta2["test_metrics"]) == {"pos", "ner", "baseline"} and len(meta2["history"]) == 2
+    assert set(meta2["test_metrics"]) == {"pos", "ner", "baseline", "suffix_baseline"} and len(meta2["history"]) == 2
     assert tag_text(loaded, meta2, "  ").words == []
     bad = json.loads((tmp_path / "tagger-lstm" / "meta.json").read_text(encoding="utf-8"))
     bad["words"] = bad["words"][:-1]

@@ -1,6 +1,6 @@
 """Tagger view: a sentence through the char-CNN + bidirectional recurrent tagger; what the model is (cell, layers),
 its tags, the gates and states of each layer in both directions, how far left and right each tag looks
-(connectivity), and its held-out scores."""
+(connectivity), and its held-out scores against two baselines (dashboard/tagger_sections.py)."""
 
 from __future__ import annotations
 
@@ -8,44 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import components as ui
-from dashboard import state
+from dashboard import state, tagger_sections
 from dashboard.i18n import t
 from lstmviz import plots
 from lstmviz.names import QUANTITIES
 from lstmviz.tagger import HEADS
-
-
-def scores(metrics: dict) -> None:
-    """Held-out agreement and macro-F1 of the tagger and the most-frequent-tag baseline; F1 per tag."""
-    st.subheader(t("tag.scores"))
-    st.caption(t("tag.scores_caption"))
-    rows, per_tag = [], []
-    for who, m in ((t("tag.model_row"), metrics), (t("tag.baseline_row"), metrics.get("baseline", {}))):
-        for head in HEADS:
-            if head in m:
-                rows.append(
-                    {
-                        "model": who,
-                        "tagset": t(f"head.{head}"),
-                        "agreement": round(m[head]["accuracy"], 3),
-                        "macro_f1": round(m[head]["macro_f1"], 3),
-                    }
-                )
-                per_tag += [
-                    {
-                        "model": who,
-                        "tagset": t(f"head.{head}"),
-                        "tag": ui.translated(tag, f"{head}.{tag}"),
-                        "f1": round(v["f1"], 3),
-                        "support": v["support"],
-                    }
-                    for tag, v in m[head]["per_tag"].items()
-                ]
-    if rows:
-        st.dataframe(ui.localized(pd.DataFrame(rows)), hide_index=True)
-        with st.expander(t("tag.per_tag")):
-            wide = pd.DataFrame(per_tag).pivot_table(index=["tagset", "tag", "support"], columns="model", values="f1")
-            st.dataframe(ui.localized(wide.reset_index()), hide_index=True)
 
 
 def render() -> None:
@@ -101,7 +68,12 @@ def render() -> None:
     data = pd.DataFrame(conn).rename(columns=lambda s: f"s{s}")  # (T, T): row t, column s
     data.insert(0, "word", run["words"])
     ui.show_figure(fig, data, f"tagger_connectivity_{head}", "tag_conn")
-    scores(run["test_metrics"])
+    evaluation, comparison = state.tagger_eval_file(), None
+    try:  # the baselines on known and unseen words, when made from these weights (python -m lstmviz.tagbaseline)
+        comparison = state.tagger_comparison(str(evaluation), state.stamp(evaluation), path, state.stamp(path))
+    except ValueError as e:
+        st.error(t("tag.eval_bad", error=ui.md_escape(str(e))))
+    tagger_sections.scores(run["test_metrics"], comparison)
 
 
 ui.run_view(render)
