@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import components as ui
-from dashboard import state
+from dashboard import lab_diagnosis, state
 from dashboard.i18n import t
 from lstmviz import plots
 
@@ -49,11 +49,15 @@ def table(frame: pd.DataFrame, cols=COLS) -> None:
 
 def sweep_section() -> None:
     """Success rate vs lag, vs gate bias, and the adding task, from the shipped sweep files."""
+    loaded: dict[str, tuple | None] = {}
     for kind in ("lag", "lag_b4", "gate_bias", "adding"):
-        got = _sweep(kind)
+        got = loaded[kind] = _sweep(kind)
         if not got:
             continue
         cfg, summary, runs = got
+        # The charts and table show the shared recipe; variant rows (other lr, input bias, clipping) are the
+        # diagnosis section's, below the gate-bias chart.
+        summary, runs = summary[summary["variant"].isna()], runs[runs["variant"].isna()]
         thr, L = cfg["success"]["threshold"], ui.plot_labels()
         if kind == "gate_bias":
             st.subheader(t("lab.bias_title", lag=cfg["lags"][0]))
@@ -84,6 +88,8 @@ def sweep_section() -> None:
         elif kind == "gate_bias":
             st.caption(t("lab.bias_caption"))
         table(summary)
+        if kind == "gate_bias":
+            lab_diagnosis.diagnosis_section(loaded.get("lag_b4"))
 
 
 def measured(preset: str) -> pd.DataFrame | None:

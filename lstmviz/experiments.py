@@ -331,6 +331,20 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_result(stem: str | os.PathLike, data: Any, markdown: str) -> tuple[Path, Path]:
+    """Writes a result file pair atomically: ``stem.json`` (``data``, no NaN) and ``stem.md`` (``markdown``).
+
+    Example:
+        >>> write_result("checkpoints/accumulator", study(), study_markdown(study()))  # doctest: +SKIP
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    js, md = stem.with_suffix(".json"), stem.with_suffix(".md")
+    write_text_atomic(js, json.dumps(data, indent=1, allow_nan=False))
+    write_text_atomic(md, markdown)
+    return js, md
+
+
 def compare_cells(
     data: TaskData,
     model_cfg: ModelConfig,

@@ -45,6 +45,7 @@ __all__ = [
     "accuracy_vs_lag",
     "success_vs_lag",
     "success_vs_gate_bias",
+    "accumulator_state",
     "lab_curves",
     "saturation_scatter",
     "round_significant",
@@ -114,6 +115,12 @@ DEFAULT_LABELS: dict[str, str] = {
     "count": "tokens",
     "conn_x": "input position s",
     "conn_y": "output position t",
+    "acc_state_panel": "state at the last step, at initialisation",
+    "acc_state": "mean |c_T| (LSTM), |h_T| (GRU); log",
+    "acc_saturated_panel": "units saturated at the last step",
+    "acc_saturated": "share with |tanh(c_T)| or |h_T| > 0.95",
+    "acc_gain": "gain i/(1−f)",
+    "acc_max": "largest",
 }
 _CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4", "bow": "#7f7f7f"}  # bow: the baseline, grey
 
@@ -1703,3 +1710,87 @@ def lab_curves(
     fig.update_yaxes(type="log", exponentformat="power", title_text=L["grad_ratio"], row=1, col=2)
     fig.update_xaxes(title_text=L["updates"])
     return _layout(fig, title, height=400)
+
+
+def accumulator_state(frame: pd.DataFrame, *, title: str | None = None, labels: Mapping[str, str] | None = None):
+    """The state a gated cell reaches at initialisation, against the lag: magnitude (left) and saturation (right).
+
+    With a large forget bias the LSTM cell is a leaky accumulator of gain i / (1 - f): its ``|c_T|`` grows with
+    the lag and most units saturate, while the GRU's state stays a convex combination (``|h| < 1``).
+
+    Args:
+        frame: From :func:`lstmviz.accumulator.init_state_table` plus a ``series`` column (the legend name of each
+            recipe): ``series, cell, lag, state_mean_abs, state_max_abs, saturated, gain``.
+        title: Optional title (escaped).
+        labels: Overrides of :data:`DEFAULT_LABELS`.
+
+    Example:
+        >>> f = pd.DataFrame({"series": ["lstm"] * 2, "cell": ["lstm"] * 2, "lag": [10, 200],
+        ...     "state_mean_abs": [0.8, 5.2], "state_max_abs": [3.7, 24.0], "saturated": [0.1, 0.75],
+        ...     "gain": [27.0, 27.0]})
+        >>> [t.name for t in accumulator_state(f).data]
+        ['lstm', 'lstm']
+    """
+    L = _labels(labels)
+    _check_columns(
+        frame, ("series", "cell", "lag", "state_mean_abs", "state_max_abs", "saturated", "gain"), "accumulator_state"
+    )
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=[L["acc_state_panel"], L["acc_saturated_panel"]], horizontal_spacing=0.12
+    )
+    names = list(dict.fromkeys(frame["series"]))
+    dashes = ("solid", "dash", "dot", "dashdot")
+    for k, name in enumerate(names):
+        part = frame[frame["series"] == name].sort_values("lag")
+        cell = part["cell"].iloc[0]
+        color = _cell_color(cell)
+        style = dict(
+            line=dict(color=color, dash=dashes[k % len(dashes)], width=2),
+            marker=dict(symbol=_CELL_SYMBOL.get(cell, "circle"), size=9, color=color),
+        )
+        hover = [
+            esc(
+                f"{name} · {L['lag']} {lag} · {L['acc_max']} {mx:.3g}"
+                + (f" · {L['acc_gain']} {g:.3g}" if cell == "lstm" else "")
+            )
+            for lag, mx, g in zip(part["lag"], part["state_max_abs"], part["gain"])
+        ]
+        x = _dodge(part["lag"], k, len(names))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=part["state_mean_abs"],
+                mode="lines+markers",
+                name=esc(name),
+                legendgroup=esc(name),
+                customdata=hover,
+                hovertemplate="%{customdata}<br>%{y:.4g}<extra></extra>",
+                **style,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=part["saturated"],
+                mode="lines+markers",
+                name=esc(name),
+                legendgroup=esc(name),
+                showlegend=False,
+                customdata=hover,
+                hovertemplate="%{customdata}<br>%{y:.0%}<extra></extra>",
+                **style,
+            ),
+            row=1,
+            col=2,
+        )
+    lags = sorted({int(v) for v in frame["lag"]})
+    for col in (1, 2):
+        fig.update_xaxes(
+            type="log", tickvals=lags, ticktext=[str(v) for v in lags], title_text=L["lag"], row=1, col=col
+        )
+    fig.update_yaxes(type="log", dtick=1, title_text=L["acc_state"], row=1, col=1)  # ticks at powers of ten only
+    fig.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", title_text=L["acc_saturated"], row=1, col=2)
+    fig.update_layout(title=esc(title) if title else None, height=420, legend=dict(orientation="h", y=-0.2))
+    return fig

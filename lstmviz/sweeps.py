@@ -10,20 +10,27 @@ updates-to-solve of the solved runs, the final test accuracy (or MSE) as mean an
 gradient ratio ``||dL/dh_0|| / ||dL/dh_T||`` at initialisation, computed in float64
 (:func:`lstmviz.profiles.gradient_ratio`), with ``sigmoid(b) ** lag`` beside it.
 
-JSON written by :func:`write_sweep` (``schema`` "lstmviz.sweep/1")::
+JSON written by :func:`write_sweep` (``schema`` "lstmviz.sweep/2"; :func:`load_sweep` also reads version 1,
+which had no ``variant``, ``overrides``, ``clipped`` or ``grad_norm_median``)::
 
-    {"schema": "lstmviz.sweep/1", "task": "cue_recall" | "adding", "kind": "lag" | "gate_bias",
+    {"schema": "lstmviz.sweep/2", "task": "cue_recall" | "adding", "kind": "lag" | "gate_bias",
      "cells": [...], "lags": [...], "gate_biases": [...], "seeds": [...],
      "success": {"metric": "val_accuracy" | "val_mse", "threshold": 0.95},
      "chance": 0.25 | null, "baseline_mse": null | 0.1667,
      "model": {...ModelConfig fields but cell and gate_bias}, "train": {...TrainConfig},
      "budget_updates": 1500, "workers": 2, "wall_seconds": 812.3, "library_version": "...",
-     "runs": [{"cell", "lag", "gate_bias", "seed", "solved", "updates_to_solve", "updates",
-               "final_accuracy", "final_mse", "grad_ratio_init", "seconds", "stop_reason",
-               "curve": [[updates, val_accuracy, val_loss], ...]}],
-     "summary": [{"cell", "lag", "gate_bias", "n", "solved", "success_rate",
+     "runs": [{"cell", "lag", "gate_bias", "variant", "overrides", "seed", "solved", "updates_to_solve",
+               "updates", "final_accuracy", "final_mse", "grad_ratio_init", "clipped", "grad_norm_median",
+               "seconds", "stop_reason", "curve": [[updates, val_accuracy, val_loss], ...]}],
+     "summary": [{"cell", "lag", "gate_bias", "variant", "overrides", "n", "solved", "success_rate",
                   "median_updates_to_solve", "final_mean", "final_sd", "grad_ratio_init_median",
-                  "sigmoid_bias_pow_lag", "seconds_mean"}]}
+                  "sigmoid_bias_pow_lag", "clipped_mean", "seconds_mean"}]}
+
+``variant`` is null for the sweep's shared recipe (``model``, ``train``), else the name of a changed recipe whose
+changes are in ``overrides`` (``{"model": {...}, "train": {...}}``), e.g. the LSTM at lag 200 with lr 1e-3.
+``clipped`` is the fraction of a run's updates that gradient clipping shortened (null without clipping),
+``grad_norm_median`` the median over its epochs of the median pre-clipping gradient norm; ``clipped_mean`` their
+mean over the row's runs that measured it. :func:`merge_sweeps` adds runs (more seeds, variants) to a sweep.
 
 ``final_mean``/``final_sd`` are test accuracy for cue recall and test MSE for the adding task.
 The markdown table beside it (same name, ``.md``) is what the README shows.
@@ -53,14 +60,14 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from lstmviz.checkpoint import library_version
-from lstmviz.experiments import markdown_table, train_model, write_text_atomic
+from lstmviz.experiments import markdown_table, train_model, write_result
 from lstmviz.models import CELLS, ModelConfig
 from lstmviz.safeio import read_json as safe_read_json
 from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, prepare_online
@@ -69,10 +76,12 @@ from lstmviz.trainer import TrainConfig
 
 __all__ = [
     "SCHEMA",
+    "SCHEMAS",
     "SWEEP_KINDS",
     "RunSpec",
     "default_specs",
     "load_sweep",
+    "merge_sweeps",
     "read_json",
     "run_one",
     "run_parallel",
@@ -86,7 +95,8 @@ __all__ = [
     "write_sweep",
 ]
 
-SCHEMA = "lstmviz.sweep/1"
+SCHEMA = "lstmviz.sweep/2"
+SCHEMAS = ("lstmviz.sweep/1", SCHEMA)  # versions load_sweep reads
 SWEEP_KINDS = ("lag", "gate_bias")
 DEFAULT_LAGS = {"cue_recall": (10, 20, 50, 100, 200), "adding": (10, 50, 100)}
 DEFAULT_BIASES = (0.0, 1.0, 2.0, 4.0)
@@ -101,6 +111,9 @@ class RunSpec:
     Example:
         >>> RunSpec("cue_recall", "gru", 50, 1.0, 0).model_config().gate_bias
         1.0
+        >>> v = RunSpec("cue_recall", "lstm", 200, 4.0, 0, variant="lr 0.001", changes={"train": {"lr": 1e-3}})
+        >>> v.train_config().lr, v.shared().train_config().lr
+        (0.001, 0.003)
     """
 
     task: str  # "cue_recall" | "adding"
@@ -110,17 +123,34 @@ class RunSpec:
     seed: int  # data stream, held-out sets and initialisation
     model: Mapping[str, Any] = field(default_factory=dict)  # ModelConfig overrides of TASK_DEFAULTS
     train: Mapping[str, Any] = field(default_factory=dict)  # TrainConfig overrides of TASK_DEFAULTS
+    # A named change of this row's recipe (e.g. "lr 0.001"); None: the sweep's shared recipe. Rows with
+    # different variants are summarised apart.
+    variant: str | None = None
+    # The variant's changes on top of the shared recipe: {"model": {...}, "train": {...}} (empty without one).
+    changes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if bool(self.variant) != bool(self.changes):
+            raise ValueError(
+                f"variant={self.variant!r}, changes={dict(self.changes)!r}: a variant needs a name and its changes"
+            )
+        unknown = set(self.changes) - {"model", "train"}
+        if unknown:
+            raise ValueError(f"changes keys {sorted(unknown)} are invalid; allowed: model, train")
 
     def model_config(self) -> ModelConfig:
         """The ModelConfig of this run (sizes still to be fixed by the data)."""
-        d = {**TASK_DEFAULTS[self.task]["model"], **self.model, "cell": self.cell, "gate_bias": self.gate_bias}
-        return ModelConfig.from_dict(d)
+        d = {**TASK_DEFAULTS[self.task]["model"], **self.model, **self.changes.get("model", {})}
+        return ModelConfig.from_dict({**d, "cell": self.cell, "gate_bias": self.gate_bias})
 
     def train_config(self) -> TrainConfig:
         """The TrainConfig of this run (quiet, seeded with ``seed``)."""
-        return TrainConfig.from_dict(
-            {**TASK_DEFAULTS[self.task]["train"], **self.train, "seed": self.seed, "quiet": True}
-        )
+        d = {**TASK_DEFAULTS[self.task]["train"], **self.train, **self.changes.get("train", {})}
+        return TrainConfig.from_dict({**d, "seed": self.seed, "quiet": True})
+
+    def shared(self) -> RunSpec:
+        """This run without its variant: what the sweep's shared settings describe."""
+        return replace(self, variant=None, changes={})
 
 
 def sigmoid_pow(bias: float | None, lag: int) -> float | None:
@@ -147,10 +177,14 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     data = prepare_online(spec.task, spec.lag, seed=spec.seed)
     _, meta = train_model(data, spec.model_config(), spec.train_config(), out=None, log=None)
     history, regress = meta["history"], spec.task == "adding"
+    clipped = [h["clipped"] for h in history if h.get("clipped") is not None]
+    norms = [h["grad_norm_median"] for h in history if h.get("grad_norm_median") is not None]
     return {
         "cell": spec.cell,
         "lag": spec.lag,
         "gate_bias": spec.gate_bias,
+        "variant": spec.variant,
+        "overrides": {k: dict(spec.changes.get(k, {})) for k in ("model", "train")} if spec.variant else None,
         "seed": spec.seed,
         "solved": meta["solved_at"] is not None,
         "updates_to_solve": meta["solved_at"],
@@ -158,6 +192,9 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         "final_accuracy": None if regress else meta["test_metrics"]["accuracy"],
         "final_mse": meta["test_metrics"]["loss"] if regress else None,
         "grad_ratio_init": meta["init_grad_ratio"],
+        # Every epoch has the same number of updates, so the mean of the epochs' fractions is the run's.
+        "clipped": statistics.fmean(clipped) if clipped else None,
+        "grad_norm_median": statistics.median(norms) if norms else None,
         "seconds": time.perf_counter() - t0,
         "stop_reason": meta["stop_reason"],
         "curve": [[h["updates"], h["val_acc"], h["val_loss"]] for h in history],
@@ -175,6 +212,8 @@ def default_specs(
     gate_bias: float | None = None,
     model: Mapping[str, Any] | None = None,
     train: Mapping[str, Any] | None = None,
+    variant: str | None = None,
+    changes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[RunSpec]:
     """The runs of a sweep: ``kind="lag"`` crosses cells x lags x seeds at one gate bias;
     ``kind="gate_bias"`` crosses gated cells x biases x seeds at one lag.
@@ -188,6 +227,7 @@ def default_specs(
         seeds: Seeds, default 0..4.
         gate_bias: The lag sweep's bias, default the task's default (1.0).
         model, train: Overrides of :data:`~lstmviz.taskdata.TASK_DEFAULTS`.
+        variant, changes: A named recipe and its ``{"model": ..., "train": ...}`` changes (see :class:`RunSpec`).
 
     Example:
         >>> len(default_specs("cue_recall", "gate_bias", seeds=range(2)))
@@ -200,7 +240,7 @@ def default_specs(
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must not be empty")
-    extra = {"model": dict(model or {}), "train": dict(train or {})}
+    extra = {"model": dict(model or {}), "train": dict(train or {}), "variant": variant, "changes": dict(changes or {})}
     if kind == "lag":
         cells = list(cells or CELLS)
         lags = list(lags or DEFAULT_LAGS[task])
@@ -292,8 +332,8 @@ def run_sweep(
     t0 = time.perf_counter()
     runs = run_parallel(run_one, order, workers=workers, progress=progress)
     wall = time.perf_counter() - t0
-    runs.sort(key=lambda r: (r["cell"], r["lag"], r["gate_bias"] or 0.0, r["seed"]))
-    first = specs[0]
+    runs.sort(key=_run_key)
+    first = specs[0].shared()
     model = {k: v for k, v in first.model_config().to_dict().items() if k not in ("cell", "gate_bias")}
     train = first.train_config().to_dict()
     regress = task == "adding"
@@ -330,19 +370,23 @@ def summarize(runs: Sequence[Mapping[str, Any]], *, regress: bool = False) -> li
     """
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for r in runs:
-        groups.setdefault((r["cell"], r["lag"], r["gate_bias"]), []).append(r)
+        groups.setdefault((r["cell"], r["lag"], r["gate_bias"], r.get("variant")), []).append(r)
     rows = []
-    for (cell, lag, bias), rs in sorted(
-        groups.items(), key=lambda kv: (list(CELLS).index(kv[0][0]), kv[0][1], kv[0][2] or 0.0)
+    for (cell, lag, bias, variant), rs in sorted(
+        groups.items(),
+        key=lambda kv: (list(CELLS).index(kv[0][0]), kv[0][1], kv[0][2] or 0.0, kv[0][3] is not None, kv[0][3] or ""),
     ):
         finals = [r["final_mse" if regress else "final_accuracy"] for r in rs]
         solved = [r["updates_to_solve"] for r in rs if r["solved"]]
         ratios = [r["grad_ratio_init"] for r in rs if r["grad_ratio_init"] is not None]
+        clipped = [r["clipped"] for r in rs if r.get("clipped") is not None]
         rows.append(
             {
                 "cell": cell,
                 "lag": lag,
                 "gate_bias": bias,
+                "variant": variant,
+                "overrides": rs[0].get("overrides"),
                 "n": len(rs),
                 "solved": len(solved),
                 "success_rate": len(solved) / len(rs),
@@ -351,6 +395,7 @@ def summarize(runs: Sequence[Mapping[str, Any]], *, regress: bool = False) -> li
                 "final_sd": statistics.stdev(finals) if len(finals) > 1 else None,
                 "grad_ratio_init_median": statistics.median(ratios) if ratios else None,
                 "sigmoid_bias_pow_lag": None if cell == "rnn" else sigmoid_pow(bias, lag),
+                "clipped_mean": statistics.fmean(clipped) if clipped else None,
                 "seconds_mean": statistics.fmean(r["seconds"] for r in rs),
             }
         )
@@ -359,6 +404,29 @@ def summarize(runs: Sequence[Mapping[str, Any]], *, regress: bool = False) -> li
 
 def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None else format(v, spec)
+
+
+def _run_key(r: Mapping[str, Any]) -> tuple:
+    """A run's identity in a sweep: cell, lag, gate bias, variant, seed (sortable: None sorts first)."""
+    return (r["cell"], r["lag"], r["gate_bias"] or 0.0, r.get("variant") or "", r["seed"])
+
+
+def _clip_cell(row: Mapping[str, Any]) -> str:
+    """The markdown cell of a summary row's clipping: off, not measured (-), or the mean share of clipped updates."""
+    if (row.get("overrides") or {}).get("train", {}).get("clip_grad_norm", 0.0) is None:
+        return "off"
+    return _fmt(row.get("clipped_mean"), ".0%")
+
+
+def _recipe_cell(row: Mapping[str, Any]) -> str:
+    return row.get("variant") or "shared"
+
+
+# Columns a table shows only when some row needs them: (header, cell, does this row need it?)
+_OPTIONAL_COLUMNS = (
+    ("recipe", _recipe_cell, lambda r: r.get("variant") is not None),
+    ("clipped updates (mean)", _clip_cell, lambda r: _clip_cell(r) != "-"),
+)
 
 
 def sweep_markdown(sweep: Mapping[str, Any]) -> str:
@@ -382,14 +450,18 @@ def sweep_markdown(sweep: Mapping[str, Any]) -> str:
         "σ(b)^lag",
     ]
     spec = ".4f" if regress else ".3f"
+    rows = sweep["summary"]
+    extra = [(h, f) for h, f, shown in _OPTIONAL_COLUMNS if any(shown(r) for r in rows)]
+    header[3:3] = [h for h, _ in extra]
     body = []
-    for r in sweep["summary"]:
+    for r in rows:
         sd = "" if r["final_sd"] is None else f" ± {r['final_sd']:{spec}}"
         body.append(
             [
                 r["cell"],
                 r["lag"],
                 _fmt(r["gate_bias"], "g"),
+                *(f(r) for _, f in extra),
                 f"{r['solved']}/{r['n']}",
                 f"{r['success_rate']:.0%}",
                 _fmt(r["median_updates_to_solve"], ".0f"),
@@ -406,12 +478,119 @@ def sweep_markdown(sweep: Mapping[str, Any]) -> str:
         else f"chance accuracy {sweep['chance']:.2f}"
     )
     note = (
-        f"\n{len(sweep['runs'])} runs, seeds {sweep['seeds']}; success = {crit} within "
+        f"\n{len(sweep['runs'])} runs, seeds {_seed_range(sweep['seeds'])}; success = {crit} within "
         f"{sweep['budget_updates']:,} updates of batch {sweep['train']['batch_size']} (fresh data every batch); "
         f"{base}; hidden {sweep['model']['hidden_size']}; wall time {sweep['wall_seconds'] / 60:.1f} min on "
         f"{sweep['workers']} single-thread workers.\n"
     )
+    unmeasured = sum("grad_norm_median" not in r for r in sweep["runs"])
+    if extra and unmeasured:
+        note += (
+            f"Clipped updates: mean over the runs that measured it; {unmeasured} of {len(sweep['runs'])} runs were "
+            "written before clipping was recorded (schema version 1) and are left out of that column.\n"
+        )
+    variants = [
+        f"{r['variant']}: {json.dumps(r['overrides'], sort_keys=True)}" for r in rows if r.get("variant") is not None
+    ]
+    if variants:
+        note += "Recipes other than the shared one (their changes): " + "; ".join(variants) + ".\n"
     return markdown_table(header, body) + note
+
+
+def _seed_range(seeds: Sequence[int]) -> str:
+    """``0-9`` for a run of consecutive seeds, else the list."""
+    seeds = sorted(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return str(seeds)
+
+
+_RESULT_FIELDS = ("solved", "updates_to_solve", "updates", "final_accuracy", "final_mse", "curve")
+
+
+def _same_result(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two runs of one (cell, lag, bias, variant, seed) reached the same result (a rerun reproduced it)."""
+    for k in _RESULT_FIELDS:
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, float) and isinstance(y, float):
+            if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+_SHARED_FIELDS = ("task", "kind", "success", "budget_updates")
+
+
+def _shared_model(sweep: Mapping[str, Any]) -> dict[str, Any]:
+    """The sweep's shared model settings with every field a version-1 file lacked at its default."""
+    return ModelConfig.from_dict(dict(sweep["model"])).to_dict()
+
+
+def _shared_train(sweep: Mapping[str, Any]) -> dict[str, Any]:
+    d = TrainConfig.from_dict({k: v for k, v in sweep["train"].items() if k not in ("seed", "quiet")}).to_dict()
+    return {k: v for k, v in d.items() if k not in ("seed", "quiet")}
+
+
+def merge_sweeps(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with the runs of ``extra`` added (more seeds, or variants), summaries recomputed.
+
+    Both must share task, kind, model, success criterion, budget and training settings (seed aside); a run of
+    ``extra`` whose (cell, lag, gate bias, variant, seed) is already in ``base`` must reproduce its result (the
+    same curve and scores), and then adds the fields ``base`` lacked (clipping, measured since version 2).
+    Wall time is summed.
+
+    Raises:
+        ValueError: naming the first setting or run that differs.
+
+    Example:
+        >>> a = {"schema": SCHEMA, "task": "cue_recall", "kind": "lag", "model": {}, "success": {}, "train": {},
+        ...      "budget_updates": 2, "wall_seconds": 1.0, "workers": 1,
+        ...      "runs": [{"cell": "gru", "lag": 3, "gate_bias": 1.0, "seed": 0, "solved": True,
+        ...                "updates_to_solve": 2, "final_accuracy": 1.0, "grad_ratio_init": 0.1, "seconds": 1.0}]}
+        >>> b = {**a, "runs": [{**a["runs"][0], "seed": 1, "solved": False, "updates_to_solve": None}]}
+        >>> merged = merge_sweeps(a, b)
+        >>> merged["seeds"], [(r["n"], r["solved"]) for r in merged["summary"]]
+        ([0, 1], [(2, 1)])
+    """
+    for k in _SHARED_FIELDS:
+        if base.get(k) != extra.get(k):
+            raise ValueError(f"cannot merge sweeps: {k} differs ({str(base.get(k))[:80]} vs {str(extra.get(k))[:80]})")
+    if _shared_model(base) != _shared_model(extra):
+        raise ValueError(
+            f"cannot merge sweeps: model settings differ ({_shared_model(base)} vs {_shared_model(extra)})"
+        )
+    if _shared_train(base) != _shared_train(extra):
+        raise ValueError(
+            f"cannot merge sweeps: training settings differ ({_shared_train(base)} vs {_shared_train(extra)})"
+        )
+    runs = {_run_key(r): dict(r) for r in base["runs"]}
+    for r in extra["runs"]:
+        key = _run_key(r)
+        if key in runs and not _same_result(runs[key], r):
+            cell, lag, bias, variant, seed = key
+            raise ValueError(
+                f"cannot merge sweeps: the rerun of {cell} lag {lag} bias {bias} {variant or 'shared recipe'} "
+                f"seed {seed} did not reproduce the stored result"
+            )
+        runs[key] = {**runs.get(key, {}), **r}
+    merged = [runs[k] for k in sorted(runs)]
+    out = dict(base)
+    out.update(
+        schema=SCHEMA,
+        model=extra.get("model", base["model"]),
+        cells=sorted({r["cell"] for r in merged}, key=list(CELLS).index),
+        lags=sorted({r["lag"] for r in merged}),
+        gate_biases=sorted({r["gate_bias"] for r in merged if r["gate_bias"] is not None}),
+        seeds=sorted({r["seed"] for r in merged}),
+        workers=max(base.get("workers", 1), extra.get("workers", 1)),
+        wall_seconds=base.get("wall_seconds", 0.0) + extra.get("wall_seconds", 0.0),
+        library_version=extra.get("library_version", base.get("library_version")),
+        runs=merged,
+        summary=summarize(merged, regress=base["task"] == "adding"),
+    )
+    return out
 
 
 def write_sweep(sweep: Mapping[str, Any], path: str | os.PathLike) -> tuple[Path, Path]:
@@ -420,12 +599,7 @@ def write_sweep(sweep: Mapping[str, Any], path: str | os.PathLike) -> tuple[Path
     Example:
         >>> write_sweep(sweep, "checkpoints/sweep_cue_recall_lag.json")  # doctest: +SKIP
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    md = path.with_suffix(".md")
-    write_text_atomic(path, json.dumps(sweep, indent=1, allow_nan=False))
-    write_text_atomic(md, sweep_markdown(sweep))
-    return path, md
+    return write_result(Path(path).with_suffix(""), sweep, sweep_markdown(sweep))
 
 
 _MAX_SWEEP_BYTES = 32 * 1024 * 1024  # a sweep file beyond this is refused before it is read
@@ -458,9 +632,9 @@ def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
     """
     p = Path(path)
     raw = read_json(p, _MAX_SWEEP_BYTES, "a sweep")
-    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
+    if not isinstance(raw, dict) or raw.get("schema") not in SCHEMAS:
         found = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
-        raise ValueError(f"{p}: schema {str(found)[:60]!r} is not {SCHEMA!r}")
+        raise ValueError(f"{p}: schema {str(found)[:60]!r} is invalid; allowed: {', '.join(SCHEMAS)}")
     if raw.get("task") not in ONLINE_TASKS or raw.get("kind") not in SWEEP_KINDS:
         raise ValueError(
             f"{p}: task/kind {str(raw.get('task'))[:40]!r}/{str(raw.get('kind'))[:40]!r} is invalid; "
@@ -476,9 +650,11 @@ def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
             and r.get("cell") in CELLS
             and isinstance(r.get("lag"), int)
             and (r.get("gate_bias") is None or isinstance(r.get("gate_bias"), num))
+            and (r.get("variant") is None or isinstance(r.get("variant"), str))
+            and (r.get("overrides") is None or isinstance(r.get("overrides"), dict))
         )
         if not ok:
-            raise ValueError(f"{p}: row {i} lacks a valid cell / lag / gate_bias")
+            raise ValueError(f"{p}: row {i} lacks a valid cell / lag / gate_bias (or has a malformed variant)")
     for i, r in enumerate(rows):
         if not all(isinstance(r.get(k), num) for k in ("n", "solved", "success_rate", "final_mean")):
             raise ValueError(f"{p}: summary row {i} lacks n / solved / success_rate / final_mean numbers")
@@ -509,6 +685,9 @@ def summary_frame(sweep: Mapping[str, Any]) -> pd.DataFrame:
         ['cell', 'lag', 'gate_bias']
     """
     df = pd.DataFrame(sweep["summary"])
+    for col in ("variant", "overrides", "clipped_mean"):  # absent from version-1 files
+        if col not in df:
+            df[col] = None
     bounds = [wilson_interval(int(k), int(n)) for k, n in zip(df["solved"], df["n"])]
     df["lo"] = [b[0] for b in bounds]
     df["hi"] = [b[1] for b in bounds]
@@ -526,6 +705,17 @@ def runs_frame(sweep: Mapping[str, Any]) -> pd.DataFrame:
         True
     """
     key = "final_mse" if sweep["task"] == "adding" else "final_accuracy"
-    cols = ["cell", "lag", "gate_bias", "seed", "solved", "updates_to_solve", "grad_ratio_init"]
+    cols = [
+        "cell",
+        "lag",
+        "gate_bias",
+        "variant",
+        "seed",
+        "solved",
+        "updates_to_solve",
+        "grad_ratio_init",
+        "clipped",
+        "grad_norm_median",
+    ]
     rows = [{**{c: r.get(c) for c in cols}, "final": r.get(key)} for r in sweep["runs"]]
     return pd.DataFrame(rows, columns=[*cols, "final"])

@@ -39,7 +39,15 @@ from lstmviz.checkpoint import CheckpointError, check_output_dir, read_meta
 from lstmviz.datasets import MAX_DATA_BYTES
 from lstmviz.experiments import CHECKPOINT_PREFIX, compare_cells, resume_training, train_model
 from lstmviz.models import CELLS, ModelConfig
-from lstmviz.sweeps import DEFAULT_BIASES, DEFAULT_LAGS, default_specs, run_sweep, write_sweep
+from lstmviz.sweeps import (
+    DEFAULT_BIASES,
+    DEFAULT_LAGS,
+    default_specs,
+    load_sweep,
+    merge_sweeps,
+    run_sweep,
+    write_sweep,
+)
 from lstmviz.tagdata import MissingExtraError
 from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, TASKS, prepare_online, prepare_sentiment
 from lstmviz.trainer import TrainConfig, TrainingDiverged, check_int
@@ -62,6 +70,14 @@ def _ints(s: str) -> list[int]:
 
 def _floats(s: str) -> list[float]:
     return [float(v) for v in s.split(",") if v.strip()]
+
+
+def _cells(s: str) -> list[str]:
+    cells = [v.strip() for v in s.split(",") if v.strip()]
+    bad = [c for c in cells if c not in CELLS]
+    if bad or not cells:
+        raise argparse.ArgumentTypeError(f"{s!r}: allowed cells are {', '.join(CELLS)}, comma-separated")
+    return cells
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--seed-study",
         action="store_true",
-        help="sentiment: every variant x cell x seed and the bag-of-words baseline, mean ± sd",
+        help="sentiment: every variant x cell x seed and the baselines, mean ± sd and paired test-set intervals",
     )
     p.add_argument(
         "--variants", help="--seed-study variants, comma-separated (default: all; see lstmviz.sentiment_study)"
@@ -114,6 +130,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="sweeps and --seed-study: seeds 0..N-1 (default: 5)")
     p.add_argument("--workers", type=int, help="sweeps and --seed-study: parallel single-thread processes (default: 2)")
     p.add_argument("--tag", help="sweeps: suffix of the result file, sweep_<task>_<kind>_<tag>.json")
+    p.add_argument("--cells", type=_cells, help="sweeps: the cells to run, comma-separated (default: all it sweeps)")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        default=None,
+        help="sweeps and --seed-study: add to the existing result file, running only the runs it lacks (its runs "
+        "are kept; --seed-study trains a stored run without predictions again and checks it reproduces its row)",
+    )
+    p.add_argument(
+        "--variant",
+        help="sweeps with --merge: name the recipe that the given model/training flags make (e.g. 'lr 0.001'); "
+        "its rows are summarised apart from the file's shared recipe",
+    )
     p.add_argument(
         "--n-train",
         type=int,
@@ -126,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional RNN")
     p.add_argument("--dropout", type=float, help="dropout between layers and before the head")
     p.add_argument("--gate-bias", type=float, help="initial LSTM forget / GRU update gate bias")
+    p.add_argument(
+        "--input-gate-bias", type=float, help="initial LSTM input gate bias (LSTM only; e.g. -4 with --gate-bias 4)"
+    )
     p.add_argument("--min-freq", type=int, help="sentiment: minimum token count for the vocabulary")
     p.add_argument("--max-vocab", type=int, help="sentiment: maximum vocabulary size")
     p.add_argument(
@@ -177,7 +209,9 @@ def _parser() -> argparse.ArgumentParser:
 # else is refused by _flag_errors, which adds the rules that depend on a value (--cell bow or rnn, --navec,
 # charlm --layers 1) and, for --resume, on the task stored in the checkpoint.
 _EVERYWHERE = frozenset({"out", "threads", "quiet"})
-_MODEL = frozenset({"embed", "hidden", "layers", "bidirectional", "dropout", "gate_bias", "freeze_embedding"})
+_MODEL = frozenset(
+    {"embed", "hidden", "layers", "bidirectional", "dropout", "gate_bias", "input_gate_bias", "freeze_embedding"}
+)
 _FIT = frozenset({"epochs", "batch_size", "lr", "weight_decay", "patience", "clip", "stop_at"})  # every trainer.fit run
 _SENTIMENT = frozenset({"task", "data", "navec", "min_freq", "max_vocab", "max_bytes", "class_weighted", "seed"}) | (
     _MODEL | _FIT | {"split_seed"}
@@ -185,11 +219,16 @@ _SENTIMENT = frozenset({"task", "data", "navec", "min_freq", "max_vocab", "max_b
 _CUE = frozenset({"task", "lag", "lag_max", *_MODEL, *_FIT, "updates_per_epoch", "seed"})
 _ADDING = _CUE - {"embed", "freeze_embedding"}  # real-valued inputs: there is no embedding
 # The sweeps run every cell (the bias sweep: the gated ones) over seeds 0..--seeds-1 with these overrides.
-_SWEEP = frozenset({"task", "seeds", "workers", "tag", "hidden", "dropout", *_FIT, "updates_per_epoch"})
+_SWEEP = frozenset(
+    {"task", "seeds", "workers", "tag", "cells", "merge", "variant", "hidden", "dropout", *_FIT, "updates_per_epoch"}
+    | {"input_gate_bias"}
+)
 _ACTS: dict[tuple[str, str], frozenset[str]] = {
     ("sentiment", "train"): _SENTIMENT | {"cell"},
     ("sentiment", "compare"): _SENTIMENT | {"compare"},
-    ("sentiment", "seed_study"): frozenset({"task", "seed_study", "data", "variants", "navec", "seeds", "workers"}),
+    ("sentiment", "seed_study"): frozenset(
+        {"task", "seed_study", "data", "variants", "navec", "seeds", "workers", "merge"}
+    ),
     ("cue_recall", "train"): _CUE | {"cell"},
     ("cue_recall", "compare"): _CUE | {"compare"},
     ("cue_recall", "lag_sweep"): _SWEEP | {"lag_sweep", "lags", "embed", "gate_bias"},
@@ -212,6 +251,7 @@ _HINTS: dict[Any, str] = {  # keyed by dest, (dest, mode) or (dest, task)
     "n_train": "no task takes a training-set size: the online tasks draw fresh training data every batch",
     ("task", "resume"): "the run continues the checkpoint's own task",
     ("cell", "compare"): "it trains rnn, gru and lstm",
+    ("input_gate_bias", "compare"): "it trains rnn and gru too, which have no input gate",
     ("cell", "lag_sweep"): "it sweeps rnn, gru and lstm",
     ("cell", "bias_sweep"): "it sweeps gru and lstm",
     ("cell", "seed_study"): "it trains every cell of every variant",
@@ -235,6 +275,7 @@ _DEFAULTS = {
     "split_seed": 0,
     "bidirectional": False,
     "freeze_embedding": False,
+    "merge": False,
 }
 
 
@@ -293,6 +334,17 @@ def _flag_errors(args: argparse.Namespace) -> list[str]:
     if mode == "train" and args.cell == "rnn":
         acts.discard("gate_bias")
         why["gate_bias"] = "--cell rnn has no gate"
+    if mode == "train" and args.cell in ("rnn", "gru"):
+        acts.discard("input_gate_bias")
+        why["input_gate_bias"] = f"--cell {args.cell} has no input gate"
+    if mode == "compare":
+        acts.discard("input_gate_bias")
+    if mode in ("lag_sweep", "bias_sweep") and args.input_gate_bias is not None and args.cells != ["lstm"]:
+        acts.discard("input_gate_bias")
+        why["input_gate_bias"] = "only the LSTM has an input gate: add --cells lstm"
+    if mode in ("lag_sweep", "bias_sweep") and args.variant is not None and not args.merge:
+        acts.discard("variant")
+        why["variant"] = "a variant is added to an existing sweep: add --merge"
     if task == "charlm" and args.layers == 1:
         acts.discard("dropout")
         why["dropout"] = "the character model's dropout sits between layers: one layer has none"
@@ -325,8 +377,14 @@ _MODEL_FLAGS = (
     ("layers", "num_layers"),
     ("dropout", "dropout"),
     ("gate_bias", "gate_bias"),
+    ("input_gate_bias", "input_gate_bias"),
 )
-_SWEEP_MODEL_FLAGS = (("embed", "embed_dim"), ("hidden", "hidden_size"), ("dropout", "dropout"))
+_SWEEP_MODEL_FLAGS = (
+    ("embed", "embed_dim"),
+    ("hidden", "hidden_size"),
+    ("dropout", "dropout"),
+    ("input_gate_bias", "input_gate_bias"),
+)
 _TAGGER_MODEL_FLAGS = (
     ("embed", "word_dim"),
     ("hidden", "hidden_size"),
@@ -405,24 +463,61 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _sweep(args: argparse.Namespace, kind: str) -> None:
+    root = args.out or "checkpoints"
+    if args.tag and not args.tag.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"--tag {args.tag!r} is invalid; allowed: letters, digits, '-' and '_'")
+    target = Path(root) / f"sweep_{args.task}_{kind}{f'_{args.tag}' if args.tag else ''}.json"
+    base = load_sweep(target) if args.merge and target.is_file() else None
     model = _given(args, _SWEEP_MODEL_FLAGS)
     train = {**_given(args, _TRAIN_FLAGS), **_clip(args)}
+    variant: dict[str, Any] = {}
+    if args.variant is not None:
+        if base is None:
+            raise ValueError(f"--variant {args.variant!r} adds rows to an existing sweep, and {target} does not exist")
+        # The variant's changes are the given flags that differ from the file's shared recipe; the rest are shared.
+        changes = {
+            "model": {k: v for k, v in model.items() if base["model"].get(k) != v},
+            "train": {k: v for k, v in train.items() if base["train"].get(k) != v},
+        }
+        if not (changes["model"] or changes["train"]):
+            raise ValueError(
+                f"--variant {args.variant!r} changes nothing in {target}: give the model or training flags it changes"
+            )
+        model = {k: v for k, v in model.items() if k not in changes["model"]}
+        train = {k: v for k, v in train.items() if k not in changes["train"]}
+        variant = {"variant": args.variant, "changes": changes}
     if kind == "lag":
         specs = default_specs(
             args.task,
             "lag",
+            cells=args.cells,
             lags=args.lags or DEFAULT_LAGS[args.task],
             seeds=range(args.seeds),
             gate_bias=args.gate_bias,
             model=model,
             train=train,
+            **variant,
         )
     else:
         lags = None if args.lag is None else [args.lag]  # None: the sweep's own default lag
         biases = args.biases or DEFAULT_BIASES
         specs = default_specs(
-            args.task, "gate_bias", lags=lags, gate_biases=biases, seeds=range(args.seeds), model=model, train=train
+            args.task,
+            "gate_bias",
+            cells=args.cells,
+            lags=lags,
+            gate_biases=biases,
+            seeds=range(args.seeds),
+            model=model,
+            train=train,
+            **variant,
         )
+    if base is not None:
+        have = {_spec_key(r) for r in base["runs"]}
+        specs = [s for s in specs if _spec_key(vars(s)) not in have]
+        if not specs:
+            print(f"{target} already holds every run asked for; nothing to do")
+            return
 
     def progress(run: dict[str, Any], done: int, total: int) -> None:
         if not args.quiet:
@@ -434,20 +529,31 @@ def _sweep(args: argparse.Namespace, kind: str) -> None:
             )
 
     sweep = run_sweep(specs, kind=kind, workers=args.workers, progress=progress)
-    root = args.out or "checkpoints"
-    if args.tag and not args.tag.replace("-", "").replace("_", "").isalnum():
-        raise ValueError(f"--tag {args.tag!r} is invalid; allowed: letters, digits, '-' and '_'")
-    suffix = f"_{args.tag}" if args.tag else ""
-    json_path, md_path = write_sweep(sweep, f"{root}/sweep_{args.task}_{kind}{suffix}.json")
+    if base is not None:
+        sweep = merge_sweeps(base, sweep)
+    json_path, md_path = write_sweep(sweep, target)
     print(md_path.read_text(encoding="utf-8"))
     print(f"wrote {json_path} and {md_path} in {sweep['wall_seconds']:.0f} s")
 
 
+def _spec_key(r: Any) -> tuple:
+    """(cell, lag, gate bias, variant, seed) of a run row or a RunSpec's fields: what --merge skips."""
+    return (r["cell"], r["lag"], r["gate_bias"], r.get("variant"), r["seed"])
+
+
 def _seed_study(args: argparse.Namespace) -> None:
-    from lstmviz.sentiment_study import run_study, study_specs, write_study
+    from lstmviz.sentiment_study import SHIPPED, read_study, run_study, shipped_predictions, study_specs, write_study
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
     specs = study_specs(args.data, seeds=range(args.seeds), variants=variants, navec=args.navec)
+    root = Path(args.out or "checkpoints")
+    target = root / "sentiment_seeds.json"
+    # --merge: extend the stored file; its runs are kept, a run it has without predictions is trained again and
+    # must reproduce its row exactly (lstmviz.sentiment_study.merge_runs).
+    previous = read_study(target) if args.merge and target.is_file() else None
+    # The shipped sentiment-{rnn,gru,lstm,bow} under --out, when all are there, are scored on the same test split.
+    found = all((root / f"sentiment-{name}" / "meta.json").is_file() for name in SHIPPED)
+    shipped = shipped_predictions(root, args.data) if found else None
 
     def progress(run: dict[str, Any], done: int, total: int) -> None:
         if not args.quiet:
@@ -457,10 +563,10 @@ def _seed_study(args: argparse.Namespace) -> None:
                 flush=True,
             )
 
-    study = run_study(specs, workers=args.workers, progress=progress)
-    json_path, md_path = write_study(study, f"{args.out or 'checkpoints'}/sentiment_seeds")
+    study = run_study(specs, workers=args.workers, progress=progress, previous=previous, shipped=shipped)
+    json_path, md_path = write_study(study, root / "sentiment_seeds")
     print(md_path.read_text(encoding="utf-8"))
-    print(f"wrote {json_path} and {md_path} in {study['wall_seconds']:.0f} s")
+    print(f"wrote {json_path} and {md_path} in {study['parts'][-1]['wall_seconds']:.0f} s")
 
 
 def _charlm(args: argparse.Namespace) -> None:

@@ -10,7 +10,9 @@ validation score reaches ``stop_at`` ("solved"), when a callback asks, or on a n
 loss (:class:`TrainingDiverged`; the checkpoint on disk then holds the last good epoch).
 
 History entries: ``epoch, updates, train_loss, train_acc, val_loss, val_acc, val_f1, lr,
-seconds, grad_profile`` and, with ``track_grad_ratio``, ``grad_ratio`` (float64, see
+grad_norm_median`` (the global gradient norm before clipping, median over the epoch's updates), ``clipped``
+(the fraction of those updates that clipping shortened; None without clipping), ``seconds, grad_profile``
+and, with ``track_grad_ratio``, ``grad_ratio`` (float64, see
 :func:`lstmviz.profiles.gradient_ratio`). Every epoch prints one fixed-format line::
 
     epoch 3/20: train loss 0.4123 acc 0.812 | val loss 0.5012 acc 0.790 f1 0.701 | 4.2 s
@@ -31,6 +33,7 @@ import contextlib
 import copy
 import math
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -61,6 +64,7 @@ __all__ = [
     "TrainingDiverged",
     "check_int",
     "check_number",
+    "clipped_fraction",
     "evaluate",
     "fit",
     "format_epoch_line",
@@ -198,6 +202,22 @@ def check_number(
 
 
 # --------------------------------------------------------------------------- evaluation
+
+
+def clipped_fraction(norms: list[float], clip: float | None) -> float | None:
+    """The fraction of updates whose gradient norm exceeded ``clip`` (None when there is no clipping or no update).
+
+    When it is 1.0 every step had length ``lr * clip`` in gradient units: the clip, not the gradient, set the step.
+
+    Example:
+        >>> clipped_fraction([0.5, 2.0, 3.0, 1.0], 1.0)
+        0.5
+        >>> clipped_fraction([2.0], None) is None
+        True
+    """
+    if clip is None or not norms:
+        return None
+    return sum(n > clip for n in norms) / len(norms)
 
 
 def _is_regression(model: RecurrentClassifier) -> bool:
@@ -490,6 +510,7 @@ class _Loop:
         n_batches = cfg.updates_per_epoch if self.online else math.ceil(len(self.train) / cfg.batch_size)
         show_bar = not cfg.quiet and sys.stderr.isatty()
         loss_sum, correct, seen = 0.0, 0.0, 0
+        self.epoch_norms: list[float] = []  # pre-clipping global gradient norm of every update
         bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not show_bar)
         try:
             for b in self._epoch_batches():
@@ -503,8 +524,11 @@ class _Loop:
                 loss.backward()
                 if cfg.clip_grad_norm is not None:
                     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-                    if not torch.isfinite(norm):
-                        raise self._diverged(epoch, f"gradient norm is {float(norm)}")
+                else:  # measured all the same: the history reports how large gradients were
+                    norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+                if not torch.isfinite(norm):
+                    raise self._diverged(epoch, f"gradient norm is {float(norm)}")
+                self.epoch_norms.append(float(norm))
                 self.opt.step()
                 self.updates += 1
                 with torch.no_grad():
@@ -562,6 +586,10 @@ class _Loop:
                 "val_acc": ev["accuracy"],
                 "val_f1": ev["macro_f1"],
                 "lr": self.opt.param_groups[0]["lr"],
+                # Gradient norm before clipping (median over the epoch's updates) and the fraction of
+                # updates that clipping shortened (None without clipping): is the clip the step size?
+                "grad_norm_median": statistics.median(self.epoch_norms) if self.epoch_norms else None,
+                "clipped": clipped_fraction(self.epoch_norms, cfg.clip_grad_norm),
                 "seconds": time.perf_counter() - t0,
                 # A model without a recurrence (the bag-of-words baseline) has no gradient through time.
                 "grad_profile": grad_profile(model, probe) if recurrent else None,

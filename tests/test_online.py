@@ -197,6 +197,10 @@ def test_tiny_sweep_writes_the_documented_schema(tmp_path):
         "final_accuracy",
         "final_mse",
         "grad_ratio_init",
+        "variant",
+        "overrides",
+        "clipped",
+        "grad_norm_median",
         "seconds",
         "stop_reason",
         "curve",
@@ -215,6 +219,9 @@ def test_tiny_sweep_writes_the_documented_schema(tmp_path):
         "final_sd",
         "grad_ratio_init_median",
         "sigmoid_bias_pow_lag",
+        "variant",
+        "overrides",
+        "clipped_mean",
         "seconds_mean",
     }
     assert len(saved["summary"]) == 6 and all(set(r) == summary_keys for r in saved["summary"])
@@ -223,7 +230,11 @@ def test_tiny_sweep_writes_the_documented_schema(tmp_path):
         assert row["n"] == 2 and row["success_rate"] == sum(r["solved"] for r in runs) / 2
         assert row["final_mean"] == pytest.approx(sum(r["final_accuracy"] for r in runs) / 2)
     text = md.read_text(encoding="utf-8")
-    assert text.startswith("| cell | lag | gate bias | solved |") and "12 runs, seeds [0, 1]" in text
+    assert (
+        text.startswith("| cell | lag | gate bias | clipped updates (mean) | solved |")
+        and "12 runs, seeds [0, 1]" in text
+    )
+    assert all(0.0 <= r["clipped"] <= 1.0 and r["grad_norm_median"] > 0 and r["variant"] is None for r in saved["runs"])
     bias = default_specs("cue_recall", "gate_bias", seeds=range(5))
     assert {s.cell for s in bias} == {"gru", "lstm"} and {s.gate_bias for s in bias} == {0.0, 1.0, 2.0, 4.0}
     assert {s.lag for s in bias} == {100} and len(bias) == 40

@@ -57,7 +57,13 @@ def render() -> None:
     st.latex(CELL_PATH)
     st.markdown(t("explain.grads"))
     st.subheader(t("explain.read_title"))
-    for key in ("explain.read_gates", "explain.read_grads", "explain.read_training", "explain.read_lab"):
+    for key in (
+        "explain.read_gates",
+        "explain.read_grads",
+        "explain.read_training",
+        "explain.read_lab",
+        "explain.read_accumulator",
+    ):
         st.markdown(t(key))
     st.subheader(t("explain.example_title"))
     st.markdown(t("explain.example"))
