@@ -10,8 +10,8 @@ from the gates by the elementwise recurrence ``c_t = f_t c_{t-1} + i_t g_t``.
 This is an implementation detail of oneDNN, so it is *guarded*: :func:`available` runs an exactness
 check at first use (gates against a float64 recompute, on shapes with and without the padded ``ld``)
 and :func:`run_lstm_layer_fused` checks every call (the last step's ``o_T tanh(c_T)`` must give the
-kernel's own ``h_T``, and the recurrence's ``c_T`` the kernel's ``c_T``); on any failure it returns
-None and the recorder uses its own loop (:func:`lstmviz.unroll.run_layer`). Only CPU float32 LSTMs
+kernel's own ``h_T``, and the recurrence's ``c_T`` the kernel's ``c_T`` to :data:`STATE_RTOL` relative); on any
+failure it returns None and the recorder uses its own loop (:func:`lstmviz.unroll.run_layer`). Only CPU float32 LSTMs
 without projection are eligible, and only when no gradient is recorded.
 
 Example::
@@ -29,9 +29,13 @@ from torch import Tensor
 
 from lstmviz.unroll import LayerTrace, LayerWeights, run_layer
 
-__all__ = ["available", "gates_ld", "run_lstm_layer_fused", "TOLERANCE"]
+__all__ = ["available", "gates_ld", "run_lstm_layer_fused", "STATE_RTOL", "TOLERANCE"]
 
-TOLERANCE = 1e-5  # float32: gates and states agree with a recompute to this (measured ~1e-7)
+TOLERANCE = 1e-5  # float32, absolute: gates (in [0, 1]) and h agree with a recompute to this (measured ~1e-7)
+# float32, relative: the cell state of the recurrence vs the kernel's c_T. Trained LSTMs carry |c| ~ 100+ (the
+# shipped char-LSTM's layer 1), where one float32 step rounds by ~1e-5 absolute, so a fixed absolute bound would
+# reject correct gates; a wrong gate layout moves c_T by O(|c|), far beyond this.
+STATE_RTOL = 1e-4
 _STATE: dict[str, bool] = {}
 _LOCK = threading.Lock()
 
@@ -174,7 +178,7 @@ def run_lstm_layer_fused(
         c = torch.addcmul(c_all[t], f[t], c, out=c_all[t])
     h_last = o[-1] * torch.tanh(c_all[-1])
     if not (
-        torch.allclose(c_all[-1], c_n, rtol=0, atol=TOLERANCE * 10)
+        torch.allclose(c_all[-1], c_n, rtol=STATE_RTOL, atol=TOLERANCE * 10)
         and torch.allclose(h_last, out[-1], rtol=0, atol=TOLERANCE)
     ):
         return None  # the layout did not hold for this call: the caller falls back

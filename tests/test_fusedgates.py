@@ -100,3 +100,35 @@ def test_a_failed_check_falls_back_to_the_own_loop(monkeypatch):
     for k in good.keys():
         torch.testing.assert_close(fallback[k], good[k], atol=1e-5, rtol=0)
         torch.testing.assert_close(disabled[k], good[k], atol=1e-5, rtol=0)
+
+
+def test_large_cell_states_keep_the_workspace_path_and_stay_exact():
+    # A trained LSTM carries |c| ~ 100+ (the shipped char-LSTM's layer 1); i, f, g ~ 1 make c grow ~1 per step.
+    # An absolute bound on c_T rejected these correct gates; the relative bound keeps them, checked here in float64.
+    g = torch.Generator().manual_seed(0)
+    T, B, n_in, H = 300, 32, 16, 128
+    w = LayerWeights(
+        torch.randn(4 * H, n_in, generator=g) * 0.05,
+        torch.randn(4 * H, H, generator=g) * 0.05,
+        torch.cat([torch.full((H,), 4.0), torch.full((H,), 8.0), torch.full((H,), 3.0), torch.zeros(H)]),
+        torch.zeros(4 * H),
+        None,
+        "tanh",
+    )
+    x, h0, c0 = torch.randn(T, B, n_in, generator=g), torch.zeros(B, H), torch.zeros(B, H)
+    got = run_lstm_layer_fused(x, h0, c0, w)
+    assert got is not None, "the workspace path fell back on large cell states"
+    m = nn.LSTM(n_in, H).double()
+    with torch.no_grad():
+        for name, t in zip(
+            ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), (w.w_ih, w.w_hh, w.b_ih, w.b_hh)
+        ):
+            getattr(m, name).copy_(t.double())
+    ref = unrolled(m, [x[:, b].double() for b in range(B)], h0[None].double(), c0[None].double())
+    want_c = torch.stack([torch.stack([s["c"] for s in ref[(0, 0)][b]]) for b in range(B)], 1).detach()  # (T, B, H)
+    c = got[0].quantities["cell"].double()
+    assert want_c.abs().max() > 100  # the regime the absolute bound failed in
+    torch.testing.assert_close(c, want_c, rtol=1e-5, atol=1e-5)
+    # The relative bound is still far tighter than what a wrong gate layout does to c_T (an O(|c|) error; the
+    # wrong-layout fallback itself: test_a_failed_check_falls_back_to_the_own_loop).
+    assert fusedgates.STATE_RTOL * float(want_c.abs().max()) < 0.1

@@ -5,7 +5,7 @@ RNN on 5-10 (on 5-200 it stays at chance, on 5-20 at ~0.5: see checkpoints/RETRA
 per-lag test sets are rebuilt from the seeds in ``meta.json`` (the training stream rejected every
 one inside its lag range; the others were never drawn), and the models are scored here, not read
 from the meta. The RNN then shows Bengio et al.'s (1994) latching: it holds the cue across 200
-distractors while its gradient from the end back to the cue is ~1e-54, which is why it cannot
+distractors while its gradient from the end back to the cue is 1e-76 to 1e-34, which is why it cannot
 *learn* such lags (the sweeps), although it can keep them.
 """
 
@@ -60,6 +60,27 @@ def test_rnn_keeps_the_cue_while_its_gradient_vanishes():
         ratios[cell] = gradient_ratio(model.eval(), make_probe(sets[200], 64))
     assert 0 < ratios["rnn"] < 1e-30, ratios  # float64: tiny but not underflowed
     assert ratios["gru"] > 1e-10 and ratios["lstm"] > 1e-10, ratios
+
+
+def latching_sentence(spread: dict) -> str:
+    """The README's and RETRAIN.md's words for the RNN's ratio range at lag 200 (computed, never typed)."""
+    return (
+        f"between {spread['min']:.1e} and {spread['max']:.1e} per sequence (geometric mean "
+        f"{spread['geomean']:.1e}) over its {spread['n']:,} held-out sequences at lag 200"
+    )
+
+
+def test_the_quoted_latching_range_is_what_ratio_spread_computes():
+    from lstmviz.profiles import ratio_spread
+
+    _, _, model, sets = _scores("rnn")
+    spread = ratio_spread(model.eval(), make_probe(sets[200], len(sets[200])))
+    assert spread["n"] == 1024 and 0 < spread["min"] <= spread["geomean"] <= spread["max"] < 1e-30, spread
+    assert spread["float32_zero"] == spread["n"], spread  # float32 underflows on every sequence
+    words = latching_sentence(spread)
+    for doc in (ROOT.parent / "README.md", ROOT / "RETRAIN.md"):
+        text = " ".join(doc.read_text(encoding="utf-8").split())
+        assert words in text, f"{doc.name} should say: {words}"
 
 
 # sha256 of torch.randn(64, generator=torch.Generator().manual_seed(0)) as drawn on the machines that trained the
