@@ -49,6 +49,8 @@ SWEEP_FILES = {
     "adding": "sweep_adding_lag.json",
 }
 LAB_PRESETS_FILE = "lab_presets.json"
+ACCUMULATOR_FILE = "accumulator.json"  # python -m lstmviz.accumulator: gated cells' state at initialisation
+TAGGER_EVAL_FILE = "tagger_eval.json"  # python -m lstmviz.tagbaseline: the tagger against its baselines
 
 # ----- session-state keys ------------------------------------------------------------------
 # LANG (the UI language, sidebar radio) is defined in dashboard/i18n.py and imported above: i18n must stay light
@@ -519,6 +521,14 @@ def sweep(path: str, file_stamp: tuple[float, int]) -> tuple[dict[str, Any], pd.
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
+def accumulator(path: str, file_stamp: tuple[float, int]) -> pd.DataFrame:
+    """``lstmviz.accumulator.read_study`` rows as a frame (raises ValueError naming the file when unreadable)."""
+    from lstmviz.accumulator import read_study
+
+    return pd.DataFrame(read_study(path)["rows"])
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
 def lab_presets(path: str, file_stamp: tuple[float, int]) -> pd.DataFrame:
     """``dashboard.jobs.load_preset_runs`` (raises ValueError naming the file when unreadable)."""
     from dashboard.jobs import load_preset_runs
@@ -673,16 +683,14 @@ def lm_saturation(path: str, file_stamp: tuple[float, int], text: str, trained: 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def lm_unit_values(path: str, file_stamp: tuple[float, int], text: str, layer: int, unit: int) -> list[float]:
-    """One unit's memory (LSTM: cell state, else hidden state) at every character of ``text``."""
-    import lstmviz
-    from lstmviz.charlm import encode_chars
+    """One unit's memory (LSTM: cell state, else hidden state) at every character of ``text``, read as the cell
+    finder reads it: sentence by sentence, each from a zero state (:func:`lstmviz.cellfinder.sentence_states`)."""
+    from lstmviz.cellfinder import sentence_states
 
     check_view(path, file_stamp, "generate", only="unit colouring")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
-    with torch.no_grad(), lstmviz.record(model) as rec:
-        model(encode_chars(text, meta["chars"]).unsqueeze(0))
     quantity = "cell" if model.config.cell == "lstm" else "hidden"
-    return rec[lstmviz.make_key("rnn", layer, 0, quantity)][0][:, unit].tolist()
+    return sentence_states(model, meta["chars"], text, quantity)[layer][:, unit].tolist()
 
 
 # ----- tagger ---------------------------------------------------------------------------------------
@@ -723,6 +731,28 @@ def tag(path: str, file_stamp: tuple[float, int], text: str) -> dict[str, Any]:
         "num_layers": model.config.num_layers,
         "test_metrics": meta.get("test_metrics", {}),
     }
+
+
+def tagger_eval_file() -> Path:
+    """The tagger's comparison with its baselines (``python -m lstmviz.tagbaseline``), beside the checkpoints."""
+    return checkpoint_root() / TAGGER_EVAL_FILE
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def tagger_comparison(
+    eval_path: str, eval_stamp: tuple[float, int], path: str, file_stamp: tuple[float, int]
+) -> dict[str, Any] | None:
+    """The comparison file when it was made from this checkpoint's weights (same fingerprint), else None (also
+    when it is absent). Raises ValueError naming the file when it is unreadable or malformed."""
+    from lstmviz.models import weights_fingerprint
+    from lstmviz.tagbaseline import load_comparison
+
+    if eval_stamp == (0.0, 0):
+        return None
+    comparison = load_comparison(eval_path)
+    check_view(path, file_stamp, "tagger")  # before the model is loaded
+    model, _ = load_model(path, file_stamp)
+    return comparison if comparison["weights_fingerprint"] == weights_fingerprint(model) else None
 
 
 # ----- corpus explorer --------------------------------------------------------------------------------
