@@ -172,6 +172,7 @@ def main() -> None:
         p, r = gates_only(m, x)
         used = []
         real = recorder.run_lstm_layer_fused
+
         def spy(*a):
             out = real(*a)
             used.append(out is not None)  # None: the per-call check failed and the own loop ran
