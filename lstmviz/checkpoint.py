@@ -567,10 +567,10 @@ def _score_ok(value: Any, kind: str) -> bool:
 
 
 def check_tagger_scores(path: str | os.PathLike, meta: Mapping[str, Any]) -> None:
-    """A tagger's ``test_metrics`` (and its ``baseline``): for each tag set present (``pos``, ``ner``) an object
-    with ``accuracy`` and ``macro_f1`` (finite numbers), ``tokens`` (an integer >= 0, optional) and ``per_tag``,
-    an object of tag -> {``f1``, ``precision``, ``recall``: finite numbers; ``support``: an integer >= 0}. Other
-    model kinds, and a tagger meta without ``test_metrics``, pass.
+    """A tagger's ``test_metrics`` (and its ``baseline`` and ``suffix_baseline``): for each tag set present
+    (``pos``, ``ner``) an object with ``accuracy`` and ``macro_f1`` (finite numbers), ``tokens`` (an integer >= 0,
+    optional) and ``per_tag``, an object of tag -> {``f1``, ``precision``, ``recall``: finite numbers; ``support``:
+    an integer >= 0}. Other model kinds, and a tagger meta without ``test_metrics``, pass.
 
     Raises:
         CheckpointError: naming the file, the field (``test_metrics.pos.accuracy``), the stored value (shortened)
@@ -594,10 +594,11 @@ def check_tagger_scores(path: str | os.PathLike, meta: Mapping[str, Any]) -> Non
     if not isinstance(metrics, Mapping):
         refuse("test_metrics", metrics, "an object of tag set -> scores")
     scopes = [("test_metrics", metrics)]
-    if "baseline" in metrics:
-        scopes.append(("test_metrics.baseline", metrics["baseline"]))
-        if not isinstance(metrics["baseline"], Mapping):
-            refuse("test_metrics.baseline", metrics["baseline"], "an object of tag set -> scores")
+    for name in ("baseline", "suffix_baseline"):  # most frequent tag; unseen words by their ending (tagbaseline)
+        if name in metrics:
+            scopes.append((f"test_metrics.{name}", metrics[name]))
+            if not isinstance(metrics[name], Mapping):
+                refuse(f"test_metrics.{name}", metrics[name], "an object of tag set -> scores")
     for prefix, scope in scopes:
         for head in ("pos", "ner"):
             if head not in scope:

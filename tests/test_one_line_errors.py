@@ -76,6 +76,8 @@ def _tagger_copy(tmp_path: Path, edit) -> Path:
         (lambda m: m["ner"]["per_tag"]["PER"].__setitem__("support", 1.5), "support"),
         (lambda m: m["pos"].__setitem__("per_tag", ["ADJ"]), "test_metrics.pos.per_tag"),
         (lambda m: m.__setitem__("pos", None), "test_metrics.pos"),
+        (lambda m: m.__setitem__("suffix_baseline", {"pos": {**m["pos"], "macro_f1": "0.9"}}), "suffix_baseline.pos"),
+        (lambda m: m.__setitem__("suffix_baseline", [0.93]), "test_metrics.suffix_baseline"),
     ],
 )
 def test_a_tagger_meta_with_a_score_of_the_wrong_type_is_refused_at_load(tmp_path, edit, field):
