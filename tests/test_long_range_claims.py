@@ -236,3 +236,22 @@ def test_how_to_read_this_quotes_the_lag_200_row_as_measured():
     )
     assert f"only {row['solved']} of {row['n']} seeds solve it" in STRINGS["en"]["explain.read_accumulator"]
     assert f"лишь {row['solved']} сида из {row['n']}" in STRINGS["ru"]["explain.read_accumulator"]
+
+
+def test_the_readme_ranking_sentence_follows_from_the_shared_recipe_rows():
+    """'the GRU's success rate is at least the LSTM's in every row of the four sweeps, and above it with
+    non-overlapping 95 % intervals in three: lag 50 at bias 1, bias 2 at lag 100 and lag 200 at bias 4'."""
+    from lstmviz.sweeps import wilson_interval
+
+    apart = set()
+    for name in SWEEPS:
+        sweep = load_sweep(CKPT / f"{name}.json")
+        rows = {(r["cell"], r["lag"], r["gate_bias"]): r for r in sweep["summary"] if r["variant"] is None}
+        for (cell, lag, bias), gru in rows.items():
+            if cell != "gru":
+                continue
+            lstm = rows["lstm", lag, bias]
+            assert gru["solved"] >= lstm["solved"], (name, lag, bias)
+            if wilson_interval(gru["solved"], gru["n"])[0] > wilson_interval(lstm["solved"], lstm["n"])[1]:
+                apart.add((sweep["task"], lag, bias))
+    assert apart == {("cue_recall", 50, 1.0), ("cue_recall", 100, 2.0), ("cue_recall", 200, 4.0)}
