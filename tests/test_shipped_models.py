@@ -98,7 +98,9 @@ def _draws_the_training_machine_s_normals() -> bool:
     return hashlib.sha256(x.numpy().tobytes()).hexdigest() == AVX2_NORMALS
 
 
-@pytest.mark.parametrize("name", ["sentiment-rnn", "sentiment-gru", "sentiment-lstm", "cue-rnn", "cue-gru", "cue-lstm"])
+@pytest.mark.parametrize(
+    "name", ["sentiment-rnn", "sentiment-gru", "sentiment-lstm", "sentiment-lstm-s2", "cue-rnn", "cue-gru", "cue-lstm"]
+)
 def test_untrained_what_if_is_the_recorded_initialisation(name):
     """The Gradients view's "untrained" model is exactly where training started (fingerprint stored at training).
 
