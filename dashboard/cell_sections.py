@@ -1,13 +1,18 @@
 """Interpretable cells of a character model (Generation view): the best unit per feature, the text coloured by it,
-and the gate saturation of the trained model against its initialisation (when its checkpoint records it).
+the page's own text (prefix + continuation) coloured by any unit, and the gate saturation of the trained model
+against its initialisation (when its checkpoint records it).
 
 The finder (:func:`lstmviz.cellfinder.find_cells`) runs on held-out text the app already has: the
 corpus sentences' test split when the corpus is present, else the text on the page. It reads the text sentence
-by sentence, each from a zero state, and the coloured text shows the unit read the same way.
+by sentence, each from a zero state, and the coloured text shows the unit read the same way. The page's own text
+is coloured from the generation's recording instead: read in one go, as the heatmaps above show it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
 from dashboard import components as ui
@@ -15,36 +20,81 @@ from dashboard import state
 from dashboard.i18n import t
 from lstmviz import plots
 from lstmviz.cellfinder import FEATURES
+from lstmviz.charlm import char_labels
+
+WEAK_R = 0.5  # a best unit with |r| below this follows its feature loosely: the page warns rather than show it off
 
 
-def section(path: str, name: str, fallback_text: str) -> None:
-    """Table of the best unit per feature, and one feature's best unit colouring a stretch of text."""
+def strongest_first(cells: pd.DataFrame) -> list[str]:
+    """The features of a :func:`lstmviz.cellfinder.find_cells` frame that have a best unit, by that unit's |r|,
+    largest first (ties: the finder's feature order). A feature constant on the text (no digit, no quote) has no
+    ranked unit and is left out.
+
+    Example:
+        >>> cells = pd.DataFrame({"feature": ["digit", "vowel", "in_quotes"], "rank": [1, 1, None]})
+        >>> strongest_first(cells.assign(r=[0.3, -0.8, None]))
+        ['vowel', 'digit']
+    """
+    best = cells.loc[cells["rank"] == 1, ["feature", "r"]].dropna()
+    best = best[best["feature"].isin(FEATURES)]
+    best = best.assign(order=[FEATURES.index(f) for f in best["feature"]], strength=best["r"].abs())
+    return best.sort_values(["strength", "order"], ascending=[False, True])["feature"].tolist()
+
+
+def is_weak(r: float) -> bool:
+    """Whether a correlation is too weak to call the unit a detector of its feature (|r| < :data:`WEAK_R`).
+
+    Example:
+        >>> is_weak(0.31), is_weak(-0.82)
+        (True, False)
+    """
+    return abs(float(r)) < WEAK_R
+
+
+def section(path: str, name: str, fallback_text: str, run: dict[str, Any] | None = None) -> None:
+    """Table of the best unit per feature (strongest first), one feature's best unit colouring a stretch of
+    held-out text, the page's text coloured by any unit (``run``: the generation of ``fallback_text``), and the
+    gate saturation."""
     st.subheader(t("cells.title"))
     st.caption(t("cells.caption"))
     cells, text = state.lm_cells(path, state.stamp(path), fallback_text)
-    best = cells.query("rank == 1")[["feature", "layer", "unit", "r"]].copy()
-    best["feature"] = [t(f"feature.{f}") for f in best["feature"]]
-    best["r"] = best["r"].round(2)
-    st.dataframe(ui.localized(best), hide_index=True)
-    # A feature constant on this text (no digit, no quote) has no unit: it is not offered.
-    # The strongest unit first: the picker opens on the clearest example.
-    ranked = cells.query("rank == 1").sort_values("r", key=abs, ascending=False)["feature"]
-    names = {f: t(f"feature.{f}") for f in ranked if f in FEATURES}
-    if names:
-        _unit_text(path, cells, text, names)
+    ranked = strongest_first(cells)  # the picker and the table open on the clearest example
+    best = cells.query("rank == 1").set_index("feature").loc[ranked].reset_index()
+    table = best[["feature", "layer", "unit", "r"]].copy()
+    table["feature"] = [t(f"feature.{f}") for f in table["feature"]]
+    table["r"] = table["r"].round(2)
+    st.dataframe(ui.localized(table), hide_index=True)
+    if ranked:
+        _unit_text(path, best, text, {f: t(f"feature.{f}") for f in ranked})
+    if run is not None:
+        typed_text(fallback_text, run)
     saturation(path, name, state.read_meta(path, state.stamp(path))["cell"], text[: state.SATURATION_CHARS])
 
 
-def _unit_text(path: str, cells, text: str, names: dict[str, str]) -> None:
-    """The text coloured by the best unit of the feature picked among ``names``."""
+def _pick_unit(key: str, units: dict[str, tuple[int, int]]) -> None:
+    """on_change of the feature picker: its best (layer, unit) goes into the inputs of :func:`typed_text`."""
+    layer, unit = units[st.session_state[key]]
+    st.session_state[state.GEN_UNIT_LAYER], st.session_state[state.GEN_UNIT] = layer, unit
+
+
+def _unit_text(path: str, best: pd.DataFrame, text: str, names: dict[str, str]) -> None:
+    """The text coloured by the best unit of the feature picked among ``names`` (strongest first); a warning
+    when that unit's |r| is under :data:`WEAK_R`."""
     key = ui.keyed(state.key(state.CELL_FEATURE, path))  # per model: each opens on its own strongest unit
     ui.sanitize(key, list(names))
-    feature = st.selectbox(t("cells.feature"), list(names), format_func=names.get, key=key)
-    row = cells.query("feature == @feature and rank == 1").iloc[0]
+    units = {f: (int(layer), int(unit)) for f, layer, unit in best[["feature", "layer", "unit"]].itertuples(False)}
+    feature = st.selectbox(
+        t("cells.feature"), list(names), format_func=names.get, key=key, on_change=_pick_unit, args=(key, units)
+    )
+    row = best.set_index("feature").loc[feature]
+    st.session_state.setdefault(state.GEN_UNIT_LAYER, units[feature][0])  # the page's text: this unit at first
+    st.session_state.setdefault(state.GEN_UNIT, units[feature][1])
+    if is_weak(row["r"]):
+        st.warning(t("cells.weak", feature=names[feature], r=f"{abs(row['r']):.2f}", limit=WEAK_R))
     values = state.lm_unit_values(
         path, state.stamp(path), text[: state.UNIT_TEXT_CHARS], int(row["layer"]), int(row["unit"])
     )
-    shown = [c if c.strip() else "␣" for c in text[: state.UNIT_TEXT_CHARS]]
+    shown = char_labels(text[: state.UNIT_TEXT_CHARS])
     data = plots.colored_text_data(shown, values, per_row=50)
     zmin, zmax, scale = plots.color_range("cell" if row["quantity"] == "cell" else "hidden", values)
     title = t(
@@ -52,6 +102,47 @@ def _unit_text(path: str, cells, text: str, names: dict[str, str]) -> None:
     )
     ui.show_figure(
         plots.colored_text_figure(data, zmin, zmax, scale, title=title), data, f"cell_{feature}", "cell_text"
+    )
+
+
+def in_range(value: Any, last: int) -> int:
+    """``value`` (a widget's stored value, maybe from a URL) as an integer in 0..last; 0 when it is no number.
+
+    Example:
+        >>> in_range("7", 5), in_range(None, 5), in_range(-2, 5)
+        (5, 0, 0)
+    """
+    try:
+        return min(max(int(value), 0), last)
+    except (TypeError, ValueError):
+        return 0
+
+
+def typed_text(text: str, run: dict[str, Any]) -> None:
+    """``text`` (the prefix typed and the model's continuation) coloured by any unit of any layer: its memory
+    (LSTM: cell state c, else hidden state h) from the generation's recording ``run`` (:func:`state.lm_generate`)."""
+    st.markdown(f"**{t('cells.yours')}**")
+    st.caption(t("cells.yours_caption"))
+    quantity = "cell" if run["cell"] == "lstm" else "hidden"
+    layers = list(range(run["num_layers"]))
+    units = int(run["frames"][(0, "fwd", quantity)]["unit"].max()) + 1
+    # A value set by a feature pick or a URL, or kept from a bigger model, is brought into range first.
+    st.session_state[state.GEN_UNIT_LAYER] = in_range(st.session_state.get(state.GEN_UNIT_LAYER), layers[-1])
+    st.session_state[state.GEN_UNIT] = in_range(st.session_state.get(state.GEN_UNIT), units - 1)
+    c1, c2 = st.columns(2)
+    names = {layer: t("gen.layer", layer=layer) for layer in layers}
+    layer = c1.radio(t("cells.yours_layer"), layers, format_func=names.get, horizontal=True, key=state.GEN_UNIT_LAYER)
+    unit = c2.number_input(t("cells.yours_unit", last=units - 1), 0, units - 1, step=1, key=state.GEN_UNIT)
+    frame = run["frames"][(layer, "fwd", quantity)]
+    values = frame.loc[frame["unit"] == unit].sort_values("step")["value"].to_numpy()  # (T,)
+    data = plots.colored_text_data(char_labels(text), values, per_row=50)
+    zmin, zmax, scale = plots.color_range(quantity, values)
+    title = t("cells.yours_text", q=t(f"q.{quantity}"), layer=layer, unit=int(unit))
+    ui.show_figure(
+        plots.colored_text_figure(data, zmin, zmax, scale, title=title),
+        data,
+        f"gen_text_l{layer}_u{unit}",
+        "gen_unit_text",
     )
 
 

@@ -23,6 +23,7 @@ from lstmviz import plots, sentence
 from lstmviz.budget import WorkBudgetError
 from lstmviz.checkpoint import CheckpointError
 from lstmviz.models import UnknownInitialisation
+from lstmviz.text import normalize
 
 log = logging.getLogger("lstmviz.dashboard")
 
@@ -43,6 +44,15 @@ PRESETS_RU: dict[str, str] = {
     "Отличный концерт, музыканты играли великолепно.": "positive",
     "Власти снова обманули жителей, и никто за это не ответил.": "negative",
 }
+# The model a session starts on, best first. Measured on the shipped checkpoints (issue 21): all three get every
+# preset above right, but on «Мне понравилось.» only sentiment-lstm says positive (p = 0.36); sentiment-gru says
+# negative (0.30), sentiment-rnn negative (0.45). sentiment-bow (positive, 0.38) has no gates to show.
+DEFAULT_MODELS = ("sentiment-lstm", "sentiment-gru", "sentiment-rnn")
+# Below even odds the predicted class is less likely than "one of the others" (all other classes together), so the
+# views say the model is unsure instead of printing a verdict; the rule holds for any number of classes (the
+# shipped sentiment models have four: chance is 0.25). Measured (issue 21): every shipped sentiment model gives
+# «Ура!» 0.26-0.39 and «Мне понравилось.» 0.30-0.45; the presets get 0.47-0.97 (sentiment-lstm: one of nine < 0.5).
+UNSURE_BELOW = 0.5
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 
 # What the analysis can use: it keeps the first 200 tokens (lstmviz.pipeline.MAX_TOKENS); 200 tokens of
@@ -103,11 +113,12 @@ def budget_message(e: WorkBudgetError) -> str:
 
 
 def plot_labels() -> dict[str, str]:
-    """Chart axis titles, legend parts and quantity names (``q_<name>``, colour bars) in the session's language
-    (see lstmviz.plots.DEFAULT_LABELS)."""
+    """Chart axis titles, legend parts, quantity names (``q_<name>``, colour bars) and class names
+    (``class_<label>``) in the session's language (see lstmviz.plots.DEFAULT_LABELS)."""
     from lstmviz.names import QUANTITIES
 
     names = {f"q_{q}": t(f"q.{q}") for qs in QUANTITIES.values() for q in qs}
+    names |= {f"class_{c}": class_name(c) for c in plots.CLASS_COLORS}  # a translated class keeps its colour
     return {**names, **{k: t(f"plot.{k}") for k in plots.DEFAULT_LABELS}}
 
 
@@ -121,6 +132,40 @@ def plot_config(name: str) -> dict[str, Any]:
 def presenting() -> bool:
     """Whether presentation mode is on (sidebar toggle or ``?present=1``)."""
     return bool(st.session_state.get(state.PRESENT, False))
+
+
+# Presentation mode's text beside the 22 px charts (lstmviz.plots.presentation): captions, markdown, widget labels
+# and values, tabs, buttons, tables and metrics at 20-24 px. A fixed constant: no user text ever goes in here.
+# `!important` because Streamlit's own rules are as specific as these and may load later. st.dataframe draws its
+# cells on a canvas at the theme's 14 px, which CSS fonts do not reach, so the grid is zoomed as a whole.
+PRESENTATION_CSS = """<style>
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
+[data-testid="stAlert"] p { font-size: 22px !important; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 20px !important; }
+[data-testid="stWidgetLabel"], [data-testid="stWidgetLabel"] p { font-size: 22px !important; }
+[data-baseweb="select"] div, [data-baseweb="tag"] span, textarea, input { font-size: 22px !important; }
+[data-testid="stTabs"] button p, [data-testid="stBaseButton-secondary"] p,
+[data-testid="stBaseButton-primary"] p { font-size: 22px !important; }
+[data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 22px !important; }
+[data-testid="stDataFrame"] { zoom: 1.45; width: 100% !important; }
+[data-testid="stDataFrameResizable"] { width: 100% !important; }
+[data-testid="stMetricLabel"] p { font-size: 22px !important; }
+[data-testid="stMetricDelta"] div { font-size: 20px !important; }
+[data-testid="stMetricValue"] div { font-size: 44px !important; }
+</style>"""
+
+
+def presentation_style() -> None:
+    """In presentation mode, enlarges the page's own text with :data:`PRESENTATION_CSS`; nothing otherwise.
+
+    ``st.html`` of a lone ``<style>`` block takes no room on the page (Streamlit sends it to the event
+    container). Call it once per run, from the router, after the sidebar's presentation toggle.
+
+    Example:
+        >>> presentation_style()  # doctest: +SKIP
+    """
+    if presenting():
+        st.html(PRESENTATION_CSS)
 
 
 def quantity_tab(quantities: Sequence[str], key: str) -> tuple[Any, str]:
@@ -266,19 +311,105 @@ def class_name(label: str) -> str:
     return translated(label, f"class.{label}")
 
 
+def prediction_words(label: str, p: float) -> tuple[str, str]:
+    """The prediction as a metric shows it: the class in the session's language, and its probability, with
+    «не уверена» / "unsure" when it is under :data:`UNSURE_BELOW` (as shown, to two decimals).
+
+    Args:
+        label: The predicted class (e.g. ``"positive"``).
+        p: Its probability.
+
+    Returns:
+        ``(class name, probability words)``.
+
+    Example:
+        >>> prediction_words("positive", 0.259)  # outside a session: Russian
+        ('позитив', 'p = 0.26 · не уверена')
+        >>> prediction_words("negative", 0.9)[1]
+        'p = 0.90'
+    """
+    shown = round(float(p), 2)  # the rule and the number agree: 0.499 reads 0.50, which is not "unsure"
+    words = f"p = {shown:.2f}"
+    return class_name(label), words + (" · " + t("pred.unsure") if shown < UNSURE_BELOW else "")
+
+
+def show_prediction(title: str, label: str, p: float) -> None:
+    """A metric: the predicted class large, its probability under it (orange, with "unsure", below the threshold)."""
+    value, words = prediction_words(label, p)
+    unsure = round(float(p), 2) < UNSURE_BELOW
+    st.metric(
+        title,
+        md_escape(value),  # the value renders Markdown; a label from meta.json stays inert
+        delta=words,
+        delta_color="orange" if unsure else "gray",
+        delta_arrow="off",  # a probability is no change up or down
+        help=t("pred.help", limit=f"{UNSURE_BELOW:.1f}"),
+    )
+
+
+def default_checkpoint(infos: Sequence[state.CheckpointInfo]) -> str:
+    """The checkpoint a session starts on: the first of :data:`DEFAULT_MODELS` (by folder name) that loads, else any
+    sentiment model that loads, else the first readable recurrent model, else the first; never a broken one when
+    a working one exists.
+
+    Args:
+        infos: The sidebar's checkpoints (``state.checkpoint_infos``), at least one.
+
+    Returns:
+        The chosen checkpoint's ``path``.
+
+    Example:
+        >>> default_checkpoint(state.checkpoint_infos("checkpoints"))  # doctest: +SKIP
+        'checkpoints/sentiment-lstm'
+    """
+    if not infos:
+        raise ValueError("default_checkpoint needs at least one checkpoint")
+    ok = [i for i in infos if not i.error and i.kind == "recurrent"]
+    rank = {name: k for k, name in enumerate(DEFAULT_MODELS)}
+    # sorted() is stable: unnamed sentiment models keep the root's order after the preferred ones
+    sentiment = sorted((i for i in ok if i.task == "sentiment"), key=lambda i: rank.get(i.name.split("/")[-1], 99))
+    usable = (i.path for i in sentiment if state.load_error(i.path) is None)
+    return next(usable, ok[0].path if ok else infos[0].path)
+
+
+def set_text(view: str, task: str, text: str) -> None:
+    """Makes ``text`` the text of ``task`` and puts it in ``view``'s text area (before the area is drawn, e.g. in a
+    button callback); the text the area held is kept as its own task's first.
+
+    Setting ``st.session_state[state.text_key(task)]`` and ``st.session_state[state.key(state.TEXT_WIDGET, view)]``
+    to the same text does the same, except for keeping a text typed in the very run that replaces it.
+
+    Example:
+        >>> set_text("gates", "cue_recall", "france w1 w2 ?")  # doctest: +SKIP
+    """
+    widget_key = state.key(state.TEXT_WIDGET, view)
+    owner = st.session_state.get(state.key(state.TEXT_TASK, view))
+    if owner is not None and widget_key in st.session_state:
+        st.session_state[state.text_key(owner)] = st.session_state[widget_key]
+    st.session_state[state.text_key(task)] = text
+    st.session_state[widget_key] = text
+    st.session_state[state.key(state.TEXT_TASK, view)] = task
+
+
 def text_block(view: str, pred: Any) -> str | None:
-    """Preset picker + text area; the text persists across views. None (with a hint) when empty."""
+    """Preset picker + text area of the text of the model's task; None (with a hint) when empty.
+
+    Every task has its own text (``state.text_key(task)``), shared by the views that use this block: a model of
+    another task brings its task's last text (or first preset) into the area, and switching back brings the
+    first text back. ``state.key(state.TEXT_TASK, view)`` records whose text the area holds.
+    """
     task = getattr(pred, "task", "sentiment")
     presets = presets_for(pred)
     text_key = state.text_key(task)
     widget_key = state.key(state.TEXT_WIDGET, view)
+    owner_key = state.key(state.TEXT_TASK, view)
     preset_key = state.key(state.PRESET, view)
+    sanitize(preset_key, list(presets))  # a preset of the other task is no choice here
 
     def use_preset() -> None:
         choice = st.session_state.get(preset_key)
         if choice:
-            st.session_state[widget_key] = choice
-            st.session_state[text_key] = choice
+            set_text(view, task, choice)
 
     shown = {text: f"{text} — {class_name(lab)}" if lab else text for text, lab in presets.items()}  # fixed now
     st.selectbox(
@@ -290,8 +421,11 @@ def text_block(view: str, pred: Any) -> str | None:
         placeholder=t("text.preset_placeholder"),
         format_func=shown.get,
     )
-    if widget_key not in st.session_state:  # first visit, or back from a view without this widget
+    # First visit, back from a view without this widget, or the area holds another task's text (a model of
+    # another task was picked): the text of this task. That task's text was saved at the end of its last run.
+    if widget_key not in st.session_state or st.session_state.get(owner_key) != task:
         st.session_state[widget_key] = st.session_state.get(text_key, next(iter(presets), ""))
+    st.session_state[owner_key] = task
     text = st.text_area(t("text.label"), key=widget_key, height=90, max_chars=MAX_TEXT_CHARS)
     st.session_state[text_key] = text
     if not text.strip():
@@ -344,6 +478,23 @@ def translated(text: str, key: str) -> str:
     return text if value == key else value
 
 
+GAP = "—"  # what a table shows where a row has no value: st.dataframe would print a grey "None"
+
+
+def without_gaps(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy for st.dataframe in which a column with missing values holds text, :data:`GAP` where one is
+    missing; complete columns stay numbers (they sort and align as numbers).
+
+    Example:
+        >>> without_gaps(pd.DataFrame({"a": [1.5, None], "b": [1, 2]}))["a"].tolist()
+        ['1.5', '—']
+    """
+    out = df.copy()
+    for col in out.columns[out.isna().any()]:
+        out[col] = [GAP if pd.isna(v) else str(v) for v in out[col]]
+    return out
+
+
 def localized(df: pd.DataFrame, values: Mapping[str, str] | None = None) -> pd.DataFrame:
     """A copy of a tidy frame for display: headers via ``col.<name>``, and for each ``column: prefix`` in
     ``values`` the cells via ``<prefix>.<cell>`` (cells without a key, e.g. user text, stay as they are).
@@ -362,6 +513,9 @@ def token_table(a: sentence.TextAnalysis) -> None:
     """Tokens with lemma, kind and UNK flag (a dataframe shows user text literally)."""
     df = localized(a.token_frame().rename(columns={"step": "#"}), {"kind": "kind"})
     st.dataframe(df, hide_index=True, height=min(400, 38 + 35 * len(df)))
+    # Only where the lemma column shows lemmatising at work: a pymorphy3 lemma differs from the word's model form.
+    if any(k == "word" and lemma != normalize(tok) for tok, lemma, k in zip(a.tokens, a.lemmas, a.kinds)):
+        st.caption(t("text.lemma_context"))  # the lemma is picked without context (the model sees that same lemma)
 
 
 def layer_options(a: sentence.TextAnalysis) -> list[tuple[int, int]]:
@@ -404,10 +558,8 @@ def structure_button() -> None:
     def go() -> None:
         from lstmviz.tasks import cue_text
 
-        text = cue_text("france", 60)
         st.session_state[state.CHECKPOINT] = cue.path
-        st.session_state[state.text_key("cue_recall")] = text
-        st.session_state[state.key(state.TEXT_WIDGET, "gates")] = text
+        set_text("gates", "cue_recall", cue_text("france", 60))  # the sentiment text stays the sentiment task's
         st.session_state[keyed(state.GATES_ORDER)] = "cluster"
 
     c1, c2 = st.columns([1, 3])

@@ -1,4 +1,5 @@
-"""Sections of the Gradients view: curves with honest bounds, reach, saliency, forget products, training profiles.
+"""Sections of the Gradients view: curves with honest bounds, the filler note, trained vs at initialisation, reach,
+saliency, forget products, training profiles.
 
 Each function draws one section from a :class:`lstmviz.gradcompare.GradientComparison` (or the
 checkpoints' stored histories); the view (``dashboard/views/gradients.py``) only wires widgets to them.
@@ -13,7 +14,8 @@ from dashboard import components as ui
 from dashboard import state
 from dashboard.i18n import t
 from lstmviz import plots, tidy
-from lstmviz.gradcompare import GradientComparison
+from lstmviz.gradcompare import GradientComparison, compare_gradients
+from lstmviz.sentence import TextAnalysis
 
 
 def curves(cmp: GradientComparison, tokens: list[str]) -> None:
@@ -42,6 +44,77 @@ def curves(cmp: GradientComparison, tokens: list[str]) -> None:
                 rho=f"{b['spectral_radius']:.2f}",
             )
         )
+
+
+def filler_note(runs: dict[str, TextAnalysis]) -> None:
+    """With what-if fillers: which tokens were inserted, that the loss target is the text's own prediction, and why
+    a ratio need not fall steadily with more fillers."""
+    a = next(iter(runs.values()))
+    n = int(a.extra.get("prepend") or 0)
+    names = a.extra.get("fillers") or []
+    if not n or not names:
+        return
+    if len(set(names)) > 1:  # cue recall: the task's distractors, continuing their cycle
+        shown = " ".join(names[:3]) + (f" … {names[-1]}" if len(names) > 3 else "")
+        st.caption(t("whatif.filler_cue", tokens=ui.md_escape(shown), n=n))
+    else:
+        st.caption(t("whatif.filler_token", token=ui.md_escape(names[0]), n=n))
+    original = [
+        f"{ui.md_escape(name)} → {ui.md_escape(ui.class_name(r.labels[r.target]))}"
+        for name, r in runs.items()
+        if r.extra.get("target_source") == "original"
+    ]
+    if original:  # a chosen target is named in the prediction caption already
+        st.caption(t("whatif.filler_target", items=" · ".join(original)))
+    st.caption(t("whatif.filler_wiggle"))
+
+
+def trained_vs_init(paths: dict[str, str], text: str, whatif: dict) -> None:
+    """Each model's curve and first-to-last ratio trained and at the initialisation its checkpoint records.
+
+    Both runs of a model trace the same loss (the trained run's target) on the same text and fillers; ``W_hh`` and
+    gate-bias what-ifs are left out (trained means the checkpoint as it is). Every run goes through the cached,
+    budgeted ``state.analyze`` (the trained one is the main curves' own run when those what-ifs are off).
+
+    Args:
+        paths: Model name -> checkpoint path, as compared by the view.
+        text: The text.
+        whatif: The view's keyword arguments for ``state.analyze`` (``target``, ``filler``, ``filler_at``, ...).
+    """
+    st.subheader(t("grads.init"))
+    plain = {**whatif, "whh_scale": 1.0, "forget_bias": 0.0, "untrained": False}  # same key order: cache hits
+    col_model, col_trained, col_init = t("grads.init_model"), t("grads.init_trained"), t("grads.init_start")
+    runs, rows, items = {}, [], []
+    for name, path in paths.items():
+        trained = ui.analysis_or_stop(path, text, **plain)
+        label = trained.labels[trained.target]
+        runs[name] = trained
+        items.append(f"{ui.md_escape(name)} → {ui.md_escape(ui.class_name(label))}")
+        start = None
+        if ui.initialisation_known(path):  # unknown: no stand-in is shown, and the caption below names the model
+            start = ui.analysis_or_stop(path, text, **{**plain, "target": label, "untrained": True})
+            runs[t("grads.init_series", name=name)] = start
+        rows.append({col_model: name, col_trained: trained.grad_ratio, col_init: start and start.grad_ratio})
+    st.caption(t("grads.init_caption", items=" · ".join(items)))
+    unknown = [r[col_model] for r in rows if r[col_init] is None]
+    if unknown:
+        st.caption(t("grads.init_none", names=", ".join(ui.md_escape(n) for n in unknown)))
+    table = pd.DataFrame(rows)
+    fmt = st.column_config.NumberColumn(format="%.2e")
+    st.dataframe(table, hide_index=True, column_config={col_trained: fmt, col_init: fmt})
+    st.caption(t("grads.init_explain"))
+    if len(runs) == len(paths):  # no initialisation known: the table says what there is
+        return
+    curves = compare_gradients(runs).curves
+    curves = curves[curves["quantity"] == "grad_hidden"]
+    fig = plots.grad_norm_curves(
+        curves, "distance", title=t("grads.init_title"), labels=ui.plot_labels(), value="norm_rel"
+    )
+    # One trace per series, in the order of `runs`: the runs at initialisation are drawn dotted.
+    for trace, series in zip(fig.data, curves["series"].unique()):
+        if series not in paths:
+            trace.line.dash = "dot"
+    ui.show_figure(fig, curves, "grad_trained_vs_init", "grad_init")
 
 
 def reach(cmp: GradientComparison) -> None:

@@ -59,7 +59,10 @@ RU: dict[str, str] = {
     "cmp.prediction_a": "Предсказание для A",
     "cmp.prediction_b": "Предсказание для B",
     "cmp.wrong": "{got} ✗ (верно: {right})",
-    "cmp.added": "Только в B: {tokens}. С этого места состояния расходятся.",
+    "cmp.insert": "Вставлено (есть только в B): {tokens}. С этого места состояния расходятся.",
+    "cmp.delete": "Удалено (есть только в A): {tokens}.",
+    "cmp.substitute": "Заменено (A → B на том же месте): {tokens}.",
+    "cmp.columns": "Столбцы: «+x» — вставленный токен (только в B), «−x» — удалённый (только в A), «a→b» — замена, без знака — одинаковые токены. У вставки и удаления нет пары: состояния (h, c) сравниваются с состоянием другого текста перед этим местом, клетки гейтов пусты.",
     "cmp.diff": "B − A",
     "cmp.fig_title": "{q}: B − A по выровненным токенам",
     "nav.generate": "Генерация текста",
@@ -72,6 +75,12 @@ RU: dict[str, str] = {
     "cells.sat_initial_caption": "До обучения гейты почти не насыщены: крестики лежат у начала координат.",
     "init.unknown": "Начальные веса модели {name} неизвестны: в её чекпойнте нет отпечатка init_fingerprint или он не совпадает с весами, восстановленными из зерна. Поэтому модель до обучения не показана.",
     "cells.text": "{feature}: слой {layer}, нейрон {unit}, r = {r}",
+    "cells.weak": "Слабая связь: у лучшего нейрона для признака «{feature}» |r| = {r} < {limit}, он следит за признаком лишь отчасти. Надёжнее признаки в начале списка.",
+    "cells.yours": "Ваш текст, раскрашенный одним нейроном",
+    "cells.yours_caption": "Введённое начало и продолжение модели, прочитанные подряд, как на тепловой карте выше. Выбор признака выше подставляет его лучший нейрон; можно ввести номер любого нейрона.",
+    "cells.yours_layer": "Слой",
+    "cells.yours_unit": "Нейрон (0–{last})",
+    "cells.yours_text": "{q}: слой {layer}, нейрон {unit}",
     "col.feature": "признак",
     "col.layer": "слой",
     "col.r": "r",
@@ -97,7 +106,11 @@ RU: dict[str, str] = {
     "gen.empty": "Введите хотя бы один символ.",
     "gen.shown": "Вы ввели {n} {n:символ|символа|символов}, модель дописала ещё {m} {m:символ|символа|символов}.",
     "gen.layer": "слой {layer}",
-    "gen.top5": "Пять самых вероятных следующих символов (столбцы — позиции)",
+    "gen.all_units": "Все {n} {n:нейрон|нейрона|нейронов}",
+    "gen.all_units_help": "Выключено: только {n} {n:нейрон|нейрона|нейронов}, которые сильнее всего меняются на этом тексте, — строки крупнее и читаются легче.",
+    "gen.top_units": "{n:Показан|Показаны|Показаны} {n} из {total} {total:нейрона|нейронов|нейронов}: те, что сильнее всего меняются на этом тексте (стандартное отклонение по символам), самые изменчивые сверху. Все нейроны — переключатель выше; в CSV всегда все.",
+    "gen.window": "Окно из {n} символов (всего {total}): с позиции",
+    "gen.top5": "Пять самых вероятных следующих символов (столбец — позиция и прочитанный на ней символ)",
     "gen.connectivity": "Связность: как далеко назад смотрит каждое предсказание",
     "gen.connectivity_caption": "Строка t — предсказание символа после позиции t, столбец s — входной символ; цвет — log10 нормы градиента потери на шаге t по входу на шаге s. Правее диагонали пусто: модель не видит будущего.",
     "plot.log_conn": "log10 ‖∂потеря_t/∂x_s‖",
@@ -121,7 +134,7 @@ RU: dict[str, str] = {
     "corpus.units_help": "Сначала — нейроны выше порога на всём отрезке; список можно править вручную.",
     "corpus.none_on": "На этом отрезке при таком пороге нет включённых нейронов: снизьте порог, сократите отрезок или выберите нейроны вручную.",
     "corpus.matches": "Совпадения в корпусе (выбрано нейронов: {n})",
-    "corpus.matches_caption": "Отрезок той же длины, где выбранные нейроны включены на каждом шаге (и выключены перед ним, если так задано). Порядок: больше включённых выбранных, затем меньше включённых прочих. Любое совпадение можно открыть в «Гейтах».",
+    "corpus.matches_caption": "Отрезок той же длины, где выбранные нейроны включены на каждом шаге (и выключены перед ним, если так задано). Порядок: больше включённых выбранных, затем меньше включённых прочих. Пересекающиеся совпадения в одном предложении (нейроны включены дольше отрезка) слиты в одну строку — их общий отрезок со счётом лучшего из них. Любое совпадение можно открыть в «Гейтах»: там будут отмечены отрезок и нейроны.",
     "corpus.no_match": "В корпусе нет отрезка, где включается хотя бы один из выбранных нейронов.",
     "corpus.open": "Открыть предложение {sid} в «Гейтах»",
     "corpus.pick": "Открыть совпадение",
@@ -130,14 +143,18 @@ RU: dict[str, str] = {
     "corpus.queued": "Запись корпуса в очереди, место {n}: сервер записывает один корпус за раз, эта начнётся сама.",
     "corpus.heat_title": "{name}: {column} (выбранные нейроны сверху: {n})",
     "corpus.top": "Лучшие контексты нейрона в корпусе",
+    "corpus.top_caption": "Из каждого предложения — только его лучшее слово: нейрон, включённый на всём длинном предложении, не займёт весь список.",
     "corpus.unit": "Нейрон",
     "corpus.hist": "Нейрон {unit}: значения по всему корпусу",
     "col.rank": "место",
     "col.left": "слева",
     "col.span": "отрезок",
     "col.right": "справа",
-    "col.selected_on": "выбранных включено",
-    "col.others_on": "прочих включено",
+    "col.selected_on": "выбранных",
+    "col.others_on": "прочих",
+    "corpus.selected_on_help": "Сколько выбранных нейронов включено на всём отрезке",
+    "corpus.others_on_help": "Сколько прочих нейронов тоже включено на всём отрезке: чем меньше, тем отрезок характернее для выбранных",
+    "corpus.jaccard_help": "Жаккар: выбранные включённые / (все выбранные + прочие включённые)",
     "col.jaccard": "Жаккар",
     "col.sentence_id": "предложение",
     "col.value": "значение",
@@ -161,13 +178,13 @@ RU: dict[str, str] = {
     "pos.SYM": "символ",
     "pos.VERB": "глагол",
     "pos.X": "другое",
-    "ner.O": "—",
-    "ner.B-PER": "человек: начало",
-    "ner.I-PER": "человек: продолжение",
-    "ner.B-LOC": "место: начало",
-    "ner.I-LOC": "место: продолжение",
-    "ner.B-ORG": "организация: начало",
-    "ner.I-ORG": "организация: продолжение",
+    "ner.O": "O",
+    "ner.B-PER": "B-PER (человек, начало)",
+    "ner.I-PER": "I-PER (человек, продолжение)",
+    "ner.B-LOC": "B-LOC (место, начало)",
+    "ner.I-LOC": "I-LOC (место, продолжение)",
+    "ner.B-ORG": "B-ORG (организация, начало)",
+    "ner.I-ORG": "I-ORG (организация, продолжение)",
     "ner.PER": "человек",
     "ner.LOC": "место",
     "ner.ORG": "организация",
@@ -180,10 +197,13 @@ RU: dict[str, str] = {
     "tag.default": "Владимир Путин прилетел в Казань, а «Газпром» снова поднял цены.",
     "tag.empty": "Введите хотя бы одно слово.",
     "tag.cut": "Размечено {n} {n:слово|слова|слов} от начала текста.",
+    "tag.entities": "Сущности в тексте: метки `BIO` теггера — `B-` на первом слове сущности, `I-` на следующих, `O` вне сущностей; подряд идущие слова одной сущности выделены вместе (I- без B- того же типа начинает новую сущность).",
+    "tag.no_entities": "Теггер не нашёл в тексте сущностей: все слова — O.",
     "tag.unknown": "⁇ — слова нет в словаре теггера: его вектор общий для всех незнакомых слов, и часть речи угадывается по буквам и контексту.",
     "tag.scores": "Качество на отложенных предложениях (согласие с серебряной разметкой)",
     "tag.scores_caption": "Базовая линия — самая частая метка слова в обучающей части (незнакомым словам — самая частая метка вообще): разница показывает, сколько теггер берёт из контекста. Для сущностей F1 считается по целым сущностям (точное совпадение границ и типа).",
     "tag.per_tag": "F1 по меткам",
+    "tag.no_support": "«—» — в тестовых предложениях нет ни одного примера (метки, слова или сущности этой части): F1 и согласие не определены.",
     "tag.layer": "Слой и направление",
     "tag.layer_option": "слой {layer}, {direction}",
     "tag.connectivity": "Связность: куда смотрит теггер, слева и справа",
@@ -222,6 +242,47 @@ RU: dict[str, str] = {
     "nav.training": "Кривые обучения",
     "nav.lab": "Лаборатория дальних зависимостей",
     "nav.explain": "Как это читать",
+    "nav.lesson": "Урок",
+    "gates.marked": "Из корпуса: совпадение на токенах {a}–{b} (красная рамка), его нейроны {units} — сверху карты.",
+    "lesson.title": "Урок по шагам",
+    "lesson.intro": "Урок — это файл: шаги с видом, моделью, текстом и положением ручек, с текстом для класса и вопросом. «Начать урок» открывает первый шаг и заранее готовит остальные; дальше — кнопки «Назад» и «Далее» над каждым видом (или клавиши ← и →, когда курсор не в текстовом поле). Свои уроки кладите в папку из переменной {env}.",
+    "lesson.bad": "Файл урока {file} не принят:",
+    "lesson.none": "Уроков нет: ни в dashboard/lessons, ни в папке LSTMVIZ_LESSONS.",
+    "lesson.pick": "Урок",
+    "lesson.plan": "{n:{n} шаг|{n} шага|{n} шагов}, по плану {minutes} мин.",
+    "lesson.before_class": "Перед уроком",
+    "lesson.start": "Начать урок",
+    "lesson.handout": "Раздаточный материал (Markdown)",
+    "lesson.handout_answers": "…с ответами для учителя",
+    "lesson.warm_state": "Подготовка шагов: {done} из {total}.",
+    "lesson.warming": "Готовлю шаги урока: {done} из {total}",
+    "lesson.warm_done": "Шаги урока подготовлены за {s} с.",
+    "lesson.warm_failed": "Не удалось подготовить заранее: {n} (посчитаются при открытии шага).",
+    "lesson.where": "Урок «{title}» · шаг {k} из {n}",
+    "lesson.min": "мин",
+    "lesson.question": "Вопрос классу",
+    "lesson.show_answer": "Показать ответ",
+    "lesson.prev": "Назад",
+    "lesson.next": "Далее",
+    "lesson.elsewhere": "Шаг открыт в виде «{view}».",
+    "lesson.back": "Вернуть шаг",
+    "lesson.back_help": "Снова открыть вид шага с его моделью, текстом и ручками.",
+    "lesson.end": "Закончить урок",
+    "lesson.saved": "Сохранено как шаг {n}: скачать — в виде «Урок».",
+    "lesson.save_step": "Сохранить вид как шаг урока",
+    "lesson.save_help": "Добавляет вид с его моделью, текстом и ручками в черновик урока (вид «Урок» → скачать).",
+    "lesson.draft": "Черновик своего урока",
+    "lesson.draft_empty": "Пусто: откройте вид, настройте его и нажмите в боковой панели «Сохранить вид как шаг урока».",
+    "lesson.draft_download": "Скачать черновик (TOML)",
+    "lesson.draft_clear": "Очистить черновик",
+    "lesson.draft_hint": "Впишите в файл заголовки и тексты шагов на двух языках, проверьте его командой python -m lstmviz.lessons check ФАЙЛ и положите в папку из {env}.",
+    "col.step": "шаг",
+    "col.view": "вид",
+    "col.state": "состояние",
+    "col.minutes": "мин",
+    "col.title": "заголовок",
+    "url.ignored": "Часть ссылки не использована: {items}.",
+    "url.cut": "Текст слишком длинный для ссылки: в ней первые {n} символов.",
     "sidebar.language": "Язык",
     "sidebar.checkpoint": "Чекпойнт",
     "sidebar.present": "Режим презентации",
@@ -229,7 +290,7 @@ RU: dict[str, str] = {
     "gates.structure": "Показать, где видна структура",
     "gates.structure_hint": "cue-lstm на последовательности «подсказка + 60 отвлекающих»: смотрите на память c и гейт забывания — несколько нейронов держат подсказку полосой через всю строку.",
     "play.title": "Пошагово: токен за токеном",
-    "play.caption": "Сдвигайте ползунок или нажмите «Пуск»: видно предсказание после каждого префикса и как память и гейты набираются слово за словом (дальше — пусто).",
+    "play.caption": "Сдвигайте ползунок или нажмите «Пуск»: видно предсказание после каждого префикса и как память и гейты набираются слово за словом (дальше — пусто). Шкала цвета на каждом шаге — шкала всего текста.",
     "play.reverse": "Обратное направление уже прочитало весь текст с конца: его значения не зависят только от префикса.",
     "play.play": "▶ Пуск",
     "play.pause": "⏸ Пауза",
@@ -275,10 +336,13 @@ RU: dict[str, str] = {
     "text.invalid": "Этот текст модель принять не может ({msg}).",
     "text.cue_unknown": "Эта модель понимает только свои токены, через пробел: {names}",
     "text.truncated": "Текст длиннее предела модели: показано только {n} {n:токен|токена|токенов} от начала.",
-    "text.all_unknown": "Ни одного слова нет в словаре модели: все токены стали <unk> (UNK). Модель видит "
-    "один и тот же «неизвестный» вектор, поэтому её ответ почти не зависит от текста. Попробуйте русские слова "
-    "из отзывов.",
+    "text.all_unknown": "Ни одного слова нет в словаре модели: все токены стали <unk> (UNK). Модель видит один и тот "
+    "же «неизвестный» вектор, поэтому её ответ почти не зависит от текста. Попробуйте обычную русскую фразу, как в "
+    "новостях или публицистике: на таких предложениях модель обучалась.",
     "text.some_unknown": "Слов вне словаря: {n} (помечены ⁇ на осях и UNK в таблице); модель видит их как <unk>.",
+    "text.lemma_context": "Лемма — начальная форма слова, её и видит модель. Она выбирается по одному слову, без "
+    "контекста (первый разбор `pymorphy3`), поэтому бывает неверной: в «Мама мыла раму» «мыла» — глагол «мыть», а "
+    "лемма — «мыло». Модели обучались на тех же леммах.",
     "col.unknown": "вне словаря",
     "col.unit": "нейрон",
     "col.mean_abs": "средний |x|",
@@ -305,6 +369,15 @@ RU: dict[str, str] = {
     "metric.val_bpc": "бит на символ (валидация)",
     "metric.unigram_bpc": "бит на символ: частоты букв",
     "metric.bigram_bpc": "бит на символ: пары букв",
+    "metric.majority_accuracy": "точность мажоритарного класса",
+    "metric.majority_macro_f1": "макро-F1 мажоритарного класса",
+    "metric.pos_accuracy": "точность: части речи (тест)",
+    "metric.pos_macro_f1": "макро-F1: части речи (тест)",
+    "metric.ner_macro_f1": "макро-F1: сущности (тест)",
+    "metric.baseline_pos_accuracy": "частая метка слова: точность частей речи",
+    "metric.baseline_ner_macro_f1": "частая метка слова: макро-F1 сущностей",
+    "metric.suffix_baseline_pos_accuracy": "метка по окончанию: точность частей речи",
+    "metric.suffix_baseline_ner_macro_f1": "метка по окончанию: макро-F1 сущностей",
     "plot.hover_token": "токен",
     "plot.underflow": "0 (меньше 1e-308: антипереполнение float64)",
     "plot.val": "валидация",
@@ -341,6 +414,7 @@ RU: dict[str, str] = {
     "plot.lag": "лаг (отвлекающих токенов между подсказкой и вопросом)",
     "plot.test_acc": "точность на тесте",
     "plot.chance": "шанс",
+    "plot.majority": "мажоритарный класс",
     "plot.frac_low": "доля шагов < 0.1 (насыщение снизу)",
     "plot.frac_high": "доля шагов > 0.9 (насыщение сверху)",
     # quantities
@@ -358,6 +432,8 @@ RU: dict[str, str] = {
     "gates.intro": "Одно предложение через одну модель: значения каждого гейта и состояния на каждом токене. "
     "Шкалы цветов фиксированы: гейты от 0 до 1, кандидат и h от −1 до 1, c — симметрично вокруг 0.",
     "gates.prediction": "Предсказание",
+    "pred.unsure": "не уверена",
+    "pred.help": "p — вероятность этого класса по мнению модели. Ниже {limit} остальные классы вместе вероятнее его: модель не уверена.",
     "gates.probs": "Вероятности классов после каждого префикса",
     "gates.layer": "Слой и направление",
     "unit.title": "Один нейрон крупным планом",
@@ -393,6 +469,22 @@ RU: dict[str, str] = {
     "class.neutral": "нейтрально",
     "class.positive": "позитив",
     "class.mixed": "смешанное",
+    "class.french": "французский",
+    "class.spanish": "испанский",
+    "class.german": "немецкий",
+    "class.italian": "итальянский",
+    "class.russian": "русский",
+    "class.japanese": "японский",
+    "class.chinese": "китайский",
+    "class.greek": "греческий",
+    "class.polish": "польский",
+    "class.turkish": "турецкий",
+    "class.swedish": "шведский",
+    "class.finnish": "финский",
+    "class.portuguese": "португальский",
+    "class.hungarian": "венгерский",
+    "class.dutch": "нидерландский",
+    "class.korean": "корейский",
     "grads.title": "Градиенты во времени: RNN, GRU, LSTM",
     "grads.intro": "Одно предложение через несколько моделей. Потеря — кросс-энтропия к предсказанному (или "
     "выбранному) классу; показаны нормы ‖∂L/∂h_t‖ (сплошные) и ‖∂L/∂c_t‖ (пунктир) верхнего слоя на одной "
@@ -419,6 +511,22 @@ RU: dict[str, str] = {
     "grads.forget": "Произведение гейтов забывания и ‖∂L/∂c_t‖",
     "grads.forget_caption": "Прямой путь градиента через ячейку: ∂c_T/∂c_t = Π f_k (k = t+1..T). Если гейты "
     "забывания близки к 1, произведение не падает — и градиент по c доживает до начала текста.",
+    "grads.init": "Обученная модель и та же модель при инициализации",
+    "grads.init_caption": "То же предложение и та же цель потери ({items}), веса — с которых началось обучение "
+    "(зерно и отпечаток весов записаны в чекпойнте). Кривые: сплошные — обученные, точечные — при инициализации.",
+    "grads.init_explain": "Выученное забывание или затухание? Если у обученной LSTM градиент на живом предложении "
+    "падает так же быстро, как у RNN, или быстрее, это не поломка: модель тональности научилась опираться на "
+    "последние слова, и её гейты сознательно гасят вклад начала фразы — это выученное забывание, его показывает "
+    "столбец «обученная». Затухание — другое явление: оно видно при инициализации и на длинных промежутках. "
+    "Добавьте заполнители в «Что если…»: при инициализации отношение у RNN падает на десятки порядков, а у GRU и "
+    "LSTM — на несколько, потому что их гейты оставляют прямой путь градиенту. На коротком тексте отношение мало "
+    "говорит о памяти: у LSTM путь по h и при инициализации проходит через выходной гейт и гейт забывания (< 1). "
+    "И отношение следит только за путём по h: память LSTM живёт в ячейке c (см. произведение гейтов забывания ниже).",
+    "grads.init_title": "‖∂L/∂h_t‖ / ‖∂L/∂h_T‖: обученные и при инициализации",
+    "grads.init_series": "{name} (инициализация)",
+    "grads.init_model": "модель",
+    "grads.init_trained": "обученная: ‖∂L/∂h₀‖/‖∂L/∂h_T‖",
+    "grads.init_start": "при инициализации: ‖∂L/∂h₀‖/‖∂L/∂h_T‖",
     "whatif.title": "Что если… (на частной копии модели)",
     "whatif.caption": "Изменения применяются к копии; общая модель не меняется.",
     "whatif.filler": "Нейтральных токенов вставить",
@@ -431,6 +539,16 @@ RU: dict[str, str] = {
     "whatif.whh": "Множитель W_hh",
     "whatif.bias": "Сдвиг смещения гейта забывания (у GRU — z)",
     "whatif.untrained": "Необученная (та же архитектура)",
+    "whatif.filler_token": "Заполнитель: токен «{token}», вставок: {n}.",
+    "grads.init_none": "Начало обучения не записано в чекпоинте: {names} — для них значения в точке инициализации нет.",
+    "whatif.filler_cue": "Заполнители — настоящие отвлекающие токены задачи, продолжающие её цикл ({tokens}), а не "
+    "повтор одного токена: промежуток между подсказкой и вопросом просто становится длиннее на {n}.",
+    "whatif.filler_target": "Цель потери с заполнителями — исходное предсказание, на тексте без них: {items}. Так "
+    "кривые с заполнителями и без измеряют одну и ту же потерю, даже если заполнители меняют предсказание.",
+    "whatif.filler_wiggle": "Отношение не обязано падать монотонно с числом заполнителей: градиент на каждом шаге "
+    "умножается на якобиан, который зависит от состояния, а заполнители сдвигают состояние (иногда и предсказание). "
+    "Обученная GRU или RNN может на части шагов усиливать градиент (отношение > 1). У cue-моделей число "
+    "заполнителей ещё и сдвигает фазу цикла отвлекающих токенов — отсюда мелкие колебания на фоне общего спада.",
     # training view
     "train.title": "Кривые обучения",
     "train.intro": "Из истории, сохранённой в meta.json каждого чекпойнта: сплошная линия — обучение, "
@@ -448,6 +566,13 @@ RU: dict[str, str] = {
     "train.profile_zeros": "{n} {n:клетка пуста|клетки пусты|клеток пусты}: в float32 профиль там ровно 0 "
     "(антипереполнение), а не «нет данных».",
     "train.no_profile": "{name}: профиль градиента не сохранён.",
+    "train.task.sentiment": "Тональность",
+    "train.task.cue_recall": "Вспомнить подсказку (cue recall)",
+    "train.task.adding": "Задача сложения",
+    "train.task.charlm": "Символьные языковые модели",
+    "train.task.tagger": "Разметка слов",
+    "train.gaps": "«—»: этой метрики нет в meta.json модели.",
+    "train.baselines": "Тёмные тонкие линии: шанс и мажоритарный класс (модель, которая всегда называет самый частый класс).",
     # lab view
     "lab.title": "Лаборатория дальних зависимостей",
     "lab.intro": "Вспомнить подсказку (cue recall): первый токен — страна, затем «лаг» отвлекающих токенов, в конце «?»; нужно назвать "
@@ -486,6 +611,8 @@ RU: dict[str, str] = {
     "lab.table": "Таблица",
     "lab.col.cell": "ячейка",
     "lab.col.lag": "лаг",
+    "lab.col.seq_len": "длина последовательности",
+    "lab.col.sigmoid_bias_pow_len": "σ(b)^длина",
     "lab.col.gate_bias": "смещение ворот",
     "lab.col.solved": "решено",
     "lab.col.n": "сидов",
@@ -517,12 +644,23 @@ RU: dict[str, str] = {
     "lab.task.cue_recall": "вспомнить подсказку (cue recall)",
     "lab.task.adding": "сложение",
     "lab.lag": "Лаг (cue recall) / длина (сложение)",
+    "lab.span.cue_recall": "лаг {n}",
+    "lab.span.adding": "длина {n}",
     "lab.updates": "Шагов обучения на ячейку",
     "lab.bias": "Смещение ворот забывания/обновления",
     "lab.seed": "Сид",
     "lab.estimate": "Оценка времени: около {s} с, если каждая ячейка израсходует весь бюджет шагов (решившие "
     "останавливаются раньше; на загруженном сервере дольше). Замерено здесь и сейчас на нескольких шагах.",
-    "lab.measured": "Измерено на {n} {n:сиде|сидах|сидах} для этого пресета:",
+    "lab.field.updates_per_epoch": "шагов между оценками",
+    "lab.field.hidden_size": "нейронов в модели",
+    "lab.field.batch_size": "последовательностей в шаге",
+    "lab.field.lr": "шаг обучения",
+    "lab.field.n_val": "отложенных последовательностей",
+    "lab.field.cells": "ячейки",
+    "lab.measured": "Сохранённое измерение пресета «{preset}» (`benchmarks/lab_presets.py`, {n} {n:сид|сида|сидов}):",
+    "lab.other_settings": "Задача на экране ниже запущена с другими настройками ({diff}): это сохранённое измерение "
+    "не о ней.",
+    "lab.diff": "{name}: {job} (в пресете {preset})",
     "lab.verdict.separates": "Разделяет: на каждом сиде RNN не решает задачу (у шанса), а GRU и LSTM решают "
     "(порог {thr}); самый долгий запуск {s} с.",
     "lab.verdict.all_solve": "Не разделяет: все три ячейки решают задачу на каждом сиде; самый долгий запуск {s} с.",
@@ -532,17 +670,31 @@ RU: dict[str, str] = {
     "lab.stop": "Остановить",
     "lab.busy": "Уже идёт обучение (возможно, запущенное другим пользователем). Дождитесь окончания.",
     "lab.idle": "Задача ещё не запускалась.",
-    "lab.live": "{task}, лаг {lag}: обучение и отложенная выборка",
+    "lab.live": "{task}, {span}: обучение и отложенная выборка",
     "lab.solved": "{cell}: успех после {n} {n:шага|шагов|шагов}",
-    "lab.not_solved": "{cell}: нет успеха за {n} {n:шаг|шага|шагов}",
-    "lab.stop_reason.user": "Остановлено кнопкой «Стоп».",
+    "lab.not_solved": "{cell}: нет успеха за {n} {n:пройденный шаг|пройденных шага|пройденных шагов}",
+    "lab.cell.stopped": "{cell}: остановлено после {n} {n:шага|шагов|шагов}, успеха не было",
+    "lab.cell.running": "{cell}: идёт обучение, пока {n} {n:шаг|шага|шагов}",
+    "lab.cell.waiting": "{cell}: ждёт своей очереди",
+    "lab.cell.not_started": "{cell}: обучение не начиналось",
+    "lab.run_verdict.separates": "Этот запуск (сид {seed}) разделяет ячейки: RNN не достигла успеха, GRU и LSTM "
+    "достигли (порог {thr}).",
+    "lab.run_verdict.all_solve": "Этот запуск (сид {seed}) не разделяет ячейки: успеха достигли все три.",
+    "lab.run_verdict.mixed": "Этот запуск (сид {seed}) не разделяет ячейки: RNN достигла успеха или осталась далеко "
+    "от шанса, либо GRU/LSTM не достигли успеха (см. выше).",
+    "lab.run_verdict.none": "Задача не дошла до конца: о том, разделяет ли этот запуск ячейки, вывода нет.",
+    "lab.preset_beside": "Сохранённое измерение пресета «{preset}» с теми же настройками "
+    "({n} {n:сид|сида|сидов}, `benchmarks/lab_presets.py`): {verdict}",
+    "lab.preset_none": "У задачи на экране свои настройки, ни один пресет с ними не совпадает: сохранённого измерения "
+    "для сравнения нет.",
+    "lab.stop_reason.user": "Остановлено кнопкой «{button}».",
     "lab.stop_reason.time_limit": "Остановлено: задача обучения идёт не дольше {minutes} {minutes:минуты|минут|минут}.",
-    "lab.stop_reason.unwatched": "Остановлено: {idle} с никто не открывал эту страницу.",
+    "lab.stop_reason.unwatched": "Остановлено: {idle} с на сервере не было ни одной открытой сессии приложения.",
     "lab.stop_reason.shutdown": "Остановлено: сервер завершает работу.",
-    "lab.state.running": "Идёт обучение, лаг {lag}, {s} с",
-    "lab.state.done": "Готово: лаг {lag}, {s} с",
-    "lab.state.stopped": "Остановлено: лаг {lag}, {s} с",
-    "lab.state.error": "Ошибка: лаг {lag}, {s} с",
+    "lab.state.running": "Идёт обучение, {span}, {s} с",
+    "lab.state.done": "Готово: {span}, {s} с",
+    "lab.state.stopped": "Остановлено: {span}, {s} с",
+    "lab.state.error": "Ошибка: {span}, {s} с",
     "plot.success_rate": "доля успешных сидов",
     "plot.success_panel": "доля успехов (планки: 95% интервал Уилсона)",
     "plot.final_panel": "итог каждого сида на тесте",
@@ -582,18 +734,50 @@ RU: dict[str, str] = {
     "складываются якобианы (обученные RNN здесь именно такие: σ_max ≈ 2.8–3.0). У LSTM есть прямой путь через ячейку c "
     "с множителем Π f_t (гейты забывания); при инициализации он ≈ σ(b_f)^лаг, поэтому смещение b_f решает, дойдёт "
     "ли градиент через длинный промежуток.",
-    "explain.read_title": "Как читать графики",
-    "explain.read_gates": "**Гейты.** Строки — нейроны, столбцы — токены. Жёлтый — гейт открыт (≈1), тёмно-синий "
-    "— закрыт (≈0). Вертикальная полоса — слово, на которое реагирует много нейронов; горизонтальная — нейрон, "
-    "который держит значение долго (память). Токены вне словаря помечены ⁇.",
-    "explain.read_grads": "**Градиенты.** Ось Y логарифмическая: прямая линия — экспоненциальное затухание. "
-    "По умолчанию каждая кривая поделена на своё значение у последнего токена и начинается с 1, так что уверенность "
-    "модели не сдвигает кривые. График «дальности» ‖∂h_T/∂s_t‖₂ не зависит от потери вовсе. Значение ниже 1e-300 "
-    "рисуется крестиком у нижнего края, а не пропадает. Раскраска текста ‖∂L/∂x_t‖ у всех моделей в одной шкале.",
-    "explain.read_training": "**Обучение.** Расхождение сплошной (обучение) и пунктирной (валидация) линий — переобучение. "
-    "Тепловая карта профиля градиента показывает, как с эпохами меняется затухание по расстоянию.",
-    "explain.read_lab": "**Лаборатория.** Если точность падает до уровня шанса с ростом лага, модель не доносит "
-    "подсказку до конца последовательности.",
+    "explain.read_title": "Как читать каждую страницу",
+    "explain.read_gates": "Строки — нейроны, столбцы — токены. Жёлтый — гейт открыт (≈1), тёмно-синий — закрыт (≈0). "
+    "Вертикальная полоса — слово, на которое реагирует много нейронов; горизонтальная — нейрон, который держит "
+    "значение долго (память). Токены вне словаря помечены ⁇. **Ловушка:** «открыт» не значит «переписывает память». "
+    "Гейт забывания LSTM при f ≈ 1 — «помнить», а гейт обновления GRU в соглашении PyTorch (hₜ = (1−z)·nₜ + z·hₜ₋₁) "
+    "при z ≈ 1 — «сохранить старое состояние», при z ≈ 0 — «заменить новым n»: жёлтая полоса z — это память, а не "
+    "обновление.",
+    "explain.read_grads": "Ось Y логарифмическая: прямая линия — экспоненциальное затухание. По умолчанию каждая "
+    "кривая поделена на своё значение у последнего токена и начинается с 1, так что уверенность модели не сдвигает "
+    "кривые. График «дальности» ‖∂h_T/∂s_t‖₂ не зависит от потери вовсе. Значение ниже 1e-300 рисуется крестиком у "
+    "нижнего края, а не пропадает. Раскраска текста ‖∂L/∂x_t‖ у всех моделей в одной шкале. **Ловушка:** высота "
+    "нормированной кривой — затухание относительно последнего токена, а не сила градиента: уверенная модель с малой "
+    "потерей даёт малые абсолютные нормы и ту же нормированную кривую. Абсолютные нормы — отдельный выбор шкалы.",
+    "explain.read_compare": "Одна модель и два текста (или один текст и две модели). Токены выровнены по леммам, цвет "
+    "— B − A каждого гейта и состояния. Смотрите, с какого токена появляется разница и доживает ли она до последнего "
+    "токена: по последнему состоянию модель и выбирает класс. **Ловушка:** цвет — разность, а не значение: белое (≈0) "
+    "значит «одинаково в A и B», а не «гейт закрыт».",
+    "explain.read_generate": "Символьная модель дописывает ваш текст; ниже — её гейты и состояния на каждом символе, "
+    "пять самых вероятных следующих символов и связность (строка — предсказание, столбец — входной символ). Смотрите, "
+    "на сколько символов назад дотягивается связность и где модель уверена. **Ловушка:** продолжение — одна случайная "
+    "выборка, оно зависит от температуры, k и зерна; одна удачная или неудачная строка мало говорит о модели, о ней "
+    "говорят вероятности следующего символа.",
+    "explain.read_tagger": "Теггер ставит каждому слову часть речи и метку именованной сущности. Таблица сравнивает "
+    "его с базовыми линиями, которые не смотрят на соседей (разница — то, что дал контекст), а связность показывает, "
+    "на какие слова слева и справа опирается метка. **Ловушка:** качество — это согласие с серебряной разметкой "
+    "`slovnet`, а не с ручной: её ошибки теггер выучивает как верные ответы.",
+    "explain.read_corpus": "Выделите отрезок своего предложения и порог: отбираются нейроны, включённые на всём "
+    "отрезке; ниже — места корпуса, где включаются те же нейроны, и лучшие контексты каждого нейрона. Смотрите, что "
+    "общего у найденных отрезков. **Ловушка:** совпадение — это одновременное включение нейронов, а не сходство "
+    "смысла, и оно сильно зависит от порога и длины отрезка: проверьте несколько контекстов, прежде чем называть "
+    "нейрон «детектором» чего-либо.",
+    "explain.read_training": "Расхождение сплошной (обучение) и пунктирной (валидация) линий — переобучение. Тепловая "
+    "карта профиля градиента показывает, как с эпохами меняется затухание по расстоянию. **Ловушка:** один чекпойнт — "
+    "один сид: разница в несколько пунктов между ячейками может быть случайностью сида. Сравнение по нескольким сидам "
+    "с интервалами — в `README.md`.",
+    "explain.read_lab": "Слева — доля успешных сидов от лага (cue recall) или от длины последовательности (задача "
+    "сложения), справа — итог каждого сида; ниже три ячейки можно обучить вживую. Если точность падает до уровня шанса "
+    "с ростом лага, модель не доносит подсказку до конца последовательности. **Ловушка:** провал — не всегда затухание "
+    "градиента: LSTM со смещением ворот 4 проваливается из-за насыщения ячейки (ниже), и исход зависит от рецепта "
+    "(смещения ворот, шаг обучения) не меньше, чем от ячейки.",
+    "explain.read_lesson": "Урок — файл с шагами. «{start}» открывает первый шаг, и над каждым видом появляется полоса "
+    "шага: текст и вопрос классу; следующий шаг открывает свой вид уже с нужной моделью, текстом и ручками. "
+    "**Ловушка:** ручки крутятся и во время урока, а текст шага описывает картинку при настройках шага: после своих "
+    "изменений сверяйтесь с экраном или нажмите «{back}».",
     "explain.read_accumulator": "**Почему LSTM с b_f = 4 не учится на лаге 200, а GRU учится.** Ячейка LSTM "
     "cₜ = f·cₜ₋₁ + i·gₜ при постоянных воротах стремится к g·i/(1−f): это накопитель с усилением i/(1−f). При "
     "b_f = 4 (f ≈ 0,98) и входных воротах по умолчанию (i ≈ 0,5) усиление ≈ 25, поэтому уже первые токены — "
@@ -631,7 +815,10 @@ EN: dict[str, str] = {
     "cmp.prediction_a": "Prediction for A",
     "cmp.prediction_b": "Prediction for B",
     "cmp.wrong": "{got} ✗ (right: {right})",
-    "cmp.added": "Only in B: {tokens}. The states part from there on.",
+    "cmp.insert": "Inserted (only in B): {tokens}. The states part from there on.",
+    "cmp.delete": "Deleted (only in A): {tokens}.",
+    "cmp.substitute": "Substituted (A → B at the same place): {tokens}.",
+    "cmp.columns": "Columns: «+x» an inserted token (only in B), «−x» a deleted one (only in A), «a→b» a substitution, unmarked: equal tokens. An insertion or deletion has no partner: its states (h, c) are compared with the other text's state just before that place, its gate cells are empty.",
     "cmp.diff": "B − A",
     "cmp.fig_title": "{q}: B − A over the aligned tokens",
     "nav.generate": "Text generation",
@@ -644,6 +831,12 @@ EN: dict[str, str] = {
     "cells.sat_initial_caption": "Before training the gates are hardly ever saturated: the crosses lie near the origin.",
     "init.unknown": "The initialisation of {name} is unknown: its checkpoint stores no init_fingerprint, or the stored one does not match the weights rebuilt from the seed. So the model before training is not shown.",
     "cells.text": "{feature}: layer {layer}, unit {unit}, r = {r}",
+    "cells.weak": "Weak link: the best unit for “{feature}” has |r| = {r} < {limit}, so it follows the feature only loosely. The features at the top of the list are more reliable.",
+    "cells.yours": "Your text, coloured by one unit",
+    "cells.yours_caption": "The beginning you typed and the model's continuation, read in one go as in the heatmap above. Picking a feature above puts its best unit here; any unit number can be typed.",
+    "cells.yours_layer": "Layer",
+    "cells.yours_unit": "Unit (0–{last})",
+    "cells.yours_text": "{q}: layer {layer}, unit {unit}",
     "col.feature": "feature",
     "col.layer": "layer",
     "col.r": "r",
@@ -670,7 +863,11 @@ EN: dict[str, str] = {
     "gen.shown": "{n:The first character is|The first {n} characters are} yours, {m:the next one is|the next {m} are} "
     "the model's.",
     "gen.layer": "layer {layer}",
-    "gen.top5": "The five most likely next characters (columns are positions)",
+    "gen.all_units": "All {n} units",
+    "gen.all_units_help": "Off: only the {n} units that vary most on this text, in larger, easier rows.",
+    "gen.top_units": "{n} of {total} units shown: those that vary most on this text (standard deviation over the characters), the most varied on top. All units: the switch above; the CSV always has all.",
+    "gen.window": "A window of {n} characters (of {total}): from position",
+    "gen.top5": "The five most likely next characters (each column: a position and the character read there)",
     "gen.connectivity": "Connectivity: how far back each prediction looks",
     "gen.connectivity_caption": "Row t is the prediction after position t, column s an input character; colour is log10 of the norm of the gradient of step t's loss with respect to the input at step s. Right of the diagonal is blank: the model cannot see the future.",
     "plot.log_conn": "log10 ‖∂loss_t/∂x_s‖",
@@ -695,7 +892,7 @@ EN: dict[str, str] = {
     "corpus.units_help": "First the units above the threshold across the whole span; edit the list by hand.",
     "corpus.none_on": "No unit is on across this span at this threshold: lower the threshold, shorten the span or pick units by hand.",
     "corpus.matches": "Matches in the corpus (units selected: {n})",
-    "corpus.matches_caption": "Spans of the same length where the selected units are on at every step (and off just before, if set). Order: more selected units on, then fewer other units on. Any match opens in Gates.",
+    "corpus.matches_caption": "Spans of the same length where the selected units are on at every step (and off just before, if set). Order: more selected units on, then fewer other units on. Overlapping matches in one sentence (the units stay on longer than the span) are merged into one row: their joint span with the counts of the best of them. Any match opens in Gates, with its span and the units marked there.",
     "corpus.no_match": "No span in the corpus switches on any of the selected units.",
     "corpus.open": "Open sentence {sid} in Gates",
     "corpus.pick": "Open a match",
@@ -704,14 +901,18 @@ EN: dict[str, str] = {
     "corpus.queued": "Recording queued, position {n}: the server records one corpus at a time; this one starts by itself.",
     "corpus.heat_title": "{name}: {column} (selected units on top: {n})",
     "corpus.top": "A unit's top contexts in the corpus",
+    "corpus.top_caption": "Each sentence gives only its best token: a unit that stays on along one long sentence does not fill the list.",
     "corpus.unit": "Unit",
     "corpus.hist": "Unit {unit}: values over the whole corpus",
     "col.rank": "rank",
     "col.left": "left",
     "col.span": "span",
     "col.right": "right",
-    "col.selected_on": "selected on",
-    "col.others_on": "others on",
+    "col.selected_on": "selected",
+    "col.others_on": "others",
+    "corpus.selected_on_help": "How many of the selected units are on across the whole span",
+    "corpus.others_on_help": "How many other units are on across the whole span too: the fewer, the more specific the span is to the selected ones",
+    "corpus.jaccard_help": "Jaccard: selected units on / (all selected + other units on)",
     "col.jaccard": "Jaccard",
     "col.sentence_id": "sentence",
     "col.value": "value",
@@ -735,13 +936,13 @@ EN: dict[str, str] = {
     "pos.SYM": "symbol",
     "pos.VERB": "verb",
     "pos.X": "other",
-    "ner.O": "—",
-    "ner.B-PER": "person: begins",
-    "ner.I-PER": "person: continues",
-    "ner.B-LOC": "place: begins",
-    "ner.I-LOC": "place: continues",
-    "ner.B-ORG": "organisation: begins",
-    "ner.I-ORG": "organisation: continues",
+    "ner.O": "O",
+    "ner.B-PER": "B-PER (person, begins)",
+    "ner.I-PER": "I-PER (person, continues)",
+    "ner.B-LOC": "B-LOC (place, begins)",
+    "ner.I-LOC": "I-LOC (place, continues)",
+    "ner.B-ORG": "B-ORG (organisation, begins)",
+    "ner.I-ORG": "I-ORG (organisation, continues)",
     "ner.PER": "person",
     "ner.LOC": "place",
     "ner.ORG": "organisation",
@@ -754,10 +955,13 @@ EN: dict[str, str] = {
     "tag.default": "Владимир Путин прилетел в Казань, а «Газпром» снова поднял цены.",
     "tag.empty": "Type at least one word.",
     "tag.cut": "{n:The first word is|The first {n} words are} tagged.",
+    "tag.entities": "Entities in the text: the tagger's `BIO` labels: `B-` on an entity's first word, `I-` on the following ones, `O` outside; the words of one entity are highlighted together (an I- without a B- of its type starts a new entity).",
+    "tag.no_entities": "The tagger found no entity in the text: every word is O.",
     "tag.unknown": "⁇ — the word is not in the tagger's vocabulary: it shares one vector with every unknown word, and its part of speech is guessed from its letters and the context.",
     "tag.scores": "Quality on held-out sentences (agreement with the silver labels)",
     "tag.scores_caption": "The baseline gives each word its most frequent training tag (unknown words the most frequent tag overall): the difference is what the tagger takes from context. Entity F1 counts whole entities (exact boundaries and type).",
     "tag.per_tag": "F1 per tag",
+    "tag.no_support": '"—": the test sentences hold no example (of the tag, or no word or entity in that part), so F1 and agreement are undefined.',
     "tag.layer": "Layer and direction",
     "tag.layer_option": "layer {layer}, {direction}",
     "tag.connectivity": "Connectivity: where the tagger looks, left and right",
@@ -796,6 +1000,47 @@ EN: dict[str, str] = {
     "nav.training": "Training curves",
     "nav.lab": "Long-range lab",
     "nav.explain": "How to read this",
+    "nav.lesson": "Lesson",
+    "gates.marked": "From the corpus: the match on tokens {a}–{b} (red frame), its units {units} on top of the map.",
+    "lesson.title": "A lesson, step by step",
+    "lesson.intro": "A lesson is a file: steps with a view, a model, a text and the knobs, with words for the class and a question. Start the lesson opens its first step and prepares the others in advance; then Previous and Next sit above every view (or the ← and → keys, outside text fields). Put your own lessons in the folder named by {env}.",
+    "lesson.bad": "Lesson file {file} refused:",
+    "lesson.none": "No lessons: none in dashboard/lessons nor in the LSTMVIZ_LESSONS folder.",
+    "lesson.pick": "Lesson",
+    "lesson.plan": "{n:{n} step|{n} steps}, {minutes} min planned.",
+    "lesson.before_class": "Before class",
+    "lesson.start": "Start the lesson",
+    "lesson.handout": "Handout (Markdown)",
+    "lesson.handout_answers": "…with the answers, for the teacher",
+    "lesson.warm_state": "Steps prepared: {done} of {total}.",
+    "lesson.warming": "Preparing the lesson's steps: {done} of {total}",
+    "lesson.warm_done": "The lesson's steps were prepared in {s} s.",
+    "lesson.warm_failed": "Not prepared in advance: {n} (computed when the step opens).",
+    "lesson.where": "Lesson “{title}” · step {k} of {n}",
+    "lesson.min": "min",
+    "lesson.question": "Question for the class",
+    "lesson.show_answer": "Show the answer",
+    "lesson.prev": "Previous",
+    "lesson.next": "Next",
+    "lesson.elsewhere": "The step is on the view “{view}”.",
+    "lesson.back": "Back to the step",
+    "lesson.back_help": "Opens the step's view again with its model, text and knobs.",
+    "lesson.end": "End the lesson",
+    "lesson.saved": "Saved as step {n}: download it on the Lesson view.",
+    "lesson.save_step": "Save this view as a lesson step",
+    "lesson.save_help": "Adds this view with its model, text and knobs to a draft lesson (Lesson view → download).",
+    "lesson.draft": "Your draft lesson",
+    "lesson.draft_empty": "Empty: open a view, set it up and click “Save this view as a lesson step” in the sidebar.",
+    "lesson.draft_download": "Download the draft (TOML)",
+    "lesson.draft_clear": "Clear the draft",
+    "lesson.draft_hint": "Write the steps' titles and texts in both languages into the file, check it with python -m lstmviz.lessons check FILE, and put it in the folder named by {env}.",
+    "col.step": "step",
+    "col.view": "view",
+    "col.state": "state",
+    "col.minutes": "min",
+    "col.title": "title",
+    "url.ignored": "Part of the link was not used: {items}.",
+    "url.cut": "The text is too long for a link: it holds the first {n} characters.",
     "sidebar.language": "Language",
     "sidebar.checkpoint": "Checkpoint",
     "sidebar.present": "Presentation mode",
@@ -803,7 +1048,7 @@ EN: dict[str, str] = {
     "gates.structure": "Show where structure is visible",
     "gates.structure_hint": "cue-lstm on “cue + 60 distractors”: look at the memory c and the forget gate: a few units hold the cue as a band across the whole row.",
     "play.title": "Step by step: token after token",
-    "play.caption": "Move the slider or press Play: the prediction after each prefix, and how memory and gates build up word by word (later tokens are blank).",
+    "play.caption": "Move the slider or press Play: the prediction after each prefix, and how memory and gates build up word by word (later tokens are blank). Every step has the colour scale of the whole text.",
     "play.reverse": "The reverse direction has already read the whole text from the end: its values do not depend on the prefix alone.",
     "play.play": "▶ Play",
     "play.pause": "⏸ Pause",
@@ -848,9 +1093,14 @@ EN: dict[str, str] = {
     "text.truncated": "The text is longer than the model's limit: only "
     "{n:the first token is|the first {n} tokens are} shown.",
     "text.all_unknown": "None of the words is in the model's vocabulary: every token became <unk> (UNK). The model "
-    "sees the same 'unknown' vector each time, so its answer barely depends on the text. Try Russian review words.",
+    "sees the same 'unknown' vector each time, so its answer barely depends on the text. Try an ordinary Russian "
+    "sentence of the kind found in news and opinion pieces: that is what the model was trained on.",
     "text.some_unknown": "Out-of-vocabulary words: {n} (marked ⁇ on axes and UNK in the table); the model sees "
     "them as <unk>.",
+    "text.lemma_context": "The lemma is the word's base form, and it is what the model sees. It is picked from the "
+    "word alone, without context (`pymorphy3`'s first parse), so it can be wrong: in `Мама мыла раму` (mum washed the "
+    "frame) `мыла` is the verb `мыть` (to wash), yet its lemma is the noun `мыло` (soap). The models were trained on "
+    "the same lemmas.",
     "col.unknown": "out of vocabulary",
     "col.unit": "unit",
     "col.mean_abs": "mean |x|",
@@ -877,6 +1127,15 @@ EN: dict[str, str] = {
     "metric.val_bpc": "validation bits per character",
     "metric.unigram_bpc": "bits per character: letter frequencies",
     "metric.bigram_bpc": "bits per character: letter pairs",
+    "metric.majority_accuracy": "majority-class accuracy",
+    "metric.majority_macro_f1": "majority-class macro-F1",
+    "metric.pos_accuracy": "test accuracy: parts of speech",
+    "metric.pos_macro_f1": "test macro-F1: parts of speech",
+    "metric.ner_macro_f1": "test macro-F1: entities",
+    "metric.baseline_pos_accuracy": "word's most frequent tag: POS accuracy",
+    "metric.baseline_ner_macro_f1": "word's most frequent tag: entity macro-F1",
+    "metric.suffix_baseline_pos_accuracy": "tag by ending: POS accuracy",
+    "metric.suffix_baseline_ner_macro_f1": "tag by ending: entity macro-F1",
     "plot.hover_token": "token",
     "plot.underflow": "0 (below 1e-308: float64 underflow)",
     "plot.val": "validation",
@@ -913,6 +1172,7 @@ EN: dict[str, str] = {
     "plot.lag": "lag (distractor tokens between cue and query)",
     "plot.test_acc": "test accuracy",
     "plot.chance": "chance",
+    "plot.majority": "majority class",
     "plot.frac_low": "fraction of steps < 0.1 (left-saturated)",
     "plot.frac_high": "fraction of steps > 0.9 (right-saturated)",
     "q.input": "input gate i",
@@ -928,6 +1188,8 @@ EN: dict[str, str] = {
     "gates.intro": "One sentence through one model: every gate and state at every token. Colour scales are fixed: "
     "gates 0 to 1, candidate and h −1 to 1, c symmetric around 0.",
     "gates.prediction": "Prediction",
+    "pred.unsure": "unsure",
+    "pred.help": "p is the model's probability of this class. Below {limit} the other classes together are more likely: the model is unsure.",
     "gates.probs": "Class probabilities after each prefix",
     "gates.layer": "Layer and direction",
     "unit.title": "One unit up close",
@@ -962,6 +1224,22 @@ EN: dict[str, str] = {
     "class.neutral": "neutral",
     "class.positive": "positive",
     "class.mixed": "mixed",
+    "class.french": "French",
+    "class.spanish": "Spanish",
+    "class.german": "German",
+    "class.italian": "Italian",
+    "class.russian": "Russian",
+    "class.japanese": "Japanese",
+    "class.chinese": "Chinese",
+    "class.greek": "Greek",
+    "class.polish": "Polish",
+    "class.turkish": "Turkish",
+    "class.swedish": "Swedish",
+    "class.finnish": "Finnish",
+    "class.portuguese": "Portuguese",
+    "class.hungarian": "Hungarian",
+    "class.dutch": "Dutch",
+    "class.korean": "Korean",
     "grads.title": "Gradients through time: RNN, GRU, LSTM",
     "grads.intro": "One sentence through several models. The loss is cross-entropy to the predicted (or chosen) "
     "class; ‖∂L/∂h_t‖ (solid) and ‖∂L/∂c_t‖ (dashed) of the top layer share one log axis.",
@@ -986,6 +1264,23 @@ EN: dict[str, str] = {
     "grads.forget": "Forget-gate running product and ‖∂L/∂c_t‖",
     "grads.forget_caption": "The cell's direct gradient path: ∂c_T/∂c_t = Π f_k (k = t+1..T). While forget gates "
     "stay near 1 the product does not shrink, and the gradient through c reaches the start of the text.",
+    "grads.init": "Trained vs at initialisation",
+    "grads.init_caption": "The same sentence and the same loss target ({items}), with the weights training started "
+    "from (their seed and fingerprint are recorded in the checkpoint). Curves: solid trained, dotted at "
+    "initialisation.",
+    "grads.init_explain": "Learned forgetting or vanishing? When the trained LSTM's gradient on a real sentence falls "
+    "as fast as the RNN's or faster, nothing is broken: a sentiment model learns to rely on its last words, and its "
+    'gates deliberately damp the start of the sentence. That is learned forgetting, shown in the "trained" column. '
+    'Vanishing is another thing: it shows at initialisation and over long gaps. Add fillers under "What if…": at '
+    "initialisation the RNN's ratio falls by tens of orders of magnitude, the GRU's and LSTM's by a few, because "
+    "their gates leave the gradient a direct path. On a short text the ratio says little about memory: even at "
+    "initialisation the LSTM's path along h passes its output and forget gates (< 1). And the ratio follows the "
+    "path along h only: the LSTM keeps its memory in the cell c (see the forget-gate product below).",
+    "grads.init_title": "‖∂L/∂h_t‖ / ‖∂L/∂h_T‖: trained and at initialisation",
+    "grads.init_series": "{name} (initialisation)",
+    "grads.init_model": "model",
+    "grads.init_trained": "trained: ‖∂L/∂h₀‖/‖∂L/∂h_T‖",
+    "grads.init_start": "at initialisation: ‖∂L/∂h₀‖/‖∂L/∂h_T‖",
     "whatif.title": "What if… (on a private copy of the model)",
     "whatif.caption": "Changes apply to a copy; the shared model is never modified.",
     "whatif.filler": "Neutral tokens inserted",
@@ -998,6 +1293,16 @@ EN: dict[str, str] = {
     "whatif.whh": "W_hh scale",
     "whatif.bias": "Forget-gate bias shift (GRU: z)",
     "whatif.untrained": "Untrained (same architecture)",
+    "whatif.filler_token": "Filler: the token «{token}», {n} inserted.",
+    "grads.init_none": "No recorded start of training in the checkpoint: {names}; no value at initialisation for them.",
+    "whatif.filler_cue": "Fillers are real distractors of the task continuing its cycle ({tokens}), not one token "
+    "repeated: the gap between the cue and the query simply grows by {n}.",
+    "whatif.filler_target": "With fillers the loss target is the original prediction, on the text without them: "
+    "{items}. So curves with and without fillers measure the same loss, even where the fillers flip the prediction.",
+    "whatif.filler_wiggle": "The ratio need not fall steadily with more fillers: at every step the gradient is "
+    "multiplied by a Jacobian that depends on the state, and fillers move the state (sometimes the prediction too). "
+    "A trained GRU or RNN can amplify the gradient over some steps (a ratio > 1). In cue models the number of "
+    "fillers also shifts the phase of the distractor cycle, hence small wiggles on an overall decline.",
     "train.title": "Training curves",
     "train.intro": "From the history stored in each checkpoint's meta.json: solid is training, dashed is validation.",
     "train.models": "Checkpoints",
@@ -1013,6 +1318,13 @@ EN: dict[str, str] = {
     "train.profile_zeros": "{n} {n:cell is|cells are} blank: the float32 profile is exactly 0 there (underflow), "
     "not missing.",
     "train.no_profile": "{name}: no gradient profile stored.",
+    "train.task.sentiment": "Sentiment",
+    "train.task.cue_recall": "Cue recall",
+    "train.task.adding": "Adding problem",
+    "train.task.charlm": "Character language models",
+    "train.task.tagger": "Word tagging",
+    "train.gaps": "“—”: the model's meta.json has no such metric.",
+    "train.baselines": "Thin dark lines: chance and the majority class (a model that always answers the most frequent class).",
     "lab.title": "Long-range lab",
     "lab.intro": "Cue recall: the first token is a country, then a 'lag' of distractor tokens, then '?'; the model "
     "must name the country's language (chance 1/4). Adding problem: a long sequence of numbers, two of them marked; "
@@ -1049,6 +1361,8 @@ EN: dict[str, str] = {
     "lab.table": "Table",
     "lab.col.cell": "cell",
     "lab.col.lag": "lag",
+    "lab.col.seq_len": "sequence length",
+    "lab.col.sigmoid_bias_pow_len": "σ(b)^length",
     "lab.col.gate_bias": "gate bias",
     "lab.col.solved": "solved",
     "lab.col.n": "seeds",
@@ -1080,12 +1394,23 @@ EN: dict[str, str] = {
     "lab.task.cue_recall": "cue recall",
     "lab.task.adding": "adding",
     "lab.lag": "Lag (cue recall) / length (adding)",
+    "lab.span.cue_recall": "lag {n}",
+    "lab.span.adding": "length {n}",
     "lab.updates": "Training updates per cell",
     "lab.bias": "Forget / update gate bias",
     "lab.seed": "Seed",
     "lab.estimate": "Estimated time: about {s} s if every cell uses its whole update budget (cells that succeed stop "
     "earlier; a busy server is slower). Timed here and now on a few updates.",
-    "lab.measured": "Measured on {n} {n:seed|seeds} for this preset:",
+    "lab.field.updates_per_epoch": "updates between evaluations",
+    "lab.field.hidden_size": "units per model",
+    "lab.field.batch_size": "sequences per update",
+    "lab.field.lr": "learning rate",
+    "lab.field.n_val": "held-out sequences",
+    "lab.field.cells": "cells",
+    "lab.measured": "Stored measurement of the preset «{preset}» (`benchmarks/lab_presets.py`, {n} {n:seed|seeds}):",
+    "lab.other_settings": "The job on screen below was started with other settings ({diff}): this stored measurement "
+    "is not about it.",
+    "lab.diff": "{name}: {job} (preset: {preset})",
     "lab.verdict.separates": "Separates: on every seed the RNN fails (near chance) while GRU and LSTM succeed "
     "(threshold {thr}); slowest run {s} s.",
     "lab.verdict.all_solve": "Does not separate: all three cells succeed on every seed; slowest run {s} s.",
@@ -1095,17 +1420,31 @@ EN: dict[str, str] = {
     "lab.stop": "Stop",
     "lab.busy": "A training job is already running (maybe started by another user). Wait until it ends.",
     "lab.idle": "No job has run yet.",
-    "lab.live": "{task}, lag {lag}: training and held-out",
+    "lab.live": "{task}, {span}: training and held-out",
     "lab.solved": "{cell}: succeeded after {n} {n:update|updates}",
-    "lab.not_solved": "{cell}: no success in {n} {n:update|updates}",
-    "lab.stop_reason.user": "Stopped with the Stop button.",
+    "lab.not_solved": "{cell}: no success in the {n} {n:update|updates} it ran",
+    "lab.cell.stopped": "{cell}: stopped after {n} {n:update|updates}, no success",
+    "lab.cell.running": "{cell}: training, {n} {n:update|updates} so far",
+    "lab.cell.waiting": "{cell}: waiting for its turn",
+    "lab.cell.not_started": "{cell}: not started",
+    "lab.run_verdict.separates": "This run (seed {seed}) separates the cells: the RNN did not succeed, GRU and LSTM "
+    "did (threshold {thr}).",
+    "lab.run_verdict.all_solve": "This run (seed {seed}) does not separate the cells: all three succeeded.",
+    "lab.run_verdict.mixed": "This run (seed {seed}) does not separate the cells: the RNN succeeded or ended far from "
+    "chance, or GRU/LSTM did not succeed (see above).",
+    "lab.run_verdict.none": "The job did not run to its end: this run gives no verdict on separating the cells.",
+    "lab.preset_beside": "Stored measurement of the preset «{preset}», same settings "
+    "({n} {n:seed|seeds}, `benchmarks/lab_presets.py`): {verdict}",
+    "lab.preset_none": "The job on screen has settings of its own, no preset's: there is no stored measurement to set "
+    "beside it.",
+    "lab.stop_reason.user": "Stopped with the «{button}» button.",
     "lab.stop_reason.time_limit": "Stopped: a training job runs at most {minutes} {minutes:minute|minutes}.",
-    "lab.stop_reason.unwatched": "Stopped: nobody had this page open for {idle} s.",
+    "lab.stop_reason.unwatched": "Stopped: no session of the app was open on the server for {idle} s.",
     "lab.stop_reason.shutdown": "Stopped: the server is shutting down.",
-    "lab.state.running": "Training, lag {lag}, {s} s",
-    "lab.state.done": "Done: lag {lag}, {s} s",
-    "lab.state.stopped": "Stopped: lag {lag}, {s} s",
-    "lab.state.error": "Failed: lag {lag}, {s} s",
+    "lab.state.running": "Training, {span}, {s} s",
+    "lab.state.done": "Done: {span}, {s} s",
+    "lab.state.stopped": "Stopped: {span}, {s} s",
+    "lab.state.error": "Failed: {span}, {s} s",
     "plot.success_rate": "share of successful seeds",
     "plot.success_panel": "success rate (bars: 95% Wilson interval)",
     "plot.final_panel": "final test score of every seed",
@@ -1144,18 +1483,48 @@ EN: dict[str, str] = {
     "trained RNNs here are such: σ_max ≈ 2.8–3.0). An LSTM has a direct path through the cell c whose factor is Π f_t "
     "(the forget gates); at initialisation it is ≈ σ(b_f)^lag, so the bias b_f decides whether the gradient "
     "crosses a long gap.",
-    "explain.read_title": "How to read the charts",
-    "explain.read_gates": "**Gates.** Rows are units, columns tokens. Yellow is an open gate (≈1), dark blue a "
-    "closed one (≈0). A vertical stripe is a word many units react to; a horizontal one a unit holding a value for "
-    "long (memory). Out-of-vocabulary tokens are marked ⁇.",
-    "explain.read_grads": "**Gradients.** The y axis is logarithmic: a straight line is exponential decay. By default "
-    "every curve is divided by its value at the last token and starts at 1, so a model's confidence does not shift "
-    "it. The reach chart ‖∂h_T/∂s_t‖₂ does not depend on the loss at all. A value below 1e-300 is drawn as an x at "
-    "the bottom, never dropped. The text coloured by ‖∂L/∂x_t‖ uses one scale for every model.",
-    "explain.read_training": "**Training.** A gap between solid (train) and dashed (val) lines is overfitting. The "
-    "gradient-profile heatmap shows how decay with distance changes over epochs.",
-    "explain.read_lab": "**Lab.** When accuracy falls to chance as the lag grows, the model no longer carries the "
-    "cue to the end of the sequence.",
+    "explain.read_title": "How to read each page",
+    "explain.read_gates": "Rows are units, columns tokens. Yellow is an open gate (≈1), dark blue a closed one (≈0). A "
+    "vertical stripe is a word many units react to; a horizontal one a unit holding a value for long (memory). "
+    "Out-of-vocabulary tokens are marked ⁇. **Pitfall:** “open” does not mean “rewrites the memory”. The LSTM's forget "
+    "gate at f ≈ 1 means “keep”, and in PyTorch's GRU convention (hₜ = (1−z)·nₜ + z·hₜ₋₁) the update gate at z ≈ 1 "
+    "means “keep the old state”, at z ≈ 0 “replace it with the new n”: a yellow band of z is memory, not updating.",
+    "explain.read_grads": "The y axis is logarithmic: a straight line is exponential decay. By default every curve is "
+    "divided by its value at the last token and starts at 1, so a model's confidence does not shift it. The reach "
+    "chart ‖∂h_T/∂s_t‖₂ does not depend on the loss at all. A value below 1e-300 is drawn as an x at the bottom, never "
+    "dropped. The text coloured by ‖∂L/∂x_t‖ uses one scale for every model. **Pitfall:** the height of a normalised "
+    "curve is decay relative to the last token, not gradient strength: a confident model with a small loss has small "
+    "raw norms and the same normalised curve. Raw norms are a separate choice of scale.",
+    "explain.read_compare": "One model and two texts (or one text and two models). Tokens are aligned by lemma; colour "
+    "is B − A of every gate and state. Look at the token where a difference appears and whether it lasts to the last "
+    "token: the model picks its class from the last state. **Pitfall:** colour is a difference, not a value: white "
+    "(≈0) means “the same in A and B”, not “the gate is closed”.",
+    "explain.read_generate": "A character model continues your text; below are its gates and states at every "
+    "character, the five most likely next characters and the connectivity (row: a prediction, column: an input "
+    "character). Look at how many characters back the connectivity reaches and where the model is sure. **Pitfall:** "
+    "the continuation is one random sample that depends on the temperature, k and the seed; one good or bad line says "
+    "little about the model, the next-character probabilities say more.",
+    "explain.read_tagger": "The tagger gives every word a part of speech and a named-entity tag. The table compares it "
+    "with baselines that do not look at the neighbours (the gap is what context adds), and the connectivity shows "
+    "which words to the left and right a tag leans on. **Pitfall:** quality is agreement with the silver labels of "
+    "`slovnet`, not with human labels: the tagger learns their mistakes as right answers.",
+    "explain.read_corpus": "Select a span of your sentence and a threshold: the units on across the whole span are "
+    "selected; below are the corpus places where the same units switch on, and each unit's top contexts. Look for what "
+    "the found spans share. **Pitfall:** a match is units switching on together, not similar meaning, and it depends "
+    "strongly on the threshold and the span's length: check several contexts before calling a unit a detector of "
+    "anything.",
+    "explain.read_training": "A gap between solid (train) and dashed (val) lines is overfitting. The gradient-profile "
+    "heatmap shows how decay with distance changes over epochs. **Pitfall:** one checkpoint is one seed: a few points "
+    "between cells can be luck of the seed. The comparison over several seeds, with intervals, is in `README.md`.",
+    "explain.read_lab": "Left: the share of seeds that succeed vs the lag (cue recall) or vs the sequence length "
+    "(adding problem); right: every seed's final score; below, the three cells train live. When accuracy falls to "
+    "chance as the lag grows, the model no longer carries the cue to the end of the sequence. **Pitfall:** failure is "
+    "not always vanishing gradients: the LSTM with gate bias 4 fails because its cell saturates (below), and the "
+    "outcome depends on the recipe (gate biases, learning rate) as much as on the cell.",
+    "explain.read_lesson": "A lesson is a file of steps. “{start}” opens the first step, and every view then starts "
+    "with the step's bar: its text and a question for the class; the next step opens its own view with the model, text "
+    "and knobs already set. **Pitfall:** the knobs still turn during a lesson, and a step's text describes the picture "
+    "under the step's settings: after changing something, trust the screen or press “{back}”.",
     "explain.read_accumulator": "**Why the LSTM with b_f = 4 does not learn lag 200 while the GRU does.** The LSTM "
     "cell cₜ = f·cₜ₋₁ + i·gₜ with constant gates tends to g·i/(1−f): an accumulator with gain i/(1−f). At b_f = 4 "
     "(f ≈ 0.98) and the default input gate (i ≈ 0.5) the gain is ≈ 25, so the very first tokens — the cue and the "

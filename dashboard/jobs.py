@@ -11,7 +11,15 @@ live curves (``on_epoch``) and the Stop button (``should_stop``, asked before ev
 
 Pages read :meth:`JobManager.snapshot` (a copy, taken under a lock). :data:`PRESETS` are the
 settings measured to separate the cells (``benchmarks/lab_presets.py`` measures them over seeds
-and writes ``checkpoints/lab_presets.json``, which the page shows).
+and writes ``checkpoints/lab_presets.json``, which the page shows). What the job on screen did is
+read from its snapshot by :func:`cell_outcomes` (per cell) and :func:`live_verdict` (the same rule
+as :func:`preset_verdict`, on this one run); :func:`matching_preset` says whether a preset's stored
+measurement is about the same settings.
+
+A job runs while somebody is using the app: every page run of any view calls
+:meth:`JobManager.touch`, and the Streamlit server's own session list is asked through the
+``sessions_open`` probe that ``dashboard.state`` passes in. With neither for ``idle_seconds`` the
+job stops as "unwatched".
 
 This module imports no streamlit, so it is tested and benchmarked like library code.
 """
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -38,9 +47,15 @@ __all__ = [
     "PRESETS",
     "JobManager",
     "LabConfig",
+    "cell_outcomes",
+    "config_differences",
     "estimate_seconds",
+    "job_runs",
+    "live_verdict",
     "load_preset_runs",
+    "matching_preset",
     "preset_verdict",
+    "snapshot_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -195,6 +210,132 @@ def preset_verdict(runs: Any, cfg: LabConfig) -> tuple[str, float]:
     return ("separates" if separates else "all_solve" if all_solve else "mixed"), secs
 
 
+def snapshot_config(snap: dict[str, Any]) -> LabConfig | None:
+    """The :class:`LabConfig` of a :meth:`JobManager.snapshot` (None before any job ran).
+
+    Example:
+        >>> snapshot_config({"config": {**asdict(PRESETS["short"]), "cells": ["rnn", "gru", "lstm"]}}).lag
+        5
+    """
+    raw = snap.get("config")
+    return None if raw is None else LabConfig(**{**raw, "cells": tuple(raw["cells"])})
+
+
+def config_differences(a: LabConfig, b: LabConfig) -> list[str]:
+    """Names of the settings in which two configs differ, the seed aside.
+
+    The seed is left out because a preset's stored measurement covers several seeds (0, 1, 2 ...):
+    a run of the preset with another seed is still a run of the measured settings.
+
+    Example:
+        >>> config_differences(PRESETS["separate"], replace(PRESETS["separate"], lag=50, seed=3))
+        ['lag']
+    """
+    return [k for k, v in asdict(a).items() if k != "seed" and v != getattr(b, k)]
+
+
+def matching_preset(cfg: LabConfig | None) -> str | None:
+    """The preset whose settings ``cfg`` has (the seed aside), or None.
+
+    Example:
+        >>> matching_preset(replace(PRESETS["short"], seed=2)), matching_preset(LabConfig(lag=7))
+        ('short', None)
+    """
+    if cfg is None:
+        return None
+    return next((name for name, p in PRESETS.items() if not config_differences(p, cfg)), None)
+
+
+def cell_outcomes(snap: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """What each cell of the job on screen did: ``(cell, outcome, updates)`` in training order.
+
+    Outcomes: ``"solved"`` (``updates``: the update at which it succeeded), ``"not_solved"`` (it
+    used its whole budget: ``updates`` it ran), ``"stopped"`` (the job stopped or failed while this
+    cell trained: ``updates`` it ran until then), ``"running"`` (updates so far), ``"waiting"`` (a
+    running job has not reached it) and ``"not_started"`` (the job ended before it). ``updates`` is
+    0 for the last two.
+
+    Args:
+        snap: A :meth:`JobManager.snapshot` (or the same keys: ``state, config, solved, ran, cell``).
+
+    Example:
+        >>> snap = {"state": "stopped", "config": {**asdict(LabConfig()), "cells": ["rnn", "gru", "lstm"]},
+        ...         "solved": {"rnn": None}, "ran": {"rnn": 600, "gru": 350}, "cell": "gru"}
+        >>> cell_outcomes(snap)
+        [('rnn', 'not_solved', 600), ('gru', 'stopped', 350), ('lstm', 'not_started', 0)]
+    """
+    cfg = snapshot_config(snap)
+    if cfg is None:
+        return []
+    solved, ran, running = snap.get("solved", {}), snap.get("ran", {}), snap["state"] == "running"
+    out = []
+    for cell in cfg.cells:
+        if cell in solved:  # the cell's run ended on its own: success, or its budget spent
+            n = solved[cell]
+            out.append((cell, "solved", int(n)) if _solved(n) else (cell, "not_solved", int(ran.get(cell, 0))))
+        elif cell == snap.get("cell"):  # the cell in training when the snapshot was taken or the job ended
+            out.append((cell, "running" if running else "stopped", int(ran.get(cell, 0))))
+        else:
+            out.append((cell, "waiting" if running else "not_started", 0))
+    return out
+
+
+def final_score(history: list[dict[str, Any]], cell: str, task: str) -> float | None:
+    """A cell's held-out score (accuracy, or MSE for adding) at its last evaluation (None: none yet).
+
+    Example:
+        >>> final_score([{"model": "rnn", "updates": u, "split": "held_out", "metric": "acc", "value": v}
+        ...              for u, v in ((0, 0.25), (50, 0.3))], "rnn", "cue_recall")
+        0.3
+    """
+    score = "mse" if task == "adding" else "acc"
+    rows = [h for h in history if h["model"] == cell and h["split"] == "held_out" and h["metric"] == score]
+    return float(max(rows, key=lambda h: h["updates"])["value"]) if rows else None
+
+
+def job_runs(snap: dict[str, Any]) -> Any:
+    """The finished cells of the job on screen as a frame of :func:`preset_verdict`'s layout.
+
+    Columns ``seed, cell, final, solved_at, seconds``: one row per cell whose run ended on its own
+    (a cell stopped early or never started has no row).
+
+    Example:
+        >>> snap = {"state": "done", "config": {**asdict(PRESETS["separate"]), "cells": ["rnn"]},
+        ...         "solved": {"rnn": None}, "seconds": {"rnn": 4.0},
+        ...         "history": [{"model": "rnn", "updates": 600, "split": "held_out", "metric": "acc", "value": .26}]}
+        >>> job_runs(snap)[["cell", "final"]].to_dict("records")
+        [{'cell': 'rnn', 'final': 0.26}]
+    """
+    import pandas as pd
+
+    cfg = snapshot_config(snap)
+    rows = []
+    for cell, solved_at in (snap.get("solved") or {}).items():
+        final = final_score(snap.get("history", []), cell, cfg.task)
+        seconds = float(snap.get("seconds", {}).get(cell, 0.0))
+        final = float("nan") if final is None else final  # NaN compares False: "not near chance", never an error
+        rows.append({"seed": cfg.seed, "cell": cell, "final": final, "solved_at": solved_at, "seconds": seconds})
+    return pd.DataFrame(rows, columns=PRESET_COLUMNS[1:])
+
+
+def live_verdict(snap: dict[str, Any]) -> str | None:
+    """:func:`preset_verdict`'s answer for the job on screen, once it has finished (else None).
+
+    The rule is the preset's, applied to this one run (its seed): ``"separates"`` when the RNN
+    failed (cue recall: within :data:`NEAR_CHANCE` of chance) while GRU and LSTM succeeded,
+    ``"all_solve"``, or ``"mixed"``. A running, stopped or failed job has no verdict: a cell
+    that did not run to its end says nothing about whether it would have succeeded.
+
+    Example:
+        >>> live_verdict({"state": "stopped"}) is None
+        True
+    """
+    cfg = snapshot_config(snap) if snap.get("state") == "done" else None
+    if cfg is None:
+        return None
+    return preset_verdict(job_runs(snap), cfg)[0]
+
+
 def _data(cfg: LabConfig):
     return prepare_online(cfg.task, cfg.lag, seed=cfg.seed, n_val=cfg.n_val, n_test=cfg.n_val)
 
@@ -228,7 +369,8 @@ def estimate_seconds(cfg: LabConfig) -> float:
 
 
 MAX_JOB_SECONDS = 15 * 60  # a lab job stops after this long, whoever watches (the presets take <= 15 s)
-IDLE_STOP_SECONDS = 120  # ... or when no session has looked at it (polled its status) for this long
+IDLE_STOP_SECONDS = 120  # ... or when no session of the app has been open (on any page) for this long
+PROBE_SECONDS = 1.0  # the server's session list is asked at most this often (not on every update)
 
 
 @dataclass
@@ -240,7 +382,9 @@ class _Status:
     config: LabConfig | None = None
     updates_done: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)  # model, updates, split, metric, value
-    solved: dict[str, int | None] = field(default_factory=dict)  # cell -> updates when solved (None: not)
+    solved: dict[str, int | None] = field(default_factory=dict)  # cell whose run ended -> update solved (None: not)
+    ran: dict[str, int] = field(default_factory=dict)  # cell -> updates it has run (so far)
+    cell: str | None = None  # the cell in training (after the job: the last one that started)
     seconds: dict[str, float] = field(default_factory=dict)  # cell -> seconds its run took
     error: str | None = None
     started: float | None = None
@@ -248,7 +392,7 @@ class _Status:
     job_id: int = 0
 
 
-def _register_exit_hook(fn: Callable[[], None]) -> None:
+def register_exit_hook(fn: Callable[[], None]) -> None:
     """Runs ``fn`` when the interpreter starts to exit, before non-daemon threads are joined.
 
     ``threading._register_atexit`` is what ``concurrent.futures`` uses for the same purpose; ``atexit``
@@ -269,6 +413,15 @@ def _register_exit_hook(fn: Callable[[], None]) -> None:
 class JobManager:
     """Runs at most one lab job at a time, in a background thread.
 
+    Args:
+        max_seconds: A job stops after this long.
+        idle_seconds: A job stops when nobody used the app for this long: no :meth:`touch` (every
+            page run of the dashboard calls it), no :meth:`snapshot` (the lab's live fragment) and
+            no open session reported by ``sessions_open``.
+        sessions_open: Asked from the job thread, at most every :data:`PROBE_SECONDS`: True when the
+            server has an open session, False when none, None when it cannot tell (no server, tests).
+        clock: Monotonic seconds (tests pass a fake one).
+
     Example:
         >>> jm = JobManager()
         >>> jm.start(LabConfig(lag=2, updates=4, updates_per_epoch=2, hidden_size=4, n_val=16))
@@ -277,19 +430,26 @@ class JobManager:
         'done'
     """
 
-    def __init__(self, max_seconds: float = MAX_JOB_SECONDS, idle_seconds: float = IDLE_STOP_SECONDS) -> None:
+    def __init__(
+        self,
+        max_seconds: float = MAX_JOB_SECONDS,
+        idle_seconds: float = IDLE_STOP_SECONDS,
+        sessions_open: Callable[[], bool | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reason: str | None = None
         self._thread: threading.Thread | None = None
         self._status = _Status()
         self.max_seconds, self.idle_seconds = max_seconds, idle_seconds
-        self._seen = time.monotonic()
+        self._sessions_open, self._clock = sessions_open, clock
+        self._seen = self._probed = clock()
         # The job thread is not a daemon: a daemon thread still inside torch when the interpreter
         # finalises aborts the process (SIGABRT). This hook runs when the process is asked to exit
         # (SIGTERM/SIGINT end Streamlit's server loop), before Python joins the thread: the job stops
         # at its next update and the process exits 0.
-        _register_exit_hook(self._shutdown)
+        register_exit_hook(self._shutdown)
 
     def start(self, config: LabConfig) -> bool:
         """Starts a job unless one is running.
@@ -307,7 +467,8 @@ class JobManager:
                 return False
             self._stop.clear()
             self._reason = None
-            self._seen = self._began = time.monotonic()
+            self._seen = self._began = self._clock()
+            self._probed = -math.inf  # ask the server's session list at the first update
             self._status = _Status(state="running", config=config, started=time.time(), job_id=self._status.job_id + 1)
             self._thread = threading.Thread(target=self._run, args=(config,), name="lstmviz-lab-job", daemon=False)
             self._thread.start()
@@ -326,15 +487,22 @@ class JobManager:
         if thread is not None and thread is not threading.current_thread():
             thread.join(30)
 
+    def touch(self) -> None:
+        """A sign of life from the app: a page run of any view (``dashboard/app.py`` calls this on every run).
+
+        A job stops as "unwatched" only after ``idle_seconds`` without one (or an open session).
+        """
+        self._seen = self._clock()
+
     def running(self) -> bool:
         """Whether a job thread is alive."""
         with self._lock:
             return self._thread is not None and self._thread.is_alive()
 
     def snapshot(self) -> dict[str, Any]:
-        """A copy of the job state: ``state, stop_reason, config, progress, history, solved, seconds, error, started,
-        finished, job_id``. Calling it counts as a session looking at the job (see ``idle_seconds``)."""
-        self._seen = time.monotonic()
+        """A copy of the job state: ``state, stop_reason, config, progress, history, solved, ran, cell, seconds,
+        error, started, finished, job_id``. Calling it counts as a sign of life (see :meth:`touch`)."""
+        self.touch()
         with self._lock:
             s = self._status
             cfg = s.config
@@ -346,6 +514,8 @@ class JobManager:
                 "progress": min(1.0, s.updates_done / total) if total else 0.0,
                 "history": copy.deepcopy(s.history),
                 "solved": dict(s.solved),
+                "ran": dict(s.ran),
+                "cell": s.cell,
                 "seconds": dict(s.seconds),
                 "error": s.error,
                 "started": s.started,
@@ -368,9 +538,24 @@ class JobManager:
                 for (split, metric), v in values.items()
             ]
 
+    def _watched(self, now: float) -> None:
+        """Counts an open session on the server as a sign of life (asked at most every PROBE_SECONDS)."""
+        if self._sessions_open is None or now - self._probed < PROBE_SECONDS:
+            return
+        self._probed = now
+        try:
+            open_now = self._sessions_open()
+        except Exception:  # a probe that fails tells nothing; heartbeats still count
+            log.debug("session probe failed", exc_info=True)
+            return
+        if open_now:
+            self._seen = now
+
     def _tick(self) -> bool:
-        """``should_stop`` of the trainer: counts an update for the progress bar; Stop, time limit, unwatched."""
-        now = time.monotonic()
+        """``should_stop`` of the trainer: counts an update (progress bar, the cell's own count); Stop, time limit,
+        nobody using the app."""
+        now = self._clock()
+        self._watched(now)
         if now - self._began > self.max_seconds:
             self.stop("time_limit")
         elif now - self._seen > self.idle_seconds:
@@ -379,6 +564,8 @@ class JobManager:
             return True
         with self._lock:
             self._status.updates_done += 1
+            cell = self._status.cell
+            self._status.ran[cell] = self._status.ran.get(cell, 0) + 1
         time.sleep(0)  # let page threads run between updates
         return False
 
@@ -390,6 +577,8 @@ class JobManager:
             score = "mse" if cfg.task == "adding" else "acc"
             for i, cell in enumerate(cfg.cells):
                 t0 = time.perf_counter()
+                with self._lock:
+                    self._status.cell = cell
                 model = RecurrentClassifier.seeded(model_config_for(data, cfg.model_config(cell)), cfg.seed)
                 probe = make_probe(data.val, tc.probe_size)
                 ev = evaluate(model, data.val)
@@ -418,11 +607,13 @@ class JobManager:
                 result = fit(
                     model, data.train.restart(), data.val, tc, log=None, on_epoch=on_epoch, should_stop=self._tick
                 )
+                stopped = result.stop_reason == "stopped"
                 with self._lock:
-                    self._status.solved[cell] = result.solved_at
+                    if not stopped:  # a cell cut short has no outcome of its own: cell_outcomes says "stopped"
+                        self._status.solved[cell] = result.solved_at
                     self._status.seconds[cell] = time.perf_counter() - t0
                     self._status.updates_done = (i + 1) * cfg.epochs * cfg.updates_per_epoch
-                if result.stop_reason == "stopped":
+                if stopped:
                     return self._finish("stopped")
             self._finish("done")
         except Exception as e:  # reported on the page; the traceback stays in the server log

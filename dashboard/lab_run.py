@@ -1,5 +1,9 @@
 """The live run of the Long-range lab: the start form (preset or custom settings) and the running job's fragment.
 
+The form shows the chosen preset's stored measurement, labelled as such (and flagged when the job on screen has
+other settings); the fragment says what the job on screen did, cell by cell, with its own verdict, and sets a
+preset's stored verdict beside it only when the job has that preset's settings.
+
 Kept apart from ``views/lab.py`` so the page stays a thin composition; the job itself is the server-wide
 :class:`dashboard.jobs.JobManager` held by ``state``.
 """
@@ -15,7 +19,7 @@ import streamlit as st
 from dashboard import components as ui
 from dashboard import jobs, lab_sections, state
 from dashboard.i18n import t
-from dashboard.jobs import PRESETS, LabConfig, preset_verdict
+from dashboard.jobs import PRESETS, preset_verdict
 from lstmviz import plots
 
 POLL_SECONDS = 1.0  # how often a page showing a running job refreshes its fragment
@@ -49,10 +53,13 @@ def start_section() -> None:
     measured = lab_sections.measured(preset)
     if measured is not None and len(measured):
         verdict, secs = preset_verdict(measured, cfg)
-        st.caption(t("lab.measured", n=measured["seed"].nunique()))
+        st.caption(t("lab.measured", preset=t(f"lab.preset.{preset}"), n=int(measured["seed"].nunique())))
         lab_sections.table(measured, ("seed", "cell", "final", "solved_at", "seconds"))
         show = st.success if verdict == "separates" else st.info
         show(t(f"lab.verdict.{verdict}", thr=cfg.stop_at, s=f"{secs:.0f}"))
+        on_screen = jobs.snapshot_config(jm.snapshot())
+        if on_screen is not None and jobs.config_differences(cfg, on_screen):  # e.g. after a reload: another job
+            st.caption(t("lab.other_settings", diff=lab_sections.settings_diff(on_screen, cfg)))
     st.caption(t("lab.estimate", s=f"{state.lab_estimate(tuple(sorted(asdict(cfg).items()))):.0f}"))
     if st.button(t("lab.start"), type="primary", disabled=jm.running()):
         if not jm.start(cfg):
@@ -72,23 +79,25 @@ def live_section() -> None:
             if snap["state"] == "idle":
                 st.caption(t("lab.idle"))
                 return
-            cfg = LabConfig(**{**snap["config"], "cells": tuple(snap["config"]["cells"])})
+            cfg = jobs.snapshot_config(snap)
             elapsed = (snap["finished"] or time.time()) - snap["started"]
-            st.progress(snap["progress"], text=t(f"lab.state.{snap['state']}", lag=cfg.lag, s=f"{elapsed:.0f}"))
+            span = t(f"lab.span.{cfg.task}", n=cfg.lag)  # cue recall: a lag; adding: a sequence length
+            st.progress(snap["progress"], text=t(f"lab.state.{snap['state']}", span=span, s=f"{elapsed:.0f}"))
             if snap["error"]:
                 st.error(ui.md_escape(snap["error"]))
             if snap["state"] == "stopped" and snap.get("stop_reason"):
-                st.caption(
-                    t(
-                        f"lab.stop_reason.{snap['stop_reason']}",
-                        minutes=jobs.MAX_JOB_SECONDS // 60,
-                        idle=jobs.IDLE_STOP_SECONDS,
-                    )
-                )
+                st.caption(lab_sections.stop_reason_text(snap["stop_reason"]))
             if snap["state"] == "running" and st.button(t("lab.stop"), key=state.LAB_STOP):
                 jm.stop()
-            for cell, n in snap["solved"].items():
-                st.caption(t("lab.solved", cell=cell, n=n) if n else t("lab.not_solved", cell=cell, n=cfg.updates))
+            for line in lab_sections.cell_lines(snap):
+                st.caption(line)
+            verdict = lab_sections.run_verdict_text(snap)
+            if verdict:
+                (st.success if jobs.live_verdict(snap) == "separates" else st.info)(verdict)
+            name = jobs.matching_preset(cfg)
+            beside = lab_sections.beside_text(snap, lab_sections.measured(name) if name else None)
+            if beside:
+                st.caption(beside)
             if snap["history"]:
                 hist = pd.DataFrame(snap["history"])
                 fig = plots.lab_curves(
@@ -97,7 +106,7 @@ def live_section() -> None:
                     chance=0.25 if cfg.task == "cue_recall" else None,
                     threshold=cfg.stop_at,
                     labels=ui.plot_labels(),
-                    title=t("lab.live", task=t(f"lab.task.{cfg.task}"), lag=cfg.lag),
+                    title=t("lab.live", task=t(f"lab.task.{cfg.task}"), span=span),
                 )
                 ui.show_figure(fig, hist, f"live_{cfg.task}_lag{cfg.lag}", "live")
             if snap["state"] != "running" and st.session_state.get(state.LAB_SEEN) == snap["job_id"]:

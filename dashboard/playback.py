@@ -2,10 +2,11 @@
 
 At step t the section shows the prediction after the prefix ``tokens[:t+1]`` and the heatmaps of the
 memory (c_t for the LSTM), the hidden state h_t and the forget / update gate up to token t; later
-tokens are blank. The heatmaps are built only once Play or the slider has been touched (a page that
-nobody plays back sends none). For a forward layer these are exactly the values of the model run on the prefix
-alone (a recurrence never looks ahead); a reverse direction has seen the whole text, which the hint
-says. Play advances one token per tick inside a fragment, so only this section reruns.
+tokens are blank, and the colour scale is the whole text's at every step (a colour keeps its meaning). The
+heatmaps are built only once Play or the slider has been touched (a page that nobody plays back sends none).
+For a forward layer these are exactly the values of the model run on the prefix alone (a recurrence never
+looks ahead); a reverse direction has seen the whole text, which the hint says. Play advances one token per
+tick inside a fragment, so only this section reruns.
 """
 
 from __future__ import annotations
@@ -65,11 +66,8 @@ def section(a: TextAnalysis, name: str, layer: int, direction: int, order) -> No
         step = int(c2.slider(t("play.step"), 0, T - 1, key=key, on_change=_touch))
         probs = a.probs[step]  # (C,): after tokens[:step+1]
         best = int(np.argmax(probs))
-        st.metric(
-            t("play.prediction", token=ui.md_escape(plots.shorten(a.tokens[step]) or "·"), step=step),
-            ui.md_escape(ui.class_name(a.labels[best])),
-        )
-        st.caption(f"p = {probs[best]:.2f}")
+        title = t("play.prediction", token=ui.md_escape(plots.shorten(a.tokens[step]) or "·"), step=step)
+        ui.show_prediction(title, a.labels[best], float(probs[best]))
         if not st.session_state.get(state.PLAY_TOUCHED):
             st.caption(t("play.untouched"))  # three heatmaps per rerun only for someone who plays
             return
@@ -77,7 +75,18 @@ def section(a: TextAnalysis, name: str, layer: int, direction: int, order) -> No
         for q in _SHOWN[a.cell]:
             frame = prefix_frame(a, q, layer, direction, step)
             title = t("play.fig_title", name=name, q=t(f"q.{q}"), step=step)
-            fig = plots.gate_heatmap(frame, a.tokens, q, title=title, unknown=a.unknown, labels=lbl, order=order)
+            # The whole text's colour range at every step: scaled to the prefix, c's colours changed meaning as
+            # it played (±1 at token 1, ±25 at token 61 of a cue sequence).
+            fig = plots.gate_heatmap(
+                frame,
+                a.tokens,
+                q,
+                title=title,
+                unknown=a.unknown,
+                labels=lbl,
+                order=order,
+                range_values=a.values(q, layer, direction),  # (T, units): every token, not only the prefix
+            )
             ui.show_figure(fig, frame, f"play_{q}_{name}_t{step}", f"play_{q}")
 
     body()

@@ -50,6 +50,9 @@ SWEEP_FILES = {
 }
 LAB_PRESETS_FILE = "lab_presets.json"
 ACCUMULATOR_FILE = "accumulator.json"  # python -m lstmviz.accumulator: gated cells' state at initialisation
+LESSONS_ENV = "LSTMVIZ_LESSONS"  # env var: a folder of the user's own lessons (beside the shipped dashboard/lessons)
+LESSONS_DIR = REPO / "dashboard" / "lessons"  # the shipped lessons
+WARMUP_ENV = "LSTMVIZ_WARMUP"  # env var: "0": starting a lesson prepares nothing in the background
 TAGGER_EVAL_FILE = "tagger_eval.json"  # python -m lstmviz.tagbaseline: the tagger against its baselines
 
 # ----- session-state keys ------------------------------------------------------------------
@@ -61,12 +64,17 @@ EXPORT_FORMAT = "export_format"  # "png" | "svg": format of the modebar's image 
 TEXT = "text"  # the sentence shared by the Gates and Gradients views (survives page switches)
 PRESET = "preset"  # prefix of the preset selectbox keys (one per view)
 TEXT_WIDGET = "text_widget"  # prefix of the text-area keys (one per view)
+TEXT_TASK = "text_task"  # prefix of the keys of the task whose text a view's text area holds (one per view)
 GEN_MODEL = "gen_model"  # Generation view: the character model
 GEN_PREFIX = "gen_prefix"  # Generation view: the prefix typed
 GEN_TEMPERATURE = "gen_temperature"  # Generation view: sampling temperature
 GEN_TOP_K = "gen_top_k"  # Generation view: top-k
 GEN_SEED = "gen_seed"  # Generation view: sampling seed
 GEN_LAYER = "gen_layer"  # Generation view: layer shown
+GEN_ALL_UNITS = "gen_all_units"  # Generation view: bool, the heatmap shows every unit (off: GEN_TOP_UNITS of them)
+GEN_WINDOW = "gen_window"  # Generation view: int, first character of the heatmap window (a text > GEN_HEATMAP_CHARS)
+GEN_UNIT_LAYER = "gen_unit_layer"  # Generation view: int, layer of the unit colouring the typed + generated text
+GEN_UNIT = "gen_unit"  # Generation view: int, unit colouring the typed + generated text (a feature's pick sets it)
 TAG_MODEL = "tag_model"  # Tagger view: the tagger checkpoint
 TAG_TEXT = "tag_text"  # Tagger view: the sentence typed
 TAG_LAYER = "tag_layer"  # Tagger view: (layer, direction) shown
@@ -76,6 +84,9 @@ GEN_PER_ROW = "gen_per_row"  # Generation view: connectivity rows scaled to thei
 MAX_TAGGED_WORDS = 120  # words of a text the tagger view tags (the connectivity costs O(T^2) memory)
 GEN_PREFIX_CHARS = 200  # Generation view: longest prefix typed
 GEN_LENGTH = 80  # Generation view: characters the model adds
+GEN_TOP_UNITS = 24  # Generation view: heatmap rows by default (the units that vary most on the text), 16 px each
+GEN_HEATMAP_CHARS = 100  # Generation view: characters of the heatmap window: every one labelled, >= 10 px each
+GEN_HEATMAP_CHARS_PRESENT = 45  # the same in presentation mode, whose 22 px labels need ~22 px each
 # Text analyses (Gates, Gradients, Comparison): a 200-token analysis of sentiment-lstm, with its float64 recording
 # for the gradients, is 2.7 MB pickled, so 64 entries hold at most ~175 MB (README "Sharing the dashboard").
 ANALYZE_CACHE_ENTRIES = 64
@@ -90,13 +101,16 @@ CELL_TEXT_CHARS = 20_000  # Generation view: held-out characters the cell finder
 SATURATION_CHARS = 5000  # Generation view: characters of the gate-saturation scatter
 UNIT_TEXT_CHARS = 400  # Generation view: characters coloured by the best unit
 CORPUS_COLUMN = "corpus_column"  # Corpus view: the recorded column (quantity, layer, direction)
-CORPUS_SPAN = "corpus_span"  # Corpus view: prefix of the span slider's key (one per sentence: first, last token)
+CORPUS_SPAN = "corpus_span"  # Corpus view: the span slider, (first, last) token indices of the sentence
 CORPUS_PICK = "corpus_pick"  # Corpus view: prefix of the key of the match to open in Gates
 CORPUS_OPEN = "corpus_open"  # Corpus view: the "open in Gates" button
 CORPUS_GOTO = "corpus_goto"  # Corpus view: set by the button's callback, the page then switches to Gates
 CORPUS_THRESHOLD = "corpus_threshold"  # Corpus view: a unit is on above this value
 CORPUS_OFF_BEFORE = "corpus_off_before"  # Corpus view: units must be off just before the span
-CORPUS_UNITS = "corpus_units"  # Corpus view: prefix of the unit multiselect key (one per selection)
+CORPUS_UNITS = "corpus_units"  # Corpus view: the unit multiselect, a list of unit indices (ints)
+# Corpus view: {widget key: (basis, value)} as last drawn; a new sentence (span) or selection (units) resets the
+# widget to its default unless code (a lesson, the URL) set a new value since
+CORPUS_SEEN = "corpus_seen"
 CORPUS_TOP_UNIT = "corpus_top_unit"  # Corpus view: the unit whose top contexts are shown
 CELL_FEATURE = "cell_feature"  # Generation view: prefix of the feature picker key (one per model)
 CMP_MODE = "cmp_mode"  # Comparison view: "texts" (two texts, one model) or "models" (one text, two models)
@@ -119,6 +133,9 @@ GATES_LAYER = "gates_layer"  # selected (layer, direction) in the Gates view
 GATES_UNIT = "gates_unit"  # unit of the drill-down
 GATES_UNIT_QUANTITY = "gates_unit_quantity"  # quantity colouring the text in the drill-down
 GATES_CORPUS = "gates_corpus"  # whether to compute corpus saturation
+# Gates view: what "open in Gates" of the Corpus view marks (dashboard.corpus_sections.gates_mark reads it):
+# {"checkpoint", "text", "span": (first, last), "units", "quantity", "layer", "direction": 0 | 1}
+GATES_MARK = "gates_mark"
 GRAD_MODELS = "grad_models"  # checkpoints compared in the Gradients view
 GRAD_TARGET = "grad_target"  # loss target: "" (predicted) or a class name
 GRAD_CLASSROOM = "grad_classroom"  # Gradients view: the classroom-scenario button
@@ -138,6 +155,22 @@ LAB_BIAS = "lab_bias"  # lab: gate bias at initialisation
 LAB_SEED = "lab_seed"  # lab: seed of the live run
 LAB_STOP = "lab_stop"  # lab: the Stop button
 LAB_SEEN = "lab_seen_running"  # lab: id of the job this session saw running (to rerun once it ends)
+LESSON = "lesson"  # the running lesson's name (a lesson file's stem), None when no lesson runs
+LESSON_STEP = "lesson_step"  # the running lesson's step shown (0-based; the link says step=k+1)
+LESSON_GOTO = "lesson_goto"  # set by Next/Previous/Start/"back to the step": the step to open on this run
+LESSON_PICK = "lesson_pick"  # Lesson view: the lesson chosen in the list
+LESSON_ANSWER = "lesson_answer"  # prefix of the "show the answer" toggle keys (one per lesson and step)
+LESSON_DRAFT = "lesson_draft"  # steps saved with "save this view as a step" (a list of step tables)
+LESSON_BAR = "lesson_bar"  # the step bar's container (its CSS class st-key-lesson_bar is what browser tests find)
+LESSON_PREV = "lesson_prev"  # the step bar's Previous button
+LESSON_NEXT = "lesson_next"  # the step bar's Next button
+LESSON_BACK = "lesson_back"  # the step bar's "back to the step" button
+LESSON_END = "lesson_end"  # the step bar's "end the lesson" button
+LESSON_SAVE = "lesson_save_step"  # sidebar: "save this view as a lesson step"
+LESSON_START = "lesson_start"  # Lesson view: Start the lesson
+LESSON_HANDOUT = "lesson_handout"  # Lesson view: prefix of the handout download buttons
+LESSON_DRAFT_DOWNLOAD = "lesson_draft_download"  # Lesson view: the draft's download button
+LESSON_DRAFT_CLEAR = "lesson_draft_clear"  # Lesson view: the draft's clear button
 CHART = "chart"  # prefix of plotly chart element keys
 CSV = "csv"  # prefix of CSV download-button keys
 
@@ -544,10 +577,38 @@ def lab_estimate(config: tuple[tuple[str, Any], ...]) -> float:
     return estimate_seconds(LabConfig(**dict(config)))
 
 
+def sessions_open() -> bool | None:
+    """Whether the Streamlit server has a connected session (any page, any user); None when it cannot tell.
+
+    Read from the job thread: ``Runtime.state`` is one attribute, set by the server's event loop when the first
+    session connects and when the last one disconnects (the session list itself may only be walked on that loop).
+    None without a running server (bare Python, ``AppTest``'s mock runtime), where page heartbeats decide alone.
+
+    Example:
+        >>> sessions_open() is None  # no Streamlit server in a doctest
+        True
+    """
+    try:
+        from streamlit import runtime
+
+        if not runtime.exists():
+            return None
+        now = runtime.get_instance().state
+    except Exception:  # a Streamlit without this API: heartbeats decide alone
+        return None
+    if not isinstance(now, runtime.RuntimeState):
+        return None
+    return now == runtime.RuntimeState.ONE_OR_MORE_SESSIONS_CONNECTED
+
+
 @st.cache_resource(show_spinner=False, max_entries=1)
 def job_manager() -> JobManager:
-    """The one server-wide lab job manager (shared by every session and page reload)."""
-    return JobManager()
+    """The one server-wide lab job manager (shared by every session and page reload).
+
+    ``dashboard/app.py`` calls ``job_manager().touch()`` on every page run, and the manager asks
+    :func:`sessions_open`: a job keeps running while anybody has the app open, on any page.
+    """
+    return JobManager(sessions_open=sessions_open)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -722,6 +783,7 @@ def tag(path: str, file_stamp: tuple[float, int], text: str) -> dict[str, Any]:
     )
     return {
         "words": r.words,
+        "spans": r.spans,  # each word's (start, end) in the text: the Tagger view highlights its entities there
         "known": r.known,
         "table": table,
         "frames": _frames(rec),
@@ -818,3 +880,46 @@ def corpus_unit(
 
     q = CorpusQuery(folder)
     return q.top_contexts(column, unit, k=10), q.histogram(column, unit, bins=40)
+
+
+# ----- lessons -----------------------------------------------------------------------------------
+def lesson_folders() -> list[Path]:
+    """The shipped lessons' folder, then ``$LSTMVIZ_LESSONS`` when it is set."""
+    extra = os.environ.get(LESSONS_ENV)
+    return [LESSONS_DIR] + ([Path(extra)] if extra else [])
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _lessons(folders: tuple[str, ...], stamps: tuple[tuple[float, int, int], ...]) -> tuple[dict[str, Any], list]:
+    """Every lesson of the folders by name, and one (file, message) per file that is refused."""
+    from lstmviz.lessons import LessonError, lesson_files, load_lesson
+
+    found: dict[str, Any] = {}
+    errors: list[tuple[str, str]] = []
+    for folder in folders:
+        for path in lesson_files(folder):
+            try:
+                lesson = load_lesson(path, inside=folder)
+            except LessonError as e:
+                errors.append((str(path), str(e)))
+                continue
+            if lesson.name in found:  # the shipped lesson keeps its name; a user's file of that name is named
+                errors.append((str(path), f"{path}: a lesson named {lesson.name!r} is already listed; rename the file"))
+                continue
+            found[lesson.name] = lesson
+    return found, errors
+
+
+def lessons() -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The lessons the dashboard offers (:class:`lstmviz.lessons.Lesson` by name) and the refused files with their
+    messages; re-read when a file in a lesson folder changes."""
+    folders = tuple(str(f) for f in lesson_folders())
+    return _lessons(folders, tuple(folder_stamp(f) for f in folders))
+
+
+@st.cache_resource(show_spinner=False, max_entries=1)
+def warmups() -> Any:
+    """The one server-wide registry of lesson warm-ups (dashboard/warmup.py)."""
+    from dashboard.warmup import WarmUps
+
+    return WarmUps()

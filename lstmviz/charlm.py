@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -40,6 +42,12 @@ __all__ = [
     "encode_chars",
     "generate",
     "initial_model",
+    "char_labels",
+    "step_labels",
+    "with_chars",
+    "top5_table",
+    "connectivity_frame",
+    "most_varied_units",
 ]
 
 _RNN = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -266,3 +274,107 @@ def generate(
         logits, state = model.step(torch.tensor([[nxt]]), state)
         last = logits[0, -1]
     return "".join(out)
+
+
+# ----- tables of a text read character by character (the Generation view's charts and CSVs) ----------------------
+SPACE_LABEL = "␣"  # what a space (or any blank character) is shown as: a blank tick or cell would hide its step
+
+
+def char_labels(text: str) -> list[str]:
+    """One display label per character of ``text``: blank characters (space, tab, ...) as ``␣``.
+
+    Example:
+        >>> char_labels("да, я")
+        ['д', 'а', ',', '␣', 'я']
+    """
+    return [c if c.strip() else SPACE_LABEL for c in text]
+
+
+def with_chars(frame: pd.DataFrame, text: str) -> pd.DataFrame:
+    """A copy of a tidy frame with a ``step`` column (one row per step and unit) and, right after it, the
+    character of ``text`` read at that step (as typed: a space is a space), e.g. for a CSV download.
+
+    Example:
+        >>> frame = pd.DataFrame({"step": [0, 1, 1], "unit": [0, 0, 1], "value": [0.1, 0.2, 0.3]})
+        >>> with_chars(frame, "ab").columns.tolist(), with_chars(frame, "ab")["char"].tolist()
+        (['step', 'char', 'unit', 'value'], ['a', 'b', 'b'])
+    """
+    steps = frame["step"].to_numpy(dtype=int)
+    if len(steps) and (steps.min() < 0 or steps.max() >= len(text)):
+        raise ValueError(
+            f"the frame's steps run {steps.min()}..{steps.max()}; allowed: 0..{len(text) - 1} for the text"
+        )
+    out = frame.copy()
+    out.insert(out.columns.get_loc("step") + 1, "char", [text[s] for s in steps])
+    return out
+
+
+def step_labels(text: str) -> list[str]:
+    """``"step: character"`` per character (``␣`` for a blank), unique headers for a table with a column per step.
+
+    Example:
+        >>> step_labels("я б")
+        ['0: я', '1: ␣', '2: б']
+    """
+    return [f"{i}: {c}" for i, c in enumerate(char_labels(text))]
+
+
+def top5_table(top5: Sequence[dict[str, Any]], text: str) -> pd.DataFrame:
+    """The five likeliest next characters after every character of ``text``: a row per rank, a column per step
+    headed ``"step: character read"`` (columns in step order, blank characters shown as ``␣``).
+
+    Args:
+        top5: Records ``{"step", "rank", "char", ...}`` (rank 1 = likeliest), as the dashboard's generation
+            cache returns them.
+        text: The text read, one character per step.
+
+    Example:
+        >>> rows = [{"step": s, "rank": r, "char": c} for s, k in enumerate(["ab", " c"]) for r, c in enumerate(k, 1)]
+        >>> top5_table(rows, "x ").to_dict("list")
+        {'rank': [1, 2], '0: x': ['a', 'b'], '1: ␣': ['␣', 'c']}
+    """
+    records = pd.DataFrame(list(top5), columns=["step", "rank", "char"])
+    if len(records) and int(records["step"].max()) >= len(text):
+        raise ValueError(f"top5 has steps up to {int(records['step'].max())}; the text has {len(text)} characters")
+    records["char"] = ["".join(char_labels(str(c))) for c in records["char"]]
+    table = records.pivot(index="rank", columns="step", values="char").sort_index(axis=0).sort_index(axis=1)
+    headers = step_labels(text)
+    table.columns = [headers[int(s)] for s in table.columns]
+    return table.reset_index()
+
+
+def connectivity_frame(matrix: np.ndarray, text: str) -> pd.DataFrame:
+    """A ``(T, T)`` connectivity matrix (row t: the prediction after step t, column s: the input at step s) as a
+    labelled table: columns ``t`` and ``char`` (the character read at t), then one column per input step headed
+    ``"s<step>: <character>"``.
+
+    Example:
+        >>> connectivity_frame(np.array([[1.0, 0.0], [0.5, 2.0]]), "ab").to_dict("list")
+        {'t': [0, 1], 'char': ['a', 'b'], 's0: a': [1.0, 0.5], 's1: b': [0.0, 2.0]}
+    """
+    m = np.asarray(matrix, dtype=float)
+    if m.shape != (len(text), len(text)):
+        raise ValueError(
+            f"matrix has shape {m.shape}; allowed: ({len(text)}, {len(text)}), one row and column per character"
+        )
+    data = pd.DataFrame(m, columns=[f"s{h}" for h in step_labels(text)])
+    data.insert(0, "char", list(text))
+    data.insert(0, "t", np.arange(len(text)))
+    return data
+
+
+def most_varied_units(frame: pd.DataFrame, n: int) -> list[int]:
+    """The ``n`` units of a tidy ``step, unit, value`` frame whose values vary most over the steps (standard
+    deviation), most varied first (ties: lower unit first). A unit that stays put (a saturated gate) says little
+    about the text, so these are the rows worth reading when there are too many to read them all.
+
+    Example:
+        >>> f = pd.DataFrame({"step": [0, 1] * 3, "unit": [0, 0, 1, 1, 2, 2], "value": [.5, .5, 0, 1, .2, .4]})
+        >>> most_varied_units(f, 2)
+        [1, 2]
+    """
+    if n < 1:
+        raise ValueError(f"n={n!r} is invalid; allowed: an integer >= 1")
+    spread = frame.groupby("unit")["value"].std(ddof=0).fillna(0.0)
+    ranked = sorted(spread.items(), key=lambda item: (-float(item[1]), int(item[0])))
+    return [int(u) for u, _ in ranked[:n]]

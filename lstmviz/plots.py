@@ -28,9 +28,12 @@ from plotly.subplots import make_subplots
 
 __all__ = [
     "DEFAULT_LABELS",
+    "CLASS_COLORS",
     "SIGMOID_QUANTITIES",
     "SIGNED_QUANTITIES",
     "esc",
+    "class_color",
+    "model_colors",
     "color_range",
     "token_labels",
     "gate_heatmap",
@@ -41,6 +44,7 @@ __all__ = [
     "grad_norm_curves",
     "forget_product_figure",
     "training_curves",
+    "integer_ticks",
     "grad_profile_heatmap",
     "accuracy_vs_lag",
     "success_vs_lag",
@@ -85,6 +89,7 @@ DEFAULT_LABELS: dict[str, str] = {
     "lag": "lag (distractor tokens between cue and query)",
     "test_acc": "test accuracy",
     "chance": "chance",
+    "majority": "majority class",
     "frac_low": "fraction of steps < 0.1 (left-saturated)",
     "frac_high": "fraction of steps > 0.9 (right-saturated)",
     "success_rate": "success rate over seeds",
@@ -123,6 +128,22 @@ DEFAULT_LABELS: dict[str, str] = {
     "acc_max": "largest",
 }
 _CELL_COLORS = {"rnn": "#d62728", "gru": "#2ca02c", "lstm": "#1f77b4", "bow": "#7f7f7f"}  # bow: the baseline, grey
+#: One colour per sentiment class, the same in every chart and in presentation mode: red negative, grey neutral,
+#: green positive, purple mixed. A marker shape per class keeps them apart for red-green colour-blind eyes.
+CLASS_COLORS: dict[str, str] = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#2ca02c", "mixed": "#9467bd"}
+CLASS_SYMBOLS: dict[str, str] = {
+    "negative": "triangle-down",
+    "neutral": "circle",
+    "positive": "triangle-up",
+    "mixed": "diamond",
+}
+# Other classes (cue recall's languages) take these by their position in the model's label list.
+_CLASS_PALETTE = ("#1f77b4", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#393b79", "#637939")
+# Series colours when several models share a cell type (training curves): d3's category10 and category20b.
+_SERIES_PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#5254a3", "#8ca252", "#bd9e39", "#ad494a", "#a55194",
+)  # fmt: skip
 
 
 #: Significant digits a chart sends: hovers print at most 4, a colour scale or a line far fewer. Rounding
@@ -264,6 +285,36 @@ def _cell_color(name: object) -> str | None:
     return None
 
 
+def class_color(label: object, position: int = 0) -> str:
+    """The colour of a class in every chart: :data:`CLASS_COLORS` for the sentiment classes, else a fixed palette
+    colour chosen by the class's ``position`` in the model's label list.
+
+    Example:
+        >>> class_color("positive"), class_color("french", 1)
+        ('#2ca02c', '#ff7f0e')
+    """
+    return CLASS_COLORS.get(str(label), _CLASS_PALETTE[position % len(_CLASS_PALETTE)])
+
+
+def model_colors(models: Sequence[object]) -> dict[object, str]:
+    """One distinct colour per model: the first model of each cell type keeps the cell's colour (LSTM blue, GRU
+    green, RNN red, bag of words grey), every other model an unused palette colour.
+
+    Example:
+        >>> model_colors(["sentiment-lstm", "cue-lstm", "sentiment-gru"])
+        {'sentiment-lstm': '#1f77b4', 'cue-lstm': '#ff7f0e', 'sentiment-gru': '#2ca02c'}
+    """
+    colors: dict[object, str] = {}
+    for model in dict.fromkeys(models):
+        cell = _cell_color(model)
+        if cell is not None and cell not in colors.values():
+            colors[model] = cell
+            continue
+        free = [c for c in _SERIES_PALETTE if c not in colors.values() and c not in _CELL_COLORS.values()]
+        colors[model] = free[0] if free else _SERIES_PALETTE[len(colors) % len(_SERIES_PALETTE)]
+    return colors
+
+
 def esc(value: object) -> str:
     """Escapes a value for any plotly text field (plotly renders a subset of HTML).
 
@@ -345,6 +396,7 @@ def token_labels(tokens: Sequence[str], unknown: Sequence[bool] | None = None) -
 
 
 MAX_TOKEN_TICKS = 45  # token labels on one axis at most: ~40 px each at 1920 px, so none overlap
+READABLE_ROWS = 24  # a heatmap of at most this many units gives each row 16 px (else 8): every unit number shows
 
 
 def token_ticks(tokens: Sequence[str], unknown=None, max_ticks: int = MAX_TOKEN_TICKS) -> tuple[list[int], list[str]]:
@@ -365,17 +417,36 @@ def token_ticks(tokens: Sequence[str], unknown=None, max_ticks: int = MAX_TOKEN_
     return steps, [labels[i] for i in steps]
 
 
-def _token_axis(fig: go.Figure, tokens: Sequence[str] | None, unknown=None, row=None, col=None) -> None:
-    """Puts escaped token labels on a numeric x axis (repeated tokens stay separate steps), thinned to fit."""
+CHAR_AXIS_PX = 1000  # px of plot width a character axis is sized for (the wide layout on a 1280-1920 px screen)
+
+
+def char_tick_size(n: int) -> int:
+    """Tick font size (px) at which ``n`` one-character labels sit side by side on :data:`CHAR_AXIS_PX`: 8 to 12.
+
+    Example:
+        >>> char_tick_size(40), char_tick_size(90), char_tick_size(300)
+        (12, 11, 8)
+    """
+    return int(max(8, min(12, CHAR_AXIS_PX // max(n, 1))))
+
+
+def _token_axis(
+    fig: go.Figure, tokens: Sequence[str] | None, unknown=None, row=None, col=None, every=False, first=0
+) -> None:
+    """Puts escaped token labels on a numeric x axis (repeated tokens stay separate steps), thinned to fit; with
+    ``every`` (one-character tokens) every token keeps its label, upright, in a font sized to fit; the axis starts
+    at step ``first``."""
     if tokens is None:
         return
     kwargs = {} if row is None else {"row": row, "col": col}
-    vals, text = token_ticks(tokens, unknown)
+    vals, text = token_ticks(tokens, unknown, max(len(tokens), 1) if every else MAX_TOKEN_TICKS)
+    if every:  # plotly itself drops labels that would collide: an explicit size keeps them all
+        kwargs["tickfont"] = dict(size=char_tick_size(len(vals)))
     fig.update_xaxes(
         tickmode="array",
-        tickvals=vals,
+        tickvals=[first + v for v in vals],
         ticktext=text,
-        tickangle=-60 if len(vals) > 8 else 0,
+        tickangle=0 if every or len(vals) <= 8 else -60,
         # plotly's default re-measures every label after placing each one: quadratic in the token count
         ticklabeloverflow="allow",
         **kwargs,
@@ -429,34 +500,143 @@ def _layout(fig: go.Figure, title: str | None, height: int | None = None) -> go.
 
 
 PRESENTATION_FONT = 22  # px: axis ticks, legends and hovers in presentation mode (>= 20 on a projector)
+PRESENTATION_WIDTH = 900  # px: the chart width presentation layouts are sized for (a 1400 px window, sidebar open)
+PRESENTATION_GAP = 150  # px between subplot columns: the next column's y tick labels (~6 characters) and y title
+_CHAR_EM = 0.5  # width of a character in em, text width estimates (measured: 0.49 for Russian axis titles)
+_LINE_EM = 1.3  # height of a line of text in em
+
+
+def text_lines(text: object) -> int:
+    """Lines of a plotly text (``<br>`` breaks them).
+
+    Example:
+        >>> text_lines("a<br>b"), text_lines(None)
+        (2, 0)
+    """
+    return 0 if not text else str(text).count("<br>") + 1
+
+
+def wrap_title(text: str, width_px: float, size: int = PRESENTATION_FONT) -> str:
+    """A plotly text broken at spaces (``<br>``) into lines at most ``width_px`` wide at ``size`` px, as
+    estimated with :data:`_CHAR_EM`; a word longer than a line stays whole. The text is already escaped.
+
+    Example:
+        >>> wrap_title("lag (distractor tokens between cue and query)", 300)
+        'lag (distractor tokens<br>between cue and query)'
+    """
+    limit = max(8, int(width_px / (_CHAR_EM * size)))
+    out = []
+    for line in str(text).split("<br>"):
+        current = ""
+        for word in line.split(" "):
+            if current and len(current) + 1 + len(word) > limit:
+                out.append(current)
+                current = word
+            else:
+                current = f"{current} {word}" if current else word
+        out.append(current)
+    return "<br>".join(out)
 
 
 def presentation(fig: go.Figure) -> go.Figure:
     """Restyles a figure for a projector, in place: 22 px text, 26 px titles, 4 px lines, 9 px markers,
-    near-black text on white, a taller plot. Axes keep their ranges (a comparison stays fixed).
+    near-black text on white, a taller plot. Axes keep their ranges (a comparison stays fixed) and every trace
+    keeps its colour (the template is not replaced: its colour cycle stays the one of the ordinary view).
+
+    The layout grows with the text (:data:`PRESENTATION_WIDTH`): subplot columns move
+    :data:`PRESENTATION_GAP` px apart so the y axis title of one column stays clear of the column before it,
+    axis and subplot titles wider than their column wrap onto more lines, the top margin holds the subplot
+    titles, a legend below the plot moves under the x axis titles, and margins grow to fit tick labels
+    (``automargin``). Tick labels a chart sized itself (one label per character) keep their size.
 
     Example:
         >>> presentation(go.Figure(go.Scatter(x=[0, 1], y=[1, 2]))).layout.font.size
         22
     """
     f = PRESENTATION_FONT
+    height = int((fig.layout.height or 450) * 1.35)
     fig.update_layout(
         font=dict(size=f, color="#111111"),
         legend=dict(font=dict(size=f)),
         hoverlabel=dict(font=dict(size=f)),
-        template="plotly_white",
         title=dict(font=dict(size=f + 4)),
-        height=int((fig.layout.height or 450) * 1.35),
+        height=height,
+        paper_bgcolor="white",
+        plot_bgcolor="white",
     )
-    fig.update_xaxes(tickfont=dict(size=f, color="#111111"), title_font=dict(size=f), gridcolor="#cccccc")
-    fig.update_yaxes(tickfont=dict(size=f, color="#111111"), title_font=dict(size=f), gridcolor="#cccccc")
+    for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
+        size = axis.tickfont.size or f  # a size the chart set (every character labelled) is kept: they must fit
+        axis.update(tickfont=dict(size=size, color="#111111"), title_font=dict(size=f), gridcolor="#cccccc")
+        axis.automargin = True
     fig.update_annotations(font=dict(size=f))
     fig.update_traces(line=dict(width=4), marker=dict(size=9), selector=dict(type="scatter"))
     fig.update_traces(
         colorbar=dict(tickfont=dict(size=f), title=dict(font=dict(size=f))), selector=dict(type="heatmap")
     )
     fig.update_traces(textfont=dict(size=f), selector=dict(type="heatmap"))
+    _presentation_layout(fig, f, height)
     return fig
+
+
+def _presentation_layout(fig: go.Figure, f: int, height: int) -> None:
+    """Spacing, wrapping, legend and margins of :func:`presentation` (see there), in place."""
+    lay = fig.layout
+    margin_l, margin_r = lay.margin.l or 50, lay.margin.r or 20
+    width = PRESENTATION_WIDTH - margin_l - margin_r  # px of plot area, all columns together
+    line = f * _LINE_EM
+    # Side-by-side subplot columns (make_subplots): the same gap between every two, in px, not in fractions.
+    domains = sorted({tuple(ax.domain) for ax in fig.select_xaxes() if ax.domain is not None})
+    columns = len(domains) > 1 and all(a[1] <= b[0] for a, b in zip(domains, domains[1:]))
+    if columns:
+        n = len(domains)
+        gap = max(PRESENTATION_GAP / width, *(b[0] - a[1] for a, b in zip(domains, domains[1:])))
+        w = (1 - (n - 1) * gap) / n
+        moved = {d: (round(i * (w + gap), 6), round(i * (w + gap) + w, 6)) for i, d in enumerate(domains)}
+        for ax in fig.select_xaxes():
+            if ax.domain is not None:
+                ax.domain = moved[tuple(ax.domain)]
+        for note in lay.annotations:  # subplot titles sit at the centre of their column
+            for (a, b), (c, d) in moved.items():
+                if note.xref == "paper" and note.x is not None and abs(note.x - (a + b) / 2) < 1e-6:
+                    note.x = (c + d) / 2
+    # A legend of long names beside several columns would squeeze them: it goes below. A legend below gets its
+    # own room in the bottom margin and the figure grows by as much, so the plot area keeps its height.
+    names = [str(tr.name) for tr in fig.data if tr.name and tr.showlegend is not False]
+    entry = max((len(n) for n in names), default=0) * _CHAR_EM * f + 50  # px: sample line, gap, name
+    if columns and lay.legend.orientation != "h" and entry > 0.15 * PRESENTATION_WIDTH:
+        fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=-0.01))
+    legend_px = 0
+    if lay.legend.orientation == "h" and (lay.legend.y if lay.legend.y is not None else 1) < 0:
+        rows = math.ceil(len(names) / max(1, int(PRESENTATION_WIDTH // entry)))
+        legend_px = round(rows * line + 24)
+        height += legend_px
+        fig.update_layout(height=height)
+    # Subplot titles: paper-anchored annotations over the plot area, wrapped to their column's width.
+    column = {round((a + b) / 2, 6): (b - a) * width for a, b in (ax.domain or (0, 1) for ax in fig.select_xaxes())}
+    top_lines = 0
+    for note in lay.annotations:
+        if note.xref == "paper" and note.yref == "paper" and (note.y or 0) >= 1 and note.text:
+            note.text = wrap_title(note.text, column.get(round(note.x or 0.5, 6), width), f)
+            top_lines = max(top_lines, text_lines(note.text))
+    title_lines = text_lines(lay.title.text)
+    top = 12 + (title_lines * (f + 4) * _LINE_EM + 10 if title_lines else 0) + top_lines * line
+    below = 0.0  # px under the plot area: tick labels, then the x axis titles
+    for ax in fig.select_xaxes():
+        a, b = ax.domain or (0, 1)
+        if ax.title.text:
+            ax.title.text = wrap_title(ax.title.text, (b - a) * width, f)
+        below = max(below, line + 12 + text_lines(ax.title.text) * line + 16)
+    bottom = max(lay.margin.b or 40, round(below) + legend_px)
+    plot_h = height - top - bottom
+    for ax in fig.select_yaxes():
+        a, b = ax.domain or (0, 1)
+        if ax.title.text:
+            ax.title.text = wrap_title(ax.title.text, (b - a) * plot_h, f)
+    fig.update_layout(margin=dict(t=round(top), b=bottom))
+    if top_lines and title_lines:  # the title at the very top, the subplot titles under it
+        fig.update_layout(title=dict(y=1, yref="container", yanchor="top", pad=dict(t=8)))
+    if legend_px:  # under the x axis titles (never up: a chart may have put it lower on purpose)
+        fig.update_layout(legend=dict(y=min(lay.legend.y, -below / plot_h), yanchor="top"))
 
 
 def gate_heatmap(
@@ -467,6 +647,9 @@ def gate_heatmap(
     unknown: Sequence[bool] | None = None,
     labels: Mapping[str, str] | None = None,
     order: Sequence[int] | None = None,
+    range_values: np.ndarray | None = None,
+    all_ticks: bool = False,
+    first_step: int = 0,
 ) -> go.Figure:
     """Heatmap of one recorded quantity: units (rows) by tokens (columns).
 
@@ -480,7 +663,14 @@ def gate_heatmap(
         unknown: Optional per-token UNK flags (marked ``⁇`` in the labels).
         labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
         order: Units top to bottom (e.g. :func:`lstmviz.diagnostics.unit_order`); default 0..U-1. The rows
-            are labelled with the unit numbers, so a reordered heatmap still names every unit.
+            are labelled with the unit numbers, so a reordered heatmap still names every unit; a subset of the
+            units draws only those rows (up to :data:`READABLE_ROWS` rows get 16 px each, every number legible).
+        range_values: Values whose colour range (:func:`color_range`) is used instead of the shown ones', e.g.
+            the whole text's while a playback shows a prefix, so that the scale of ``c`` stays put as it plays.
+        all_ticks: Label every token (one-character tokens: upright, font sized by :func:`char_tick_size`)
+            instead of thinning the labels to :data:`MAX_TOKEN_TICKS`.
+        first_step: Step number of the first token (a window of a longer text): the x values, tick positions
+            and hovers count from it; the frame's steps stay 0-based within the window.
 
     Returns:
         A figure with one ``Heatmap`` trace whose ``z`` is ``(units, steps)`` in ``order``.
@@ -509,22 +699,24 @@ def gate_heatmap(
             )
         keep = s < steps
         z[u[keep], s[keep]] = frame["value"].to_numpy(dtype=float)[keep]
-    zmin, zmax, scale = color_range(quantity, z)
+    zmin, zmax, scale = color_range(quantity, z if range_values is None else range_values)
     rows = list(range(units)) if order is None else [int(u) for u in order]
-    if sorted(rows) != list(range(units)):
-        raise ValueError(f"order must be a permutation of 0..{units - 1}, got {rows[:10]}")
+    if len(set(rows)) != len(rows) or not set(rows) <= set(range(units)) or (units and not rows):
+        raise ValueError(f"order must be distinct units of 0..{units - 1} (all or some), got {rows[:10]}")
     z = z[rows]  # (units, T) in display order
     # The token in every cell's hover costs steps x units strings: only for texts short enough; a long
     # text's hover gives the token index (the token table and the axis name it).
     hover = None
-    if steps * units <= HOVER_TOKEN_CELLS:
+    if steps * len(rows) <= HOVER_TOKEN_CELLS:
         labels = token_labels(tokens, unknown)
         # "#t token": plotly's %{x} would print the axis tick text (the token again), not the index
-        hover = np.array([[f"#{t} {labels[t]}" for t in range(steps)] for _ in range(units)], dtype=object)
+        hover = np.array([[f"#{first_step + t} {labels[t]}" for t in range(steps)] for _ in rows], dtype=object)
+    # Few rows get 16 px each, so that every unit number is printed (plotly skips category labels that collide)
+    height = max(220, min(900, 60 + (16 if len(rows) <= READABLE_ROWS else 8) * len(rows)))
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=list(range(steps)),
+            x=list(range(first_step, first_step + steps)),
             y=[str(u) for u in rows],  # categories in display order: hover and ticks give the unit number
             zmin=zmin,
             zmax=zmax,
@@ -533,12 +725,12 @@ def gate_heatmap(
             hovertemplate=f"{L['hover_token']} "
             + ("%{customdata}" if hover is not None else "%{x}")
             + f"<br>{L['unit']} %{{y}}<br>{L['value']} %{{z:.4g}}<extra></extra>",  # the 4 digits sent
-            colorbar=_colorbar(max(220, min(900, 60 + 8 * units)), title, L.get(f"q_{quantity}", esc(quantity))),
+            colorbar=_colorbar(height, title, L.get(f"q_{quantity}", esc(quantity))),
         )
     )
-    _token_axis(fig, tokens, unknown)
+    _token_axis(fig, tokens, unknown, every=all_ticks, first=first_step)
     fig.update_yaxes(title_text=L["unit"], autorange="reversed", type="category")
-    return _layout(fig, title, height=max(220, min(900, 60 + 8 * units)))
+    return _layout(fig, title, height=height)
 
 
 def unit_lines(
@@ -632,12 +824,14 @@ def connectivity_heatmap(
     title: str | None = None,
     labels: Mapping[str, str] | None = None,
     per_row: bool = False,
+    all_ticks: bool = False,
 ) -> go.Figure:
     """``log10 ‖∂ loss_t / ∂ x_s‖`` as a heatmap: output step t (rows) by input step s (columns).
 
     Exact zeros (a unidirectional model never looks ahead: s > t) are left blank, not drawn as a colour.
     With ``per_row`` each row is divided by its own maximum first, so a row shows *where* step t looks
     however large its loss is (otherwise rows of confident predictions, with small losses, look dark).
+    With ``all_ticks`` (one-character tokens) both axes label every token instead of thinning the labels.
 
     Example:
         >>> z = connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"]).data[0].z
@@ -663,13 +857,15 @@ def connectivity_heatmap(
             hovertemplate=f"t %{{y}}<br>s %{{x}}<br>{esc(bar)} %{{z:.2f}}<extra></extra>",
         )
     )
-    _token_axis(fig, tokens)
+    _token_axis(fig, tokens, every=all_ticks)
+    vals, text = token_ticks(tokens, max_ticks=max(len(tokens), 1) if all_ticks else MAX_TOKEN_TICKS)
     fig.update_yaxes(
         autorange="reversed",
         title_text=L["conn_y"],
         tickmode="array",
-        tickvals=token_ticks(tokens)[0],
-        ticktext=token_ticks(tokens)[1],
+        tickvals=vals,
+        ticktext=text,
+        **({"tickfont": dict(size=char_tick_size(len(vals)))} if all_ticks else {}),
     )
     fig.update_xaxes(title_text=L["conn_x"])
     return _layout(fig, title, height=height)
@@ -719,22 +915,37 @@ def probability_lines(
         frame: Tidy frame with columns ``step`` (last token of the prefix), ``label``, ``prob``.
         tokens: Token surfaces for the x axis.
         title: Optional title (escaped).
+        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes); ``class_<label>`` gives the
+            name a class is shown as, when the frame's ``label`` holds shown names (a translation): each line
+            keeps its class's colour (:func:`class_color`) whatever the language or display mode.
 
-        labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
     Returns:
         A figure with one ``Scatter`` per class, y in [0, 1].
 
     Example:
-        >>> df = pd.DataFrame({"step": [0, 0], "label": ["neg", "pos"], "prob": [.3, .7]})
-        >>> [t.name for t in probability_lines(df, ["a"]).data]
-        ['neg', 'pos']
+        >>> df = pd.DataFrame({"step": [0, 0], "label": ["negative", "позитив"], "prob": [.3, .7]})
+        >>> fig = probability_lines(df, ["a"], labels={"class_positive": "позитив"})
+        >>> [(t.name, t.line.color) for t in fig.data]
+        [('negative', '#d62728'), ('позитив', '#2ca02c')]
     """
     L = _labels(labels)
     _check_columns(frame, ("step", "label", "prob"), "probability_lines")
+    shown = {L[f"class_{c}"]: c for c in CLASS_COLORS if f"class_{c}" in L}  # shown name -> class
     fig = go.Figure()
-    for name, part in frame.groupby("label", sort=False):
+    for k, (name, part) in enumerate(frame.groupby("label", sort=False)):
         part = part.sort_values("step")
-        fig.add_trace(go.Scatter(x=part["step"], y=part["prob"], mode="lines+markers", name=esc(name)))
+        cls = shown.get(esc(name), str(name))
+        color = class_color(cls, k)
+        fig.add_trace(
+            go.Scatter(
+                x=part["step"],
+                y=part["prob"],
+                mode="lines+markers",
+                name=esc(name),
+                line=dict(color=color),
+                marker=dict(color=color, symbol=CLASS_SYMBOLS.get(cls, "circle")),
+            )
+        )
     _token_axis(fig, tokens)
     fig.update_yaxes(title_text=L["prob"], range=[0, 1])
     return _layout(fig, title, height=300)
@@ -995,24 +1206,31 @@ def training_curves(
     title: str | None = None,
     metrics: Sequence[str] = ("loss", "acc", "f1"),
     labels: Mapping[str, str] | None = None,
+    baselines: Sequence[tuple[str, str, float]] = (),
 ) -> go.Figure:
     """Loss / accuracy / macro-F1 per epoch; train solid, val (or test) dashed; models overlaid.
+
+    Every model has its own colour in every subplot (:func:`model_colors`); the epoch axes show whole numbers only.
 
     Args:
         frame: Tidy frame with columns ``model``, ``epoch``, ``split`` (train | val | test),
             ``metric`` (loss | acc | f1), ``value``.
         title: Optional title (escaped).
         metrics: Which metrics get a subplot, in order.
-
         labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+        baselines: ``(metric, name, value)`` reference levels drawn near-black on that metric's subplot, one dash
+            and one legend entry per name, e.g. ``("acc", "chance", 0.25)``, ``("acc", "majority class", 0.51)``
+            and ``("f1", "majority class", 0.17)``; levels of metrics not shown are skipped.
+
     Returns:
         A figure with one subplot per metric.
 
     Example:
         >>> df = pd.DataFrame({"model": "lstm", "epoch": [1, 1], "split": ["train", "val"],
         ...                    "metric": ["loss", "loss"], "value": [1.0, 1.1]})
-        >>> len(training_curves(df).data)
-        2
+        >>> fig = training_curves(df)
+        >>> len(fig.data), fig.layout.xaxis.dtick
+        (2, 1)
     """
     L = _labels(labels)
     _check_columns(frame, ("model", "epoch", "split", "metric", "value"), "training_curves")
@@ -1022,12 +1240,10 @@ def training_curves(
         raise ValueError(f"metrics={list(metrics)!r} is invalid; allowed: a non-empty subset of {list(allowed)}")
     metrics = tuple(metrics)
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[L[m] for m in metrics])
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
-    colors, shown = {}, set()
+    colors, shown = model_colors(list(frame["model"])), set()
     for (model, split, metric), part in frame.groupby(["model", "split", "metric"], sort=False):
         if metric not in metrics:
             continue
-        colors.setdefault(model, _cell_color(model) or palette[len(colors) % len(palette)])
         part = part.sort_values("epoch")
         fig.add_trace(
             go.Scatter(
@@ -1038,13 +1254,52 @@ def training_curves(
                 legendgroup=esc(model),
                 showlegend=(model, split) not in shown,
                 line=dict(color=colors[model], dash="solid" if split == "train" else "dash"),
+                marker=dict(color=colors[model]),
             ),
             row=1,
             col=metrics.index(metric) + 1,
         )
         shown.add((model, split))
-    fig.update_xaxes(title_text=L["epoch"])
+    # Reference levels are legend entries, not annotations: a name wider than a narrow panel would cover the lines.
+    first, top = (float(frame["epoch"].min()), float(frame["epoch"].max())) if len(frame) else (0.0, 1.0)
+    dashes, shown_levels = {}, set()
+    for metric, name, value in baselines:
+        if metric not in metrics or value is None or not math.isfinite(value):
+            continue
+        dash = dashes.setdefault(name, _LEVEL_DASHES[len(dashes) % len(_LEVEL_DASHES)])
+        fig.add_trace(
+            go.Scatter(
+                x=[first, top],
+                y=[value, value],
+                mode="lines",
+                name=esc(name),
+                legendgroup=f"level {esc(name)}",
+                showlegend=name not in shown_levels,
+                line=dict(color=_LEVEL_COLOR, dash=dash, width=1.5),
+                hovertemplate=esc(name) + ": %{y:.3f}<extra></extra>",
+            ),
+            row=1,
+            col=metrics.index(metric) + 1,
+        )
+        shown_levels.add(name)
+    fig.update_xaxes(title_text=L["epoch"], **integer_ticks(top))
     return _layout(fig, title, height=360)
+
+
+_LEVEL_DASHES = ("dot", "dashdot", "longdash")  # reference levels: none is the dash of a validation curve
+_LEVEL_COLOR = "#333333"  # near black: grey is the bag-of-words model's colour
+
+
+def integer_ticks(top: float, most: int = 6) -> dict[str, Any]:
+    """Axis settings for whole-number ticks (epochs, updates) from 0 to ``top``: a step of 1, 2, 5, 10, 20, ...
+    giving at most ``most`` ticks, printed without decimals (plotly's own choice for 1..3 is 0.5).
+
+    Example:
+        >>> integer_ticks(3), integer_ticks(20)["dtick"]
+        ({'tick0': 0, 'dtick': 1, 'tickformat': 'd'}, 5)
+    """
+    step = next(s for s in (m * 10**e for e in range(16) for m in (1, 2, 5)) if max(top, 1) / s <= most)
+    return {"tick0": 0, "dtick": step, "tickformat": "d"}
 
 
 def log_range(frames: Sequence[pd.DataFrame], column: str = "norm") -> tuple[float, float] | None:

@@ -14,12 +14,17 @@ Two rules hold here and in :mod:`lstmviz.whatifs` and :mod:`lstmviz.diagnostics`
 * A model may be shared by many threads (dashboard sessions): the recorder keeps each thread's
   recording separate and never mutates the module, so no lock is needed.
 
-Filler tokens (the "longer text" what-if) are inserted here too (:func:`filler_position`).
+Filler tokens (the "longer text" what-if) are inserted here too (:func:`filler_position`,
+:func:`filler_ids`): a neutral token in text, the task's own distractors (continuing their cycle) in a
+cue-recall sequence. Fillers change the input, not the question: unless a target is chosen, the loss
+stays the cross-entropy to the class predicted on the text WITHOUT them, so curves of a text with 0 and
+with 50 fillers measure the same loss even where the fillers flip the prediction.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,11 +49,13 @@ __all__ = [
     "analyze_text",
     "cell_type",
     "filler_id",
+    "filler_ids",
     "filler_position",
     "rnn_module",
 ]
 
 _FILLER_CANDIDATES = ("и", ",", ".", "w1", "_", "-")  # neutral tokens tried in order
+_DISTRACTOR = re.compile(r"w\d+")  # cue-recall distractor names (lstmviz.tasks.cue_recall_vocab: w1, w2, ...)
 
 
 class EmptyTextError(ValueError):
@@ -287,6 +294,58 @@ def filler_id(predictor: Any) -> tuple[int, str]:
     return (2, names[2]) if len(names) > 2 else (1, names[-1])
 
 
+def filler_ids(predictor: Any, ids: Sequence[int], k: int, n: int) -> tuple[list[int], list[str]]:
+    """The ``n`` filler tokens inserted before ``ids[k]``: ``(ids, names)``.
+
+    Text models get ``n`` copies of the neutral :func:`filler_id`. Cue-recall models get real
+    distractors that continue the task's cycle ``w1, w2, ..., wN, w1, ...`` (as
+    :func:`lstmviz.tasks.cue_text` writes it): after the distractor before the insertion point, or,
+    right after the cue, ending just before the distractor that follows, so the whole gap stays one
+    unbroken cycle (repeating ``w1`` would feed the model a sequence it never saw in training).
+
+    Args:
+        predictor: The predictor (``token_names`` or ``vocab.tokens``; ``task``).
+        ids: The text's token ids (without fillers).
+        k: Insertion index (see :func:`filler_position`).
+        n: Number of fillers.
+
+    Returns:
+        ``(ids, names)``, both of length ``n``.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> from lstmviz.tasks import cue_recall_vocab
+        >>> p = SimpleNamespace(task="cue_recall", token_names=cue_recall_vocab(4, 9))  # distractors w1..w3
+        >>> filler_ids(p, [1, 5, 6, 7, 5, 8], 1, 4)[1]  # france w1 w2 w3 w1 ?: right after the cue, up to w1
+        ['w3', 'w1', 'w2', 'w3']
+        >>> filler_ids(p, [1, 5, 6, 7, 5, 8], 5, 2)[1]  # before the query: after w1
+        ['w2', 'w3']
+    """
+    names = list(getattr(predictor, "token_names", None) or predictor.vocab.tokens)  # index = id
+    cycle = [i for i, name in enumerate(names) if _DISTRACTOR.fullmatch(name)]  # distractor ids, in order
+    if getattr(predictor, "task", "sentiment") != "cue_recall" or not cycle:
+        fid, fname = filler_id(predictor)
+        return [fid] * n, [fname] * n
+    ids = [int(i) for i in ids]
+    at = {tid: j for j, tid in enumerate(cycle)}  # distractor id -> its place in the cycle
+    if 0 < k <= len(ids) and ids[k - 1] in at:  # continue from the distractor before the gap
+        start = at[ids[k - 1]] + 1
+    elif k < len(ids) and ids[k] in at:  # end just before the distractor after the gap
+        start = at[ids[k]] - n
+    else:
+        start = 0
+    out = [cycle[(start + i) % len(cycle)] for i in range(n)]
+    return out, [names[i] for i in out]
+
+
+def _predict(model: RecurrentClassifier, ids: torch.Tensor) -> int:
+    """The class a model predicts for ``ids`` ``(1, T)`` (a private eval copy when it is training)."""
+    if model.training:  # never flip the mode of a shared model
+        model = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        return int(model(ids, torch.tensor([ids.shape[1]])).argmax(-1)[0])
+
+
 def analyze_ids(
     model: RecurrentClassifier,
     ids: torch.Tensor,
@@ -412,8 +471,10 @@ def analyze_text(
         text: Any user text (may contain emoji, Latin, digits, markup).
         grads: Also record gradients through time (loss = cross-entropy to ``target``)
             and the saliency ``||dL/dx_t||`` of each token's embedding.
-        target: None (the predicted class), a class index or a class name.
-        prepend: Number of neutral filler tokens (:func:`filler_id`) inserted into the text.
+        target: None (the predicted class; with fillers, the class predicted on the text WITHOUT them,
+            so the fillers change the input but not the loss), a class index or a class name.
+        prepend: Number of filler tokens (:func:`filler_ids`: a neutral token, or for cue recall
+            the task's distractors continuing their cycle) inserted into the text.
         filler_at: Where they go: ``"auto"`` (cue-recall models: right after the cue, so the
             cue-query gap grows; text: at the start), ``"start"``, ``"before_last"`` (before the
             last token) or an int k (after the first k tokens; clamped to the text).
@@ -453,16 +514,19 @@ def analyze_text(
     lemmas = [_token_lemma(t) for t in toks]
     kinds = [str(getattr(t, "kind", "word")) for t in toks]
     unknown = [bool(u) for u in enc.unknown]
+    source = "chosen" if target is not None else "predicted"
     if prepend:
-        fid, fname = filler_id(predictor)
+        if target is None:  # the loss of the text itself: fillers must not change the question asked
+            target, source = _predict(predictor.model, ids), "original"
         k = filler_position(filler_at, len(tokens), getattr(predictor, "task", "sentiment"))
-        ids = torch.cat((ids[:, :k], torch.full((1, prepend), fid, dtype=torch.long), ids[:, k:]), 1)
+        fids, fnames = filler_ids(predictor, ids[0].tolist(), k, prepend)
+        ids = torch.cat((ids[:, :k], torch.tensor([fids], dtype=torch.long), ids[:, k:]), 1)  # (1, T + prepend)
         # Only every 10th filler gets a visible label, so real tokens stay legible on the axis.
         marks = [f"·{i + 1}" if (i + 1) % 10 == 0 else "" for i in range(prepend)]
         tokens = tokens[:k] + marks + tokens[k:]
-        lemmas = lemmas[:k] + [fname] * prepend + lemmas[k:]
+        lemmas = lemmas[:k] + fnames + lemmas[k:]
         kinds = kinds[:k] + ["filler"] * prepend + kinds[k:]
-        unknown = unknown[:k] + [fid == 1] * prepend + unknown[k:]
+        unknown = unknown[:k] + [f == 1 for f in fids] + unknown[k:]
     analysis = analyze_ids(
         predictor.model,
         ids,
@@ -478,6 +542,10 @@ def analyze_text(
     )
     analysis.extra["prepend"] = prepend
     analysis.extra["filler_at"] = k if prepend else None
+    analysis.extra["fillers"] = fnames if prepend else []  # the inserted model tokens, in order
+    # Where the loss target came from: "predicted" (no fillers), "original" (predicted on the text without the
+    # fillers) or "chosen" (the caller's target).
+    analysis.extra["target_source"] = source
     return analysis
 
 

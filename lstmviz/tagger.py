@@ -54,6 +54,8 @@ __all__ = [
     "indices",
     "encode_sentences",
     "MAX_WORD_CHARS",
+    "to_bio",
+    "bio_spans",
 ]
 
 # Universal Dependencies parts of speech (what the slovnet morphology model predicts), fixed order.
@@ -331,3 +333,46 @@ def tag_text(model: Tagger, meta: dict[str, Any], text: str, max_words: int = 20
         word_ids=w,
         char_ids=c,
     )
+
+
+def to_bio(tags: Sequence[str]) -> list[str]:
+    """Named-entity tags as BIO labels for display (what students implement: ``B-`` on an entity's first word,
+    ``I-`` on the rest, ``O`` outside). Bare entity types (``PER``; ``O`` or ``""`` outside) become BIO, a run of
+    words of one type being one entity; BIO tags (what :class:`Tagger` predicts) stay, except an ``I-X`` that
+    continues no ``X``, which starts one (``B-X``, as conlleval and :func:`lstmviz.tagdata.entity_spans` read it).
+
+    Example:
+        >>> to_bio(["PER", "PER", "O", "LOC", "ORG"])
+        ['B-PER', 'I-PER', 'O', 'B-LOC', 'B-ORG']
+        >>> to_bio(["B-PER", "I-PER", "O", "I-LOC", "I-ORG"])
+        ['B-PER', 'I-PER', 'O', 'B-LOC', 'B-ORG']
+    """
+    out: list[str] = []
+    kind = None  # type of the entity the previous word belongs to
+    for tag in tags:
+        tag = tag or "O"
+        prefix, bare = (tag[:2], tag[2:]) if tag[:2] in ("B-", "I-") else ("", tag)
+        if bare == "O":
+            out.append("O")
+            kind = None
+            continue
+        # a bare type continues a run of its own type; I-X continues an X; B-X always starts an entity
+        out.append(f"I-{bare}" if prefix != "B-" and bare == kind else f"B-{bare}")
+        kind = bare
+    return out
+
+
+def bio_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """``(first word, end word (exclusive), type)`` of each entity of :func:`to_bio` ``(tags)``, in order.
+
+    Example:
+        >>> bio_spans(["B-PER", "I-PER", "O", "B-LOC", "B-LOC"])
+        [(0, 2, 'PER'), (3, 4, 'LOC'), (4, 5, 'LOC')]
+    """
+    spans: list[tuple[int, int, str]] = []
+    for i, tag in enumerate(to_bio(tags)):
+        if tag.startswith("B-"):
+            spans.append((i, i + 1, tag[2:]))
+        elif tag.startswith("I-"):
+            spans[-1] = (spans[-1][0], i + 1, spans[-1][2])
+    return spans

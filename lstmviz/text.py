@@ -22,6 +22,9 @@ Deliberate choices:
 
 Lemmas come from pymorphy3; the ``MorphAnalyzer`` is created once per process on first use
 (under a lock, so concurrent dashboard sessions do not build two) and lemmas are memoized per word.
+A lemma is chosen from the word alone, without its context (pymorphy3's most probable parse): the verb
+``мыла`` ("washed") in ``мама мыла раму`` becomes the noun ``мыло`` ("soap"). This is kept on purpose:
+the shipped models' vocabularies were built from these lemmas, and the dashboard says so under its token table.
 """
 
 from __future__ import annotations
@@ -185,7 +188,8 @@ def lemmatize_word(word: str) -> str:
     """Return the lemma of one word in model form (memoized).
 
     Only Cyrillic words (optionally hyphenated) go to pymorphy3; anything else, and words longer
-    than 64 characters, come back normalized but otherwise unchanged.
+    than 64 characters, come back normalized but otherwise unchanged. The lemma ignores context: it is
+    the first (most probable) parse of the word alone, so a homograph gets one lemma wherever it stands.
 
     Args:
         word: A single word, any case.
@@ -196,6 +200,8 @@ def lemmatize_word(word: str) -> str:
     Example:
         >>> lemmatize_word("кошки")
         'кошка'
+        >>> lemmatize_word("мыла")  # the verb in "мама мыла раму" too: no context, the noun's lemma
+        'мыло'
     """
     w = normalize(word)
     if len(w) > _MAX_LEMMA_LEN or not _PYMORPHY_WORD.fullmatch(w):

@@ -32,7 +32,9 @@ class WhatIf:
         True
     """
 
-    filler_tokens: int = 0  # neutral tokens inserted into the text (input change only)
+    # Tokens inserted into the text (input change only; sentence.filler_ids: a neutral token, or the cue task's
+    # distractors continuing their cycle). The loss target stays the class predicted on the text without them.
+    filler_tokens: int = 0
     filler_at: int | str = "auto"  # where: see filler_position (cue models: after the cue)
     whh_scale: float = 1.0  # factor applied to W_hh of every layer and direction
     forget_bias: float = 0.0  # added to the LSTM forget-gate bias (GRU: the update gate z)
@@ -136,15 +138,16 @@ def what_if(predictor: Any, text: str, whatif: WhatIf, target: int | str | None 
         predictor: The original predictor (never mutated).
         text: The text.
         whatif: The change.
-        target: As in :func:`analyze_text`.
+        target: As in :func:`analyze_text`: None is the class the (variant) model predicts on the text
+            without fillers, so filler tokens never change the loss being traced.
 
     Returns:
         A :class:`TextAnalysis` with ``extra["whatif"]`` set.
 
     Example:
         >>> a = what_if(predictor, "Мне понравилось", WhatIf(filler_tokens=20))  # doctest: +SKIP
-        >>> a.tokens[:2]  # doctest: +SKIP
-        ['·', '·']
+        >>> a.lemmas[:2], a.extra["target_source"]  # doctest: +SKIP
+        (['и', 'и'], 'original')
     """
     variant = make_variant(predictor, whatif)
     a = analyze_text(variant, text, grads=True, target=target, prepend=whatif.filler_tokens, filler_at=whatif.filler_at)

@@ -554,7 +554,8 @@ def test_comparison_view_shows_b_minus_a_on_aligned_tokens(app):
         with torch.no_grad(), lstmviz.record(pred.model) as rec:
             pred.model(enc.ids, enc.lengths)
         recs[text] = rec
-    pairs = [(0, 0), (1, 2)]  # это-это, плохо-плохо: «не» has no partner
+    # это-это, +не, плохо-плохо: «не» has no partner; its state column compares with A after «это», its gates are NaN
+    states = [(0, 0), (0, 1), (1, 2)]
     figs = [
         f
         for _ in _each_tab(app, "cmp_tab")
@@ -564,9 +565,10 @@ def test_comparison_view_shows_b_minus_a_on_aligned_tokens(app):
     assert len(figs) == len(lstmviz.QUANTITIES[pred.model.config.cell])
     for f, q in zip(figs, lstmviz.QUANTITIES[pred.model.config.cell]):
         a, b = recs["Это плохо."][f"rnn.l0.{q}"][0].numpy(), recs["Это не плохо."][f"rnn.l0.{q}"][0].numpy()
-        want = np.stack([b[j] - a[i] for i, j in pairs], axis=1)  # (units, pairs)
+        cols = [(i, j) if q in ("cell", "hidden") or k != 1 else None for k, (i, j) in enumerate(states)]
+        want = np.stack([b[c[1]] - a[c[0]] if c else np.full(a.shape[1], np.nan) for c in cols], axis=1)  # (units, 3)
         np.testing.assert_allclose(_array(f["data"][0]["z"]), want, **SHOWN)
-    assert any("не" in c.value for c in app.caption)  # the token only B has is named
+    assert any(c.value.startswith("Вставлено") and "не" in c.value for c in app.caption)  # named as inserted
     assert len(app.metric) == 2 and all(("✓" in m.value) or ("✗" in m.value) for m in app.metric)
 
 

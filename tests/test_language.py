@@ -72,7 +72,8 @@ NAME = re.compile(
     r"\b(?:sentiment|cue|adding|charlm|tagger)-[\w-]+|\bw\d+\b"
     r"|\binit[\s\\]?_(?:fingerprint|seed)\b"
 )
-MARKUP = re.compile(r"%\{[^}]*\}|<[^>]*>|`[^`]*`|\\")  # plotly placeholders, HTML tags, `code`, Markdown escapes
+# plotly placeholders, HTML tags, `code`, Markdown escapes, Streamlit's colour directives (:blue-background[...])
+MARKUP = re.compile(r"%\{[^}]*\}|<[^>]*>|`[^`]*`|\\|:[a-z]+(?:-(?:background|badge))?(?=\[)")
 SKIP_FIG_KEYS = {
     "template",
     "side",

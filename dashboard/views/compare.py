@@ -73,9 +73,13 @@ def render() -> None:
         return
     c1.metric(t("cmp.prediction_a"), verdict(a, right_a if same else ""))
     c2.metric(t("cmp.prediction_b"), verdict(b, right_b if same else ""))
-    added = textcompare.inserted_tokens(a.lemmas, b.lemmas)
-    if added:
-        st.caption(t("cmp.added", tokens=", ".join(ui.md_escape(b.tokens[j]) for j in added)))
+    changed = textcompare.changed_tokens(a, b)  # {op: [(A token or None, B token or None), ...]}
+    for op, items in changed.items():  # tokens are user text: each one escaped
+        if items:
+            shown = (" → ".join(ui.md_escape(w) for w in pair if w is not None) for pair in items)
+            st.caption(t(f"cmp.{op}", tokens=", ".join(shown)))
+    if any(changed.values()):
+        st.caption(t("cmp.columns"))
     lbl = ui.plot_labels()
     diff_lbl = {**lbl, "q_hidden": t("cmp.diff"), "q_cell": t("cmp.diff")}
     layers = {o: ui.layer_label(o) for o in ui.layer_options(a)}

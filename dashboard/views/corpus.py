@@ -12,7 +12,6 @@ from dashboard import corpus_sections, state
 from dashboard.i18n import t
 from lstmviz import plots
 from lstmviz.corpus.guard import InsideGitWorkTree
-from lstmviz.corpus.query import units_on
 
 
 @st.fragment(run_every=2.0)
@@ -61,43 +60,28 @@ def render() -> None:
     quantity, layer, direction = corpus_sections.parse(column)
     d = ("fwd", "rev").index(direction)
     values = a.values(quantity, layer, d)  # (T, U)
-    steps = list(range(len(a.tokens)))
-    sentence = zlib.crc32("\x1f".join(a.tokens).encode())  # a new sentence gets a new slider, on its last 2 tokens
-    span = c2.select_slider(
-        t("corpus.span"),
-        steps,
-        value=(max(0, len(steps) - 2), len(steps) - 1),
-        format_func=lambda i: f"{i}: {a.tokens[i]}",
-        key=state.key(state.CORPUS_SPAN, sentence),
-    )
+    span = corpus_sections.span_picker(c2, a.tokens)
     threshold = c3.number_input(t("corpus.threshold"), -5.0, 5.0, 0.3, 0.05, key=state.CORPUS_THRESHOLD)
     off_before = st.toggle(t("corpus.off_before"), value=True, key=state.CORPUS_OFF_BEFORE)
-    chosen = units_on(values, span[0], span[1], threshold, off_before)
-    units = st.multiselect(
-        t("corpus.units"),
-        list(range(values.shape[1])),
-        default=chosen,
-        help=t("corpus.units_help"),
-        placeholder=t("corpus.units_placeholder"),
-        key=state.key(state.CORPUS_UNITS, column, span, threshold, off_before),
-    )
+    sentence = zlib.crc32("\x1f".join(a.tokens).encode())  # a new sentence or column selects its units afresh
+    units = corpus_sections.unit_picker(values, span, threshold, off_before, (column, sentence))
     frame = a.activation_frame(quantity, layer, d)
-    order = list(units) + [u for u in range(values.shape[1]) if u not in units]  # the selected units on top
     fig = plots.gate_heatmap(
         frame,
         a.tokens,
         quantity,
         unknown=a.unknown,
         labels=ui.plot_labels(),
-        order=order,
+        order=corpus_sections.marked_first(range(values.shape[1]), units),  # the selected units on top
         title=t("corpus.heat_title", name=info.name, column=columns[column], n=len(units)),
     )
-    fig.add_vrect(x0=span[0] - 0.5, x1=span[1] + 0.5, line=dict(color="#d62728", width=2), fillcolor="rgba(0,0,0,0)")
+    corpus_sections.mark_span(fig, span)
     ui.show_figure(fig, frame, f"corpus_{column}", "corpus_heat")
     if not units:
         st.info(t("corpus.none_on"))
         return
-    corpus_sections.matches(folder, column, units, threshold, span[1] - span[0] + 1, off_before, str(corpus))
+    length = span[1] - span[0] + 1
+    corpus_sections.matches(folder, column, units, threshold, length, off_before, str(corpus), info.path)
     corpus_sections.unit_contexts(folder, column, units, threshold)
 
 

@@ -1,11 +1,27 @@
-"""How to read this: the equations (PyTorch gate order) and what every chart shows."""
+"""How to read this: the equations (PyTorch gate order), then for every page what to look at and one pitfall."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboard import components as ui
-from dashboard.i18n import t
+from dashboard.i18n import EN, t
+
+# (page title key of dashboard/app.py's PAGES, paragraph key), in the router's order. A paragraph opens with the
+# page's own title, so the text cannot name a page differently from the sidebar; a page whose title key is not in
+# the catalogue yet (a page still being added) is left out. tests/test_classroom_wording.py checks that every
+# page of PAGES but this one has a paragraph here, in both languages.
+READING = (
+    ("nav.gates", "explain.read_gates"),
+    ("nav.gradients", "explain.read_grads"),
+    ("nav.compare", "explain.read_compare"),
+    ("nav.generate", "explain.read_generate"),
+    ("nav.tagger", "explain.read_tagger"),
+    ("nav.corpus", "explain.read_corpus"),
+    ("nav.training", "explain.read_training"),
+    ("nav.lab", "explain.read_lab"),
+    ("nav.lesson", "explain.read_lesson"),
+)
 
 LSTM = r"""
 \begin{aligned}
@@ -57,14 +73,11 @@ def render() -> None:
     st.latex(CELL_PATH)
     st.markdown(t("explain.grads"))
     st.subheader(t("explain.read_title"))
-    for key in (
-        "explain.read_gates",
-        "explain.read_grads",
-        "explain.read_training",
-        "explain.read_lab",
-        "explain.read_accumulator",
-    ):
-        st.markdown(t(key))
+    buttons = {"start": t("lesson.start"), "back": t("lesson.back")}  # named by their own labels: no drift
+    for page, key in READING:
+        if page in EN:
+            st.markdown(f"**{t(page)}.** {t(key, **buttons)}")
+    st.markdown(t("explain.read_accumulator"))  # the lab's paragraph in depth
     st.subheader(t("explain.example_title"))
     st.markdown(t("explain.example"))
 

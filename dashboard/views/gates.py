@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import components as ui
-from dashboard import gate_sections, playback, state
+from dashboard import corpus_sections, gate_sections, playback, state
 from dashboard.i18n import t
 from lstmviz import diagnostics, plots
 from lstmviz.names import QUANTITIES
@@ -24,8 +24,7 @@ def render() -> None:
 
     left, right = st.columns([1, 2])
     with left:
-        st.metric(t("gates.prediction"), ui.md_escape(ui.class_name(a.predicted_label)))  # the value renders Markdown
-        st.caption(f"p = {a.probs[-1, a.predicted]:.2f}")
+        ui.show_prediction(t("gates.prediction"), a.predicted_label, float(a.probs[-1, a.predicted]))
         ui.token_table(a)
     with right:
         probs = a.probability_frame().assign(label=lambda d: d["label"].map(ui.class_name))
@@ -42,11 +41,19 @@ def render() -> None:
     quantities = QUANTITIES[a.cell]
     # One order for every tab of the layer, from its memory (c for the LSTM, h otherwise): rows stay comparable.
     order = diagnostics.unit_order(a.values("cell" if a.cell == "lstm" else "hidden", layer, direction), how)
+    mark = corpus_sections.gates_mark(a, info.path)  # "open in Gates" of the Corpus view: its span and units
+    if mark is not None and (mark["layer"], mark["direction"]) != (layer, direction):
+        mark = None  # the mark belongs to another layer's units
+    if mark is not None:
+        order = corpus_sections.marked_first(order, mark["units"])
+        st.caption(t("gates.marked", a=mark["span"][0], b=mark["span"][1], units=", ".join(map(str, mark["units"]))))
     tab, q = ui.quantity_tab(quantities, state.GATES_TAB)
     with tab:
         frame = a.activation_frame(q, layer, direction)
         title = f"{info.name}: {t('q.' + q)}"
         fig = plots.gate_heatmap(frame, a.tokens, q, title=title, unknown=a.unknown, labels=lbl, order=order)
+        if mark is not None:
+            corpus_sections.mark_span(fig, mark["span"])
         ui.show_figure(fig, frame, f"{q}_{info.name}_l{layer}d{direction}", f"heat_{q}")
 
     playback.section(a, info.name, layer, direction, order)

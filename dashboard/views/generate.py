@@ -1,16 +1,16 @@
 """Generation view: a character language model continues a prefix; what the model is (cell, layers), the gates and
-states of each layer, the top-5 next characters, and the connectivity ‖∂ loss_t / ∂ x_s‖ of every character model on
-the same text."""
+states of each layer (every character labelled; by default the units that vary most), the top-5 next characters
+after each character, the connectivity ‖∂ loss_t / ∂ x_s‖ of every character model on the same text, and its
+interpretable units (dashboard/cell_sections.py). Every CSV carries the characters."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import cell_sections, state
 from dashboard import components as ui
 from dashboard.i18n import t
-from lstmviz import plots
+from lstmviz import charlm, plots
 from lstmviz.names import QUANTITIES
 
 
@@ -39,22 +39,10 @@ def render() -> None:
     )
     st.code(prefix + run["continuation"], language=None, wrap_lines=True)  # model output: shown as plain text
     st.caption(t("gen.shown", n=len(prefix), m=len(run["continuation"])))
-    text, chars = prefix + run["continuation"], [c if c.strip() else "␣" for c in prefix + run["continuation"]]
-    lbl = ui.plot_labels()
-    layers = {layer: t("gen.layer", layer=layer) for layer in range(run["num_layers"])}
-    layer = st.radio(t("gates.layer"), list(layers), format_func=layers.get, horizontal=True, key=state.GEN_LAYER)
-    quantities = QUANTITIES[run["cell"]]
-    tab, q = ui.quantity_tab(quantities, state.GEN_TAB)
-    with tab:
-        frame = run["frames"][(layer, "fwd", q)]
-        fig = plots.gate_heatmap(frame, chars, q, title=f"{lms[path].name}: {t('q.' + q)}", labels=lbl)
-        ui.show_figure(fig, frame, f"gen_{q}_l{layer}", f"gen_{q}")
+    text, lbl = prefix + run["continuation"], ui.plot_labels()
+    heatmap(run, text, lms[path].name, lbl)
     st.subheader(t("gen.top5"))
-    top = pd.DataFrame(run["top5"])
-    top["char"] = [c if c.strip() else "␣" for c in top["char"]]
-    st.dataframe(
-        ui.localized(top.pivot(index="rank", columns="step", values="char").reset_index(drop=True)), hide_index=True
-    )
+    st.dataframe(ui.localized(charlm.top5_table(run["top5"], text)), hide_index=True)  # user text: shown as data
     st.subheader(t("gen.connectivity"))
     st.caption(t("gen.connectivity_caption"))
     per_row = st.toggle(t("conn.per_row"), value=True, help=t("conn.per_row_help"), key=state.GEN_PER_ROW)
@@ -67,10 +55,47 @@ def render() -> None:
     shown = text[: state.GEN_CONNECTIVITY_CHARS]
     for i, (name, conn) in enumerate(state.lm_connectivity(models, shown).items()):
         fig = plots.connectivity_heatmap(
-            conn, [c if c.strip() else "␣" for c in shown], title=name, labels=lbl, per_row=per_row
+            conn, charlm.char_labels(shown), title=name, labels=lbl, per_row=per_row, all_ticks=True
         )
-        ui.show_figure(fig, pd.DataFrame(conn), f"connectivity_{name}", f"conn_{i}")
-    cell_sections.section(path, lms[path].name, text)
+        ui.show_figure(fig, charlm.connectivity_frame(conn, shown), f"connectivity_{name}", f"conn_{i}")
+    cell_sections.section(path, lms[path].name, text, run)
+
+
+def heatmap(run: dict, text: str, name: str, lbl: dict[str, str]) -> None:
+    """The open tab's quantity of the chosen layer: every character labelled (a window of a long text), the units
+    that vary most on the text unless all are asked for; its CSV has every unit and step with the character."""
+    layers = {layer: t("gen.layer", layer=layer) for layer in range(run["num_layers"])}
+    c1, c2, c3 = st.columns([2, 1, 2])
+    layer = c1.radio(t("gates.layer"), list(layers), format_func=layers.get, horizontal=True, key=state.GEN_LAYER)
+    quantities = QUANTITIES[run["cell"]]
+    units = int(run["frames"][(layer, "fwd", quantities[0])]["unit"].max()) + 1
+    every = units <= state.GEN_TOP_UNITS or c2.toggle(
+        t("gen.all_units", n=units), key=state.GEN_ALL_UNITS, help=t("gen.all_units_help", n=state.GEN_TOP_UNITS)
+    )
+    width = state.GEN_HEATMAP_CHARS_PRESENT if ui.presenting() else state.GEN_HEATMAP_CHARS  # 22 px labels: fewer
+    first = 0
+    if len(text) > width:  # a window, so every character keeps a legible label
+        last = len(text) - width
+        st.session_state[state.GEN_WINDOW] = cell_sections.in_range(st.session_state.get(state.GEN_WINDOW), last)
+        first = c3.slider(t("gen.window", n=width, total=len(text)), 0, last, key=state.GEN_WINDOW)
+    tab, q = ui.quantity_tab(quantities, state.GEN_TAB)
+    with tab:
+        frame = run["frames"][(layer, "fwd", q)]
+        order = None if every else charlm.most_varied_units(frame, state.GEN_TOP_UNITS)
+        if order is not None:
+            st.caption(t("gen.top_units", n=len(order), total=units))
+        window = frame[(frame["step"] >= first) & (frame["step"] < first + width)]
+        fig = plots.gate_heatmap(
+            window.assign(step=window["step"] - first),
+            charlm.char_labels(text[first : first + width]),
+            q,
+            title=f"{name}: {t('q.' + q)}",
+            labels=lbl,
+            order=order,
+            all_ticks=True,
+            first_step=first,
+        )
+        ui.show_figure(fig, charlm.with_chars(frame, text), f"gen_{q}_l{layer}", f"gen_{q}")
 
 
 ui.run_view(render)

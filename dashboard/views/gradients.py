@@ -70,7 +70,8 @@ def render() -> None:
         t("grads.target"), list(targets), horizontal=True, key=ui.keyed(state.GRAD_TARGET), format_func=targets.get
     )
     knobs = what_if_knobs([by_path[p] for p in chosen])
-    runs = {name: ui.analysis_or_stop(p, text, target=target or None, **knobs) for name, p in zip(preds, chosen)}
+    whatif = {"target": target or None, **knobs}
+    runs = {name: ui.analysis_or_stop(p, text, **whatif) for name, p in zip(preds, chosen)}
     first_a = next(iter(runs.values()))
     ui.token_notices(first_a)
     st.caption(
@@ -83,6 +84,8 @@ def render() -> None:
 
     cmp = compare_gradients(runs)  # the same function benchmarks/bench_dashboard.py times
     sections.curves(cmp, first_a.tokens)
+    sections.filler_note(runs)
+    sections.trained_vs_init(dict(zip(preds, chosen)), text, whatif)
     sections.reach(cmp)
     sections.saliency(cmp)
     sections.forget(cmp, first_a.tokens)

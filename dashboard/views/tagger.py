@@ -1,6 +1,7 @@
 """Tagger view: a sentence through the char-CNN + bidirectional recurrent tagger; what the model is (cell, layers),
-its tags, the gates and states of each layer in both directions, how far left and right each tag looks
-(connectivity), and its held-out scores against two baselines (dashboard/tagger_sections.py)."""
+its tags (named entities as BIO labels, highlighted in the sentence), the gates and states of each layer in both
+directions, how far left and right each tag looks (connectivity), and its held-out scores against two baselines
+(dashboard/tagger_sections.py)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def render() -> None:
         return
     if len(run["words"]) == state.MAX_TAGGED_WORDS:
         st.caption(t("tag.cut", n=state.MAX_TAGGED_WORDS))
-    table = ui.localized(run["table"], {"pos": "pos", "ner": "ner"})
+    tagger_sections.entities(text, run["spans"], run["table"]["ner"].tolist())  # BIO labels -> highlighted spans
+    table = ui.localized(run["table"], {"pos": "pos", "ner": "ner"})  # ner: the BIO label and what it means
     st.dataframe(
         table, hide_index=True, height=min(38 + 35 * len(table), 38 + 35 * 20)
     )  # up to 20 rows unscrolled  # words are user text: shown as data, never markup

@@ -12,7 +12,7 @@ from lstmviz import plots, tidy
 
 
 def summary_row(name: str, meta: dict) -> dict:
-    """One table row: cell, parameter count, seconds per epoch, test metrics."""
+    """One table row: cell, parameter count, seconds per epoch, test metrics (majority class beside chance)."""
     cfg = meta.get("config") or {}
     history = meta.get("history") or []
     seconds = [h["seconds"] for h in history if isinstance(h.get("seconds"), (int, float))]
@@ -24,9 +24,8 @@ def summary_row(name: str, meta: dict) -> dict:
         t("col.epochs"): len(history),
         t("col.sec_epoch"): round(per_epoch, 2) if per_epoch else None,
     }
-    for k, v in (meta.get("test_metrics") or {}).items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            row[ui.translated(f"test {k}", f"metric.{k}")] = round(float(v), 4)
+    for k, v in tidy.flat_test_metrics(meta.get("test_metrics")).items():
+        row[ui.translated(f"test {k}", f"metric.{k}")] = v if isinstance(v, int) else round(v, 4)
     return row
 
 
@@ -56,15 +55,26 @@ def render() -> None:
     if hist.empty:
         st.info(t("train.no_history"))
     else:
-        fig = plots.training_curves(hist, title=t("train.curves"), labels=lbl)
+        metrics = [m.get("test_metrics") for m in metas.values()]
+        levels = [(metric, lbl[level], v) for metric, level, v in tidy.shared_levels(metrics)]
+        fig = plots.training_curves(hist, title=t("train.curves"), labels=lbl, baselines=levels)
         ui.show_figure(fig, hist, "training_curves", "curves")
+        if levels:
+            st.caption(t("train.baselines"))
 
     st.subheader(t("train.table"))
-    st.dataframe(pd.DataFrame([summary_row(n, m) for n, m in metas.items()]), hide_index=True)
+    tasks = {good[p].task: [good[q].name for q in chosen if good[q].task == good[p].task] for p in chosen}
+    for task, names in tasks.items():  # one table per task: its models share their columns
+        if len(tasks) > 1:
+            st.markdown(f"**{ui.md_escape(ui.translated(task, f'train.task.{task}'))}**")
+        table = pd.DataFrame([summary_row(n, metas[n]) for n in names])
+        st.dataframe(ui.without_gaps(table), hide_index=True)
+        if table.isna().any().any():
+            st.caption(t("train.gaps"))
 
     st.subheader(t("train.profile"))
     st.caption(t("train.profile_caption"))
-    cols = st.columns(min(3, len(metas)))
+    cols = st.columns(min(2 if ui.presenting() else 3, len(metas)))  # 22 px axis titles need ~450 px
     profs = {name: tidy.grad_profile_frame(meta.get("history") or []) for name, meta in metas.items()}
     zrange = plots.log_range([p for p in profs.values() if not p.empty])  # one colour scale for every model
     for i, (name, prof) in enumerate(profs.items()):

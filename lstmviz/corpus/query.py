@@ -48,7 +48,7 @@ from lstmviz.corpus.manifest import sql_identifier
 from lstmviz.corpus.record import read_manifest
 from lstmviz.pipeline import MAX_TOKENS
 
-__all__ = ["CorpusQuery", "units_on"]
+__all__ = ["CorpusQuery", "units_on", "merge_overlaps"]
 
 BATCH_ROWS = 65_536  # tokens per Arrow batch the match reads (bounded memory for any corpus)
 GLOB_CHARS = frozenset("*?[")  # what DuckDB expands in a path it is given
@@ -326,18 +326,39 @@ class CorpusQuery:
             right.append(" ".join(words[b + 1 : b + 1 + window]))
         return hits.assign(left=left, span=span, right=right)
 
-    def top_contexts(self, column: str, unit: int, k: int = 10, window: int = 4, lowest: bool = False) -> pd.DataFrame:
+    def top_contexts(
+        self,
+        column: str,
+        unit: int,
+        k: int = 10,
+        window: int = 4,
+        lowest: bool = False,
+        per_sentence: int | None = 1,
+    ) -> pd.DataFrame:
         """The ``k`` tokens where ``unit`` of ``column`` is highest (or lowest), with ``window`` words each side.
+
+        A unit that stays high along one long sentence would fill the list with that sentence alone, so by default
+        each sentence gives only its best token (``per_sentence``; ``None`` lifts the limit).
 
         Returns:
             ``rank, sentence_id, first, last (= the token's step), value, left, span, right``.
+
+        Example:
+            >>> q.top_contexts("hidden_l0_fwd", unit=5, k=3)["sentence_id"].is_unique  # doctest: +SKIP
+            True
         """
         u = self._unit(column, unit)
-        order = "ASC" if lowest else "DESC"
+        if per_sentence is not None and (
+            isinstance(per_sentence, bool) or not isinstance(per_sentence, (int, np.integer)) or per_sentence < 1
+        ):
+            raise ValueError(f"per_sentence={per_sentence!r} is invalid; allowed: None or an integer >= 1")
+        order, x = ("ASC" if lowest else "DESC"), f"{self._ident(column)}[$u]"
+        # each sentence's best tokens (their rank inside the sentence), then the best of those over the corpus
+        cap = f"QUALIFY row_number() OVER (PARTITION BY sentence_id ORDER BY {x} {order}, step) <= $m "
         hits = self.sql(
-            f"SELECT sentence_id, step AS first, step AS last, {self._ident(column)}[$u] AS value FROM tokens "
-            f"ORDER BY value {order}, sentence_id, step LIMIT $k",
-            {"u": u, "k": int(k)},
+            f"SELECT sentence_id, step AS first, step AS last, {x} AS value FROM tokens "
+            f"{'' if per_sentence is None else cap}ORDER BY value {order}, sentence_id, step LIMIT $k",
+            {"u": u, "k": int(k)} | ({} if per_sentence is None else {"m": int(per_sentence)}),
         )
         hits.insert(0, "rank", np.arange(1, len(hits) + 1))
         return self._contexts(hits, window)
@@ -444,11 +465,17 @@ class CorpusQuery:
         k: int = 20,
         off_before: bool = True,
         window: int = 4,
+        merge: bool = True,
     ) -> pd.DataFrame:
         """Corpus spans of ``length`` tokens where the selected ``units`` switch on, ranked as LSTMVis does.
 
+        With ``merge`` (the default), matches that overlap in one sentence (units on for longer than ``length``
+        steps match at several starts) are one row: the union of their spans, ranked by its best match, whose
+        counts it shows; ``merged`` says how many matches it holds. Without it every start is a row of its own.
+
         Returns:
-            ``rank, sentence_id, first, last, selected_on, others_on, jaccard, left, span, right`` (best first).
+            ``rank, sentence_id, first, last, selected_on, others_on, merged, jaccard, left, span, right`` (best
+            first).
 
         Example:
             >>> q.match("hidden_l0_fwd", [3, 9], 0.3, length=2).iloc[0]["span"]  # doctest: +SKIP
@@ -462,7 +489,8 @@ class CorpusQuery:
             raise ValueError(f"length={length!r} is invalid; allowed: an integer >= 1")
         mask = np.zeros(U, bool)
         mask[sel] = True
-        best = pd.DataFrame(columns=["sentence_id", "first", "selected_on", "others_on"])
+        keys = ["selected_on", "others_on", "sentence_id", "first"]
+        best = pd.DataFrame(columns=["sentence_id", "first", "last", "selected_on", "others_on", "merged"])
         for ids, steps, vals in self._sentence_batches(column):
             n = len(ids) - length + 1
             if n <= 0:
@@ -482,15 +510,35 @@ class CorpusQuery:
             part = pd.DataFrame(
                 {"sentence_id": ids[cand], "first": steps[cand], "selected_on": n_sel[cand], "others_on": n_oth[cand]}
             )
-            best = (
-                pd.concat([best, part])
-                .sort_values(["selected_on", "others_on", "sentence_id", "first"], ascending=[False, True, True, True])
-                .head(k)
-            )
-        best = best.astype(
-            {"sentence_id": np.int64, "first": np.int64, "selected_on": np.int64, "others_on": np.int64}
-        ).reset_index(drop=True)
-        best.insert(2, "last", best["first"] + length - 1)
+            part = merge_overlaps(part, length) if merge else part.assign(last=part["first"] + length - 1, merged=1)
+            best = pd.concat([best, part]).sort_values(keys, ascending=[False, True, True, True]).head(k)
+        best = best.astype({c: np.int64 for c in best.columns}).reset_index(drop=True)
         best["jaccard"] = best["selected_on"] / (len(sel) + best["others_on"])
         best.insert(0, "rank", np.arange(1, len(best) + 1))
-        return self._contexts(best, window)
+        return self._contexts(best[["rank", "sentence_id", "first", "last", *keys[:2], "merged", "jaccard"]], window)
+
+
+def merge_overlaps(matches: pd.DataFrame, length: int) -> pd.DataFrame:
+    """One row per run of overlapping matches of ``length`` tokens in one sentence: the union of their spans
+    (``first``, ``last``), the counts of the best of them (most ``selected_on``, then fewest ``others_on``, then
+    the earliest) and ``merged``, how many they are. ``matches`` holds ``sentence_id, first, selected_on,
+    others_on`` in corpus order (each batch of :meth:`CorpusQuery.match` holds whole sentences, so no run is cut).
+
+    Example:
+        >>> m = pd.DataFrame({"sentence_id": [0, 0, 0, 1], "first": [2, 3, 6, 3],
+        ...                   "selected_on": [1, 2, 1, 1], "others_on": [0, 4, 0, 0]})
+        >>> merge_overlaps(m, 2)[["sentence_id", "first", "last", "selected_on", "merged"]].values.tolist()
+        [[0, 2, 4, 2, 2], [0, 6, 7, 1, 1], [1, 3, 4, 1, 1]]
+    """
+    m = matches.reset_index(drop=True)
+    sid, first = m["sentence_id"].to_numpy(), m["first"].to_numpy()
+    # starts are increasing inside a sentence, so a match overlaps the run before it when it starts before the
+    # previous match ends (previous start + length - 1); the run's end is its last match's end
+    run = np.cumsum(np.r_[True, (sid[1:] != sid[:-1]) | (first[1:] > first[:-1] + length - 1)])
+    m = m.assign(run=run)
+    span = m.groupby("run").agg(first=("first", "min"), end=("first", "max"), merged=("first", "size"))
+    top = m.sort_values(["run", "selected_on", "others_on", "first"], ascending=[True, False, True, True])
+    top = top.drop_duplicates("run").set_index("run")[["sentence_id", "selected_on", "others_on"]]
+    out = top.join(span).reset_index(drop=True)
+    out["last"] = out.pop("end") + length - 1
+    return out[["sentence_id", "first", "last", "selected_on", "others_on", "merged"]]
