@@ -18,8 +18,8 @@ if str(_REPO) not in sys.path:  # `streamlit run dashboard/app.py` puts only das
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 
-from dashboard import state  # noqa: E402
-from dashboard.components import md_escape, run_view  # noqa: E402
+from dashboard import lesson_panel, state, urlstate  # noqa: E402
+from dashboard.components import default_checkpoint, md_escape, presentation_style, run_view  # noqa: E402
 from dashboard.i18n import LANGUAGES, t  # noqa: E402
 
 # Material icons ship with Streamlit's frontend (emoji need a system emoji font). The favicon stays the
@@ -34,11 +34,13 @@ PAGES = (  # (file under dashboard/, i18n title key, icon)
     ("views/training.py", "nav.training", ":material/show_chart:"),
     ("views/lab.py", "nav.lab", ":material/science:"),
     ("views/explain.py", "nav.explain", ":material/menu_book:"),
+    ("views/lesson.py", "nav.lesson", ":material/school:"),
 )
 
 
-def sidebar() -> None:
-    """Language switch, checkpoint picker and export format, shared by every page."""
+def sidebar(view: str) -> None:
+    """Language switch, checkpoint picker, presentation mode, export format and "save this view as a step", shared by
+    every page."""
     with st.sidebar:
         st.radio(
             t("sidebar.language"),
@@ -51,11 +53,9 @@ def sidebar() -> None:
         if infos:
             paths = [i.path for i in infos]
             names = {i.path: i.name + (" ⚠" if i.error else "") for i in infos}
-            if st.session_state.get(state.CHECKPOINT) not in paths:  # start on a sentiment model
-                # Start on a sentiment model that loads: a broken or lying checkpoint is never the default.
-                ok = [i for i in infos if not i.error and i.kind == "recurrent"]
-                usable = (i.path for i in ok if i.task == "sentiment" and state.load_error(i.path) is None)
-                st.session_state[state.CHECKPOINT] = next(usable, ok[0].path if ok else paths[0])
+            if st.session_state.get(state.CHECKPOINT) not in paths:
+                # The model that reads the presets right and loads: never a broken or lying checkpoint.
+                st.session_state[state.CHECKPOINT] = default_checkpoint(infos)
             st.selectbox(t("sidebar.checkpoint"), paths, key=state.CHECKPOINT, format_func=names.get)
         else:
             st.caption(t("ckpt.none", root=md_escape(str(state.checkpoint_root()))))
@@ -68,6 +68,7 @@ def sidebar() -> None:
             format_func=str.upper,
             help=t("sidebar.export_help"),
         )
+        lesson_panel.save_step(view)
 
 
 def main() -> None:
@@ -77,9 +78,30 @@ def main() -> None:
     torch.set_num_threads(1)
     st.set_page_config(page_title="lstmviz", page_icon="🧠", layout="wide")
     state.init_session()
-    run_view(sidebar)  # a failing sidebar shows a short error, the pages still route
-    pages = [st.Page(path, title=t(title), icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
-    st.navigation(pages).run()
+    urlstate.restore_language()  # before the page titles are translated
+    pages = {
+        Path(path).stem: st.Page(path, title=t(title), icon=icon, default=i == 0)
+        for i, (path, title, icon) in enumerate(PAGES)
+    }
+    page = st.navigation(list(pages.values()))
+    view = next((v for v, p in pages.items() if p.url_path == page.url_path), "gates")
+    lesson_panel.restore()  # once per session: the link's lesson step, then its knobs
+    urlstate.restore(view)
+    target = lesson_panel.pending_view()  # Next / Previous / Start / "back to the step" was clicked
+    if target is not None and target != view:
+        st.switch_page(pages[target])
+    state.job_manager().touch()  # a page run of any view: a lab job started in class is still watched
+    run_view(lambda: sidebar(view))  # a failing sidebar shows a short error, the pages still route
+    presentation_style()  # projector-sized captions, tables and labels (a fixed stylesheet, only when presenting)
+    urlstate.notices()
+    run_view(lambda: lesson_panel.bar(view))
+    try:
+        page.run()
+    finally:  # also after st.stop(): the link always holds what is on screen
+        extra = {"lang": st.session_state.get(state.LANG, "ru"), **lesson_panel.link_params()}
+        if st.session_state.get(state.PRESENT):
+            extra["present"] = "1"
+        urlstate.write(view, extra)
 
 
 main()
