@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lstmviz.safeio import UnsafeFileError, read_bytes
+from lstmviz.safeio import UnsafeFileError, nesting_depth, read_bytes
 
 __all__ = [
     "KNOBS",
@@ -338,19 +338,6 @@ def _strings(obj: Any, path: str = ""):
             stack.extend((v, f"{here}[{i}]") for i, v in enumerate(node))
 
 
-def _depth(obj: Any, limit: int) -> int:
-    """Nesting depth, iteratively (stops counting past ``limit``)."""
-    deepest, stack = 0, [(obj, 1)]
-    while stack:
-        node, d = stack.pop()
-        if isinstance(node, (dict, list)):
-            deepest = max(deepest, d)
-            if deepest > limit:
-                return deepest
-            stack.extend((v, d + 1) for v in (node.values() if isinstance(node, dict) else node))
-    return deepest
-
-
 def lesson_problems(obj: Any) -> list[str]:
     """Every problem of a parsed lesson: its schema, then each step's knobs, then control characters.
 
@@ -358,7 +345,7 @@ def lesson_problems(obj: Any) -> list[str]:
         >>> lesson_problems({"schema": "lstmviz.lesson/1", "title": {"ru": "x", "en": "x"}, "steps": []})
         ['steps = [] is not allowed; allowed: 1-60 steps']
     """
-    if _depth(obj, MAX_DEPTH) > MAX_DEPTH:
+    if nesting_depth(obj, MAX_DEPTH) > MAX_DEPTH:
         return [f"it nests deeper than {MAX_DEPTH} levels"]
     errors = sorted(_validator(LESSON_SCHEMA).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
     problems = [_schema_problem(e) for e in errors]

@@ -21,7 +21,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_JSON_DEPTH", "UnsafeFileError", "check_regular", "read_bytes", "read_json", "tmp_sibling"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "UnsafeFileError",
+    "check_regular",
+    "nesting_depth",
+    "read_bytes",
+    "read_json",
+    "tmp_sibling",
+]
 
 MAX_JSON_DEPTH = 64  # our files nest < 10 deep; deeper input is refused, never recursed into
 
@@ -94,8 +102,14 @@ def read_bytes(path: str | os.PathLike, max_bytes: int, inside: str | os.PathLik
     return data
 
 
-def _depth(obj: Any, limit: int) -> int:
-    """Nesting depth of parsed JSON, iteratively (stops counting past ``limit``)."""
+def nesting_depth(obj: Any, limit: int) -> int:
+    """Nesting depth of parsed JSON or TOML (dicts and lists), iteratively: a hostile file cannot overflow the stack
+    (stops counting past ``limit``).
+
+    Example:
+        >>> nesting_depth({"a": [1, {"b": []}]}, 64)
+        4
+    """
     deepest, stack = 0, [(obj, 1)]
     while stack:
         node, d = stack.pop()
@@ -138,7 +152,7 @@ def read_json(
         ) from None
     except (UnicodeDecodeError, ValueError) as e:
         raise UnsafeFileError(f"{path} is not valid JSON ({what}): {type(e).__name__}: {str(e)[:200]}") from None
-    if _depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    if nesting_depth(obj, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise UnsafeFileError(f"{path} cannot be read as {what}: it nests deeper than {MAX_JSON_DEPTH} levels; refused")
     return obj
 

@@ -34,6 +34,19 @@ def _seed():
     yield
 
 
+@pytest.fixture(scope="session")
+def ckpt_root(tmp_path_factory) -> Path:
+    """$LSTMVIZ_CHECKPOINTS or the shipped root when it has the three sentiment models, else tiny random ones."""
+    import os
+
+    from fixtures.tiny_checkpoints import make_tiny_checkpoints
+
+    for root in (os.environ.get("LSTMVIZ_CHECKPOINTS"), REPO / "checkpoints"):
+        if root and all((Path(root) / f"sentiment-{c}" / "meta.json").is_file() for c in ("rnn", "gru", "lstm")):
+            return Path(root)
+    return make_tiny_checkpoints(tmp_path_factory.mktemp("ckpts"))
+
+
 @pytest.fixture
 def corpus_dir() -> Path:
     """The OpenSentimentCorpus folder; skips when ../shared is absent (a user's clone)."""

@@ -8,7 +8,6 @@ lstm}``, else tiny random checkpoints (which include ``cue-lstm``).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +22,6 @@ APP = REPO / "dashboard" / "app.py"
 SHIPPED = REPO / "checkpoints"
 TIMEOUT = 60
 SENTIMENT_TEXT = "Мне очень понравился этот фильм, актёры играли прекрасно."
-
-
-@pytest.fixture(scope="module")
-def ckpt_root(tmp_path_factory) -> Path:
-    for root in (os.environ.get("LSTMVIZ_CHECKPOINTS"), SHIPPED):
-        if root and all((Path(root) / f"sentiment-{c}" / "meta.json").is_file() for c in ("rnn", "gru", "lstm")):
-            return Path(root)
-    return make_tiny_checkpoints(tmp_path_factory.mktemp("ckpts"))
 
 
 @pytest.fixture

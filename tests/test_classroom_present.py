@@ -17,7 +17,6 @@ import base64
 import copy
 import json
 import math
-import os
 import re
 from pathlib import Path
 
@@ -25,7 +24,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from streamlit.testing.v1 import AppTest
 
 from dashboard import state
@@ -38,14 +36,6 @@ TIMEOUT = 90
 F = plots.PRESENTATION_FONT
 RU_LABELS = {k: RU[f"plot.{k}"] for k in plots.DEFAULT_LABELS if f"plot.{k}" in RU}
 RU_CLASSES = {c: RU[f"class.{c}"] for c in ("negative", "neutral", "positive", "mixed")}
-
-
-@pytest.fixture(scope="module")
-def ckpt_root(tmp_path_factory) -> Path:
-    for root in (os.environ.get("LSTMVIZ_CHECKPOINTS"), REPO / "checkpoints"):
-        if root and all((Path(root) / f"sentiment-{c}" / "meta.json").is_file() for c in ("rnn", "gru", "lstm")):
-            return Path(root)
-    return make_tiny_checkpoints(tmp_path_factory.mktemp("ckpts"))
 
 
 def _array(value) -> list[float]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -30,15 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"
 SENTENCE = "Я не люблю дождь, но сегодня прекрасный день."
 TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def ckpt_root(tmp_path_factory) -> Path:
-    """$LSTMVIZ_CHECKPOINTS or the shipped root when complete, else tiny random checkpoints."""
-    for root in (os.environ.get("LSTMVIZ_CHECKPOINTS"), REPO / "checkpoints"):
-        if root and all((Path(root) / f"sentiment-{c}" / "meta.json").is_file() for c in ("rnn", "gru", "lstm")):
-            return Path(root)
-    return make_tiny_checkpoints(tmp_path_factory.mktemp("ckpts"))
 
 
 @pytest.fixture
