@@ -137,6 +137,7 @@ GATES_CORPUS = "gates_corpus"  # whether to compute corpus saturation
 # {"checkpoint", "text", "span": (first, last), "units", "quantity", "layer", "direction": 0 | 1}
 GATES_MARK = "gates_mark"
 GRAD_MODELS = "grad_models"  # checkpoints compared in the Gradients view
+GRAD_SEEN = "grad_seen"  # Gradients view: the models offered on the last run (an emptied list of another task resets)
 GRAD_TARGET = "grad_target"  # loss target: "" (predicted) or a class name
 GRAD_CLASSROOM = "grad_classroom"  # Gradients view: the classroom-scenario button
 GRAD_SCALE = "grad_scale"  # Gradients view: "norm_rel" (divided by the last token's, default) or "norm" (raw)

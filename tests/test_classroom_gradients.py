@@ -151,3 +151,25 @@ def test_view_names_the_filler_and_the_fixed_target(app):
     captions = [c.value for c in app.caption]
     assert any("«и»" in c and "50" in c for c in captions), captions
     assert any(c.startswith(i18n.t("whatif.filler_target", lang="ru", items="")[:30]) for c in captions), captions
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+@pytest.mark.skipif(
+    not all((SHIPPED / n / "meta.json").is_file() for n in ("sentiment-lstm", "cue-rnn", "cue-lstm")),
+    reason="the shipped checkpoints are not here",
+)
+def test_switching_to_another_task_compares_that_tasks_models(monkeypatch):
+    """A model of another task in the sidebar brings its task's models, not an empty list ("pick models")."""
+    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(SHIPPED))
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.session_state["checkpoint"] = str(SHIPPED / "sentiment-lstm")
+    at.switch_page("views/gradients.py").run()
+    assert [Path(p).name for p in at.multiselect(key="grad_models").value][:1] == ["sentiment-rnn"]
+    at.selectbox(key="checkpoint").set_value(str(SHIPPED / "cue-lstm")).run()
+    assert not at.exception
+    chosen = [Path(p).name for p in at.multiselect(key="grad_models").value]
+    assert chosen and all(n.startswith("cue-") for n in chosen), chosen
+    at.multiselect(key="grad_models").set_value([]).run()  # emptied on purpose, same task: stays empty
+    assert at.multiselect(key="grad_models").value == []

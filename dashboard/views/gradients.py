@@ -50,6 +50,9 @@ def render() -> None:
     infos = ui.classify_infos(info.task)
     by_path = {i.path: i for i in infos}
     ui.sanitize(state.GRAD_MODELS, list(by_path), multi=True)
+    if st.session_state.get(state.GRAD_MODELS) == [] and info.path not in st.session_state.get(state.GRAD_SEEN, ()):
+        st.session_state.pop(state.GRAD_MODELS)  # another task's models were all dropped: this task's defaults
+    st.session_state[state.GRAD_SEEN] = tuple(by_path)
     chosen = st.multiselect(
         t("grads.models"),
         list(by_path),
