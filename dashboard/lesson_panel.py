@@ -113,20 +113,33 @@ def _lang() -> str:
     return st.session_state.get(state.LANG, "ru")
 
 
-@st.fragment(run_every=1.0)
+def _warm_note(snap: dict[str, Any]) -> str:
+    """The finished warm-up in words: how long it took, and how many tasks failed."""
+    note = t("lesson.warm_done", s=f"{snap['seconds']:.0f}")
+    if snap["failed"]:
+        note += " " + t("lesson.warm_failed", n=len(snap["failed"]))
+    return note
+
+
 def _progress(name: str) -> None:
-    """The warm-up's progress, refreshed every second until it finishes."""
+    """The warm-up's progress: a fragment refreshed every second while it runs, a caption once it finished (the
+    page then reruns nothing on a timer: an idle step costs the server nothing)."""
     run = state.warmups().get(name)
     if run is None:
         return
-    snap = run.snapshot()
-    if snap["finished"]:
-        note = t("lesson.warm_done", s=f"{snap['seconds']:.0f}")
-        if snap["failed"]:
-            note += " " + t("lesson.warm_failed", n=len(snap["failed"]))
-        st.caption(note)
+    if run.snapshot()["finished"]:
+        st.caption(_warm_note(run.snapshot()))
         return
-    st.progress(snap["done"] / max(snap["total"], 1), text=t("lesson.warming", done=snap["done"], total=snap["total"]))
+
+    @st.fragment(run_every=1.0)
+    def ticking() -> None:
+        snap = run.snapshot()
+        if snap["finished"]:
+            st.rerun()  # a full rerun draws the caption above and ends the tick
+        done, total = snap["done"], max(snap["total"], 1)
+        st.progress(done / total, text=t("lesson.warming", done=done, total=snap["total"]))
+
+    ticking()
 
 
 def bar(view: str) -> None:
