@@ -1,6 +1,7 @@
-"""Interpretable cells of a character model (Generation view): the best unit per feature, the text coloured by it,
-the page's own text (prefix + continuation) coloured by any unit, and the gate saturation of the trained model
-against its initialisation (when its checkpoint records it).
+"""Sections of the Generation view below its heatmap, one open at a time: the connectivity of every character
+model on the page's text, and the interpretable cells of the chosen model: the best unit per feature, the text
+coloured by it, the page's own text (prefix + continuation) coloured by any unit, and the gate saturation of the
+trained model against its initialisation (when its checkpoint records it).
 
 The finder (:func:`lstmviz.cellfinder.find_cells`) runs on held-out text the app already has: the
 corpus sentences' test split when the corpus is present, else the text on the page. It reads the text sentence
@@ -20,7 +21,7 @@ from dashboard import state
 from dashboard.i18n import t
 from lstmviz import plots
 from lstmviz.cellfinder import FEATURES
-from lstmviz.charlm import char_labels
+from lstmviz.charlm import char_labels, connectivity_frame
 
 WEAK_R = 0.5  # a best unit with |r| below this follows its feature loosely: the page warns rather than show it off
 
@@ -169,3 +170,22 @@ def saturation(path: str, name: str, cell: str, text: str) -> None:
                 f"saturation_{name}_l{layer}",
                 f"cell_sat_{layer}",
             )
+
+
+def connectivity(lms: dict, text: str, lbl: dict[str, str]) -> None:
+    """‖∂loss_t/∂x_s‖ of every character model on the first characters of the same text."""
+    st.subheader(t("gen.connectivity"))
+    st.caption(t("gen.connectivity_caption"))
+    per_row = st.toggle(t("conn.per_row"), value=True, help=t("conn.per_row_help"), key=state.GEN_PER_ROW)
+    models = tuple((p, state.stamp(p)) for p in sorted(lms))  # stamps in the key: a rewritten model is recomputed
+    refused = [p for p, s in models if state.work_refusal(p, s, "connectivity") is not None]  # from meta.json
+    if refused:
+        names = ", ".join(ui.md_escape(lms[p].name) for p in refused)
+        st.caption(t("budget.skipped", n=len(refused), names=names))
+    models = tuple(m for m in models if m[0] not in refused)
+    shown = text[: state.GEN_CONNECTIVITY_CHARS]
+    for i, (name, conn) in enumerate(state.lm_connectivity(models, shown).items()):
+        fig = plots.connectivity_heatmap(
+            conn, char_labels(shown), title=name, labels=lbl, per_row=per_row, all_ticks=True
+        )
+        ui.show_figure(fig, connectivity_frame(conn, shown), f"connectivity_{name}", f"conn_{i}")

@@ -179,6 +179,18 @@ def quantity_tab(quantities: Sequence[str], key: str) -> tuple[Any, str]:
     return next(((tab, q) for tab, q in zip(tabs, quantities) if tab.open), (tabs[0], quantities[0]))
 
 
+def section_tabs(sections: Sequence[str], key: str) -> tuple[Any, str]:
+    """Tabs of a view's further sections, of which only the open one is built and sent: (its container, its name).
+
+    A page that drew every section sent ~9 charts per step, and the browser's drawing, not the server, made a lesson
+    step take 3-5 s (benchmarks/bench_lesson.py); one section at a time keeps a step near 1-2 s and the projector
+    uncluttered. Labels are ``section.<name>`` in the session's language; the key is per language (like
+    :func:`quantity_tab`), and a lesson or a link opens a section by its name (the ``section`` knob).
+    """
+    tabs = st.tabs([t(f"section.{s}") for s in sections], key=keyed(key), on_change="rerun")
+    return next(((tab, s) for tab, s in zip(tabs, sections) if tab.open), (tabs[0], sections[0]))
+
+
 def show_figure(fig: go.Figure, data: pd.DataFrame, name: str, key: str) -> None:
     """Draws a figure and offers its tidy data as CSV (generated only when clicked; not in presentation mode)."""
     if presenting():

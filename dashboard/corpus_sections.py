@@ -249,7 +249,7 @@ def _open_in_gates(
         "direction": ("fwd", "rev").index(direction),
     }
     for lang in ("ru", "en"):  # the Gates view opens on the matched column's layer and direction (either language)
-        st.session_state[f"{state.GATES_LAYER}:{lang}"] = (layer, ("fwd", "rev").index(direction))
+        st.session_state[state.keyed(state.GATES_LAYER, lang)] = (layer, ("fwd", "rev").index(direction))
     st.session_state[state.CORPUS_GOTO] = True
 
 

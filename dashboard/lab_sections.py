@@ -55,13 +55,24 @@ def table(frame: pd.DataFrame, cols=COLS, *, task: str = "cue_recall") -> None:
         st.dataframe(frame[list(cols)].rename(columns=names), hide_index=True)
 
 
+SWEEP_SECTIONS = ("lag", "lag_b4", "gate_bias", "adding")  # the sweep files' tabs, in this order
+
+
 def sweep_section() -> None:
-    """Success rate vs lag, vs gate bias, and the adding task, from the shipped sweep files."""
-    loaded: dict[str, tuple | None] = {}
-    for kind in ("lag", "lag_b4", "gate_bias", "adding"):
-        got = loaded[kind] = _sweep(kind)
-        if not got:
-            continue
+    """Success rate vs lag (gate bias 1 and 4), vs gate bias, and the adding task, from the shipped sweep files: one
+    tab per file, of which only the open one is built (ui.section_tabs)."""
+    kinds = [kind for kind in SWEEP_SECTIONS if _sweep(kind)]
+    if not kinds:
+        return
+    tab, kind = ui.section_tabs(kinds, state.LAB_SECTION)
+    with tab:
+        one_sweep(kind)
+
+
+def one_sweep(kind: str) -> None:
+    """One sweep file's chart, caption and table (the gate-bias one with the lag-200 diagnosis below it)."""
+    got = _sweep(kind)
+    if got:
         cfg, summary, runs = got
         # The charts and table show the shared recipe; variant rows (other lr, input bias, clipping) are the
         # diagnosis section's, below the gate-bias chart.
@@ -99,7 +110,7 @@ def sweep_section() -> None:
             st.caption(t("lab.bias_caption"))
         table(summary, task=cfg.get("task", "cue_recall"))
         if kind == "gate_bias":
-            lab_diagnosis.diagnosis_section(loaded.get("lag_b4"))
+            lab_diagnosis.diagnosis_section(_sweep("lag_b4"))
 
 
 def measured(preset: str) -> pd.DataFrame | None:

@@ -127,6 +127,10 @@ GATES_TAB = "gates_tab"  # Gates view: the quantity tab open (only the open tab'
 CMP_TAB = "cmp_tab"  # Comparison view: the quantity tab open
 GEN_TAB = "gen_tab"  # Generation view: the quantity tab open
 TAG_TAB = "tag_tab"  # Tagger view: the quantity tab open
+GATES_SECTION = "gates_section"  # Gates view: the open tab of the further sections (only it is built)
+GRAD_SECTION = "grad_section"  # Gradients view: the open tab of the sections below the curves
+LAB_SECTION = "lab_section"  # Long-range lab: the open tab of the sweep files
+GEN_SECTION = "gen_section"  # Generation view: the open tab of connectivity / interpretable cells
 GATES_STRUCTURE = "gates_structure"  # Gates: the "show clear structure" button
 GATES_ORDER = "gates_order"  # unit order of the Gates heatmaps (see lstmviz.diagnostics.UNIT_ORDERS)
 GATES_LAYER = "gates_layer"  # selected (layer, direction) in the Gates view
@@ -198,10 +202,16 @@ def text_key(task: str) -> str:
     return f"{TEXT}:{task}"
 
 
-def keyed(name: str) -> str:
+def keyed(name: str, lang: str | None = None) -> str:
     """A widget key per language: a widget whose options are translated is a new widget after a language
-    switch, so the browser relabels every option at once (with one key it kept the old language's labels)."""
-    return f"{name}:{st.session_state.get(LANG, 'ru')}"
+    switch, so the browser relabels every option at once (with one key it kept the old language's labels).
+    ``lang`` names the language (default: the session's), for code that sets the widget in both languages.
+
+    Example:
+        >>> keyed("gates_order", "en")
+        'gates_order:en'
+    """
+    return f"{name}:{lang or st.session_state.get(LANG, 'ru')}"
 
 
 def init_session() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import state
-from dashboard.i18n import LANGUAGES
+from dashboard.i18n import LANGUAGES, t
 from lstmviz import lessons
 
 MAX_URL = 2_000  # characters of a link (the path and the encoded query) that browsers and chat apps keep whole
@@ -61,10 +61,11 @@ class Binding:
     per_language: bool = False  # keyed per language (state.keyed): both languages' keys are set and cleared
     to_state: Callable[[Any, Context], Any] | None = None  # knob -> session value (None: the same)
     from_state: Callable[[Any, Context], Any] | None = None  # session value -> knob (None: the same)
+    labels: str | None = None  # tabs: the session holds the open tab's label, i18n key ``<labels><value>`` per language
 
     def keys(self) -> list[str]:
         """Every session key this binding may own."""
-        return [f"{self.key}:{lang}" for lang in LANGUAGES] if self.per_language else [self.key]
+        return [state.keyed(self.key, lang) for lang in LANGUAGES] if self.per_language else [self.key]
 
     def now(self) -> str:
         """The key a widget uses in this run."""
@@ -103,7 +104,9 @@ BINDINGS: dict[str, dict[str, Binding]] = {
     "gates": {
         "model": _MODEL,
         "order": Binding(state.GATES_ORDER, per_language=True),
+        "quantity": Binding(state.GATES_TAB, per_language=True, labels="q."),
         "play": Binding(state.PLAY_STEP),
+        "section": Binding(state.GATES_SECTION, per_language=True, labels="section."),
         "unit": Binding(state.GATES_UNIT),
     },
     "gradients": {
@@ -116,6 +119,7 @@ BINDINGS: dict[str, dict[str, Binding]] = {
         "bias": Binding(state.WHATIF_BIAS, to_state=_float, from_state=_float),
         "untrained": Binding(state.WHATIF_UNTRAINED),
         "scale": Binding(state.GRAD_SCALE, per_language=True),
+        "section": Binding(state.GRAD_SECTION, per_language=True, labels="section."),
     },
     "compare": {
         "model": _MODEL,
@@ -130,6 +134,8 @@ BINDINGS: dict[str, dict[str, Binding]] = {
         "top_k": Binding(state.GEN_TOP_K),
         "seed": Binding(state.GEN_SEED),
         "layer": Binding(state.GEN_LAYER),
+        "quantity": Binding(state.GEN_TAB, per_language=True, labels="q."),
+        "section": Binding(state.GEN_SECTION, per_language=True, labels="section."),
         "unit": Binding(state.GEN_UNIT),
     },
     "tagger": {
@@ -146,6 +152,7 @@ BINDINGS: dict[str, dict[str, Binding]] = {
     },
     "training": {"models": Binding(state.TRAIN_MODELS, to_state=_paths, from_state=_names)},
     "lab": {
+        "section": Binding(state.LAB_SECTION, per_language=True, labels="section."),
         "preset": Binding(state.LAB_PRESET, per_language=True),
         "task": Binding(state.LAB_TASK, per_language=True),
         "lag": Binding(state.LAB_LAG),
@@ -186,7 +193,7 @@ def view_keys(view: str) -> list[str]:
         out.append(state.key(state.TEXT_WIDGET, _TEXT_VIEWS[view]))
     if view in _LAYER_KEYS:
         key, per_language, _ = _LAYER_KEYS[view]
-        out += [f"{key}:{lang}" for lang in LANGUAGES] if per_language else [key]
+        out += [state.keyed(key, lang) for lang in LANGUAGES] if per_language else [key]
     if view == "gates":
         out.append(state.PLAY_TOUCHED)
     return out
@@ -207,6 +214,10 @@ def apply(view: str, values: dict[str, Any], ctx: Context, reset: bool = False) 
     for knob, value in values.items():
         binding = bindings.get(knob)
         if binding is None:
+            continue
+        if binding.labels:  # a tab: its label in each language's key
+            for lang in LANGUAGES:
+                st.session_state[state.keyed(binding.key, lang)] = t(f"{binding.labels}{value}", lang=lang)
             continue
         try:
             stored = binding.to_state(value, ctx) if binding.to_state else value
@@ -229,7 +240,7 @@ def apply(view: str, values: dict[str, Any], ctx: Context, reset: bool = False) 
         key, per_language, as_index = _LAYER_KEYS[view]
         direction = values.get("direction", "fwd")
         stored = (int(values.get("layer", 0)), ("fwd", "rev").index(direction) if as_index else direction)
-        for k in [f"{key}:{lang}" for lang in LANGUAGES] if per_language else [key]:
+        for k in [state.keyed(key, lang) for lang in LANGUAGES] if per_language else [key]:
             st.session_state[k] = stored
     if view == "gates" and "play" in values:
         st.session_state[state.PLAY_TOUCHED] = True  # a step that sets the playback position shows its heatmaps
@@ -242,6 +253,11 @@ def current(view: str, ctx: Context) -> dict[str, Any]:
     ss = st.session_state
     for knob, binding in BINDINGS.get(view, {}).items():
         key = binding.now()
+        if binding.labels and key in ss:  # a tab's label back to its name
+            names = {t(f"{binding.labels}{v}"): v for v in lessons.KNOBS[knob]["enum"]}
+            if ss[key] in names:
+                out[knob] = names[ss[key]]
+            continue
         if key in ss and ss[key] is not None:
             value = binding.from_state(ss[key], ctx) if binding.from_state else ss[key]
             if value is not None and value != []:
@@ -333,7 +349,6 @@ def restore(view: str) -> None:
 def notices() -> None:
     """The link's ignored parameters (once, after a restore) and a cut text (while it is cut)."""
     from dashboard.components import md_escape
-    from dashboard.i18n import t
 
     problems = st.session_state.pop(PROBLEMS, None)
     if problems:

@@ -88,6 +88,13 @@ VIEWS = ("gates", "gradients", "compare", "generate", "tagger", "corpus", "train
 # "..", never a path); the dashboard looks the name up among the folders it lists.
 _NAME = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$", "description": "a checkpoint name"}
 _UNIT_ORDERS = ("index", "activity", "change", "cluster")  # lstmviz.diagnostics.UNIT_ORDERS (a test keeps them equal)
+# The tabs of a view's further sections (dashboard views: gates, gradients, generate, lab), one open at a time.
+_SECTIONS = (
+    *("unit", "top", "saturation"),  # gates
+    *("reach", "init", "saliency", "forget", "profiles"),  # gradients
+    *("connectivity", "cells"),  # generate
+    *("lag", "lag_b4", "gate_bias", "adding"),  # lab
+)
 _QUANTITIES = ("input", "forget", "cell_candidate", "output", "cell", "hidden", "reset", "update", "new")
 
 #: Every knob a step (or a dashboard link) may set: its JSON Schema, with a description that says what is allowed.
@@ -101,6 +108,7 @@ KNOBS: dict[str, dict[str, Any]] = {
     "layer": {"type": "integer", "minimum": 0, "maximum": 15, "description": "a layer number 0-15"},
     "direction": {"enum": ["fwd", "rev"], "description": "fwd, rev"},
     "quantity": {"enum": list(_QUANTITIES), "description": ", ".join(_QUANTITIES)},
+    "section": {"enum": list(_SECTIONS), "description": ", ".join(_SECTIONS)},
     "play": {"type": "integer", "minimum": 0, "maximum": 1_000, "description": "a token position 0-1000"},
     "unit": {"type": "integer", "minimum": 0, "maximum": 4_095, "description": "a unit number 0-4095"},
     "target": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{0,40}$", "description": "a class label, or empty"},
@@ -139,14 +147,26 @@ KNOBS: dict[str, dict[str, Any]] = {
 
 #: The knobs of each view (a step may set only its own view's).
 VIEW_KNOBS: dict[str, tuple[str, ...]] = {
-    "gates": ("model", "text", "order", "layer", "direction", "play", "unit"),
-    "gradients": ("model", "models", "text", "target", "filler", "filler_at", "whh", "bias", "untrained", "scale"),
+    "gates": ("model", "text", "order", "layer", "direction", "quantity", "play", "section", "unit"),
+    "gradients": (
+        "model",
+        "models",
+        "text",
+        "target",
+        "filler",
+        "filler_at",
+        "whh",
+        "bias",
+        "untrained",
+        "scale",
+        "section",
+    ),
     "compare": ("model", "mode", "pair", "text", "text_b", "model_b", "layer", "direction"),
-    "generate": ("model", "text", "temperature", "top_k", "seed", "layer", "unit"),
+    "generate": ("model", "text", "temperature", "top_k", "seed", "layer", "quantity", "section", "unit"),
     "tagger": ("model", "text", "layer", "direction", "head"),
     "corpus": ("model", "text", "span", "threshold", "off_before", "units"),
     "training": ("models",),
-    "lab": ("preset", "task", "lag", "bias", "updates", "seed"),
+    "lab": ("section", "preset", "task", "lag", "bias", "updates", "seed"),
     "explain": (),
 }
 
@@ -300,11 +320,12 @@ def knob_problems(view: str, knobs: Any, where: str = "state") -> list[str]:
         One line per problem; empty when the knobs are fine.
 
     Example:
-        >>> for line in knob_problems("gates", {"order": "random", "lag": 5, "../x": 1}):
+        >>> for line in knob_problems("training", {"order": "random", "models": ["a"], "../x": 1}):
         ...     print(line)
-        state.order = 'random' is not allowed; allowed: index, activity, change, cluster
-        state.lag is a knob of lab, not of gates; allowed: model, text, order, layer, direction, play, unit
-        state: unknown knob '../x'; allowed: model, text, order, layer, direction, play, unit
+        state.order is a knob of gates, not of training; allowed: models
+        state: unknown knob '../x'; allowed: models
+        >>> knob_problems("gates", {"order": "random"})
+        ["state.order = 'random' is not allowed; allowed: index, activity, change, cluster"]
     """
     if not isinstance(knobs, dict):
         return [f"{where} = {short_repr(knobs)} is not a table of knobs"]

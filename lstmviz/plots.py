@@ -72,6 +72,7 @@ MAGNITUDE_COLORSCALE = [
 #: Axis titles, legend suffixes and annotations; every builder takes ``labels=`` to override
 #: (the dashboard passes its translations), keys missing there fall back to these.
 DEFAULT_LABELS: dict[str, str] = {
+    "minute": "minute of the lesson",
     "step": "token index t",
     "distance": "distance from the end (T-1-t)",
     "unit": "unit",
@@ -2048,4 +2049,49 @@ def accumulator_state(frame: pd.DataFrame, *, title: str | None = None, labels: 
     fig.update_yaxes(type="log", dtick=1, title_text=L["acc_state"], row=1, col=1)  # ticks at powers of ten only
     fig.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", title_text=L["acc_saturated"], row=1, col=2)
     fig.update_layout(title=esc(title) if title else None, height=420, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def lesson_plan(frame: pd.DataFrame, *, title: str | None = None, labels: Mapping[str, str] | None = None):
+    """A lesson's plan as a timeline: one bar per step from its first minute to its last, coloured by its view.
+
+    Args:
+        frame: One row per step, in order: ``step`` (1, 2, ...), ``title`` (the step's, from the lesson file: escaped
+            here), ``view`` (the view's name as shown) and ``minutes`` (planned; 0 or NaN draws a thin bar).
+        title: Optional title (escaped).
+        labels: Overrides of :data:`DEFAULT_LABELS`.
+
+    Example:
+        >>> f = pd.DataFrame({"step": [1, 2], "title": ["<b>Gates</b>", "Lab"], "view": ["Gates", "Lab"],
+        ...     "minutes": [3, 4]})
+        >>> fig = lesson_plan(f)
+        >>> [(t.name, list(t.base)) for t in fig.data], fig.data[0].y[0]
+        ([('Gates', [0.0]), ('Lab', [3.0])], '1. &lt;b&gt;Gates&lt;/b&gt;')
+    """
+    L = _labels(labels)
+    _check_columns(frame, ("step", "title", "view", "minutes"), "lesson_plan")
+    minutes = pd.to_numeric(frame["minutes"], errors="coerce").fillna(0.0).astype(float)
+    start = minutes.cumsum() - minutes
+    names = [f"{s}. {esc(t)}" for s, t in zip(frame["step"], frame["title"])]
+    fig = go.Figure()
+    for k, view in enumerate(dict.fromkeys(frame["view"])):
+        rows = (frame["view"] == view).to_numpy()
+        fig.add_trace(
+            go.Bar(
+                x=[max(m, 0.2) for m in minutes[rows]],  # a step without planned minutes stays visible
+                base=list(start[rows]),
+                y=[n for n, r in zip(names, rows) if r],
+                orientation="h",
+                name=esc(view),
+                marker=dict(color=_SERIES_PALETTE[k % len(_SERIES_PALETTE)]),
+                customdata=[f"{b:g}–{b + m:g}" for b, m in zip(start[rows], minutes[rows])],
+                hovertemplate="%{y}<br>" + esc(L["minute"]) + ": %{customdata}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(categoryorder="array", categoryarray=names[::-1], title=None)
+    fig.update_xaxes(title=L["minute"], rangemode="tozero")
+    fig.update_layout(
+        title=esc(title) if title else None, barmode="overlay", height=max(240, 28 * len(names) + 120),
+        legend=dict(orientation="h", y=-0.15),
+    )  # fmt: skip
     return fig

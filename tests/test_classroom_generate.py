@@ -132,6 +132,7 @@ def test_the_new_keys_and_sizes_are_named_in_state():
 def test_generation_view_in_class(monkeypatch):
     """One AppTest: character axis, top-N rows, top-5 headers, CSV columns, strongest-first picker with its
     warning, the page's own text coloured by a typed unit, and the window of a long text."""
+    from fixtures.sections import open_section
     from streamlit.testing.v1 import AppTest
     from test_dashboard import APP, SHOWN, _array, _figures
 
@@ -182,7 +183,9 @@ def test_generation_view_in_class(monkeypatch):
         f"s{i}: {c}" for i, c in enumerate(char_labels(shown))
     ]
 
-    # Interpretable units: the picker opens on the strongest; the weakest feature warns when |r| < 0.5.
+    # Interpretable units (their own section tab): the picker opens on the strongest; the weakest warns under 0.5.
+    open_section(at, "gen_section", "cells").run()
+    assert not at.exception
     table = next(d.value for d in at.dataframe if "признак" in d.value.columns)
     picker = next(s for s in at.selectbox if s.key.startswith(state.CELL_FEATURE))
     strongest = table.loc[table["r"].abs().idxmax()]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.sections import open_section
 from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from streamlit.testing.v1 import AppTest
 
@@ -120,6 +121,7 @@ def app(root, monkeypatch) -> AppTest:
 
 def test_view_shows_each_model_trained_and_at_initialisation(app, preds):
     """The section's table holds every model's ratio trained and at its recorded start, as the library computes."""
+    open_section(app, "grad_section", "init").run()
     assert i18n.t("grads.init", lang="ru") in [h.value for h in app.subheader]
     assert i18n.t("grads.init_explain", lang="ru") in [c.value for c in app.caption]
     col_init, col_trained = i18n.t("grads.init_start", lang="ru"), i18n.t("grads.init_trained", lang="ru")

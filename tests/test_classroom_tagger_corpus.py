@@ -292,3 +292,14 @@ def test_corpus_view_stable_keys_column_widths_and_open_in_gates_stores_the_mark
     }
     at.switch_page("views/gates.py").run()
     assert not at.exception and at.text_area(key="text_widget_gates").value == SENTENCES[sid]
+    # the Gates view draws the mark: the matched column framed on the heatmap, the selected units on top, a caption
+    heat = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    framed = [f for f in heat if any(s.get("type") == "rect" for s in f["layout"].get("shapes", []))]
+    assert framed, "no heatmap frames the matched span"
+    rect = next(s for s in framed[0]["layout"]["shapes"] if s.get("type") == "rect")
+    assert (rect["x0"], rect["x1"]) == (mark["span"][0] - 0.5, mark["span"][1] + 0.5)
+    rows = framed[0]["data"][0]["y"]
+    assert [str(r) for r in rows[-len(chosen) :]][::-1] == [str(u) for u in chosen] or [
+        str(r) for r in rows[: len(chosen)]
+    ] == [str(u) for u in chosen]  # the marked units first (plotly draws the first row at the bottom or top)
+    assert any(RU["gates.marked"].split("{")[0] in c.value for c in at.caption)

@@ -16,8 +16,9 @@ import re
 from pathlib import Path
 
 import pytest
+from fixtures.sections import open_section
 from streamlit.testing.v1 import AppTest
-from test_dashboard import APP, TIMEOUT, ckpt_root  # noqa: F401 - the shared checkpoint fixture
+from test_dashboard import APP, TIMEOUT
 
 from dashboard.i18n import EN, LANG, RU, STRINGS, t
 from lstmviz.tasks import LANGUAGE_NAMES
@@ -68,11 +69,14 @@ def test_adding_task_labels_say_length_not_lag(ckpt_root, monkeypatch):  # noqa:
             ]
             live = [s for s in titles if s.startswith(t("lab.task.adding", lang=lang))]
             assert live and f"{length} 12" in live[0] and lag not in live[0], titles
+            open_section(at, "lab_section", "lag").run()
+            headers = [list(d.value.columns) for d in at.dataframe]
+            assert any(t("lab.col.lag", lang=lang) in h for h in headers)  # the cue-recall table keeps its lag
+            open_section(at, "lab_section", "adding").run()  # the sweep files are tabs: only the open one is built
             headers = [list(d.value.columns) for d in at.dataframe]
             seq_len = t("lab.col.seq_len", lang=lang)
             adding = [h for h in headers if seq_len in h]
             assert adding and all(t("lab.col.lag", lang=lang) not in h for h in adding), headers  # the adding table
-            assert any(t("lab.col.lag", lang=lang) in h for h in headers)  # the cue-recall tables keep their lag
             figs = [json.loads(f.proto.spec) for f in at.get("plotly_chart")]
             sweep = [
                 f

@@ -19,6 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from e2e import quantity_of
+from fixtures.sections import open_section
 from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from streamlit.testing.v1 import AppTest
 
@@ -274,7 +275,7 @@ def test_language_switch_and_error_wall(app, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("boom <b>x</b>")
 
-    monkeypatch.setattr(diagnostics, "top_units", boom)
+    monkeypatch.setattr(diagnostics, "unit_frame", boom)  # the open section (one unit) calls it
     app.run()
     assert not app.exception
     assert any("RuntimeError" in e.value for e in app.error)
@@ -441,13 +442,16 @@ def test_classroom_scenario_shows_vanishing(app, ckpt_root):
     assert set(first) == {"cue-rnn", "cue-gru", "cue-lstm"}, first
     assert 0 < first["cue-rnn"] < 1e-3 * first["cue-lstm"], first
     # the saliency strips of the compared models share one colour scale
+    open_section(app, "grad_section", "saliency").run()
     strips = [f["data"][0] for f in _figures(app) if "∂x_t" in str(f["layout"].get("title", {}).get("text", ""))]
     assert len(strips) == 3 and len({(s["zmin"], s["zmax"]) for s in strips}) == 1, strips
     # the loss-free reach: one line per model, the RNN's far below the LSTM's at the cue (the largest distance)
+    open_section(app, "grad_section", "reach").run()
     reach = next(f for f in _figures(app) if "∂h_T/∂s_t" in str(f["layout"].get("yaxis", {}).get("title", {})))
     far = {tr["name"]: _array(tr["y"])[-1] for tr in reach["data"]}
     assert set(far) == {"cue-rnn", "cue-gru", "cue-lstm"} and far["cue-rnn"] < 1e-3 * far["cue-lstm"], far
     # the stored training profiles: epoch 1 and the best epoch of each model in one heatmap, one scale
+    open_section(app, "grad_section", "profiles").run()
     prof = next(
         f["data"][0]
         for f in _figures(app)

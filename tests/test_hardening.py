@@ -23,6 +23,7 @@ import numpy as np
 import psutil
 import pytest
 import torch
+from fixtures.sections import open_section
 from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
@@ -253,16 +254,26 @@ PASTES = {
 PAYLOAD_BUDGET = 2**20  # bytes of figure JSON per rerun of one view (bench_paste.py measures the same)
 
 
+_SECTIONS = {  # view -> (its section tabs' key, the sections: only the open one is built and sent)
+    "gates": ("gates_section", ("unit", "top", "saturation")),
+    "gradients": ("grad_section", ("reach", "init", "saliency", "forget", "profiles")),
+}
+
+
 def _paste_payloads(root: Path, paste: str) -> dict[str, list[str]]:
-    """The figure JSON (one string per chart) the Gates and Gradients views send for one paste."""
+    """The figure JSON (one string per chart) the Gates and Gradients views send for one paste, per open section
+    (``gates/unit``, ``gradients/reach``, ...): what one page sends."""
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.sidebar.selectbox[0].set_value(str(root / "sentiment-lstm")).run()
     at.text_area[0].set_value(paste).run()
     assert not at.exception
-    specs = {"gates": [el.proto.spec for el in at.get("plotly_chart")]}
-    at.switch_page("views/gradients.py").run()
-    assert not at.exception
-    specs["gradients"] = [el.proto.spec for el in at.get("plotly_chart")]
+    specs = {}
+    for view, (key, sections) in _SECTIONS.items():
+        at.switch_page(f"views/{view}.py")
+        for section in sections:
+            open_section(at, key, section).run()
+            assert not at.exception
+            specs[f"{view}/{section}"] = [el.proto.spec for el in at.get("plotly_chart")]
     return specs
 
 

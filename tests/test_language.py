@@ -16,7 +16,7 @@ import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_dashboard import APP, ckpt_root  # noqa: F401 - the shared checkpoint fixture
+from test_dashboard import APP
 
 VIEWS = ("gates", "gradients", "compare", "generate", "tagger", "corpus", "training", "lab", "explain")
 LATIN = re.compile(r"[A-Za-z]{3,}")

@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fixtures.sections import open_section
 from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from streamlit.testing.v1 import AppTest
 from test_dashboard import APP, REPO, _figures
@@ -57,11 +58,20 @@ def lm_root(tmp_path_factory) -> Path:
     return root
 
 
+_SECTION_OF = {  # page -> the section tab that holds what these tests read (only the open tab is built)
+    "views/gates.py": ("gates_section", "saturation"),
+    "views/generate.py": ("gen_section", "cells"),
+    "views/gradients.py": ("grad_section", "reach"),
+}
+
+
 def _page(root: Path, monkeypatch, page: str, lang: str, corpus: Path | None = None) -> AppTest:
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
     monkeypatch.setenv("LSTMVIZ_CORPUS", str(corpus or root / "no-corpus.csv"))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.radio(key="lang").set_value(lang).run()
+    for key, section in (_SECTION_OF[p] for p in _SECTION_OF):  # each view opens on the section read here
+        open_section(at, key, section)
     at.switch_page(page).run()
     assert not at.exception and not at.error
     return at

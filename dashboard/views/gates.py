@@ -58,39 +58,14 @@ def render() -> None:
 
     playback.section(a, info.name, layer, direction, order)
 
-    st.subheader(t("unit.title"))
-    units = a.values("hidden", layer, direction).shape[1]
-    c1, c2 = st.columns(2)
-    if st.session_state.get(state.GATES_UNIT, 0) >= units:
-        del st.session_state[state.GATES_UNIT]
-    unit = c1.number_input(t("unit.number"), 0, units - 1, 0, key=state.GATES_UNIT)
-    ui.sanitize(ui.keyed(state.GATES_UNIT_QUANTITY), quantities)
-    names = {q: t(f"q.{q}") for q in quantities}
-    uq = c2.selectbox(
-        t("unit.colour_by"),
-        quantities,
-        index=len(quantities) - 1,
-        format_func=names.get,
-        key=ui.keyed(state.GATES_UNIT_QUANTITY),
-    )
-    lines = diagnostics.unit_frame(a, int(unit), layer, direction)
-    lines["series"] = [t(f"q.{q}") for q in lines["series"]]
-    fig = plots.unit_lines(lines, a.tokens, title=t("unit.lines", unit=unit), labels=lbl)
-    ui.show_figure(fig, lines, f"unit{unit}_{info.name}", "unit_lines")
-    values = a.values(uq, layer, direction)[:, int(unit)]
-    colored = plots.colored_text_data(a.tokens, values)
-    zmin, zmax, scale = plots.color_range(uq, values)
-    fig = plots.colored_text_figure(colored, zmin, zmax, scale, title=t("unit.text", unit=unit, q=names[uq]))
-    ui.show_figure(fig, colored, f"unit{unit}_{uq}_text_{info.name}", "unit_text")
-
-    st.subheader(t("top.title"))
-    top_q = "cell" if a.cell == "lstm" else "hidden"
-    st.caption(t("top.caption", q=t(f"q.{top_q}")))
-    st.dataframe(
-        ui.localized(diagnostics.top_units(a, top_q, layer, direction, k=5), {"rank_by": "rank"}), hide_index=True
-    )
-
-    gate_sections.saturation(info, a, getattr(pred, "task", "sentiment"))
+    tab, section = ui.section_tabs(("unit", "top", "saturation"), state.GATES_SECTION)
+    with tab:
+        if section == "unit":
+            gate_sections.unit_drilldown(a, info.name, layer, direction, lbl)
+        elif section == "top":
+            gate_sections.top_units(a, layer, direction)
+        else:
+            gate_sections.saturation(info, a, getattr(pred, "task", "sentiment"))
 
 
 ui.run_view(render)

@@ -43,22 +43,12 @@ def render() -> None:
     heatmap(run, text, lms[path].name, lbl)
     st.subheader(t("gen.top5"))
     st.dataframe(ui.localized(charlm.top5_table(run["top5"], text)), hide_index=True)  # user text: shown as data
-    st.subheader(t("gen.connectivity"))
-    st.caption(t("gen.connectivity_caption"))
-    per_row = st.toggle(t("conn.per_row"), value=True, help=t("conn.per_row_help"), key=state.GEN_PER_ROW)
-    models = tuple((p, state.stamp(p)) for p in sorted(lms))  # stamps in the key: a rewritten model is recomputed
-    refused = [p for p, s in models if state.work_refusal(p, s, "connectivity") is not None]  # from meta.json
-    if refused:
-        names = ", ".join(ui.md_escape(lms[p].name) for p in refused)
-        st.caption(t("budget.skipped", n=len(refused), names=names))
-    models = tuple(m for m in models if m[0] not in refused)
-    shown = text[: state.GEN_CONNECTIVITY_CHARS]
-    for i, (name, conn) in enumerate(state.lm_connectivity(models, shown).items()):
-        fig = plots.connectivity_heatmap(
-            conn, charlm.char_labels(shown), title=name, labels=lbl, per_row=per_row, all_ticks=True
-        )
-        ui.show_figure(fig, charlm.connectivity_frame(conn, shown), f"connectivity_{name}", f"conn_{i}")
-    cell_sections.section(path, lms[path].name, text, run)
+    tab, section = ui.section_tabs(("connectivity", "cells"), state.GEN_SECTION)
+    with tab:
+        if section == "cells":
+            cell_sections.section(path, lms[path].name, text, run)
+        else:
+            cell_sections.connectivity(lms, text, lbl)
 
 
 def heatmap(run: dict, text: str, name: str, lbl: dict[str, str]) -> None:

@@ -11,6 +11,8 @@ from dashboard.i18n import t
 from lstmviz import sentence
 from lstmviz.gradcompare import compare_gradients
 
+SECTIONS = ("reach", "init", "saliency", "forget", "profiles")  # below the curves, one open at a time
+
 
 def what_if_knobs(infos: list[state.CheckpointInfo]) -> dict:
     """The what-if expander; returns keyword arguments for ``state.analyze`` of the models ``infos``."""
@@ -88,11 +90,18 @@ def render() -> None:
     cmp = compare_gradients(runs)  # the same function benchmarks/bench_dashboard.py times
     sections.curves(cmp, first_a.tokens)
     sections.filler_note(runs)
-    sections.trained_vs_init(dict(zip(preds, chosen)), text, whatif)
-    sections.reach(cmp)
-    sections.saliency(cmp)
-    sections.forget(cmp, first_a.tokens)
-    sections.training_profiles({name: by_path[p] for name, p in zip(preds, chosen)})
+    tab, section = ui.section_tabs(SECTIONS, state.GRAD_SECTION)
+    with tab:
+        if section == "init":
+            sections.trained_vs_init(dict(zip(preds, chosen)), text, whatif)
+        elif section == "reach":
+            sections.reach(cmp)
+        elif section == "saliency":
+            sections.saliency(cmp)
+        elif section == "forget":
+            sections.forget(cmp, first_a.tokens)
+        else:
+            sections.training_profiles({name: by_path[p] for name, p in zip(preds, chosen)})
 
 
 ui.run_view(render)

@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import components as ui
 from dashboard import lesson_panel, state
 from dashboard.i18n import t
-from lstmviz import lessons
+from lstmviz import lessons, plots
 
 
 def render() -> None:
@@ -73,12 +73,16 @@ def render() -> None:
     table = pd.DataFrame(
         {
             t("col.step"): range(1, len(lesson.steps) + 1),
-            t("col.minutes"): [s.minutes for s in lesson.steps],
+            t("col.minutes"): [float("nan") if s.minutes is None else s.minutes for s in lesson.steps],
             t("col.view"): [t(f"nav.{s.view}") for s in lesson.steps],
             t("col.title"): [s.title[lang] for s in lesson.steps],  # shown as data
         }
     )
-    st.dataframe(table, hide_index=True, height=min(38 + 35 * len(table), 38 + 35 * 20))
+    st.dataframe(ui.without_gaps(table), hide_index=True, height=min(38 + 35 * len(table), 38 + 35 * 20))
+    plan = pd.DataFrame({"step": table[t("col.step")], "title": table[t("col.title")], "view": table[t("col.view")],
+                         "minutes": table[t("col.minutes")]})  # fmt: skip
+    fig = plots.lesson_plan(plan, title=t("lesson.plan_title"), labels=ui.plot_labels())
+    ui.show_figure(fig, plan, f"lesson_{name}", "lesson_plan")  # also loads the charts' code before the first step
     lesson_panel.draft_section()
 
 
