@@ -140,6 +140,8 @@ def step_tasks(step: Any, paths: dict[str, str]) -> list[Task]:
         }
         for path in folders:
             tasks.append((f"gradients: {path}", lambda p=path: state.analyze(p, state.stamp(p), text, **whatif)))
+    if view in ("generate", "tagger") and folders:  # the caption describes the loaded model
+        tasks.append((f"{view}: model", lambda p=folders[0]: state.load_model(p, state.stamp(p))))
     if view == "generate" and folders:
         path = folders[0]
         prefix = text or "Мне очень "
@@ -162,6 +164,9 @@ def step_tasks(step: Any, paths: dict[str, str]) -> list[Task]:
         tasks.append(("tagger", lambda p=folders[0]: state.tag(p, state.stamp(p), text)))
     if view == "lab":
         tasks.append(("lab: sweeps", _lab_files))
+        preset = knobs.get("preset")
+        if preset in ("separate", "short", "adding"):  # the start form's time estimate (timed once per config)
+            tasks.append((f"lab: estimate {preset}", lambda: _lab_estimate(preset, int(knobs.get("seed", 0)))))
     if view == "corpus" and folders:
         tasks.append(("corpus: recording", lambda p=folders[0]: _corpus(p)))
     return tasks
@@ -178,6 +183,16 @@ def _lab_files() -> None:
     for name, read in ((state.ACCUMULATOR_FILE, state.accumulator), (state.LAB_PRESETS_FILE, state.lab_presets)):
         if (root / name).is_file():
             read(str(root / name), state.stamp(root / name))
+
+
+def _lab_estimate(preset: str, seed: int) -> None:
+    """The lab form's time estimate of a preset, with the arguments the form passes."""
+    from dataclasses import asdict, replace
+
+    from dashboard import state
+    from dashboard.jobs import PRESETS
+
+    state.lab_estimate(tuple(sorted(asdict(replace(PRESETS[preset], seed=seed)).items())))
 
 
 def _corpus(path: str) -> None:
