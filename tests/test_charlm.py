@@ -195,6 +195,7 @@ def test_cell_finder_recovers_a_planted_unit():
 
 
 def test_generation_view_lists_the_best_unit_per_feature(tmp_path, monkeypatch):
+    from fixtures.sections import open_section
     from streamlit.testing.v1 import AppTest
     from test_dashboard import APP
 
@@ -214,7 +215,7 @@ def test_generation_view_lists_the_best_unit_per_feature(tmp_path, monkeypatch):
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(tmp_path / "root"))
     monkeypatch.setenv("LSTMVIZ_CORPUS", str(csv))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
-    at.switch_page("views/generate.py").run()
+    open_section(at, "gen_section", "cells").switch_page("views/generate.py").run()
     assert not at.exception and not at.error
     table = next(d.value for d in at.dataframe if "признак" in d.value.columns)
     model, meta = load_checkpoint(tmp_path / "root" / "charlm-lstm")
