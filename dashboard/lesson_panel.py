@@ -50,7 +50,7 @@ def restore() -> None:
         return
     found, _ = state.lessons()
     if len(name) > _NAME_OK or name not in found:
-        st.session_state[urlstate.PROBLEMS] = [f"lesson = {name[:_NAME_OK]!r} is not a listed lesson"]
+        st.session_state[urlstate.PROBLEMS] = [f"lesson={name[:40]}"]
         return
     n = len(found[name].steps)
     k = int(step) if step.isdigit() and 1 <= int(step) <= n else 1
@@ -96,7 +96,7 @@ def pending_view() -> str | None:
     st.session_state[state.LESSON_STEP] = k
     unknown = urlstate.apply(step.view, step.state, urlstate.context(), reset=True)
     if unknown:
-        st.session_state[urlstate.PROBLEMS] = [f"model {n!r} is not a listed checkpoint" for n in unknown]
+        st.session_state[urlstate.PROBLEMS] = [f"model={n[:40]}" for n in unknown]
     return step.view
 
 

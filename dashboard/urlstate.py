@@ -19,6 +19,7 @@ The mapping of each knob onto its session-state key lives here (:data:`BINDINGS`
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from dashboard import state
 from dashboard.i18n import LANGUAGES, t
 from lstmviz import lessons
 
+log = logging.getLogger("lstmviz.dashboard")
 MAX_URL = 2_000  # characters of a link (the path and the encoded query) that browsers and chat apps keep whole
 GLOBAL = ("lang", "present", "lesson", "step")  # parameters of every view (the lesson ones: lesson_panel)
 RESTORED = "url_restored"  # session flag: the link was read (once per session)
@@ -186,6 +188,25 @@ def _compare_text_keys(values: dict[str, Any]) -> tuple[str, str]:
     return state.key(state.CMP_A, pair), state.key(state.CMP_B, pair)
 
 
+# The widgets' own defaults, by knob (what each view draws in a fresh session; tests/test_lessons.py compares them).
+# A step that leaves a knob out sets it to this value rather than dropping its key: a widget whose key is dropped is
+# drawn again with its default, but the browser keeps the value it showed (a W_hh slider stayed at 1.5 on a step
+# without W_hh while the link said 1). Knobs whose default depends on the model (a quantity tab, a comparison pair,
+# a layer count) are dropped instead.
+KNOB_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gates": {"order": "index", "layer": 0, "direction": "fwd", "section": "unit", "unit": 0},
+    "gradients": {
+        **{"target": "", "filler": 0, "filler_at": "auto", "whh": 1.0, "bias": 0.0, "untrained": False},
+        **{"scale": "norm_rel", "section": "reach"},
+    },
+    "compare": {"mode": "texts", "layer": 0, "direction": "fwd"},
+    "generate": {"temperature": 0.8, "top_k": 5, "seed": 0, "layer": 0, "section": "connectivity"},
+    "tagger": {"layer": 0, "direction": "fwd", "head": "pos"},
+    "corpus": {"threshold": 0.3, "off_before": True},
+    "lab": {"section": "lag", "preset": "separate", "task": "cue_recall", "lag": 100, "bias": 4.0, "updates": 600},
+}
+
+
 def view_keys(view: str) -> list[str]:
     """Every session key the knobs of ``view`` own (what a lesson step clears before it sets its own)."""
     out = [k for b in BINDINGS.get(view, {}).values() if b.key != state.CHECKPOINT for k in b.keys()]
@@ -209,6 +230,7 @@ def apply(view: str, values: dict[str, Any], ctx: Context, reset: bool = False) 
     if reset:
         for k in view_keys(view):
             st.session_state.pop(k, None)
+        values = {**KNOB_DEFAULTS.get(view, {}), **values}
     unknown = []
     bindings = BINDINGS.get(view, {})
     for knob, value in values.items():
@@ -334,14 +356,16 @@ def restore(view: str) -> None:
     problems: list[str] = []
     lang = raw.pop("lang", None)  # applied by restore_language
     if lang is not None and lang not in LANGUAGES:
-        problems.append(f"lang = {lessons.short_repr(lang)}; allowed: {', '.join(LANGUAGES)}")
+        problems.append(f"lang={str(lang)[:40]}")
     raw.pop("present", None)  # read by state.init_session
     for name in ("lesson", "step"):
         raw.pop(name, None)  # read by lesson_panel.restore
     knobs, refused = lessons.parse_knobs(view, raw)
-    problems += refused
+    if refused:
+        log.info("link parameters ignored on %s: %s", view, "; ".join(refused))  # the reasons, in English
+    problems += [f"{n}={str(v)[:40]}" for n, v in raw.items() if n not in knobs]  # shown: names and values
     ctx = context()
-    problems += [f"model {lessons.short_repr(n)} is not a listed checkpoint" for n in apply(view, knobs, ctx)]
+    problems += [f"model={str(n)[:40]}" for n in apply(view, knobs, ctx)]  # a name that is not listed
     if problems:
         st.session_state[PROBLEMS] = problems[:10]
 

@@ -322,3 +322,56 @@ def test_the_warm_up_plans_work_for_every_step_of_the_shipped_lesson():
     for step in lesson.steps:
         labels = [label for label, _ in step_tasks(step, paths)]
         assert labels or step.view == "explain", step.title["en"]
+
+
+@needs_shipped
+@pytest.mark.parametrize("view", ["gates", "gradients", "compare", "generate", "tagger", "lab"])
+def test_the_knob_defaults_are_what_a_fresh_view_draws(monkeypatch, view):
+    """A step that leaves a knob out sets the widget's own default (urlstate.KNOB_DEFAULTS): they must agree."""
+    from dashboard.i18n import t
+
+    at = _app(monkeypatch, lang="ru")
+    at.switch_page(f"views/{view}.py").run()
+    assert not at.exception
+    if view == "gradients":  # the what-if sliders are drawn inside a collapsed expander: drawn all the same
+        assert "whatif_whh" in at.session_state
+    for knob, default in urlstate.KNOB_DEFAULTS[view].items():
+        if knob in ("layer", "direction") and view in urlstate._LAYER_KEYS:
+            key, per_language, as_index = urlstate._LAYER_KEYS[view]
+            got = at.session_state[f"{key}:ru" if per_language else key]
+            want = (urlstate.KNOB_DEFAULTS[view]["layer"], 0 if as_index else "fwd")
+            assert got == want, (view, knob, got)
+            continue
+        binding = urlstate.BINDINGS[view][knob]
+        key = f"{binding.key}:ru" if binding.per_language else binding.key
+        if key not in at.session_state:  # a widget this page state does not draw (e.g. a custom lab setting)
+            continue
+        want = t(f"{binding.labels}{default}", lang="ru") if binding.labels else default
+        assert at.session_state[key] == want, (view, knob, at.session_state[key], want)
+
+
+@needs_shipped
+def test_a_step_without_a_knob_puts_its_widget_back_to_the_default(monkeypatch):
+    """Step 7 sets W_hh 1.5; Previous to step 6 (no W_hh) must set the slider's value back to 1, not drop its key
+    (the browser would keep showing 1.5 while the link says 1)."""
+    at = _app(monkeypatch, lang="ru", lesson="intro45", step="7")
+    at.switch_page("views/gradients.py").run()
+    at.button(key="lesson_back").click().run()
+    assert at.session_state["whatif_whh"] == 1.5
+    at.button(key="lesson_prev").click().run()
+    assert _query(at)["step"] == "6" and at.session_state["whatif_whh"] == 1.0 and _query(at)["whh"] == "1"
+    assert at.session_state["whatif_filler"] == 150
+
+
+def test_a_reset_sets_every_default_instead_of_dropping_the_key(monkeypatch):
+    """The browser keeps a slider's value when its key is dropped; a reset must write the default itself."""
+    import streamlit as st
+
+    ctx = urlstate.Context({}, {}, {})
+    monkeypatch.setattr(st, "session_state", {"lang": "ru", "whatif_whh": 1.5, "whatif_filler": 150})
+    urlstate.apply("gradients", {"filler": 20}, ctx, reset=True)
+    assert st.session_state["whatif_whh"] == 1.0 and st.session_state["whatif_filler"] == 20
+    assert (st.session_state["grad_section:ru"], st.session_state["grad_section:en"]) == (
+        "Дальность без потерь",
+        "Loss-free reach",
+    )  # a tab's default in each language's key
