@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
@@ -30,6 +30,7 @@ import streamlit as st
 from dashboard import state
 from dashboard.i18n import LANGUAGES, t
 from lstmviz import lessons
+from lstmviz.names import QUANTITIES
 
 log = logging.getLogger("lstmviz.dashboard")
 MAX_URL = 2_000  # characters of a link (the path and the encoded query) that browsers and chat apps keep whole
@@ -46,12 +47,28 @@ class Context:
     paths: dict[str, str]  # checkpoint name -> its folder (the only way a name becomes a path)
     names: dict[str, str]  # folder -> name
     tasks: dict[str, str]  # folder -> task ("sentiment", "cue_recall", ...)
+    cells: dict[str, str] = field(default_factory=dict)  # folder -> cell ("lstm", "gru", "rnn"; "?" unknown)
 
 
 def context() -> Context:
     """The checkpoints listed under the root, by name and by folder."""
     infos = [i for i in state.checkpoint_infos(state.checkpoint_root()) if not i.error]
-    return Context({i.name: i.path for i in infos}, {i.path: i.name for i in infos}, {i.path: i.task for i in infos})
+    return Context(
+        {i.name: i.path for i in infos},
+        {i.path: i.name for i in infos},
+        {i.path: i.task for i in infos},
+        {i.path: i.cell for i in infos},
+    )
+
+
+_QUANTITY_MODEL = {"gates": state.CHECKPOINT, "generate": state.GEN_MODEL}  # whose cell names a view's first tab
+
+
+def _first_quantity(view: str, values: dict[str, Any], ctx: Context) -> str | None:
+    """The first quantity tab of the model a step shows (the tab a fresh view opens), None when not known."""
+    path = ctx.paths.get(values.get("model", ""), st.session_state.get(_QUANTITY_MODEL[view], ""))
+    quantities = QUANTITIES.get(ctx.cells.get(path, ""))
+    return quantities[0] if quantities else None
 
 
 @dataclass(frozen=True)
@@ -191,8 +208,8 @@ def _compare_text_keys(values: dict[str, Any]) -> tuple[str, str]:
 # The widgets' own defaults, by knob (what each view draws in a fresh session; tests/test_lessons.py compares them).
 # A step that leaves a knob out sets it to this value rather than dropping its key: a widget whose key is dropped is
 # drawn again with its default, but the browser keeps the value it showed (a W_hh slider stayed at 1.5 on a step
-# without W_hh while the link said 1). Knobs whose default depends on the model (a quantity tab, a comparison pair,
-# a layer count) are dropped instead.
+# without W_hh while the link said 1). A quantity tab's default is the first quantity of the model's cell (apply);
+# a comparison pair's depends on the model's task and is dropped instead.
 KNOB_DEFAULTS: dict[str, dict[str, Any]] = {
     "gates": {"order": "index", "layer": 0, "direction": "fwd", "section": "unit", "unit": 0},
     "gradients": {
@@ -231,6 +248,10 @@ def apply(view: str, values: dict[str, Any], ctx: Context, reset: bool = False) 
         for k in view_keys(view):
             st.session_state.pop(k, None)
         values = {**KNOB_DEFAULTS.get(view, {}), **values}
+        if view in _QUANTITY_MODEL and "quantity" not in values:  # the first tab depends on the model's cell
+            first = _first_quantity(view, values, ctx)
+            if first is not None:
+                values["quantity"] = first
     unknown = []
     bindings = BINDINGS.get(view, {})
     for knob, value in values.items():

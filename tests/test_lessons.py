@@ -375,3 +375,17 @@ def test_a_reset_sets_every_default_instead_of_dropping_the_key(monkeypatch):
         "Дальность без потерь",
         "Loss-free reach",
     )  # a tab's default in each language's key
+
+
+def test_a_reset_opens_the_first_quantity_tab_of_the_steps_model(monkeypatch):
+    """Step 4 opens the cue LSTM's cell tab; Previous to step 3 (sentiment GRU or LSTM, no tab) opens the first tab of
+    that model's cell, in both languages, instead of leaving the browser on the cell tab."""
+    import streamlit as st
+
+    from dashboard.i18n import t
+
+    ctx = urlstate.Context({"m-gru": "/x/m-gru"}, {"/x/m-gru": "m-gru"}, {"/x/m-gru": "sentiment"}, {"/x/m-gru": "gru"})
+    monkeypatch.setattr(st, "session_state", {"lang": "ru", "gates_tab:ru": t("q.cell", lang="ru")})
+    urlstate.apply("gates", {"model": "m-gru"}, ctx, reset=True)
+    assert st.session_state["gates_tab:ru"] == t("q.reset", lang="ru")
+    assert st.session_state["gates_tab:en"] == t("q.reset", lang="en")
