@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lstmviz.safeio import UnsafeFileError, nesting_depth, read_bytes
+from lstmviz.safeio import UnsafeFileError, nesting_depth, read_bytes, strict_validator
 
 __all__ = [
     "KNOBS",
@@ -260,24 +260,6 @@ class Lesson:
     notes: str = ""  # a Markdown lesson's body
 
 
-_validators: dict[str, Any] = {}
-
-
-def _validator(schema: dict[str, Any]) -> Any:
-    """A Draft 2020-12 validator where an integer is an integer only (``true`` and ``5.0`` are not), cached."""
-    key = repr(sorted(schema.items()))
-    if key not in _validators:
-        from jsonschema import Draft202012Validator, validators
-
-        checker = Draft202012Validator.TYPE_CHECKER.redefine(
-            "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool)
-        ).redefine("number", lambda _, x: isinstance(x, (int, float)) and not isinstance(x, bool))
-        strict = validators.extend(Draft202012Validator, type_checker=checker)
-        strict.check_schema(schema)
-        _validators[key] = strict(schema)
-    return _validators[key]
-
-
 def short_repr(value: Any, limit: int = 50) -> str:
     """``repr`` of a value on one line, cut to ``limit`` characters."""
     text = repr(value).replace("\n", "\\n").replace("\r", "\\r")
@@ -338,7 +320,8 @@ def knob_problems(view: str, knobs: Any, where: str = "state") -> list[str]:
             owners = ", ".join(v for v, names in VIEW_KNOBS.items() if name in names)
             problems.append(f"{where}.{name} is a knob of {owners}, not of {view}; allowed: {', '.join(allowed)}")
         else:
-            problems += [_schema_problem(e, f"{where}.{name}") for e in _validator(KNOBS[name]).iter_errors(value)]
+            errors = strict_validator(KNOBS[name]).iter_errors(value)
+            problems += [_schema_problem(e, f"{where}.{name}") for e in errors]
             if name == "span" and not problems and isinstance(value, list) and len(value) == 2 and value[0] > value[1]:
                 problems.append(f"{where}.span = {value} runs backwards; allowed: [first, last] with first <= last")
     return problems
@@ -368,7 +351,7 @@ def lesson_problems(obj: Any) -> list[str]:
     """
     if nesting_depth(obj, MAX_DEPTH) > MAX_DEPTH:
         return [f"it nests deeper than {MAX_DEPTH} levels"]
-    errors = sorted(_validator(LESSON_SCHEMA).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(strict_validator(LESSON_SCHEMA).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
     problems = [_schema_problem(e) for e in errors]
     for i, step in enumerate(obj.get("steps") or [] if isinstance(obj, dict) else []):
         if isinstance(step, dict) and step.get("view") in VIEWS and "state" in step:

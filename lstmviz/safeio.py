@@ -28,6 +28,7 @@ __all__ = [
     "nesting_depth",
     "read_bytes",
     "read_json",
+    "strict_validator",
     "tmp_sibling",
 ]
 
@@ -119,6 +120,31 @@ def nesting_depth(obj: Any, limit: int) -> int:
                 return deepest
             stack.extend((v, d + 1) for v in (node.values() if isinstance(node, dict) else node))
     return deepest
+
+
+_STRICT: dict[int, tuple[Any, Any]] = {}  # id(schema) -> (the schema, kept alive so its id is not reused; validator)
+
+
+def strict_validator(schema: dict[str, Any]) -> Any:
+    """The JSON Schema (Draft 2020-12) validator of ``schema`` for data read from a file, where an integer is an
+    integer only and a number is not a bool (``true`` and ``5.0`` are no count), built once per schema object.
+
+    Example:
+        >>> v = strict_validator({"type": "integer"})
+        >>> [v.is_valid(x) for x in (5, 5.0, True)], v is strict_validator({"type": "integer"})
+        ([True, False, False], False)
+    """
+    found = _STRICT.get(id(schema))
+    if found is None:
+        from jsonschema import Draft202012Validator, validators
+
+        checker = Draft202012Validator.TYPE_CHECKER.redefine(
+            "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool)
+        ).redefine("number", lambda _, x: isinstance(x, (int, float)) and not isinstance(x, bool))
+        strict = validators.extend(Draft202012Validator, type_checker=checker)
+        strict.check_schema(schema)
+        found = _STRICT[id(schema)] = (schema, strict(schema))
+    return found[1]
 
 
 def read_json(

@@ -27,6 +27,7 @@ import re
 from typing import Any
 
 from lstmviz.names import QUANTITIES
+from lstmviz.safeio import strict_validator
 
 __all__ = [
     "MANIFEST_SCHEMA",
@@ -150,23 +151,6 @@ _REASONS = {
     "required": "a field is missing",
     "additionalProperties": "unknown field",
 }
-_validator: Any = None
-
-
-def _strict_validator() -> Any:
-    """The Draft 2020-12 validator of :data:`MANIFEST_SCHEMA` where an integer is a JSON integer only (``5.0``
-    and ``true`` are not), built once."""
-    global _validator
-    if _validator is None:
-        from jsonschema import Draft202012Validator, validators
-
-        checker = Draft202012Validator.TYPE_CHECKER.redefine(
-            "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool)
-        )
-        strict = validators.extend(Draft202012Validator, type_checker=checker)
-        strict.check_schema(MANIFEST_SCHEMA)
-        _validator = strict(MANIFEST_SCHEMA)
-    return _validator
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -265,7 +249,8 @@ def validate_manifest(obj: Any, where: str = "manifest.json") -> dict[str, Any]:
         raise ValueError(f"{where} is not a lstmviz corpus manifest (schema {SCHEMA_ID})")
     from jsonschema.exceptions import best_match
 
-    error = best_match(_strict_validator().iter_errors(obj))  # the shallowest: the field a reader fixes first
+    # the shallowest error: the field a reader fixes first
+    error = best_match(strict_validator(MANIFEST_SCHEMA).iter_errors(obj))
     if error is not None:
         raise ValueError(_schema_message(where, error))
     quantities = obj["quantities"]
