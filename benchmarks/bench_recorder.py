@@ -55,13 +55,15 @@ def make(cell: str, B: int, H: int, T: int, L: int):
     return m, x
 
 
-def gates_only(m, x):
+def gates_only(m, x, path=None):
+    """Plain and recorded no-grad forwards; ``path`` picks the recorder's capture path (None: automatic)."""
+
     def plain():
         with torch.no_grad():
             m(x)
 
     def recorded():
-        with torch.no_grad(), lstmviz.record(m) as rec:
+        with torch.no_grad(), lstmviz.record(m, path=path) as rec:
             m(x)
         for k in rec.keys():
             rec[k]
@@ -85,16 +87,6 @@ def trained_char_lstm():
     with torch.no_grad():
         x = emb(ids)
     return rnn.eval(), x
-
-
-def _without_fused_gates(fn) -> None:
-    from lstmviz import recorder
-
-    recorder.FUSED_GATES = False
-    try:
-        fn()
-    finally:
-        recorder.FUSED_GATES = True
 
 
 def full(m, x):
@@ -152,7 +144,7 @@ def main() -> None:
         p, r = gates_only(m, x)
         fns = {"M0": p, "rec": r}
         if cell == "lstm":  # the same recording without the fused-kernel gates (lstmviz.fusedgates): the own loop
-            fns["own"] = lambda r=r: _without_fused_gates(r)
+            fns["own"] = gates_only(m, x, path="step_loop")[1]
         t = interleaved(fns, rep)
         ratio = t["rec"] / t["M0"]
         rows.append((f"gates {cell} B32 H256 T300 L2", ratio, target))
@@ -183,7 +175,7 @@ def main() -> None:
             r()
         finally:
             recorder.run_lstm_layer_fused = real
-        t = interleaved({"M0": p, "rec": r, "own": lambda r=r: _without_fused_gates(r)}, rep)
+        t = interleaved({"M0": p, "rec": r, "own": gates_only(m, x, path="step_loop")[1]}, rep)
         ratio = t["rec"] / t["M0"]
         rows.append(("gates lstm trained charlm-lstm B32 T300", ratio, 2.0))
         print(

@@ -17,9 +17,14 @@ How it works, and why it is safe with one model shared by many threads:
   an LSTM with ``grads=True`` (extra zero input channels up to batch x hidden
   ``ZERO_CHANNEL_MAX``, unrolled steps under autograd above), and an LSTM or GRU on
   unpacked input under ``torch.no_grad()`` with batch x hidden >= ``OWN_LOOP_MIN``
-  (the gates come from the recorder's own step loop). Every RNN, every ``*Cell``, a
-  GRU with ``grads=True`` and everything else is bit for bit (against the plain forward
-  in the same autograd mode: PyTorch's own stacked LSTM rounds differently in the two).
+  (the gates come from the fused kernel's workspace or the recorder's own step loop).
+  Every RNN, every ``*Cell``, a GRU with ``grads=True`` and everything else is bit for
+  bit (against the plain forward in the same autograd mode: PyTorch's own stacked LSTM
+  rounds differently in the two). :func:`choose_path` is the one place that picks
+  among these :data:`PATHS`; ``record(..., path=...)`` overrides it for one block.
+* What a block captures goes into a :class:`~lstmviz.capture.Capture` owned by
+  ``record()`` (the write side); the :class:`~lstmviz.recording.Recording` it yields
+  reads from it.
 * A recording sees only the calls made in the thread (or asyncio task) that opened
   it: another thread running the same model meanwhile runs plainly and lands in no
   recording. When a block closes having recorded nothing while a watched module ran
@@ -40,37 +45,52 @@ import types
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Final
 
 import torch
 import torch.nn.functional as F
 from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from .capture import Capture, CellSequences, ModuleCall
 from .fusedgates import run_lstm_layer_fused
-from .recording import Recording, _cell_add_grad, _ModuleCall
+from .recording import Recording
 from .unroll import LayerWeights, flip_within_lengths, forward_quantities, run_layer, run_lstm_layer_autograd
 
-__all__ = ["record", "trace", "find_recurrent_modules", "SUPPORTED_TYPES"]
+__all__ = [
+    "record",
+    "trace",
+    "find_recurrent_modules",
+    "choose_path",
+    "SUPPORTED_TYPES",
+    "PATHS",
+    "ZERO_CHANNEL_MAX",
+    "OWN_LOOP_MIN",
+    "OUTPUT_TOLERANCE",
+]
 
 #: Module classes the recorder understands (subclasses included).
 SUPPORTED_TYPES = (nn.LSTM, nn.GRU, nn.RNN, nn.LSTMCell, nn.GRUCell, nn.RNNCell)
 
-# The recordings active in the current thread/task, innermost last.
-_ACTIVE: contextvars.ContextVar[tuple[Recording, ...]] = contextvars.ContextVar("lstmviz_active", default=())
-# id(module) -> [refcount, previous instance-level forward or _MISSING, the module, the open recordings watching it]
+# The captures of the recordings active in the current thread/task, innermost last.
+_ACTIVE: contextvars.ContextVar[tuple[Capture, ...]] = contextvars.ContextVar("lstmviz_active", default=())
+# id(module) -> [refcount, previous instance-level forward or _MISSING, the module, the open captures watching it]
 _INSTALLED: dict[int, list] = {}
 _INSTALL_LOCK = threading.Lock()
 _MISSING = object()
-# Batch x hidden size up to which LSTM gradients come from the fused backward (zero-channel trick).
-ZERO_CHANNEL_MAX = 2048
-# Batch x hidden size from which a gates-only recording runs its own step loop (see unroll.run_layer).
-OWN_LOOP_MIN = 4096
-# Big LSTMs without gradients: gates read from the fused CPU kernel's workspace (see fusedgates), else own loop.
-FUSED_GATES = True
-# Big LSTMs with gradients: unrolled steps under autograd (see unroll.run_lstm_layer_autograd).
-AUTOGRAD_LOOP = True
+# Start of the note added to an error raised inside a watched module (once, by the innermost one).
+_NOTE_PREFIX = "(raised while lstmviz recorded"
+#: How a call of a full nn.LSTM/GRU/RNN can be captured (see :func:`choose_path` for what each one does and when
+#: it applies); ``record(..., path=...)`` picks one for a whole block, None lets :func:`choose_path` decide per call.
+PATHS = ("kernel", "zero_channels", "autograd_steps", "step_loop", "workspace")
+#: Batch x hidden size up to which an LSTM's gradients come from the fused backward ("zero_channels"); above it,
+#: unpacked input takes "autograd_steps". Constants of the automatic choice: pick a path per call with ``path=``.
+ZERO_CHANNEL_MAX: Final = 2048
+#: Batch x hidden size from which an LSTM/GRU call without autograd takes "workspace" (LSTM) or "step_loop" (GRU).
+OWN_LOOP_MIN: Final = 4096
 #: Largest difference from the plain forward's output on the paths that are not bit for bit (LSTM with
-#: grads=True; LSTM/GRU under no_grad with batch x hidden >= OWN_LOOP_MIN): 4 machine epsilons of the
+#: grads=True; "step_loop" and "workspace", i.e. LSTM/GRU under no_grad with batch x hidden >= OWN_LOOP_MIN
+#: when chosen automatically): 4 machine epsilons of the
 #: dtype, absolute (outputs lie in [-1, 1]; measured at most 1.5 eps). Tested in tests/test_silent_output.py.
 OUTPUT_TOLERANCE = {dt: 4 * torch.finfo(dt).eps for dt in (torch.float64, torch.float32, torch.float16, torch.bfloat16)}
 
@@ -83,6 +103,95 @@ def _cell_type(m: nn.Module) -> str | None:
     if isinstance(m, (nn.RNN, nn.RNNCell)):
         return "rnn"
     return None
+
+
+def _paths_that_apply(cell: str, grads: bool, autograd: bool, packed: bool) -> tuple[str, ...]:
+    """The paths of :data:`PATHS` that can capture a call with these properties, in PATHS order."""
+    ok = {
+        "kernel": True,
+        "zero_channels": cell == "lstm" and grads,
+        "autograd_steps": cell == "lstm" and grads and not packed,
+        "step_loop": cell != "rnn" and not autograd and not packed,
+        "workspace": cell == "lstm" and not autograd and not packed,
+    }
+    return tuple(p for p in PATHS if ok[p])
+
+
+def choose_path(
+    cell: str,
+    *,
+    batch: int,
+    units: int,
+    grads: bool,
+    autograd: bool = True,
+    packed: bool = False,
+    override: str | None = None,
+) -> str:
+    """Choose how one call of a full ``nn.LSTM``/``nn.GRU``/``nn.RNN`` is captured.
+
+    The paths (all record the same keys; see the module docstring for which are bit for bit):
+
+    * ``"kernel"``: each layer through PyTorch's fused kernel, gates recomputed from its output
+      (:mod:`lstmviz.unroll`); gradients through time by a hand-written reverse recurrence. Any call.
+    * ``"zero_channels"``: ``"kernel"`` with extra zero input channels whose gradient is W_hh^T dL/da_t, so the
+      fused backward does most of the gradient work. LSTM with ``grads=True``.
+    * ``"autograd_steps"``: the steps unrolled under autograd, hooks on every h_t and c_t. LSTM with
+      ``grads=True``, unpacked input.
+    * ``"step_loop"``: the recorder's own step loop, gates for free. LSTM or GRU without autograd
+      (``torch.no_grad()``), unpacked input.
+    * ``"workspace"``: gates read from the fused CPU kernel's workspace (:mod:`lstmviz.fusedgates`); a layer
+      whose check fails runs ``"step_loop"``. LSTM without autograd, unpacked input.
+
+    Automatic choice (``override=None``), with size = batch x units: without autograd, an LSTM/GRU on unpacked
+    input with size >= :data:`OWN_LOOP_MIN` takes ``"workspace"`` (LSTM) or ``"step_loop"`` (GRU); an LSTM with
+    ``grads`` takes ``"zero_channels"`` up to :data:`ZERO_CHANNEL_MAX`, ``"autograd_steps"`` above (unpacked);
+    everything else ``"kernel"``.
+
+    Args:
+        cell: ``"lstm"``, ``"gru"`` or ``"rnn"``.
+        batch: the call's batch size B.
+        units: hidden units per direction (``proj_size`` when an LSTM projects).
+        grads: whether gradients through time are recorded.
+        autograd: whether autograd is on for the call (False under ``torch.no_grad()``).
+        packed: whether the input is a ``PackedSequence``.
+        override: a name from :data:`PATHS` to take instead of the automatic choice, or None.
+
+    Returns:
+        One name from :data:`PATHS`.
+
+    Raises:
+        ValueError: an unknown cell or override, or an override that cannot capture this call (the message
+            names the paths that can).
+
+    Example:
+        >>> choose_path("lstm", batch=4, units=16, grads=True)
+        'zero_channels'
+        >>> choose_path("lstm", batch=64, units=256, grads=False, autograd=False)
+        'workspace'
+        >>> choose_path("gru", batch=4, units=16, grads=False, autograd=False, override="step_loop")
+        'step_loop'
+    """
+    if cell not in ("lstm", "gru", "rnn"):
+        raise ValueError(f"cell must be one of ('lstm', 'gru', 'rnn'), got {cell!r}")
+    if override is not None:
+        if override not in PATHS:
+            raise ValueError(f"path must be None (automatic) or one of {PATHS}, got {override!r}")
+        can = _paths_that_apply(cell, grads, autograd, packed)
+        if override not in can:
+            raise ValueError(
+                f"path {override!r} cannot capture this call ({cell}, grads={grads}, autograd={autograd}, "
+                f"packed={packed}); paths that can: {can}"
+            )
+        return override
+    size = batch * units
+    if cell != "rnn" and not packed and not autograd and size >= OWN_LOOP_MIN:
+        return "workspace" if cell == "lstm" else "step_loop"
+    if cell == "lstm" and grads:
+        if size <= ZERO_CHANNEL_MAX:
+            return "zero_channels"
+        if not packed:
+            return "autograd_steps"
+    return "kernel"
 
 
 def find_recurrent_modules(model: nn.Module, names=None) -> dict[str, nn.Module]:
@@ -138,43 +247,42 @@ def _dispatch(self: nn.Module, *args, **kwargs):
     if entry is None or entry[2] is not self:  # a copy of a watched module: heal and run plainly
         self.__dict__.pop("forward", None)
         return self.forward(*args, **kwargs)
-    rec = _active_for(self)
-    if rec is None:
-        for open_rec in entry[3]:  # watched elsewhere: that recording will not see this call (warned at its close)
-            open_rec._foreign_calls += 1
+    cap = _active_for(self)
+    if cap is None:
+        for open_cap in entry[3]:  # watched elsewhere: that recording will not see this call (warned at its close)
+            open_cap.foreign_calls += 1
         previous = entry[1]
         return previous(*args, **kwargs) if previous is not _MISSING else type(self).forward(self, *args, **kwargs)
-    path = rec._targets[id(self)]
+    path = cap.targets[id(self)]
     try:
         if isinstance(self, nn.RNNCellBase):
             original = entry[1] if entry[1] is not _MISSING else type(self).forward.__get__(self)
-            return _cell_forward(rec, path, self, original, *args, **kwargs)
-        return _rnn_forward(rec, path, self, *args, **kwargs)
+            return _cell_forward(cap, path, self, original, *args, **kwargs)
+        return _rnn_forward(cap, path, self, *args, **kwargs)
     except Exception as e:  # give the user's error its context, keep its type
-        if not getattr(e, "_lstmviz_noted", False):
-            e.add_note(f"(raised while lstmviz recorded module '{path}' of type {type(self).__name__})")
-            e._lstmviz_noted = True
+        if not any(n.startswith(_NOTE_PREFIX) for n in getattr(e, "__notes__", ())):  # innermost module only
+            e.add_note(f"{_NOTE_PREFIX} module '{path}' of type {type(self).__name__})")
         raise
 
 
-def _install(m: nn.Module, rec: Recording) -> None:
+def _install(m: nn.Module, cap: Capture) -> None:
     with _INSTALL_LOCK:
         entry = _INSTALLED.get(id(m))
         if entry is not None:
             entry[0] += 1
-            entry[3] = entry[3] + (rec,)  # a new tuple: _dispatch reads it without the lock
+            entry[3] = entry[3] + (cap,)  # a new tuple: _dispatch reads it without the lock
             return
         previous = m.__dict__.get("forward", _MISSING)
         m.forward = types.MethodType(_dispatch, m)
-        _INSTALLED[id(m)] = [1, previous, m, (rec,)]
+        _INSTALLED[id(m)] = [1, previous, m, (cap,)]
 
 
-def _uninstall(m: nn.Module, rec: Recording) -> None:
+def _uninstall(m: nn.Module, cap: Capture) -> None:
     with _INSTALL_LOCK:
         entry = _INSTALLED.get(id(m))
         if entry is None:
             return
-        entry[3] = tuple(r for r in entry[3] if r is not rec)
+        entry[3] = tuple(c for c in entry[3] if c is not cap)
         entry[0] -= 1
         if entry[0] > 0:
             return
@@ -185,10 +293,10 @@ def _uninstall(m: nn.Module, rec: Recording) -> None:
             m.forward = entry[1]
 
 
-def _active_for(m: nn.Module) -> Recording | None:
-    for rec in reversed(_ACTIVE.get()):
-        if id(m) in rec._targets:
-            return rec
+def _active_for(m: nn.Module) -> Capture | None:
+    for cap in reversed(_ACTIVE.get()):
+        if id(m) in cap.targets:
+            return cap
     return None
 
 
@@ -209,9 +317,9 @@ def _kernel(m: nn.RNNBase):
     return {"LSTM": _VF.lstm, "GRU": _VF.gru, "RNN_TANH": _VF.rnn_tanh, "RNN_RELU": _VF.rnn_relu}[m.mode]
 
 
-def _rnn_forward(rec: Recording, path: str, m: nn.RNNBase, input, hx=None):
+def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
     """Run ``m`` layer by layer, return exactly what ``m.forward`` returns, and record it."""
-    cell = rec.modules[path]
+    cell = cap.modules[path]
     is_lstm = cell == "lstm"
     m._update_flat_weights()
     D = 2 if m.bidirectional else 1
@@ -259,18 +367,30 @@ def _rnn_forward(rec: Recording, path: str, m: nn.RNNBase, input, hx=None):
             h0 = h0.index_select(1, sorted_idx)
             c0 = c0.index_select(1, sorted_idx) if c0 is not None else None
     m.check_forward_args(data if packed else input, (h0, c0) if is_lstm else h0, batch_sizes)
-    if rec.grads and not torch.is_grad_enabled():
+    if cap.grads and not torch.is_grad_enabled():
         raise RuntimeError(
             f"record(grads=True) needs autograd, but module '{path}' ran under torch.no_grad() or "
             "torch.inference_mode(); run the forward with gradients enabled or use grads=False"
         )
 
-    if cell != "rnn" and not packed and not torch.is_grad_enabled() and B * P >= OWN_LOOP_MIN:
-        out, h_n, c_n = _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P)
-    elif is_lstm and rec.grads and AUTOGRAD_LOOP and not packed and B * P > ZERO_CHANNEL_MAX:
-        out, h_n, c_n = _forward_lstm_autograd(rec, path, m, data, h0, c0, D, P)
+    how = choose_path(
+        cell,
+        batch=B,
+        units=P,
+        grads=cap.grads,
+        autograd=torch.is_grad_enabled(),
+        packed=packed,
+        override=cap.requested_path,
+    )
+    if how in ("step_loop", "workspace"):
+        out, h_n, c_n = _forward_own_loop(cap, path, m, cell, data, h0, c0, D, P, workspace=how == "workspace")
+    elif how == "autograd_steps":
+        out, h_n, c_n = _forward_lstm_autograd(cap, path, m, data, h0, c0, D, P)
     else:
-        out, h_n, c_n = _forward_fused(rec, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P)
+        zero_channels = how == "zero_channels"
+        out, h_n, c_n = _forward_fused(
+            cap, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P, zero_channels
+        )
 
     hidden = (h_n, c_n) if is_lstm else h_n
     if packed:
@@ -283,19 +403,18 @@ def _rnn_forward(rec: Recording, path: str, m: nn.RNNBase, input, hx=None):
     return out, hidden
 
 
-def _forward_fused(rec, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P):
-    """Layer-by-layer fused kernel calls, then recompute gates; hooks for gradients."""
+def _forward_fused(cap, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P, zero_channels):
+    """Layer-by-layer fused kernel calls ("kernel"; "zero_channels" adds the zero inputs), then recompute gates;
+    hooks for gradients."""
     is_lstm = cell == "lstm"
     packed = batch_sizes is not None
     L = m.num_layers
-    B = int(batch_sizes[0]) if packed else data.shape[1]
     dtype, device = data.dtype, data.device
     kernel = _kernel(m)
     flat = m._flat_weights
     per_layer = len(flat) // L
-    # Small LSTMs: let the fused backward compute W_hh^T dL/da_t (see unroll.lstm_grads_from_recurrent);
-    # large ones: a hand-written reverse loop is cheaper than the wider input matmul.
-    zero_channels = is_lstm and rec.grads and B * P <= ZERO_CHANNEL_MAX
+    # zero_channels (small LSTMs): the fused backward computes W_hh^T dL/da_t (see unroll.lstm_grads_from_recurrent);
+    # otherwise a hand-written reverse loop, cheaper for large ones than the wider input matmul.
     x = data
     ys, hns, cns, xs, zs = [], [], [], [], []
     for layer in range(L):
@@ -330,16 +449,16 @@ def _forward_fused(rec, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, un
     h_n = torch.cat(hns, 0) if L > 1 else hns[0]
     c_n = (torch.cat(cns, 0) if L > 1 else cns[0]) if is_lstm else None
 
-    _record_call(rec, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P)
+    _record_call(cap, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P)
     return out, h_n, c_n
 
 
-def _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P):
-    """No autograd needed and big steps: LSTM gates from the fused kernel's workspace (lstmviz.fusedgates), else
-    each layer step by step; either way the gates come for free."""
+def _forward_own_loop(cap, path, m, cell, data, h0, c0, D, P, workspace):
+    """No autograd needed: with ``workspace``, LSTM gates from the fused kernel's workspace (lstmviz.fusedgates),
+    else (or where its check fails) each layer step by step; either way the gates come for free."""
     L = m.num_layers
     T = data.shape[0]
-    call = _ModuleCall(cell, L, D, None, T)
+    call = ModuleCall(cell, L, D, None, T, path="workspace" if workspace else "step_loop")
     x = data
     hns, cns = [], []
     for layer in range(L):
@@ -348,7 +467,7 @@ def _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P):
             w = _layer_weights(m, layer, d)
             idx = layer * D + d
             xd = x if d == 0 else x.flip(0)
-            fused = run_lstm_layer_fused(xd, h0[idx], c0[idx], w) if cell == "lstm" and FUSED_GATES else None
+            fused = run_lstm_layer_fused(xd, h0[idx], c0[idx], w) if workspace else None
             tr, hT, cT = fused or run_layer(cell, xd, h0[idx], c0[idx] if c0 is not None else None, w)
             call.traces[(layer, d)] = tr  # forward-normalised, like the fused path's traces
             y_d = tr.quantities["hidden"]
@@ -357,15 +476,15 @@ def _forward_own_loop(rec, path, m, cell, data, h0, c0, D, P):
             cns.append(cT)
         y = torch.cat(outs, -1) if D == 2 else outs[0]  # (T, B, D*P)
         x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
-    rec._add_call(path, call)
+    cap.add_call(path, call)
     return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
 
 
-def _forward_lstm_autograd(rec, path, m, data, h0, c0, D, P):
+def _forward_lstm_autograd(cap, path, m, data, h0, c0, D, P):
     """Big LSTM with gradients: unrolled steps under autograd; hooks on every h_t and c_t."""
     L = m.num_layers
     T = data.shape[0]
-    call = _ModuleCall("lstm", L, D, None, T)
+    call = ModuleCall("lstm", L, D, None, T, path="autograd_steps")
     x = data
     hns, cns = [], []
     for layer in range(L):
@@ -384,21 +503,21 @@ def _forward_lstm_autograd(rec, path, m, data, h0, c0, D, P):
                 for name, tensor in (("grad_hidden", h_t), ("grad_cell", c_t)):
                     key = (layer, d, name, t)
                     call.capture.append(("step", key, tensor))
-                    tensor.register_hook(_make_grad_hook(rec, call, "step", key))
+                    tensor.register_hook(_make_grad_hook(cap, call, "step", key))
             outs.append(y_d if d == 0 else y_d.flip(0))
             hns.append(hs[-1])
             cns.append(cs[-1])
         y = torch.cat(outs, -1) if D == 2 else outs[0]  # (T, B, D*P)
         x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
-    rec._add_call(path, call)
+    cap.add_call(path, call)
     return y, torch.stack(hns), torch.stack(cns)
 
 
-def _record_call(rec, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P):
+def _record_call(cap, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P):
     """Recompute gates/states of every layer and direction; hook the outputs for gradients."""
     L = len(ys)
     packed = batch_sizes is not None
-    keep = rec.grads
+    keep = cap.grads
     with torch.no_grad():
         if packed:
 
@@ -420,8 +539,16 @@ def _record_call(rec, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, 
             lengths = None
             h0o, c0o = h0, c0
         len_dev = lengths.to(ys[0].device) if lengths is not None else None
-        call = _ModuleCall(cell, L, D, lengths, T, packed=(batch_sizes, sorted_idx, unsorted_idx) if packed else None)
-        call.zero_channels = bool(zs)
+        call = ModuleCall(
+            cell,
+            L,
+            D,
+            lengths,
+            T,
+            packed=(batch_sizes, sorted_idx, unsorted_idx) if packed else None,
+            zero_channels=bool(zs),
+            path="zero_channels" if zs else "kernel",
+        )
         for layer in range(L):
             x = pad(xs[layer])  # (T, B, I)
             y = pad(ys[layer])  # (T, B, D*P)
@@ -449,25 +576,25 @@ def _record_call(rec, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, 
             for kind, t in (("dy", ys[layer]), ("dhn", hns[layer]), ("dcn", cns[layer] if cns else None), ("dz", z)):
                 if t is not None and t.requires_grad:
                     call.capture.append((kind, layer, t))
-                    t.register_hook(_make_grad_hook(rec, call, kind, layer))
-    rec._add_call(path, call)
+                    t.register_hook(_make_grad_hook(cap, call, kind, layer))
+    cap.add_call(path, call)
 
 
-def _make_grad_hook(rec: Recording, call: _ModuleCall, kind: str, layer: int):
+def _make_grad_hook(cap: Capture, call: ModuleCall, kind: str, layer: int):
     def hook(g: Tensor) -> None:
-        if rec._hooks_enabled:
+        if cap.hooks_enabled:
             call.add_grad(kind, layer, g)
-            rec._grad_arrived()
+            cap.grad_arrived()
 
     return hook
 
 
 # ----- cells in a Python loop -------------------------------------------------------------------
-def _cell_forward(rec: Recording, path: str, m: nn.RNNCellBase, original, input, hx=None):
+def _cell_forward(cap: Capture, path: str, m: nn.RNNCellBase, original, input, hx=None):
     """Run the cell's own forward, then record this step into the current sequence."""
     out = original(input, hx)
-    cell = rec.modules[path]
-    store = rec._cell_store(path)
+    cell = cap.modules[path]
+    store = cap.cell_store(path)
     h_out = out[0] if cell == "lstm" else out
     prev_h = hx[0] if (cell == "lstm" and hx is not None) else hx
     continues = prev_h is not None and prev_h is store.last_output
@@ -477,7 +604,7 @@ def _cell_forward(rec: Recording, path: str, m: nn.RNNCellBase, original, input,
         and store.sequences[-1][-1]["hidden"].shape[0] != (h_out.shape[0] if h_out.dim() == 2 else 1)
     ):
         continues = False
-    if rec.grads and not torch.is_grad_enabled():
+    if cap.grads and not torch.is_grad_enabled():
         raise RuntimeError(
             f"record(grads=True) needs autograd, but cell '{path}' ran under torch.no_grad(); "
             "enable gradients or use grads=False"
@@ -508,28 +635,24 @@ def _cell_forward(rec: Recording, path: str, m: nn.RNNCellBase, original, input,
             q["cell"] = out[1].detach().reshape(B, H).cpu()  # the cell's own c_t, exact
     step = store.add_step(q, continues)
     store.last_output = h_out
-    if rec.grads:
-        outs = (("_h_out", out[0]), ("_c_out", out[1])) if cell == "lstm" else (("_h_out", out),)
-        for kind, t in outs:
-            if t.requires_grad:
-                step[kind] = t
-                t.register_hook(_make_cell_hook(rec, store, step, kind))
+    if cap.grads:
+        for kind, t in store.keep_output(step, *(out if cell == "lstm" else (out,))):
+            t.register_hook(_make_cell_hook(cap, store, step, kind))
     return out
 
 
-def _make_cell_hook(rec: Recording, store, step: dict, kind: str):
+def _make_cell_hook(cap: Capture, store: CellSequences, step: dict, kind: str):
     def hook(g: Tensor) -> None:
-        if rec._hooks_enabled:
-            store.saw_backward = True
-            _cell_add_grad(step, kind, g)
-            rec._grad_arrived()
+        if cap.hooks_enabled:
+            store.add_grad(step, kind, g)
+            cap.grad_arrived()
 
     return hook
 
 
 # ----- public verbs -------------------------------------------------------------------------------
 @contextmanager
-def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Recording]:
+def record(model: nn.Module, *, grads: bool = False, names=None, path: str | None = None) -> Iterator[Recording]:
     """Record gates, states (and gradients through time) of every recurrent module.
 
     Args:
@@ -538,12 +661,16 @@ def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Rec
         grads: also record ``grad_hidden`` (dL/dh_t) and, for LSTM, ``grad_cell``
             (dL/dc_t): run ``loss.backward()`` (or ``rec.backward(loss)``) inside the block.
         names: which modules to watch: None (all), a path, a list of paths or a predicate.
+        path: how every full ``nn.LSTM``/``nn.GRU``/``nn.RNN`` call in the block is captured: None (the
+            automatic choice of :func:`choose_path`, per call) or one of :data:`PATHS` (for tests and
+            benchmarks; a call it cannot capture raises ValueError). ``*Cell`` steps have one way only.
 
     Yields:
         The :class:`~lstmviz.recording.Recording` being filled.
 
     Raises:
-        ValueError: the model has no (matching) recurrent module.
+        ValueError: the model has no (matching) recurrent module; ``path`` is not None or one of :data:`PATHS`,
+            or cannot capture a call made in the block.
         RuntimeError: ``grads=True`` under ``torch.no_grad()``.
 
     Warns:
@@ -566,6 +693,8 @@ def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Rec
     """
     if not isinstance(grads, bool):
         raise TypeError(f"grads must be True or False, got {grads!r}")
+    if path is not None and path not in PATHS:
+        raise ValueError(f"path must be None (automatic) or one of {PATHS}, got {path!r}")
     targets = find_recurrent_modules(model, names)
     on_meta = [f"{path or '<root>'}.{n}" for path, m in targets.items() for n, p in m.named_parameters() if p.is_meta]
     if on_meta:  # a meta tensor has shapes but no values: nothing could be recorded from it
@@ -578,27 +707,30 @@ def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Rec
             "record(grads=True) was entered under torch.no_grad() or torch.inference_mode(): "
             "gradients through time need autograd; leave the no_grad block or use grads=False"
         )
-    rec = Recording({p: _cell_type(m) for p, m in targets.items()}, grads)
-    rec._targets = {id(m): p for p, m in targets.items()}
-    rec._foreign_calls = 0  # calls of a watched module from another thread or context while this block is open
+    cap = Capture(
+        {p: _cell_type(m) for p, m in targets.items()},
+        {id(m): p for p, m in targets.items()},
+        grads,
+        requested_path=path,
+    )
     modes = [(mod, mod.training) for mod in model.modules()]
-    token = _ACTIVE.set(_ACTIVE.get() + (rec,))
+    token = _ACTIVE.set(_ACTIVE.get() + (cap,))
     installed = []
     try:
         for m in targets.values():
-            _install(m, rec)
+            _install(m, cap)
             installed.append(m)
-        yield rec
+        yield Recording(cap)
     finally:
         for m in installed:
-            _uninstall(m, rec)
+            _uninstall(m, cap)
         _ACTIVE.reset(token)
         for mod, was_training in modes:
             mod.training = was_training
-        rec._close()
-    if rec._foreign_calls and not rec._recorded_paths():
+        cap.close()
+    if cap.foreign_calls and not cap.recorded_paths():
         warnings.warn(
-            f"record() recorded nothing: the watched module(s) ran {rec._foreign_calls} time(s) in another thread "
+            f"record() recorded nothing: the watched module(s) ran {cap.foreign_calls} time(s) in another thread "
             "(or asyncio task/context) while the block was open, and a recording only sees calls made in the "
             "thread or context that opened it; run the model inside the with-block, in the same thread",
             RuntimeWarning,
@@ -606,7 +738,9 @@ def record(model: nn.Module, *, grads: bool = False, names=None) -> Iterator[Rec
         )
 
 
-def trace(model: nn.Module, *inputs, loss_fn: Callable | None = None, names=None, **kwargs) -> Recording:
+def trace(
+    model: nn.Module, *inputs, loss_fn: Callable | None = None, names=None, path: str | None = None, **kwargs
+) -> Recording:
     """Run ``model(*inputs, **kwargs)`` once and return its recording.
 
     With ``loss_fn``, gradients through time are recorded too, via
@@ -617,6 +751,7 @@ def trace(model: nn.Module, *inputs, loss_fn: Callable | None = None, names=None
         *inputs: positional inputs of ``model``.
         loss_fn: optional ``output -> scalar loss``.
         names: which recurrent modules to watch (see :func:`record`).
+        path: how full-module calls are captured (see :func:`record`; None: automatic).
         **kwargs: keyword inputs of ``model``.
 
     Returns:
@@ -631,7 +766,7 @@ def trace(model: nn.Module, *inputs, loss_fn: Callable | None = None, names=None
     """
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
-    with record(model, grads=loss_fn is not None, names=names) as rec:
+    with record(model, grads=loss_fn is not None, names=names, path=path) as rec:
         out = model(*inputs, **kwargs)
         if loss_fn is not None:
             loss = loss_fn(out)

@@ -71,9 +71,10 @@ def test_recorder_uses_the_workspace_for_big_lstms_and_agrees_with_its_own_loop(
     with torch.no_grad(), lstmviz.record(m) as fused:
         out_fused, _ = m(x)
     assert len(calls) == 4  # 2 layers x 2 directions
-    monkeypatch.setattr(recorder, "FUSED_GATES", False)
-    with torch.no_grad(), lstmviz.record(m) as own:
+    with torch.no_grad(), lstmviz.record(m, path="step_loop") as own:
         m(x)
+    assert len(calls) == 4  # the step loop never asked for the workspace
+    assert fused.capture_paths == {"": ("workspace",)} and own.capture_paths == {"": ("step_loop",)}
     with torch.no_grad():
         out0, _ = m(x)
     torch.testing.assert_close(out_fused, out0, atol=1e-5, rtol=0)

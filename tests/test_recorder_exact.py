@@ -46,8 +46,9 @@ def _to_batch(out, m, packed, unbatched):
     return out if m.batch_first else out.transpose(0, 1)
 
 
-def run_and_compare(m, lengths, packed=False, unbatched=False, init=False, seed=1):
-    """Record m on random sequences, compare everything with the unrolled reference."""
+def run_and_compare(m, lengths, packed=False, unbatched=False, init=False, seed=1, path=None):
+    """Record m on random sequences (capture ``path``; None: automatic), compare everything with the unrolled
+    reference; return the recording."""
     g = torch.Generator().manual_seed(seed)
     dtype = next(m.parameters()).dtype
     cell = cell_type(m)
@@ -89,7 +90,7 @@ def run_and_compare(m, lengths, packed=False, unbatched=False, init=False, seed=
     loss_of(_to_batch(out0, m, packed, unbatched), *split(hid0)).backward()
     pgrads0 = [p.grad.clone() for p in m.parameters()]
     m.zero_grad()
-    with lstmviz.record(m, grads=True) as rec:
+    with lstmviz.record(m, grads=True, path=path) as rec:
         out1, hid1 = m(inp, hx)
         loss_of(_to_batch(out1, m, packed, unbatched), *split(hid1)).backward()
     o0 = out0.data if packed else out0
@@ -227,18 +228,21 @@ def test_dropout_in_train_mode_records_what_was_returned(kind):
 
 
 @pytest.mark.parametrize(
-    "zero_channel_max,scan_max,autograd_loop", [(0, 0, False), (0, 10**9, False), (10**9, 0, False), (0, 0, True)]
+    "path,scan_max", [("kernel", 0), ("kernel", 10**9), ("zero_channels", 0), ("autograd_steps", 0)]
 )
 @pytest.mark.parametrize("packed", [False, True])
-def test_lstm_every_gradient_method_and_scan_path(monkeypatch, zero_channel_max, scan_max, autograd_loop, packed):
-    """The recorder picks methods by size; every combination must match the reference."""
-    from lstmviz import recorder, unroll
+def test_lstm_every_gradient_method_and_scan_path(monkeypatch, path, scan_max, packed):
+    """The recorder picks methods by size; every path it can pick must match the reference."""
+    from lstmviz import unroll
 
-    monkeypatch.setattr(recorder, "ZERO_CHANNEL_MAX", zero_channel_max)
-    monkeypatch.setattr(recorder, "AUTOGRAD_LOOP", autograd_loop)
     monkeypatch.setattr(unroll, "SCAN_MAX_STEP_ELEMENTS", scan_max)
     m = make_module("lstm", H=5, L=2, bidir=True, proj=0 if packed else 3)
-    run_and_compare(m, [4, 7, 2] if packed else [6, 6, 6], packed=packed, init=True)
+    if packed and path == "autograd_steps":  # unrolled steps need unpacked input: refused, naming what can run
+        with pytest.raises(ValueError, match="'autograd_steps' cannot capture .*'kernel', 'zero_channels'"):
+            run_and_compare(m, [4, 7, 2], packed=True, init=True, path=path)
+        return
+    rec = run_and_compare(m, [4, 7, 2] if packed else [6, 6, 6], packed=packed, init=True, path=path)
+    assert rec.capture_paths == {"": (path,)}
 
 
 def test_linear_scan_matches_loop():
@@ -261,21 +265,19 @@ def test_linear_scan_matches_loop():
 
 
 @pytest.mark.parametrize("kind,proj", [("lstm", 0), ("lstm", 2), ("gru", 0)])
-def test_gates_only_step_loop_path(monkeypatch, kind, proj):
+def test_gates_only_step_loop_path(kind, proj):
     """Without autograd, big LSTM/GRU layers run their own step loop; it must agree exactly."""
-    from lstmviz import recorder
-
     m = make_module(kind, H=5, L=2, bidir=True, proj=proj)
     x = torch.randn(3, 6, 3, dtype=torch.float64)
     h0 = torch.randn(4, 3, proj or 5, dtype=torch.float64)
     hx = (h0, torch.randn(4, 3, 5, dtype=torch.float64)) if kind == "lstm" else h0
     with torch.no_grad():
         out0, hid0 = m(x, hx)
-        with lstmviz.record(m) as fused:  # default thresholds: small sizes take the fused path
+        with lstmviz.record(m) as fused:  # automatic choice: small sizes take the fused kernel
             m(x, hx)
-        monkeypatch.setattr(recorder, "OWN_LOOP_MIN", 0)
-        with lstmviz.record(m) as own:
+        with lstmviz.record(m, path="step_loop") as own:
             out1, hid1 = m(x, hx)
+    assert fused.capture_paths == {"": ("kernel",)} and own.capture_paths == {"": ("step_loop",)}
     torch.testing.assert_close(out1, out0, **TOL)
     for a, b in zip(hid1 if kind == "lstm" else (hid1,), hid0 if kind == "lstm" else (hid0,)):
         torch.testing.assert_close(a, b, **TOL)
@@ -285,10 +287,8 @@ def test_gates_only_step_loop_path(monkeypatch, kind, proj):
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
-def test_big_float32_paths_within_1e5(monkeypatch, kind):
+def test_big_float32_paths_within_1e5(kind):
     """Sizes past every threshold (own step loop, unrolled autograd) in float32 stay within 1e-5."""
-    from lstmviz import recorder
-
     torch.manual_seed(0)
     m = (nn.LSTM if kind == "lstm" else nn.GRU)(64, 96, num_layers=2, batch_first=True)
     x = torch.randn(48, 12, 64)  # B * H = 4608: past OWN_LOOP_MIN and ZERO_CHANNEL_MAX
@@ -302,9 +302,9 @@ def test_big_float32_paths_within_1e5(monkeypatch, kind):
         out2, _ = m(x)
         big.backward(out2.pow(2).sum())
     torch.testing.assert_close(out2, out0, atol=1e-5, rtol=0)
-    monkeypatch.setattr(recorder, "AUTOGRAD_LOOP", False)
-    monkeypatch.setattr(recorder, "ZERO_CHANNEL_MAX", 10**9)
-    with lstmviz.record(m, grads=True) as small:
+    assert rec.capture_paths == {"": ("workspace" if kind == "lstm" else "step_loop",)}
+    assert big.capture_paths == {"": ("autograd_steps" if kind == "lstm" else "kernel",)}
+    with lstmviz.record(m, grads=True, path="zero_channels" if kind == "lstm" else "kernel") as small:
         small.backward(m(x)[0].pow(2).sum())
     for k in small.keys():
         torch.testing.assert_close(big[k], small[k], atol=1e-5, rtol=1e-4)
