@@ -15,19 +15,19 @@ registry of kinds.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from lstmviz.models import config_from_dict
+from lstmviz.kinds.base import KindConfig
 
 __all__ = ["BowConfig", "BagOfWordsClassifier"]
 
 
 @dataclass
-class BowConfig:
+class BowConfig(KindConfig):
     """Sizes of a :class:`BagOfWordsClassifier`; stored verbatim in a checkpoint.
 
     Example:
@@ -46,20 +46,6 @@ class BowConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name}={value!r} is invalid; allowed: an integer > 0")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of the sizes."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BowConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error.
-
-        Example:
-            >>> BowConfig.from_dict({"vocab_size": 5}).vocab_size
-            5
-        """
-        return config_from_dict(cls, d)
 
 
 class BagOfWordsClassifier(nn.Module):

@@ -34,11 +34,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from lstmviz.bow import BagOfWordsClassifier, BowConfig
-from lstmviz.charlm import CharLM, CharLMConfig
-from lstmviz.models import ModelConfig, RecurrentClassifier
+from lstmviz.kinds import KINDS, get_kind, kind_of
 from lstmviz.safeio import UnsafeFileError, check_regular, read_json
-from lstmviz.tagger import NER_TAGS, POS_TAGS, Tagger, TaggerConfig
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -53,15 +50,12 @@ __all__ = [
     "optimizer_state_dict",
     "list_checkpoints",
     "library_version",
-    "MODEL_KINDS",
     "model_kind",
     "check_output_dir",
     "read_meta",
     "check_symbol_tables",
     "SYMBOL_TABLES",
-    "check_tagger_scores",
-    "TAGGER_SCORES",
-    "TAGGER_TAG_SCORES",
+    "shown",
     "MAX_META_BYTES",
     "MAX_PARAMETERS",
     "CONFIG_LIMITS",
@@ -72,13 +66,6 @@ WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 OPT_FILE = "opt.safetensors"
 OPT_META_FILE = "opt.json"
-# The only model classes a checkpoint can name (meta "model_kind"): a file never chooses code to run.
-MODEL_KINDS: dict[str, tuple[type, type]] = {
-    "recurrent": (ModelConfig, RecurrentClassifier),
-    "bow": (BowConfig, BagOfWordsClassifier),
-    "charlm": (CharLMConfig, CharLM),
-    "tagger": (TaggerConfig, Tagger),
-}
 # Budgets a checkpoint must fit before anything is allocated (a lie in meta.json costs milliseconds).
 MAX_META_BYTES = 16 * 1024 * 1024  # meta.json / opt.json larger than this are refused unread
 MAX_PARAMETERS = 100_000_000  # numbers in one model (400 MB in float32); the shipped ones hold < 2M
@@ -211,17 +198,14 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
 
 
 def model_kind(model: Any) -> str:
-    """The registry name (:data:`MODEL_KINDS`) of a model's class.
+    """The registry name (:data:`lstmviz.kinds.KINDS`) of a model's kind, stored in meta.json as ``model_kind``.
 
     Example:
+        >>> from lstmviz.models import ModelConfig, RecurrentClassifier
         >>> model_kind(RecurrentClassifier(ModelConfig(vocab_size=5)))
         'recurrent'
     """
-    for kind, (_, cls) in MODEL_KINDS.items():
-        if type(model) is cls:
-            return kind
-    allowed = ", ".join(c.__name__ for _, c in MODEL_KINDS.values())
-    raise TypeError(f"model must be one of {allowed}; got {type(model).__name__}")
+    return kind_of(model).name
 
 
 def check_output_dir(directory: str | os.PathLike) -> Path:
@@ -279,7 +263,7 @@ def check_output_dir(directory: str | os.PathLike) -> Path:
 
 def save_checkpoint(
     directory: str | os.PathLike,
-    model: RecurrentClassifier | BagOfWordsClassifier,
+    model: torch.nn.Module,
     meta: Mapping[str, Any],
     *,
     optimizer: torch.optim.Optimizer | None = None,
@@ -308,6 +292,7 @@ def save_checkpoint(
         The checkpoint directory as a Path.
 
     Example:
+        >>> from lstmviz.models import ModelConfig, RecurrentClassifier
         >>> m = RecurrentClassifier(ModelConfig(vocab_size=5))
         >>> import tempfile; d = Path(tempfile.mkdtemp()) / "ck"
         >>> save_checkpoint(d, m, {"labels": ["a", "b"]}).name
@@ -324,11 +309,12 @@ def save_checkpoint(
     full_meta = dict(meta)
     full_meta.update(
         config=model.config.to_dict(),
-        cell=model.config.cell,
         model_kind=kind,
         schema_version=SCHEMA_VERSION,
         library_version=library_version(),
     )
+    if hasattr(model.config, "cell"):  # read by the views' lists without loading the config
+        full_meta["cell"] = model.config.cell
 
     # Left-overs of a writer killed mid-save are garbage; the aside copy is not (see below).
     for stale in parent.glob(f".{target.name}{_TMP_INFIX}*"):
@@ -480,7 +466,14 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} must hold a JSON object, got {type(obj).__name__}")
     check_symbol_tables(path, obj)
-    check_tagger_scores(path, obj)
+    kind = obj.get("model_kind", "recurrent")
+    if isinstance(kind, str) and kind in KINDS:  # an unknown kind is refused by the loader, naming it
+        try:
+            KINDS[kind].check_fields(path, obj)
+        except CheckpointError:
+            raise
+        except ValueError as e:
+            raise CheckpointError(str(e)) from e
     return obj
 
 
@@ -498,7 +491,7 @@ SYMBOL_TABLES: dict[str, tuple[int, str]] = {
 _SPECIAL_SYMBOLS = ("<pad>", "<unk>")  # ids 0 and 1 of the character and word vocabularies
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     """A stored value for an error message: its repr, cut to 24 characters (the message stays short and inert)."""
     text = repr(value)
     return text if len(text) <= 24 else f"{text[:23]}… ({len(value) if isinstance(value, str) else '?'} characters)"
@@ -546,162 +539,18 @@ def check_symbol_tables(path: str | os.PathLike, meta: Mapping[str, Any]) -> Non
                 why = ""
             if why:
                 raise CheckpointError(
-                    f"{path}: '{field}' entry {i} {_shown(v)} {why}; allowed: {allowed}, each entry once"
+                    f"{path}: '{field}' entry {i} {shown(v)} {why}; allowed: {allowed}, each entry once"
                 )
             seen.add(v)
 
 
-# A tagger's held-out scores (meta "test_metrics", and its "baseline"): per tag set, score -> allowed type. The
-# Word tagging view rounds and pivots them: a string score was a TypeError under its charts.
-TAGGER_SCORES: dict[str, str] = {"accuracy": "number", "macro_f1": "number", "tokens": "count"}
-TAGGER_TAG_SCORES: dict[str, str] = {"precision": "number", "recall": "number", "f1": "number", "support": "count"}
-_SCORE_TYPES = {"number": "a finite number", "count": "an integer >= 0"}
-_REQUIRED_SCORES = ("accuracy", "macro_f1", "per_tag")  # what the view reads of each tag set
-_REQUIRED_TAG_SCORES = ("f1", "support")
-
-
-def _score_ok(value: Any, kind: str) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return value >= 0 and isinstance(value, int) if kind == "count" else math.isfinite(value)
-
-
-def check_tagger_scores(path: str | os.PathLike, meta: Mapping[str, Any]) -> None:
-    """A tagger's ``test_metrics`` (and its ``baseline`` and ``suffix_baseline``): for each tag set present
-    (``pos``, ``ner``) an object with ``accuracy`` and ``macro_f1`` (finite numbers), ``tokens`` (an integer >= 0,
-    optional) and ``per_tag``, an object of tag -> {``f1``, ``precision``, ``recall``: finite numbers; ``support``:
-    an integer >= 0}. Other model kinds, and a tagger meta without ``test_metrics``, pass.
-
-    Raises:
-        CheckpointError: naming the file, the field (``test_metrics.pos.accuracy``), the stored value (shortened)
-            and the allowed type.
-
-    Example:
-        >>> scores = {"accuracy": "1", "macro_f1": 0.9, "per_tag": {}}
-        >>> try:
-        ...     check_tagger_scores("meta.json", {"model_kind": "tagger", "test_metrics": {"pos": scores}})
-        ... except CheckpointError as e:
-        ...     print(e)
-        meta.json: 'test_metrics.pos.accuracy' is a str ('1'); allowed: a finite number
-    """
-    if meta.get("model_kind") != "tagger" or "test_metrics" not in meta:
-        return
-
-    def refuse(field: str, value: Any, allowed: str) -> None:
-        raise CheckpointError(f"{path}: '{field}' is a {type(value).__name__} ({_shown(value)}); allowed: {allowed}")
-
-    metrics = meta["test_metrics"]
-    if not isinstance(metrics, Mapping):
-        refuse("test_metrics", metrics, "an object of tag set -> scores")
-    scopes = [("test_metrics", metrics)]
-    for name in ("baseline", "suffix_baseline"):  # most frequent tag; unseen words by their ending (tagbaseline)
-        if name in metrics:
-            scopes.append((f"test_metrics.{name}", metrics[name]))
-            if not isinstance(metrics[name], Mapping):
-                refuse(f"test_metrics.{name}", metrics[name], "an object of tag set -> scores")
-    for prefix, scope in scopes:
-        for head in ("pos", "ner"):
-            if head not in scope:
-                continue
-            where, scores = f"{prefix}.{head}", scope[head]
-            if not isinstance(scores, Mapping):
-                refuse(where, scores, "an object of scores (accuracy, macro_f1, per_tag)")
-            for key in _REQUIRED_SCORES:
-                if key not in scores:
-                    raise CheckpointError(
-                        f"{path}: '{where}' has no '{key}'; allowed: an object with {', '.join(_REQUIRED_SCORES)}"
-                    )
-            for key, kind in TAGGER_SCORES.items():
-                if key in scores and not _score_ok(scores[key], kind):
-                    refuse(f"{where}.{key}", scores[key], _SCORE_TYPES[kind])
-            per_tag = scores["per_tag"]
-            if not isinstance(per_tag, Mapping):
-                refuse(f"{where}.per_tag", per_tag, "an object of tag -> scores (f1, support)")
-            for tag, row in per_tag.items():
-                here = f"{where}.per_tag[{_shown(tag)}]"
-                if not isinstance(row, Mapping):
-                    refuse(here, row, "an object of scores (f1, support)")
-                for key in _REQUIRED_TAG_SCORES:
-                    if key not in row:
-                        raise CheckpointError(f"{path}: '{here}' has no '{key}'; allowed: an object with f1, support")
-                for key, kind in TAGGER_TAG_SCORES.items():
-                    if key in row and not _score_ok(row[key], kind):
-                        refuse(f"{here}.{key}", row[key], _SCORE_TYPES[kind])
-
-
-def _rnn_shapes(cell: str, first: int, H: int, layers: int, D: int) -> dict[str, tuple[int, ...]]:
-    """Tensors of an ``nn.RNN/GRU/LSTM`` named ``rnn`` with ``first`` inputs, ``H`` units, ``D`` directions."""
-    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
-    shapes: dict[str, tuple[int, ...]] = {}
-    for layer in range(layers):
-        inputs = first if layer == 0 else D * H
-        for suffix in ("", "_reverse")[:D]:
-            shapes[f"rnn.weight_ih_l{layer}{suffix}"] = (gates * H, inputs)
-            shapes[f"rnn.weight_hh_l{layer}{suffix}"] = (gates * H, H)
-            shapes[f"rnn.bias_ih_l{layer}{suffix}"] = (gates * H,)
-            shapes[f"rnn.bias_hh_l{layer}{suffix}"] = (gates * H,)
-    return shapes
-
-
-def _expected_shapes(config: Any) -> dict[str, tuple[int, ...]]:
-    """Every tensor a model of ``config`` holds, by name, computed from the config alone (nothing built)."""
-    if isinstance(config, BowConfig):
-        return {"bag.weight": (config.vocab_size, config.num_classes), "bias": (config.num_classes,)}
-    H, D = config.hidden_size, config.directions
-    if isinstance(config, CharLMConfig):  # embedding -> stacked RNN -> next-character head
-        return {
-            "embedding.weight": (config.vocab_size, config.embed_dim),
-            **_rnn_shapes(config.cell, config.embed_dim, H, config.num_layers, 1),
-            "head.weight": (config.vocab_size, H),
-            "head.bias": (config.vocab_size,),
-        }
-    if isinstance(config, TaggerConfig):  # word embedding + char Conv1d -> BiRNN -> two heads
-        c = config
-        return {
-            "embedding.weight": (c.word_vocab_size, c.word_dim),
-            "char_embedding.weight": (c.char_vocab_size, c.char_dim),
-            "char_conv.weight": (c.char_channels, c.char_dim, c.char_kernel),
-            "char_conv.bias": (c.char_channels,),
-            **_rnn_shapes(c.cell, c.input_size, H, c.num_layers, 2),
-            "pos_head.weight": (len(POS_TAGS), 2 * H),
-            "pos_head.bias": (len(POS_TAGS),),
-            "ner_head.weight": (len(NER_TAGS), 2 * H),
-            "ner_head.bias": (len(NER_TAGS),),
-        }
-    shapes: dict[str, tuple[int, ...]] = {}
-    if config.head == "classify":
-        shapes["embedding.weight"] = (config.vocab_size, config.embed_dim)
-    first = config.embed_dim if config.head == "classify" else config.input_dim
-    shapes.update(_rnn_shapes(config.cell, first, H, config.num_layers, D))
-    out = config.num_classes if config.head == "classify" else 1
-    shapes["head.weight"] = (out, D * H)
-    shapes["head.bias"] = (out,)
-    return shapes
-
-
-def _check_symbol_lists(meta_path: Path, meta: Mapping[str, Any], config: Any) -> None:
-    """A character model's or tagger's stored vocabularies are lists of strings as long as the config says."""
-    wanted = {
-        CharLMConfig: {"chars": "vocab_size"},
-        TaggerConfig: {"words": "word_vocab_size", "chars": "char_vocab_size"},
-    }.get(type(config), {})
-    for key, size in wanted.items():
-        values = meta.get(key)
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise CheckpointError(f"{meta_path}: '{key}' must be a list of strings (the vocabulary, index = id)")
-        if len(values) != getattr(config, size):
-            raise CheckpointError(
-                f"{meta_path}: '{key}' has {len(values)} entries but config {size}={getattr(config, size)}"
-            )
-
-
-def _check_limits(meta_path: Path, config: Any) -> dict[str, tuple[int, ...]]:
+def _check_limits(meta_path: Path, kind: Any, config: Any) -> dict[str, tuple[int, ...]]:
     """Config within :data:`CONFIG_LIMITS` and :data:`MAX_PARAMETERS`; returns the tensor shapes it implies."""
     for name, limit in CONFIG_LIMITS.items():
         value = getattr(config, name, None)
         if isinstance(value, int) and value > limit:
             raise CheckpointError(f"{meta_path}: config {name}={value:,} is above the limit {limit:,}; refused")
-    shapes = _expected_shapes(config)
+    shapes = kind.shapes(config)
     n = sum(math.prod(s) for s in shapes.values())
     if n > MAX_PARAMETERS:
         raise CheckpointError(
@@ -718,25 +567,7 @@ def _check_schema(path: Path, obj: Mapping[str, Any]) -> None:
         )
 
 
-def _vocab_size(meta_path: Path, vocab: Any) -> int | None:
-    """Number of entries of a stored vocabulary, or None when it cannot be determined."""
-    if vocab is None:
-        return None
-    try:
-        from lstmviz.vocab import Vocab
-
-        return len(Vocab.from_dict(vocab))
-    except ImportError:
-        pass
-    except Exception as e:
-        raise CheckpointError(f"{meta_path}: the stored vocabulary is invalid: {e}") from e
-    for key in ("itos", "tokens", "id_to_token"):  # fallback when lstmviz.vocab is unavailable
-        if isinstance(vocab, Mapping) and isinstance(vocab.get(key), list):
-            return len(vocab[key])
-    return None
-
-
-def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, dict[str, Any]]:
+def load_checkpoint(directory: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Loads a checkpoint written by :func:`save_checkpoint` without unpickling anything.
 
     Args:
@@ -763,29 +594,21 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
     _check_schema(meta_path, meta)
     if "config" not in meta:
         raise CheckpointError(f"{meta_path} has no 'config' entry")
-    kind = meta.get("model_kind", "recurrent")  # checkpoints before the registry are all recurrent
-    if not isinstance(kind, str) or kind not in MODEL_KINDS:
-        raise CheckpointError(
-            f"{meta_path}: model_kind={str(kind)[:80]!r} is not a known model kind; allowed: {', '.join(MODEL_KINDS)}"
-        )
-    config_cls, model_cls = MODEL_KINDS[kind]
+    try:  # checkpoints before the registry are all recurrent; the name only ever selects a registered kind
+        kind = get_kind(meta.get("model_kind", "recurrent"))
+    except ValueError as e:
+        raise CheckpointError(f"{meta_path}: {e}") from e
     try:
-        config = config_cls.from_dict(meta["config"])
+        config = kind.config(meta["config"])
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{meta_path}: invalid model config: {e}") from e
-    if meta.get("cell", config.cell) != config.cell:
+    if hasattr(config, "cell") and meta.get("cell", config.cell) != config.cell:
         raise CheckpointError(f"{meta_path}: cell={meta.get('cell')!r} disagrees with config cell={config.cell!r}")
-    n_vocab = _vocab_size(meta_path, meta.get("vocab"))
-    if n_vocab is not None and config.head == "classify" and n_vocab != config.vocab_size:
-        raise CheckpointError(
-            f"{meta_path}: the vocabulary has {n_vocab} entries but config vocab_size={config.vocab_size}"
-        )
-    labels = meta.get("labels")
-    if labels is not None and config.head == "classify" and len(labels) != config.num_classes:
-        raise CheckpointError(f"{meta_path}: {len(labels)} labels but config num_classes={config.num_classes}")
-
-    _check_symbol_lists(meta_path, meta, config)
-    expected = _check_limits(meta_path, config)  # name -> shape, from the config alone
+    try:
+        kind.check_meta(meta_path, meta, config)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from e
+    expected = _check_limits(meta_path, kind, config)  # name -> shape, from the config alone
     # Names and shapes from the safetensors header, before a byte of tensor data is read.
     header = _diagnose_safetensors(weights_path)
     stored = {k: v for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
@@ -805,8 +628,7 @@ def load_checkpoint(directory: str | os.PathLike) -> tuple[RecurrentClassifier, 
         raise CheckpointError(f"{weights_path} has tensors of the wrong shape for {meta_path}: " + "; ".join(bad))
     tensors = _load_tensors(weights_path, header)
     # Built only now, within the limits; its random init must not move the global RNG (shared server).
-    with torch.random.fork_rng(devices=[]):
-        model = model_cls(config)
+    model = kind.build(config)
     state = model.state_dict()
     model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()})
     model.eval()

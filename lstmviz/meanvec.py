@@ -19,19 +19,19 @@ neither moves nor decays them). The model has no dropout and draws no random num
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from lstmviz.models import config_from_dict
+from lstmviz.kinds.base import KindConfig
 
 __all__ = ["MeanVecConfig", "MeanVectorClassifier"]
 
 
 @dataclass
-class MeanVecConfig:
+class MeanVecConfig(KindConfig):
     """Sizes of a :class:`MeanVectorClassifier`.
 
     Example:
@@ -54,20 +54,6 @@ class MeanVecConfig:
                 raise ValueError(f"{name}={value!r} is invalid; allowed: an integer > 0")
         if not isinstance(self.counts, bool):
             raise ValueError(f"counts={self.counts!r} is invalid; allowed: True or False")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of the sizes."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MeanVecConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error.
-
-        Example:
-            >>> MeanVecConfig.from_dict({"embed_dim": 8}).embed_dim
-            8
-        """
-        return config_from_dict(cls, d)
 
 
 class MeanVectorClassifier(nn.Module):

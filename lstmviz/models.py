@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
+
+from lstmviz.kinds.base import KindConfig, SeededModule
 
 __all__ = [
     "CELLS",
@@ -50,7 +52,7 @@ _RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(KindConfig):
     """Architecture of a :class:`RecurrentClassifier`; stored verbatim in a checkpoint.
 
     Example:
@@ -123,52 +125,8 @@ class ModelConfig:
         """Number of directions, 2 when bidirectional else 1."""
         return 2 if self.bidirectional else 1
 
-    def to_dict(self) -> dict[str, Any]:
-        """Returns the config as a JSON-serialisable dict.
 
-        Example:
-            >>> ModelConfig().to_dict()["cell"]
-            'lstm'
-        """
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        """Builds a config from :meth:`to_dict` output; unknown keys are an error.
-
-        Args:
-            d: Mapping of field names to values. Missing fields take their defaults.
-
-        Returns:
-            A validated ModelConfig.
-
-        Raises:
-            ValueError: on unknown keys or invalid values.
-
-        Example:
-            >>> ModelConfig.from_dict({"cell": "rnn"}).cell
-            'rnn'
-        """
-        return config_from_dict(cls, d)
-
-
-def config_from_dict(cls: type, d: Any) -> Any:
-    """Builds the dataclass ``cls`` from a dict; a non-dict or an unknown key is a ValueError naming the allowed keys.
-
-    Example:
-        >>> config_from_dict(ModelConfig, {"cell": "gru"}).cell
-        'gru'
-    """
-    if not isinstance(d, dict):
-        raise ValueError(f"model config must be a dict, got {type(d).__name__}")
-    known = [f.name for f in fields(cls)]
-    unknown = sorted(set(d) - set(known))
-    if unknown:
-        raise ValueError(f"unknown model config keys {unknown}; allowed: {', '.join(known)}")
-    return cls(**d)
-
-
-class RecurrentClassifier(nn.Module):
+class RecurrentClassifier(SeededModule, nn.Module):
     """Embedding -> RNN/GRU/LSTM -> linear head on the last valid hidden state.
 
     Args:
@@ -180,21 +138,6 @@ class RecurrentClassifier(nn.Module):
         >>> model(ids, torch.tensor([3, 2])).shape
         torch.Size([2, 3])
     """
-
-    @classmethod
-    def seeded(cls, config: ModelConfig, seed: int) -> RecurrentClassifier:
-        """A model initialised by :func:`init_weights` from ``seed``; the global RNG is not used.
-
-        Example:
-            >>> cfg = ModelConfig(cell="gru", vocab_size=10, num_classes=3, gate_bias=1.0)
-            >>> a, b = RecurrentClassifier.seeded(cfg, 3), RecurrentClassifier.seeded(cfg, 3)
-            >>> weights_fingerprint(a) == weights_fingerprint(b)
-            True
-        """
-        with torch.device("meta"):  # PyTorch's own init would draw from the global RNG
-            model = cls(config)
-        model.to_empty(device="cpu")
-        return init_weights(model, seed)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -218,12 +161,12 @@ class RecurrentClassifier(nn.Module):
             # PyTorch applies this dropout between stacked layers only (and warns for 1 layer).
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
-        self._init_gate_biases()
+        self.after_init()
         self.dropout = nn.Dropout(config.dropout)
         out_features = config.num_classes if config.head == "classify" else 1
         self.head = nn.Linear(config.directions * config.hidden_size, out_features)
 
-    def _init_gate_biases(self) -> None:
+    def after_init(self) -> None:
         """Applies the configured forget / update gate bias and the LSTM input gate bias (if any)."""
         if self.config.gate_bias is not None and self.config.cell != "rnn":
             self._init_gate_bias(self.config.gate_bias)
@@ -323,7 +266,8 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
     even while other threads draw random numbers. Laws: recurrent weights and biases
     U(-1/sqrt(H), 1/sqrt(H)); embeddings N(0, 1) with the padding row zeroed; linear and 1-d
     convolution layers U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (weights and biases). A :class:`RecurrentClassifier`
-    then gets its configured gate biases back (``config.gate_bias``, ``config.input_gate_bias``).
+    then sets what its config fixes (:meth:`~lstmviz.kinds.base.SeededModule.after_init`: e.g. a
+    :class:`RecurrentClassifier`'s ``config.gate_bias`` and ``config.input_gate_bias``).
 
     Args:
         model: The module to re-initialise (use a private copy: this mutates it).
@@ -359,8 +303,9 @@ def init_weights(model: nn.Module, seed: int) -> nn.Module:
                 k = fan_in**-0.5
                 for p in module.parameters(recurse=False):
                     p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) * 2 * k - k)
-    if isinstance(model, RecurrentClassifier):
-        model._init_gate_biases()
+    after_init = getattr(model, "after_init", None)  # what the config fixes (gate biases): SeededModule
+    if callable(after_init):
+        after_init()
     return model
 
 

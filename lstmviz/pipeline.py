@@ -27,7 +27,7 @@ from lstmviz.models import RecurrentClassifier
 from lstmviz.text import TextPipeline, Token
 from lstmviz.vocab import PAD_ID, UNK_ID, Vocab
 
-__all__ = ["MAX_TOKENS", "Encoded", "Predictor", "encode_texts", "pad_sequences"]
+__all__ = ["MAX_TOKENS", "Encoded", "Predictor", "encode_texts", "load_predictor", "pad_sequences"]
 
 MAX_TOKENS = 200  # longest input the model sees; longer texts keep their first MAX_TOKENS tokens
 _NAME_RE = re.compile(r"\S+")
@@ -273,3 +273,23 @@ class Predictor:
             'positive'
         """
         return self.labels[int(self.predict_proba(text).argmax())]
+
+
+def load_predictor(directory: str | os.PathLike) -> Any:
+    """The predictor a checkpoint's kind reads text through (:meth:`lstmviz.kinds.Kind.predictor`): a
+    :class:`Predictor` for the shipped text classifiers, whatever a registered kind returns for its own.
+
+    Raises:
+        CheckpointError: naming the file, for any unreadable checkpoint or a kind that reads no text.
+
+    Example:
+        >>> load_predictor("checkpoints/sentiment-lstm").labels  # doctest: +SKIP
+        ['mixed', 'negative', 'neutral', 'positive']
+    """
+    from lstmviz.kinds import kind_of
+
+    model, meta = load_checkpoint(directory)
+    try:
+        return kind_of(model).predictor(model, meta)
+    except ValueError as e:
+        raise CheckpointError(f"{Path(directory) / 'meta.json'}: {e}") from e

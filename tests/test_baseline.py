@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from lstmviz.bow import BagOfWordsClassifier, BowConfig
-from lstmviz.checkpoint import MODEL_KINDS, CheckpointError, load_checkpoint, model_kind, save_checkpoint
+from lstmviz.checkpoint import CheckpointError, load_checkpoint, model_kind, save_checkpoint
+from lstmviz.kinds import KINDS
 from lstmviz.models import ModelConfig, RecurrentClassifier
 
 
@@ -54,7 +55,7 @@ def test_checkpoints_record_their_kind_and_load_only_registered_kinds(tmp_path):
     del meta["model_kind"]
     (tmp_path / "rnn" / "meta.json").write_text(json.dumps(meta))
     assert type(load_checkpoint(tmp_path / "rnn")[0]) is RecurrentClassifier
-    assert set(MODEL_KINDS) == {"recurrent", "bow", "charlm", "tagger"}
+    assert set(KINDS) == {"recurrent", "bow", "charlm", "tagger"}
     with pytest.raises(TypeError, match="must be one of"):
         save_checkpoint(tmp_path / "x", torch.nn.Linear(2, 2), {})
 

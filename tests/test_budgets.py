@@ -134,10 +134,10 @@ def _meta_only(folder: Path, kind: str, config: dict) -> Path:
 def test_every_view_refuses_a_model_within_the_parameter_limit_from_its_meta_alone(tmp_path, kind, config, view):
     from dashboard import state
     from lstmviz.budget import WorkBudgetError
-    from lstmviz.checkpoint import MODEL_KINDS, _expected_shapes
+    from lstmviz.kinds import get_kind
 
-    cfg = MODEL_KINDS[kind][0].from_dict(config)
-    assert sum(torch.Size(s).numel() for s in _expected_shapes(cfg).values()) < MAX_PARAMETERS
+    cfg = get_kind(kind).config(config)
+    assert sum(torch.Size(s).numel() for s in get_kind(kind).shapes(cfg).values()) < MAX_PARAMETERS
     d = _meta_only(tmp_path / f"big-{view}", kind, config)
     with pytest.raises(WorkBudgetError, match=f"big-{view}"):
         state.check_view(str(d), state.stamp(d), view)
