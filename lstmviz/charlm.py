@@ -7,7 +7,7 @@ Layout (names fixed so the recorder and the dashboard find the pieces, as in
     rnn        nn.RNN | nn.GRU | nn.LSTM, batch_first=True, unidirectional
     head       nn.Linear(hidden_size, vocab_size)           logits for the next character
 
-Checkpoints record ``model_kind="charlm"`` (see :data:`lstmviz.checkpoint.MODEL_KINDS`); the character
+Checkpoints record ``model_kind="charlm"`` (see :mod:`lstmviz.kinds.charlm`); the character
 vocabulary is stored in the meta as ``chars`` (index = id).
 
 Example (an untrained model, so the text is gibberish, but 40 characters of the vocabulary):
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,7 +31,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from lstmviz.models import CELLS, check_initialisation, config_from_dict, init_weights
+from lstmviz.kinds.base import KindConfig, SeededModule
+from lstmviz.models import CELLS, check_initialisation
+from lstmviz.vocab import Vocab, as_vocab
 
 __all__ = [
     "CharLMConfig",
@@ -57,7 +59,7 @@ MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes 0 .. 2**64 - 1
 
 
 @dataclass
-class CharLMConfig:
+class CharLMConfig(KindConfig):
     """Sizes of a :class:`CharLM`; stored verbatim in a checkpoint.
 
     Example:
@@ -92,17 +94,8 @@ class CharLMConfig:
         """Always 1: a language model reads left to right."""
         return 1
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CharLMConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        return config_from_dict(cls, d)
-
-
-class CharLM(nn.Module):
+class CharLM(SeededModule, nn.Module):
     """Embedding -> ``config.num_layers`` stacked RNN/GRU/LSTM layers -> next-character logits at every step.
 
     Example:
@@ -110,15 +103,6 @@ class CharLM(nn.Module):
         >>> m(torch.tensor([[2, 3, 4]])).shape
         torch.Size([1, 3, 10])
     """
-
-    @classmethod
-    def seeded(cls, config: CharLMConfig, seed: int) -> CharLM:
-        """A model initialised by :func:`lstmviz.models.init_weights` from ``seed`` (global RNG untouched)."""
-        with torch.random.fork_rng(devices=[]):
-            model = cls(config)
-        init_weights(model, seed)
-        model._gate_bias()
-        return model
 
     def __init__(self, config: CharLMConfig) -> None:
         super().__init__()
@@ -134,10 +118,11 @@ class CharLM(nn.Module):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
-        self._gate_bias()
+        self.after_init()
 
     @torch.no_grad()
-    def _gate_bias(self) -> None:
+    def after_init(self) -> None:
+        """Sets the configured forget / update gate bias (if any)."""
         if self.config.gate_bias is None or self.config.cell == "rnn":
             return
         h = self.config.hidden_size
@@ -191,8 +176,11 @@ def initial_model(config: CharLMConfig, meta: dict[str, Any]) -> CharLM:
     return check_initialisation(model, meta).eval()
 
 
-def encode_chars(text: str, chars: Sequence[str]) -> torch.Tensor:
+def encode_chars(text: str, chars: Vocab | Sequence[str]) -> torch.Tensor:
     """Ids ``(T,)`` of the characters of ``text`` (unknown characters -> 1, ``<unk>``), one per character.
+
+    ``chars`` is the model's vocabulary: a checkpoint's ``meta["chars"]`` (index = id) or a
+    :class:`lstmviz.vocab.Vocab` built from it once (what a caller that encodes many texts passes).
 
     Deliberately no normalisation here: callers line per-character values up with ``text`` (the cell finder's
     features, the dashboard's steps), so the ids stay one per character. A character the model never saw
@@ -204,14 +192,13 @@ def encode_chars(text: str, chars: Sequence[str]) -> torch.Tensor:
         >>> encode_chars("ab?", ["<pad>", "<unk>", "a", "b"]).tolist()
         [2, 3, 1]
     """
-    index = {c: i for i, c in enumerate(chars)}
-    return torch.tensor([index.get(c, 1) for c in text], dtype=torch.long)
+    return torch.tensor(as_vocab(chars).encode(iter(text)), dtype=torch.long)  # iter: no copy of a long text
 
 
 @torch.no_grad()
 def generate(
     model: CharLM,
-    chars: Sequence[str],
+    chars: Vocab | Sequence[str],
     prefix: str,
     length: int = 100,
     temperature: float = 1.0,
@@ -226,7 +213,7 @@ def generate(
 
     Args:
         model: A :class:`CharLM` (never mutated; a model in training mode is sampled through an eval copy).
-        chars: The vocabulary, index = id.
+        chars: The vocabulary (a list, index = id, or a :class:`lstmviz.vocab.Vocab`).
         prefix: At least one character.
         length: Characters to add, 0 .. :data:`MAX_GENERATE_LENGTH`.
         temperature: A finite number >= :data:`MIN_TEMPERATURE` (smaller ones overflow the scaled logits).
@@ -259,8 +246,9 @@ def generate(
         import copy
 
         model = copy.deepcopy(model).eval()
+    vocab = as_vocab(chars)
     g = torch.Generator().manual_seed(seed)
-    logits, state = model.step(encode_chars(prefix, chars).unsqueeze(0))
+    logits, state = model.step(encode_chars(prefix, vocab).unsqueeze(0))
     last = logits[0, -1]  # (V,)
     out = []
     for _ in range(length):
@@ -270,7 +258,7 @@ def generate(
             kth = torch.topk(scores, top_k).values[-1]
             scores = torch.where(scores < kth, torch.full_like(scores, -math.inf), scores)
         nxt = int(torch.multinomial(torch.softmax(scores, -1), 1, generator=g))
-        out.append(chars[nxt])
+        out.append(vocab.id_to_token(nxt))
         logits, state = model.step(torch.tensor([[nxt]]), state)
         last = logits[0, -1]
     return "".join(out)

@@ -4,8 +4,8 @@ Every loader returns a DataFrame with exactly two string columns, ``text`` and `
 raises ``DataError`` (a ``ValueError``) with the path and the fix for every bad input: a missing
 file, missing columns, an empty file, non-UTF-8 bytes, unparsable CSV.
 
-Metrics (``accuracy``, ``macro_f1``, ``majority_baseline``) are plain numpy/python so training
-does not need scikit-learn.
+``majority_baseline`` scores the most frequent training label with :func:`lstmviz.metrics.accuracy` and
+:func:`lstmviz.metrics.macro_f1` (the library's scores live in :mod:`lstmviz.metrics`).
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstmviz.metrics import accuracy, macro_f1
+
 __all__ = [
     "CORPUS_FILENAME",
     "MAX_DATA_BYTES",
     "CORPUS_LABELS",
     "DataError",
-    "accuracy",
     "load_csv",
     "load_opensentiment",
-    "macro_f1",
     "majority_baseline",
     "stratified_split",
 ]
@@ -240,52 +240,6 @@ def _allocate(n: int, fr: tuple[float, float, float]) -> list[int]:
     return sizes
 
 
-def accuracy(y_true: Iterable[Any], y_pred: Iterable[Any]) -> float:
-    """Fraction of equal pairs.
-
-    Example:
-        >>> accuracy(["a", "b"], ["a", "a"])
-        0.5
-    """
-    t, p = _pair(y_true, y_pred)
-    return float(np.mean(t == p))
-
-
-def macro_f1(y_true: Iterable[Any], y_pred: Iterable[Any], labels: Sequence[Any] | None = None) -> float:
-    """Unweighted mean over labels of F1 = 2TP / (2TP + FP + FN); a label with no true and no
-    predicted samples scores 0 (scikit-learn's ``zero_division=0``).
-
-    Args:
-        y_true: True labels (strs or ints; a list, array or CPU tensor).
-        y_pred: Predicted labels, same length.
-        labels: Labels to average over; default: sorted union of both.
-
-    Returns:
-        Macro F1 in [0, 1].
-
-    Raises:
-        ValueError: On length mismatch, empty input or empty ``labels``.
-
-    Example:
-        >>> round(macro_f1(["a", "a", "b"], ["a", "b", "b"]), 4)
-        0.6667
-    """
-    t, p = _pair(y_true, y_pred)
-    if labels is None:
-        labels = sorted(set(t.tolist()) | set(p.tolist()), key=str)
-    labels = list(labels)
-    if not labels:
-        raise ValueError("labels must not be empty")
-    scores = []
-    for lab in labels:
-        tp = int(np.sum((t == lab) & (p == lab)))
-        fp = int(np.sum((t != lab) & (p == lab)))
-        fn = int(np.sum((t == lab) & (p != lab)))
-        denom = 2 * tp + fp + fn
-        scores.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(scores))
-
-
 def majority_baseline(train_labels: Iterable[Any], test_labels: Iterable[Any]) -> dict[str, Any]:
     """Score always predicting the most frequent training label (ties: smallest label).
 
@@ -310,20 +264,3 @@ def majority_baseline(train_labels: Iterable[Any], test_labels: Iterable[Any]) -
         "macro_f1": macro_f1(test, pred, labels),
         "majority_label": majority,
     }
-
-
-def _pair(y_true: Iterable[Any], y_pred: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Both label sequences as 1-D object arrays of equal, non-zero length."""
-    t = np.array(_as_list(y_true), dtype=object)
-    p = np.array(_as_list(y_pred), dtype=object)
-    if t.shape != p.shape:
-        raise ValueError(f"y_true and y_pred differ in length: {t.shape[0]} vs {p.shape[0]}")
-    if t.size == 0:
-        raise ValueError("y_true and y_pred are empty")
-    return t, p
-
-
-def _as_list(y: Iterable[Any]) -> list[Any]:
-    """Python scalars from a list, numpy array or tensor (so 1 == np.int64(1) == tensor(1))."""
-    tolist = getattr(y, "tolist", None)
-    return list(tolist()) if callable(tolist) else [v.item() if hasattr(v, "item") else v for v in y]

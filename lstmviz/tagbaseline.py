@@ -12,23 +12,23 @@ Two baselines tag each word without looking at its neighbours:
 
 :func:`compare_taggers` scores any taggers' predictions on one split, on all words and separately on the words seen
 in the training split ("known": its lower-cased form occurs there, as the baselines look words up) and the rest
-("unseen"), and gives paired bootstrap intervals (:mod:`lstmviz.bootstrap`: test sentences resampled, 10,000
+("unseen"), and gives paired bootstrap intervals (:mod:`lstmviz.metrics`: test sentences resampled, 10,000
 times, seed 0, 95 % percentile) of a reference tagger minus each other one. Every score is a function of additive
 per-sentence counts, so the scores and the intervals come from the same numbers:
 
 * part-of-speech and entity-tag agreement: a confusion matrix per sentence (its words' rows summed);
 * part-of-speech macro-F1: from the same matrices, the mean F1 over the tags the gold labels of that subset hold
-  (as :func:`lstmviz.tagdata.tag_scores`, whose "all words" scores it reproduces exactly);
+  (as :func:`lstmviz.metrics.tag_scores`, whose "all words" scores it reproduces exactly);
 * entity macro-F1 over whole spans (exact boundaries and type): per sentence and entity type the counts of
   true-positive, false-positive and false-negative spans. A span, gold or predicted, is "unseen" when any of its
   words is, else "known"; a span's counts go to its own subset.
 
 :func:`evaluate_checkpoint` runs both baselines and a tagger checkpoint on the test split; :func:`main` is the
-command that writes the result beside the checkpoints (the silver labels are recomputed as at training time, by
+command that writes the result to ``results/`` (the silver labels are recomputed as at training time, by
 :func:`lstmviz.tagdata.prepare_tags`; one thread; the corpus text is never written)::
 
     python -m lstmviz.tagbaseline --slovnet /tmp/natasha_data --checkpoint checkpoints/tagger-lstm \\
-        --out checkpoints/tagger_eval
+        --out results/tagger_eval
 """
 
 from __future__ import annotations
@@ -42,9 +42,21 @@ from typing import Any
 
 import numpy as np
 
-from lstmviz.bootstrap import LEVEL, RESAMPLES, SEED, accuracy_from_confusion, confusion_counts, paired_bootstrap
-from lstmviz.tagdata import TagData, entity_spans, most_frequent_tags, tag_scores
-from lstmviz.tagger import NER_TAGS, POS_TAGS
+from lstmviz.metrics import (
+    LEVEL,
+    RESAMPLES,
+    SEED,
+    accuracy_from_confusion,
+    confusion_counts,
+    macro_f1_from_confusion,
+    paired_bootstrap,
+    span_f1_from_counts,
+    span_matches,
+    tag_scores,
+)
+from lstmviz.tagdata import TagData, most_frequent_tags
+from lstmviz.tagger import NER_TAGS, NER_VOCAB, POS_TAGS, POS_VOCAB
+from lstmviz.vocab import Vocab
 
 __all__ = [
     "SCHEMA",
@@ -71,6 +83,7 @@ METRICS = ("pos_agreement", "pos_macro_f1", "ner_agreement", "ner_span_macro_f1"
 BASELINES = ("most_frequent", "suffix")  # the context-free taggers, in the tables' order
 TAGGER = "tagger"  # the reference tagger's key in a comparison
 ENTITY_TYPES = tuple(dict.fromkeys(t[2:] for t in NER_TAGS if t != "O"))  # PER, LOC, ORG
+ENTITY_VOCAB = Vocab(ENTITY_TYPES, specials=False)  # type -> its tp/fp/fn columns' block in the span counts
 MAX_FILE_BYTES = 1_000_000  # the result file is ~20 kB; a larger one is refused unread
 # How the tables name the models and the columns (the README shows these tables; its test compares them).
 LABELS = {
@@ -174,13 +187,12 @@ def baseline_tags(train: Split, split: Split, name: str) -> tuple[list[list[str]
 
 
 # ----- per-sentence counts and the scores over their sums ---------------------------------------------------------
-def _word_counts(gold: Sequence, pred: Sequence, keep: Sequence, tags: Sequence[str]) -> np.ndarray:
+def _word_counts(gold: Sequence, pred: Sequence, keep: Sequence, tags: Vocab) -> np.ndarray:
     """``(sentences, k*k)``: each sentence's confusion counts over its words where ``keep`` is true."""
-    index = {t: i for i, t in enumerate(tags)}
     sent = np.array([i for i, s in enumerate(gold) for _ in s], dtype=np.int64)
     mask = np.array([k for s in keep for k in s], dtype=bool)
-    g = np.array([index[x] for s in gold for x in s], dtype=np.int64)
-    p = np.array([index[x] for s in pred for x in s], dtype=np.int64)
+    g = np.array(tags.encode([x for s in gold for x in s]), dtype=np.int64)
+    p = np.array(tags.encode([x for s in pred for x in s]), dtype=np.int64)
     out = np.zeros((len(gold), len(tags) ** 2))
     if mask.any():
         np.add.at(out, sent[mask], confusion_counts(g[mask], p[mask], len(tags)))
@@ -189,45 +201,26 @@ def _word_counts(gold: Sequence, pred: Sequence, keep: Sequence, tags: Sequence[
 
 def _span_counts(gold: Sequence, pred: Sequence, known: Sequence, subset: str) -> np.ndarray:
     """``(sentences, 3 * types)``: per sentence and entity type the tp, fp, fn whole spans of ``subset``."""
-    col = {t: i for i, t in enumerate(ENTITY_TYPES)}
     out = np.zeros((len(gold), 3 * len(ENTITY_TYPES)))
     for i, (g, p, k) in enumerate(zip(gold, pred, known)):
-        gs, ps = entity_spans(g), entity_spans(p)
 
         def kept(span: tuple[int, int, str], k: Sequence[bool] = k) -> bool:
             return subset == "all" or (subset == "known") == all(k[span[0] : span[1]])
 
-        for j, spans in enumerate((gs & ps, ps - gs, gs - ps)):  # tp, fp, fn
+        for j, spans in enumerate(span_matches(g, p)):  # tp, fp, fn
             for span in filter(kept, spans):
-                out[i, 3 * col[span[2]] + j] += 1
+                out[i, 3 * ENTITY_VOCAB.token_to_id(span[2]) + j] += 1
     return out
 
 
-def _macro_f1(classes: Sequence[int], k: int) -> Callable[[np.ndarray], np.ndarray]:
+def _macro_f1(classes: Sequence[int]) -> Callable[[np.ndarray], np.ndarray]:
     """Score: mean F1 over ``classes`` of summed k x k confusion counts ``(R, k*k)`` -> ``(R,)``."""
-    cls = np.asarray(classes, dtype=np.int64)
-
-    def score(counts: np.ndarray) -> np.ndarray:
-        c = np.atleast_2d(counts).reshape(-1, k, k)
-        tp = np.diagonal(c, axis1=1, axis2=2)[:, cls]
-        denom = (c.sum(axis=2) + c.sum(axis=1))[:, cls]  # 2TP + FP + FN
-        f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
-        return f1.mean(axis=1)
-
-    return score
+    return lambda counts: macro_f1_from_confusion(counts, classes)
 
 
 def _span_f1(types: Sequence[int]) -> Callable[[np.ndarray], np.ndarray]:
     """Score: mean span F1 over entity ``types`` of summed tp/fp/fn counts ``(R, 3 * types)`` -> ``(R,)``."""
-    idx = np.asarray(types, dtype=np.int64)
-
-    def score(counts: np.ndarray) -> np.ndarray:
-        c = np.atleast_2d(counts).reshape(-1, len(ENTITY_TYPES), 3)[:, idx]
-        denom = 2 * c[..., 0] + c[..., 1] + c[..., 2]
-        f1 = np.where(denom > 0, 2 * c[..., 0] / np.where(denom > 0, denom, 1), 0.0)
-        return f1.mean(axis=1)
-
-    return score
+    return lambda counts: span_f1_from_counts(counts, types)
 
 
 def _agreement(counts: np.ndarray) -> np.ndarray:
@@ -238,11 +231,11 @@ def _agreement(counts: np.ndarray) -> np.ndarray:
 def _metric_counts(split: Split, pos: Sequence, ner: Sequence, known: Sequence, subset: str) -> dict[str, np.ndarray]:
     keep = [[True] * len(k) if subset == "all" else [x == (subset == "known") for x in k] for k in known]
     gold_pos, gold_ner = [s[1] for s in split], [s[2] for s in split]
-    pos_c = _word_counts(gold_pos, pos, keep, POS_TAGS)
+    pos_c = _word_counts(gold_pos, pos, keep, POS_VOCAB)
     return {
         "pos_agreement": pos_c,
         "pos_macro_f1": pos_c,
-        "ner_agreement": _word_counts(gold_ner, ner, keep, NER_TAGS),
+        "ner_agreement": _word_counts(gold_ner, ner, keep, NER_VOCAB),
         "ner_span_macro_f1": _span_counts(gold_ner, ner, known, subset),
     }
 
@@ -257,7 +250,7 @@ def _scorers(gold_counts: Mapping[str, np.ndarray]) -> dict[str, Callable[[np.nd
     words = pos.sum() > 0
     return {
         "pos_agreement": _agreement if words else None,
-        "pos_macro_f1": _macro_f1(pos_present, k) if pos_present else None,
+        "pos_macro_f1": _macro_f1(pos_present) if pos_present else None,
         "ner_agreement": _agreement if words else None,
         "ner_span_macro_f1": _span_f1(types_present) if types_present else None,
     }
@@ -293,13 +286,13 @@ def compare_taggers(
         predictions: Tagger name -> ``(pos, ner)`` tags per sentence of ``split``.
         known_words: Lower-cased words of the training split.
         reference: The tagger whose gains are measured (default ``"tagger"``).
-        resamples, seed, level: Of the paired bootstrap over sentences (:mod:`lstmviz.bootstrap`).
+        resamples, seed, level: Of the paired bootstrap over sentences (:mod:`lstmviz.metrics`).
 
     Returns:
         ``{"subsets": {subset: {"words", "entities"}}, "scores": {name: {subset: {metric: score | None}}},
         "per_tag_f1": {name: {"pos" | "ner": {tag: {"f1", "support"}}}}, "gains": {name: {subset: {metric:
         {"diff", "lo", "hi", "beats"} | None}}}, "bootstrap": {...}}``; ``gains`` holds every tagger but the
-        reference; ``per_tag_f1`` is over all words (:func:`lstmviz.tagdata.tag_scores`).
+        reference; ``per_tag_f1`` is over all words (:func:`lstmviz.metrics.tag_scores`).
 
     Raises:
         ValueError: an empty split, a missing reference, predictions of other sentences, lengths or tags.
@@ -436,7 +429,7 @@ def readme_tables(result: Mapping[str, Any]) -> str:
     """The three markdown tables the README shows: all words; known and unseen words; the tagger's gains.
 
     Example:
-        >>> r = load_comparison("checkpoints/tagger_eval.json")  # doctest: +SKIP
+        >>> r = load_comparison("results/tagger_eval.json")  # doctest: +SKIP
         >>> readme_tables(r).splitlines()[2]  # doctest: +SKIP
         '| most frequent tag of the word | 0.860 | 0.857 | 0.961 | 0.505 |'
     """
@@ -469,7 +462,7 @@ def per_tag_table(result: Mapping[str, Any]) -> str:
     """Markdown table of the F1 of every tag (parts of speech, then entity types over whole spans), all words.
 
     Example:
-        >>> per_tag_table(load_comparison("checkpoints/tagger_eval.json")).splitlines()[0]  # doctest: +SKIP
+        >>> per_tag_table(load_comparison("results/tagger_eval.json")).splitlines()[0]  # doctest: +SKIP
         '| tags | tag | test count | most frequent tag of the word | ... | tagger-lstm |'
     """
     from lstmviz.experiments import markdown_table
@@ -489,7 +482,7 @@ def comparison_markdown(result: Mapping[str, Any]) -> str:
     """The result file's markdown: the tables of :func:`readme_tables` and how they were made.
 
     Example:
-        >>> comparison_markdown(load_comparison("checkpoints/tagger_eval.json"))[:9]  # doctest: +SKIP
+        >>> comparison_markdown(load_comparison("results/tagger_eval.json"))[:9]  # doctest: +SKIP
         '# Tagger '
     """
     b = result["bootstrap"]
@@ -511,8 +504,8 @@ def write_comparison(result: Mapping[str, Any], stem: str | os.PathLike) -> tupl
 
     Example:
         >>> result = evaluate_checkpoint(data, "checkpoints/tagger-lstm")  # doctest: +SKIP
-        >>> write_comparison(result, "checkpoints/tagger_eval")  # doctest: +SKIP
-        (PosixPath('checkpoints/tagger_eval.json'), PosixPath('checkpoints/tagger_eval.md'))
+        >>> write_comparison(result, "results/tagger_eval")  # doctest: +SKIP
+        (PosixPath('results/tagger_eval.json'), PosixPath('results/tagger_eval.md'))
     """
     import json
 
@@ -538,7 +531,7 @@ def load_comparison(path: str | os.PathLike) -> dict[str, Any]:
         ValueError: naming the file and the first field that is missing or of the wrong type.
 
     Example:
-        >>> load_comparison("checkpoints/tagger_eval.json")["checkpoint"]  # doctest: +SKIP
+        >>> load_comparison("results/tagger_eval.json")["checkpoint"]  # doctest: +SKIP
         'tagger-lstm'
     """
     from lstmviz.safeio import read_json
@@ -588,14 +581,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     Example::
 
-        python -m lstmviz.tagbaseline --slovnet /tmp/natasha_data --out checkpoints/tagger_eval
+        python -m lstmviz.tagbaseline --slovnet /tmp/natasha_data --out results/tagger_eval
     """
     p = argparse.ArgumentParser(prog="python -m lstmviz.tagbaseline", description=__doc__.split("\n\n")[0])
     p.add_argument("--slovnet", required=True, help="folder with the slovnet morph and NER tars (natasha 1.6.0)")
     p.add_argument("--navec", help="navec .tar (default: in the --slovnet folder)")
     p.add_argument("--data", default="../shared/data/opensentimentcorpus", help="the corpus CSV or its folder")
     p.add_argument("--checkpoint", default="checkpoints/tagger-lstm", help="the tagger checkpoint folder")
-    p.add_argument("--out", default="checkpoints/tagger_eval", help="writes OUT.json and OUT.md")
+    p.add_argument("--out", default="results/tagger_eval", help="writes OUT.json and OUT.md")
     p.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples (default 10,000)")
     args = p.parse_args(argv)
     if args.resamples < 1:

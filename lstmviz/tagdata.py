@@ -1,4 +1,4 @@
-"""Silver-labelled tagging data: the corpus sentences tagged by slovnet, vocabularies, splits, baseline and scores.
+"""Silver-labelled tagging data: the corpus sentences tagged by slovnet, vocabularies, splits and baseline.
 
 The labels are *silver*: a contextual tagger (the slovnet UD morphology and NER models over navec
 vectors, distributed in the ``natasha`` wheel on PyPI) tags the corpus sentences at training time.
@@ -11,7 +11,7 @@ needs neither. ``natasha`` itself is never imported (it imports ``pymorphy2``, w
 
 Sentences are split 80/10/10 with the same seeded shuffle as the character models
 (:func:`lstmviz.chardata.split_sentences`). The most-frequent-tag-per-word baseline shows how much a
-tagger gains from context.
+tagger gains from context; the scores are :func:`lstmviz.metrics.tag_scores`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from lstmviz.chardata import split_sentences
 from lstmviz.datasets import load_opensentiment
 from lstmviz.tagger import NER_TAGS, POS_TAGS, tokenize
+from lstmviz.vocab import Vocab
 
 __all__ = [
     "TRAIN_EXTRA",
@@ -40,15 +39,12 @@ __all__ = [
     "silver_label",
     "prepare_tags",
     "most_frequent_tags",
-    "tag_scores",
-    "entity_spans",
 ]
 
 TRAIN_EXTRA = "pip install -e .[train]"  # installs slovnet and navec (see pyproject.toml)
 MORPH_FILE = "slovnet_morph_news_v1.tar"
 NER_FILE = "slovnet_ner_news_v1.tar"
 NAVEC_FILE = "navec_news_v1_1B_250K_300d_100q.tar"
-SPECIALS = ("<pad>", "<unk>")
 
 
 class MissingExtraError(RuntimeError):
@@ -183,13 +179,12 @@ def prepare_tags(data: str | os.PathLike, files: SilverFiles, seed: int = 0, min
     texts = [str(t) for t in load_opensentiment(data)["text"]]
     labelled = silver_label(texts, files)
     parts = {k: [labelled[i] for i in idx] for k, idx in split_sentences(len(texts), seed).items()}
-    wc = Counter(w.lower() for s in parts["train"] for w in s[0])
-    cc = Counter(ch for s in parts["train"] for w in s[0] for ch in w)
-    words = list(SPECIALS) + sorted(w for w, k in wc.items() if k >= min_count)
-    chars = list(SPECIALS) + sorted(c for c, k in cc.items() if k >= min_count)
+    train = parts["train"]
+    words = Vocab.build(([w.lower() for w in s[0]] for s in train), min_freq=min_count, order="alphabetical")
+    chars = Vocab.build(([c for w in s[0] for c in w] for s in train), min_freq=min_count, order="alphabetical")
     return TagData(
-        words,
-        chars,
+        words.tokens,  # plain lists: the checkpoint's meta stores them as they are
+        chars.tokens,
         parts["train"],
         parts["val"],
         parts["test"],
@@ -226,70 +221,3 @@ def most_frequent_tags(train: Sequence[tuple[list[str], list[str]]], words: Sequ
     default = min(overall.items(), key=lambda kv: (-kv[1], kv[0]))[0]  # ties: alphabetical, so runs repeat
     best = {w: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for w, c in per_word.items()}
     return [best.get(w.lower(), default) for w in words]
-
-
-def entity_spans(tags: Sequence[str]) -> set[tuple[int, int, str]]:
-    """``(start, end, type)`` of the entities of a BIO sequence (an I- without its B- starts one).
-
-    Example:
-        >>> sorted(entity_spans(["B-PER", "I-PER", "O", "I-LOC"]))
-        [(0, 2, 'PER'), (3, 4, 'LOC')]
-    """
-    spans, start, kind = set(), None, None
-    for i, tag in enumerate([*tags, "O"]):
-        inside = tag[2:] if tag[:2] == "I-" else None
-        if start is not None and inside != kind:
-            spans.add((start, i, kind))
-            start = kind = None
-        if tag != "O" and start is None:
-            start, kind = i, tag[2:]
-    return spans
-
-
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": tp + fn}
-
-
-def tag_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], ner: bool = False) -> dict[str, Any]:
-    """Agreement (token accuracy), per-tag precision / recall / F1 and macro-F1 over the tags present.
-
-    For ``ner=True`` the per-type scores are over whole entities (exact spans, as in CoNLL), and
-    ``accuracy`` stays per token.
-
-    Example:
-        >>> s = tag_scores([["NOUN", "VERB"]], [["NOUN", "NOUN"]])
-        >>> s["accuracy"], round(s["per_tag"]["NOUN"]["f1"], 3)
-        (0.5, 0.667)
-    """
-    if len(gold) != len(pred) or any(len(g) != len(p) for g, p in zip(gold, pred)):
-        raise ValueError("gold and predicted tags must have the same sentences and lengths")
-    flat_g = [x for s in gold for x in s]
-    flat_p = [x for s in pred for x in s]
-    acc = float(np.mean([a == b for a, b in zip(flat_g, flat_p)])) if flat_g else 0.0
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # tp, fp, fn
-    if ner:
-        for g, p in zip(gold, pred):
-            gs, ps = entity_spans(g), entity_spans(p)
-            for s in gs & ps:
-                counts[s[2]][0] += 1
-            for s in ps - gs:
-                counts[s[2]][1] += 1
-            for s in gs - ps:
-                counts[s[2]][2] += 1
-    else:
-        for a, b in zip(flat_g, flat_p):
-            if a == b:
-                counts[a][0] += 1
-            else:
-                counts[b][1] += 1
-                counts[a][2] += 1
-    per_tag = {k: _prf(*v) for k, v in sorted(counts.items())}
-    present = [v["f1"] for v in per_tag.values() if v["support"] > 0]
-    return {
-        "accuracy": acc,
-        "macro_f1": float(np.mean(present)) if present else 0.0,
-        "per_tag": per_tag,
-        "tokens": len(flat_g),
-    }

@@ -31,15 +31,18 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from lstmviz.models import CELLS, config_from_dict, init_weights
+from lstmviz.kinds.base import KindConfig, SeededModule
+from lstmviz.metrics import entity_spans
+from lstmviz.models import CELLS
 from lstmviz.text import canonical, word_joiners
+from lstmviz.vocab import Vocab, as_vocab
 
 __all__ = [
     "POS_TAGS",
@@ -56,6 +59,8 @@ __all__ = [
     "MAX_WORD_CHARS",
     "to_bio",
     "bio_spans",
+    "POS_VOCAB",
+    "NER_VOCAB",
 ]
 
 # Universal Dependencies parts of speech (what the slovnet morphology model predicts), fixed order.
@@ -80,6 +85,8 @@ POS_TAGS = (
 )
 # BIO named-entity tags over the slovnet NER types.
 NER_TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
+POS_VOCAB = Vocab(POS_TAGS, specials=False)  # tag <-> id of the pos head (closed: an unknown tag is an error)
+NER_VOCAB = Vocab(NER_TAGS, specials=False)  # tag <-> id of the ner head
 HEADS = ("pos", "ner")  # the two outputs, by name
 MAX_WORD_CHARS = 24  # characters of a word the convolution sees (longer words are cut; Russian rarely needs more)
 _WORD: re.Pattern[str] | None = None  # built on first use (:func:`_word_pattern`)
@@ -117,7 +124,7 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
 
 
 @dataclass
-class TaggerConfig:
+class TaggerConfig(KindConfig):
     """Sizes of a :class:`Tagger`; stored verbatim in a checkpoint.
 
     Example:
@@ -169,17 +176,8 @@ class TaggerConfig:
         """Width of a word's representation: word embedding + character convolution."""
         return self.word_dim + self.char_channels
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TaggerConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        return config_from_dict(cls, d)
-
-
-class Tagger(nn.Module):
+class Tagger(SeededModule, nn.Module):
     """Word embedding + char Conv1d -> 2-layer bidirectional RNN -> POS and NER logits per word.
 
     Example:
@@ -188,13 +186,6 @@ class Tagger(nn.Module):
         >>> tuple(pos.shape), tuple(ner.shape)
         ((1, 2, 17), (1, 2, 7))
     """
-
-    @classmethod
-    def seeded(cls, config: TaggerConfig, seed: int) -> Tagger:
-        """A model initialised by :func:`lstmviz.models.init_weights` from ``seed`` (global RNG untouched)."""
-        with torch.random.fork_rng(devices=[]):
-            model = cls(config)
-        return init_weights(model, seed)
 
     def __init__(self, config: TaggerConfig) -> None:
         super().__init__()
@@ -251,37 +242,43 @@ class Tagger(nn.Module):
 
 
 def encode_sentences(
-    sentences: Sequence[Sequence[str]], word_index: dict[str, int], char_index: dict[str, int]
+    sentences: Sequence[Sequence[str]], words: Vocab | Sequence[str], chars: Vocab | Sequence[str]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Padded ids of many sentences: lower-cased words ``(B, T)``, their first characters ``(B, T, C)`` (id 0 =
     padding, unknown -> 1) and the lengths ``(B,)``.
 
+    Args:
+        sentences: The words of each sentence, as in the text (they are lower-cased here).
+        words, chars: The word and character vocabularies: a checkpoint's ``meta["words"]``/``meta["chars"]``
+            lists (index = id) or :class:`lstmviz.vocab.Vocab` objects (see :func:`indices`).
+
     Example:
-        >>> w, c, n = encode_sentences([["Да", "!"], ["да"]], {"да": 2}, {"Д": 2, "а": 3})
+        >>> w, c, n = encode_sentences([["Да", "!"], ["да"]], ["<pad>", "<unk>", "да"], ["<pad>", "<unk>", "Д", "а"])
         >>> w.tolist(), c[1].tolist(), n.tolist()
         ([[2, 1], [2, 0]], [[1, 3], [0, 0]], [2, 1])
     """
+    word_id, encode_chars = as_vocab(words).token_to_id, as_vocab(chars).encode
     B, T = len(sentences), max([len(s) for s in sentences] + [1])
     C = max([min(len(w), MAX_WORD_CHARS) for s in sentences for w in s] + [1])
-    words, chars = torch.zeros(B, T, dtype=torch.long), torch.zeros(B, T, C, dtype=torch.long)
+    word_ids, char_ids = torch.zeros(B, T, dtype=torch.long), torch.zeros(B, T, C, dtype=torch.long)
     for b, ws in enumerate(sentences):
         for i, w in enumerate(ws):
-            words[b, i] = word_index.get(w.lower(), 1)
-            chars[b, i, : min(len(w), C)] = torch.tensor([char_index.get(ch, 1) for ch in w[:C]])
-    return words, chars, torch.tensor([len(s) for s in sentences])
+            word_ids[b, i] = word_id(w.lower())
+            char_ids[b, i, : min(len(w), C)] = torch.tensor(encode_chars(iter(w[:C])))
+    return word_ids, char_ids, torch.tensor([len(s) for s in sentences])
 
 
 def encode_words(
-    words: Sequence[str], word_index: dict[str, int], char_index: dict[str, int]
+    words: Sequence[str], word_vocab: Vocab | Sequence[str], char_vocab: Vocab | Sequence[str]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Ids ``(1, T)`` of the lower-cased words and ``(1, T, C)`` of their first characters (unknown -> 1).
 
     Example:
-        >>> w, c = encode_words(["Да", "!"], {"да": 2}, {"Д": 2, "а": 3})
+        >>> w, c = encode_words(["Да", "!"], ["<pad>", "<unk>", "да"], ["<pad>", "<unk>", "Д", "а"])
         >>> w.tolist(), c.tolist()
         ([[2, 1]], [[[2, 3], [1, 0]]])
     """
-    w, c, _ = encode_sentences([words], word_index, char_index)
+    w, c, _ = encode_sentences([words], word_vocab, char_vocab)
     return w, c
 
 
@@ -300,9 +297,16 @@ class TagResult:
     char_ids: torch.Tensor  # (1, T, C)
 
 
-def indices(meta: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
-    """``(word -> id, character -> id)`` from a tagger checkpoint's meta."""
-    return {w: i for i, w in enumerate(meta["words"])}, {c: i for i, c in enumerate(meta["chars"])}
+def indices(meta: dict[str, Any]) -> tuple[Vocab, Vocab]:
+    """``(word vocabulary, character vocabulary)`` of a tagger checkpoint's meta (its ``words`` and ``chars`` lists,
+    index = id), built once for many :func:`encode_sentences` calls.
+
+    Example:
+        >>> words, chars = indices({"words": ["<pad>", "<unk>", "да"], "chars": ["<pad>", "<unk>", "д", "а"]})
+        >>> words.token_to_id("да"), chars.encode(iter("дар"))
+        (2, [2, 3, 1])
+    """
+    return Vocab(meta["words"]), Vocab(meta["chars"])
 
 
 @torch.no_grad()
@@ -339,7 +343,7 @@ def to_bio(tags: Sequence[str]) -> list[str]:
     """Named-entity tags as BIO labels for display (what students implement: ``B-`` on an entity's first word,
     ``I-`` on the rest, ``O`` outside). Bare entity types (``PER``; ``O`` or ``""`` outside) become BIO, a run of
     words of one type being one entity; BIO tags (what :class:`Tagger` predicts) stay, except an ``I-X`` that
-    continues no ``X``, which starts one (``B-X``, as conlleval and :func:`lstmviz.tagdata.entity_spans` read it).
+    continues no ``X``, which starts one (``B-X``, as conlleval and :func:`lstmviz.metrics.entity_spans` read it).
 
     Example:
         >>> to_bio(["PER", "PER", "O", "LOC", "ORG"])
@@ -369,10 +373,4 @@ def bio_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
         >>> bio_spans(["B-PER", "I-PER", "O", "B-LOC", "B-LOC"])
         [(0, 2, 'PER'), (3, 4, 'LOC'), (4, 5, 'LOC')]
     """
-    spans: list[tuple[int, int, str]] = []
-    for i, tag in enumerate(to_bio(tags)):
-        if tag.startswith("B-"):
-            spans.append((i, i + 1, tag[2:]))
-        elif tag.startswith("I-"):
-            spans[-1] = (spans[-1][0], i + 1, spans[-1][2])
-    return spans
+    return sorted(entity_spans(to_bio(tags)))  # spans never overlap: sorted by start is their order

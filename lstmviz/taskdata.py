@@ -397,13 +397,13 @@ def prepare_sentiment(
             f"split; it needs at least {MIN_SENTIMENT_ROWS}"
         )
     labels = [lab for lab in CORPUS_LABELS if lab in present] + sorted(present - set(CORPUS_LABELS))
-    label_id = {lab: i for i, lab in enumerate(labels)}
+    label_vocab = Vocab(labels, specials=False)  # label <-> class id, in the order of ``labels``
     if vocab is None:
         vocab = Vocab.build((pipeline.lemmas(t) for t in train_df["text"]), min_freq=min_freq, max_size=max_vocab)
 
     def split(part) -> SequenceData:
         ids, lengths = encode_texts(list(part["text"]), pipeline, vocab, MAX_TOKENS)
-        y = torch.tensor([label_id[lab] for lab in part["label"]], dtype=torch.long)
+        y = torch.tensor(label_vocab.encode(list(part["label"])), dtype=torch.long)
         return SequenceData(ids, lengths, y)
 
     return TaskData(

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 
 import torch
 
+from lstmviz.vocab import Vocab
+
 __all__ = [
     "ADDING_BASELINE_MSE",
     "CUE_NAMES",
@@ -162,16 +164,16 @@ def encode_cue_tokens(names: Iterable[str], n_classes: int = 4, vocab_size: int 
     if isinstance(names, str):
         raise TypeError("encode_cue_tokens expects a list of names; use text.split() for a string")
     vocab = cue_recall_vocab(n_classes, vocab_size)
-    stoi = {name: i for i, name in enumerate(vocab)}
+    ids = Vocab(vocab, specials=False)  # closed: "<pad>" is an ordinary name here, and there is no "<unk>"
     names = [str(n).strip().lower() for n in names]
-    unknown = [n for n in names if n not in stoi]
+    unknown = [n for n in names if n not in ids]
     if unknown:
         n_dist = vocab_size - n_classes - 2
         raise ValueError(
             f"unknown cue-recall token(s) {unknown}; allowed: cues {vocab[1 : n_classes + 1]}, "
             f"distractors w1..w{n_dist}, query {QUERY!r}, {PAD_NAME!r}"
         )
-    return [stoi[n] for n in names]
+    return ids.encode(names)
 
 
 def cue_recall(

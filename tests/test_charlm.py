@@ -9,11 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstmviz.chardata import bigram_bpc, prepare_chars, stream_bpc, unigram_bpc
+from lstmviz.chardata import prepare_chars
 from lstmviz.charlm import CharLM, CharLMConfig, encode_chars, generate
 from lstmviz.checkpoint import load_checkpoint
 from lstmviz.connectivity import connectivity
 from lstmviz.lmtrainer import LMTrainConfig, train_charlm
+from lstmviz.metrics import bigram_bpc, stream_bpc, unigram_bpc
 
 CHARS = ["<pad>", "<unk>"] + list(" абвгдеёжзийклмнопрстуфхцчшщъыьэюя.,!")
 

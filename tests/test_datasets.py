@@ -12,13 +12,12 @@ import torch
 from lstmviz.datasets import (
     CORPUS_FILENAME,
     DataError,
-    accuracy,
     load_csv,
     load_opensentiment,
-    macro_f1,
     majority_baseline,
     stratified_split,
 )
+from lstmviz.metrics import accuracy, macro_f1
 
 CORPUS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "opensentimentcorpus"
 

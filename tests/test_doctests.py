@@ -55,7 +55,7 @@ def _resolves(name: str) -> bool:
         try:
             obj = importlib.import_module(module)
         except ModuleNotFoundError as e:
-            if e.name != module:
+            if e.name != module and not module.startswith(f"{e.name}."):  # neither it nor a parent is missing
                 raise
             continue
         for part in parts[i:]:

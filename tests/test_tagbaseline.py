@@ -1,5 +1,5 @@
 """The tagger's baselines and comparison (issue 20, part 3): the suffix rule, known/unseen scores that reproduce
-``tag_scores``, paired bootstrap intervals from ``lstmviz.bootstrap``, the shipped result file against the shipped
+``tag_scores``, paired bootstrap intervals from ``lstmviz.metrics``, the shipped result file against the shipped
 checkpoint and the README, and the Word tagging view showing it in both languages."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstmviz.bootstrap import accuracy_from_confusion, confusion_counts, paired_bootstrap
+from lstmviz.metrics import accuracy_from_confusion, confusion_counts, paired_bootstrap, tag_scores
 from lstmviz.tagbaseline import (
     BASELINES,
     LABELS,
@@ -27,11 +27,11 @@ from lstmviz.tagbaseline import (
     suffix_tags,
     write_comparison,
 )
-from lstmviz.tagdata import most_frequent_tags, tag_scores
+from lstmviz.tagdata import most_frequent_tags
 from lstmviz.tagger import POS_TAGS
 
 REPO = Path(__file__).resolve().parents[1]
-RESULT = REPO / "checkpoints" / "tagger_eval.json"
+RESULT = REPO / "results" / "tagger_eval.json"
 SHIPPED = REPO / "checkpoints" / "tagger-lstm"
 CORPUS = REPO.parent / "shared" / "data" / "opensentimentcorpus"
 
@@ -185,7 +185,7 @@ def test_the_shipped_comparison_is_the_shipped_tagger_s_and_the_readme_shows_it(
         assert got["ner_span_macro_f1"] == pytest.approx(m["ner"]["macro_f1"], abs=1e-12)
     assert r["subsets"]["all"]["words"] == meta["dataset"]["words"]["test"]
     assert (r["bootstrap"]["resamples"], r["bootstrap"]["seed"], r["bootstrap"]["level"]) == (10_000, 0, 0.95)
-    assert (REPO / "checkpoints" / "tagger_eval.md").read_text(encoding="utf-8") == comparison_markdown(r)
+    assert (REPO / "results" / "tagger_eval.md").read_text(encoding="utf-8") == comparison_markdown(r)
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for table in readme_tables(r).split("\n\n"):  # each table verbatim, rows in order
         assert table.strip() in readme, table.splitlines()[0]
@@ -265,6 +265,7 @@ def test_the_word_tagging_view_shows_the_comparison_of_the_shipped_tagger(tmp_pa
     shutil.copytree(SHIPPED, root / SHIPPED.name)
     shutil.copy(RESULT, root / RESULT.name)
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
+    monkeypatch.setenv("LSTMVIZ_RESULTS", str(root))  # the comparison file copied beside the model
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.switch_page("views/tagger.py").run()
     if lang == "en":
@@ -299,6 +300,7 @@ def test_the_view_falls_back_to_the_checkpoint_s_scores_for_other_weights_and_na
     train_tagger(_data(), cfg, TagTrainConfig(epochs=1, batch_size=4), out=root / "tagger-lstm", log=None)
     shutil.copy(RESULT, root / RESULT.name)  # made from other weights: not shown for these
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
+    monkeypatch.setenv("LSTMVIZ_RESULTS", str(root))  # the comparison file copied beside the model
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.switch_page("views/tagger.py").run()
     assert not at.exception and not at.error

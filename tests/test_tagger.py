@@ -17,9 +17,11 @@ from reference import unrolled
 import lstmviz
 from lstmviz.checkpoint import CheckpointError, load_checkpoint
 from lstmviz.connectivity import connectivity, reach_shares
-from lstmviz.tagdata import MissingExtraError, TagData, entity_spans, most_frequent_tags, silver_label, tag_scores
+from lstmviz.metrics import entity_spans, tag_scores
+from lstmviz.tagdata import MissingExtraError, TagData, most_frequent_tags, silver_label
 from lstmviz.tagger import NER_TAGS, POS_TAGS, Tagger, TaggerConfig, encode_words, tag_text, tokenize
 from lstmviz.tagtrainer import TagTrainConfig, encode_batch, train_tagger
+from lstmviz.vocab import Vocab
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "checkpoints" / "tagger-lstm"
@@ -98,8 +100,10 @@ def test_entity_spans_scores_and_the_most_frequent_tag_baseline():
 
 def test_padding_and_packing_never_change_a_sentence_s_tags():
     model = _tiny()
-    wi = {w: i % 10 + 2 for i, w in enumerate({w.lower() for s in SENTENCES for w in s[0]})}
-    ci = {c: i % 7 + 2 for i, c in enumerate({c for s in SENTENCES for w in s[0] for c in w})}
+    # vocabularies that fit the tiny model (12 words, 9 characters): the rest are <unk>, as in a real text
+    wi = Vocab(["<pad>", "<unk>"] + sorted({w.lower() for s in SENTENCES for w in s[0]})[:10])
+    ci = Vocab(["<pad>", "<unk>"] + sorted({c for s in SENTENCES for w in s[0] for c in w})[:7])
+    assert int((encode_batch(SENTENCES, wi, ci)["chars"] == 1).sum()) > 0  # some characters are unknown
     b = encode_batch(SENTENCES, wi, ci)
     pos, ner = model(b["words"], b["chars"], b["lengths"])
     for row, s in enumerate(SENTENCES):
@@ -160,7 +164,7 @@ def test_a_missing_training_extra_names_the_install_command(monkeypatch, tmp_pat
         silver_label(["Мама мыла раму."], None)
     code = (
         "import sys; sys.modules['slovnet'] = None; from lstmviz.train import main; "
-        f"sys.exit(main(['--task', 'tagger', '--slovnet', {str(tmp_path)!r}, '--out', {str(tmp_path / 'o')!r}]))"
+        f"sys.exit(main(['tagger', '--slovnet', {str(tmp_path)!r}, '--out', {str(tmp_path / 'o')!r}]))"
     )
     # 300 s as for every CLI run in the suite: importing torch and the trainer took 25 s on a loaded 2-core machine
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)

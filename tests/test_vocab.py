@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmviz.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab
+from lstmviz.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab, as_vocab
 
 CORPUS = [["я", "не", "люблю", "дождь"], ["я", "люблю", "ёлка"], ["не", "я", "😀"], ["b", "a"]]
 
@@ -107,3 +107,66 @@ def test_from_json_errors_name_the_file(tmp_path: Path) -> None:
         Vocab.from_json(dup)
     with pytest.raises(FileNotFoundError):
         Vocab.from_json(tmp_path / "missing.json")
+
+
+# ----- one type for words, characters, tags and labels (issue 22) ------------------------------------------------
+def test_a_closed_vocabulary_has_no_specials_and_refuses_unknown_symbols() -> None:
+    tags = Vocab(["O", "B-PER", "I-PER"], specials=False)
+    assert not tags.specials and Vocab.build(CORPUS).specials
+    assert tags.encode(["I-PER", "O"]) == [2, 0] and tags.decode([1]) == ["B-PER"]
+    assert tags.token_to_id("B-PER") == 1 and "O" in tags and len(tags) == 3
+    with pytest.raises(ValueError, match=r"unknown symbol 'B-LOC'; allowed: \['O', 'B-PER', 'I-PER'\]"):
+        tags.encode(["O", "B-LOC"])
+    with pytest.raises(ValueError, match="unknown symbol 'X'"):
+        tags.token_to_id("X")
+    assert Vocab([PAD, "a"], specials=False).encode([PAD]) == [0]  # "<pad>" is an ordinary name when closed
+    assert repr(tags) == "Vocab(size=3, first=['O', 'B-PER', 'I-PER'], closed)"
+    assert tags != Vocab(["O", "B-PER", "I-PER"], specials=False, counts=[1, 1, 1])
+    with pytest.raises(ValueError, match="at least one symbol"):
+        Vocab([], specials=False)
+    with pytest.raises(ValueError, match="duplicate"):
+        Vocab(["O", "O"], specials=False)
+    with pytest.raises(TypeError, match="specials must be True or False"):
+        Vocab(["O"], specials=0)  # type: ignore[arg-type]
+
+
+def test_a_closed_vocabulary_round_trips_and_an_open_one_keeps_its_format() -> None:
+    tags = Vocab(["NOUN", "VERB"], specials=False)
+    assert Vocab.from_dict(json.loads(json.dumps(tags.to_dict()))) == tags
+    assert "specials" not in Vocab.build(CORPUS).to_dict()  # what checkpoints have always stored
+    with pytest.raises(ValueError, match="'specials' must be true or false"):
+        Vocab.from_dict({"tokens": ["a"], "specials": "no"})
+    with pytest.raises(ValueError, match="must start with"):
+        Vocab.from_dict({"tokens": ["a"], "specials": True})
+
+
+def test_alphabetical_order_keeps_the_most_frequent() -> None:
+    seqs = [["b", "b", "b", "c", "c", "a"]]
+    assert Vocab.build(seqs, order="alphabetical").tokens == [PAD, UNK, "a", "b", "c"]
+    assert Vocab.build(seqs, order="alphabetical", min_freq=2).tokens == [PAD, UNK, "b", "c"]
+    assert Vocab.build(seqs, order="alphabetical", max_size=3).tokens == [PAD, UNK, "b"]
+    assert Vocab.build(seqs, order="alphabetical").counts == [0, 0, 1, 3, 2]
+    with pytest.raises(ValueError, match="order 'random' is not known; allowed: frequency, alphabetical"):
+        Vocab.build(seqs, order="random")
+
+
+def test_as_vocab_takes_a_vocabulary_or_a_stored_list() -> None:
+    v = Vocab.build(CORPUS)
+    assert as_vocab(v) is v
+    assert as_vocab(v.tokens) == Vocab(v.tokens) and as_vocab(["x"], specials=False).encode(["x"]) == [0]
+    for bad in ({PAD: 0, UNK: 1}, "<pad><unk>"):
+        with pytest.raises(TypeError, match="a Vocab or a list of symbols"):
+            as_vocab(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("folder", "key"),
+    [("charlm-lstm", "chars"), ("charlm-gru", "chars"), ("tagger-lstm", "words"), ("tagger-lstm", "chars")],
+)
+def test_the_shipped_vocabularies_keep_their_ids(folder: str, key: str) -> None:
+    """A checkpoint stores its vocabulary as a plain list; as a Vocab, every symbol's id is its position."""
+    meta = json.loads((Path(__file__).resolve().parents[1] / "checkpoints" / folder / "meta.json").read_text("utf-8"))
+    symbols = meta[key]
+    v = Vocab(symbols)
+    assert v.encode(symbols) == list(range(len(symbols))) and v.tokens == symbols
+    assert v.encode(["\x00never seen"]) == [UNK_ID]

@@ -58,16 +58,27 @@ __all__ = [
     "open_recording",
     "check_batch_size",
     "check_recordable",
-    "RECORDABLE_KINDS",
+    "recordable_kinds",
 ]
 
 SCHEMA = SCHEMA_ID  # "lstmviz.corpus/1", checked by lstmviz.corpus.manifest
 MANIFEST = "manifest.json"
 DTYPES = ("float16", "float32")
 FLOAT16_MAX = 65504.0  # largest finite float16: a state beyond it would be stored as inf
-# meta "model_kind"s the recorder reads: text classifiers with a recurrent layer (sentiment, cue recall). A bag of
-# words has no states; a character LM or a tagger reads characters or words, not a sentence into one class.
-RECORDABLE_KINDS = ("recurrent",)
+
+
+def recordable_kinds() -> list[str]:
+    """The registered model kinds the corpus recorder reads: those whose :meth:`lstmviz.kinds.Kind.views` include
+    ``"corpus"`` (text classifiers with a recurrent layer). A bag of words has no states; a character LM or a tagger
+    reads characters or words, not a sentence into one class.
+
+    Example:
+        >>> recordable_kinds()
+        ['recurrent']
+    """
+    from lstmviz.kinds import KINDS
+
+    return [n for n in KINDS if "corpus" in KINDS[n].views(KINDS[n].config({}))]
 
 
 class RecordingMismatch(ValueError):
@@ -391,7 +402,7 @@ def prepare_output(out: str | os.PathLike, manifest: dict[str, Any]) -> Path:
 
 def check_recordable(checkpoint: str | os.PathLike) -> None:
     """Refuses a checkpoint whose ``meta.json`` names a model kind the recorder cannot record (see
-    :data:`RECORDABLE_KINDS`), from the meta alone, before any model or text is loaded.
+    :func:`recordable_kinds`), from the meta alone, before any model or text is loaded.
 
     Raises:
         CheckpointError: one line naming the folder, its kind and the kinds allowed (a folder without a
@@ -407,11 +418,19 @@ def check_recordable(checkpoint: str | os.PathLike) -> None:
     meta_path = Path(checkpoint) / META_FILE
     if not meta_path.is_file():
         return
-    kind = read_meta(meta_path).get("model_kind", "recurrent")  # checkpoints before the registry are recurrent
-    if kind not in RECORDABLE_KINDS:
+    from lstmviz.kinds import KINDS
+
+    meta = read_meta(meta_path)
+    kind = meta.get("model_kind", "recurrent")  # checkpoints before the registry are recurrent
+    try:
+        views = KINDS[kind].views(KINDS[kind].config(meta.get("config")))
+    except (KeyError, TypeError, ValueError):
+        views = frozenset()  # an unknown kind or a bad config: refused here, named by the loader otherwise
+    if "corpus" not in views:
+        allowed = ", ".join(recordable_kinds())
         raise CheckpointError(
             f"{checkpoint}: model_kind={str(kind)[:80]!r} cannot be recorded by the corpus recorder; "
-            f"allowed: {', '.join(RECORDABLE_KINDS)} (a sentiment or cue-recall classifier)"
+            f"allowed: {allowed} (a sentiment or cue-recall classifier)"
         )
 
 
