@@ -190,3 +190,21 @@ def test_the_gates_view_renders_a_runtime_kind(pool_kind, tmp_path, monkeypatch)
     z = heatmaps[0]["data"][0]["z"]
     rows = len(z) if isinstance(z, list) else int(str(z["shape"]).split(",")[0])
     assert rows == model.config.hidden_size
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("sentiment-lstm", "Я не люблю дождь!"), ("charlm-gru", "Мама мыла раму"), ("tagger-lstm", "Мама мыла раму.")],
+)
+def test_each_shipped_kind_encodes_a_text_with_its_spans_and_predicts_distributions(name, text):
+    model, meta = load_checkpoint(Path(__file__).resolve().parents[1] / "checkpoints" / name)
+    kind = kind_of(model)
+    enc = kind.encode(model, meta, text)
+    assert [text[s:e] for s, e in enc.spans] == enc.tokens
+    out = kind.predict(model, enc)
+    for probs in out.values():
+        want = (len(meta["labels"]),) if kind.output == "classify" else (len(enc.tokens), probs.shape[1])
+        assert probs.shape == want
+        assert abs(probs.sum(-1) - 1).max() < 1e-5
+    if kind.output == "classify":  # the same numbers as the predictor the views use
+        torch.testing.assert_close(torch.as_tensor(out["probs"]), kind.predictor(model, meta).predict_proba(text))

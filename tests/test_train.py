@@ -18,7 +18,7 @@ from lstmviz.pipeline import Predictor
 from lstmviz.profiles import make_probe
 from lstmviz.taskdata import SequenceData, prepare_online, prepare_sentiment
 from lstmviz.train import EXIT_DIVERGED, main
-from lstmviz.trainer import TrainConfig, TrainingDiverged, fit, format_epoch_line
+from lstmviz.trainer import ClassifierTask, TrainConfig, TrainingDiverged, fit, format_epoch_line
 
 LINE = re.compile(
     r"^epoch \d+/\d+: train loss \d+\.\d{4} acc \d\.\d{3} \| "
@@ -31,6 +31,11 @@ def _cfg(**kw) -> TrainConfig:
     base = dict(epochs=2, batch_size=32, patience=0, probe_size=16, updates_per_epoch=3)
     base.update(kw)
     return TrainConfig(**base)
+
+
+def _fit(model, data, cfg: TrainConfig, **kw):
+    """The classifier's run of the one training loop."""
+    return fit(model, ClassifierTask(data.train, data.val, cfg), cfg, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +128,7 @@ def test_resume_continues_history_exactly(cue, tmp_path):
     for pa, pb in zip(ma.parameters(), mb.parameters()):
         torch.testing.assert_close(pa, pb, atol=1e-6, rtol=0)
     # the CLI does the same; a run already at its epoch limit trains nothing more
-    assert main(["--resume", "--out", str(tmp_path / "b"), "--epochs", "4", "--quiet"]) == 0
+    assert main(["resume", "--out", str(tmp_path / "b"), "--epochs", "4", "--quiet"]) == 0
     assert len(load_checkpoint(tmp_path / "b")[1]["history"]) == 4
 
 
@@ -157,6 +162,7 @@ def test_cli_exit_code_3_on_divergence(tmp_path, monkeypatch, capsys):
     _nan_after(monkeypatch, calls_ok=0)
     rc = main(
         [
+            "recurrent",
             "--task",
             "cue_recall",
             "--lag",
@@ -191,7 +197,7 @@ def test_early_stopping_on_val_f1(cue, monkeypatch):
     model = RecurrentClassifier.seeded(
         ModelConfig(cell="rnn", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 0
     )
-    result = fit(model, cue.train, cue.val, _cfg(epochs=10, patience=2), log=None)
+    result = _fit(model, cue, _cfg(epochs=10, patience=2), log=None)
     assert len(result.history) == 3 and result.stop_reason == "early_stopping" and result.best_epoch == 1
 
 
@@ -221,7 +227,7 @@ def test_solved_stops_at_the_first_evaluation_reaching_stop_at(cue, monkeypatch)
     model = RecurrentClassifier.seeded(
         ModelConfig(cell="gru", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 0
     )
-    result = fit(model, cue.train, cue.val, _cfg(epochs=10, stop_at=0.95), log=None, on_epoch=seen.append)
+    result = _fit(model, cue, _cfg(epochs=10, stop_at=0.95), log=None, on_epoch=seen.append)
     assert result.stop_reason == "solved" and result.solved_at == 6 and len(result.history) == 2
     assert [h["val_acc"] for h in seen] == [0.5, 0.97]
 
@@ -230,7 +236,7 @@ def test_callbacks_stop_a_run(cue):
     model = RecurrentClassifier.seeded(
         ModelConfig(cell="lstm", vocab_size=20, embed_dim=4, hidden_size=4, num_classes=4), 1
     )
-    result = fit(model, cue.train, cue.val, _cfg(epochs=10), log=None, on_epoch=lambda h: h["epoch"] == 2)
+    result = _fit(model, cue, _cfg(epochs=10), log=None, on_epoch=lambda h: h["epoch"] == 2)
     assert result.stop_reason == "callback" and len(result.history) == 2
     calls = {"n": 0}
 
@@ -238,7 +244,7 @@ def test_callbacks_stop_a_run(cue):
         calls["n"] += 1
         return calls["n"] > 4  # 3 updates per epoch: stops inside epoch 2, which is not recorded
 
-    result = fit(model, cue.train, cue.val, _cfg(epochs=10), log=None, should_stop=should_stop)
+    result = _fit(model, cue, _cfg(epochs=10), log=None, should_stop=should_stop)
     assert result.stop_reason == "stopped" and len(result.history) == 1
 
 

@@ -16,6 +16,7 @@ from lstmviz.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
+    "recurrent",
     "--task",
     "cue_recall",
     "--lag",
@@ -71,7 +72,7 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     model, meta = load_checkpoint(out)  # the previous checkpoint stays loadable
     done = len(meta["history"])
     assert done >= 2
-    resumed = _cli("--resume", "--out", str(out), "--epochs", str(done + 2), "--quiet", "--threads", "1")
+    resumed = _cli("resume", "--out", str(out), "--epochs", str(done + 2), "--quiet", "--threads", "1")
     log, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, log
     _, meta2 = load_checkpoint(out)
@@ -88,7 +89,7 @@ def test_diverging_rnn_stops_with_a_clear_message_and_keeps_last_good(tmp_path):
     # continue with an absurd learning rate, decoupled weight decay and no clipping: the weights overflow
     # (Adam alone moves each weight by about lr a step, which float32 holds for a while)
     proc = _cli(
-        "--resume",
+        "resume",
         "--out",
         str(out),
         "--epochs",

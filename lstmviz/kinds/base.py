@@ -50,6 +50,7 @@ from torch import nn
 
 __all__ = [
     "OUTPUTS",
+    "TextInput",
     "VIEWS",
     "Kind",
     "KindConfig",
@@ -149,6 +150,15 @@ class Recurrent:
     directions: int  # 1, or 2 when bidirectional
 
 
+@dataclass(frozen=True)
+class TextInput:
+    """One text as a kind's model reads it (:meth:`Kind.encode`): a batch of one, tokens with their spans."""
+
+    inputs: tuple[torch.Tensor, ...]  # positional arguments of the model's forward, batch of one
+    tokens: list[str]  # the tokens as typed: text[start:end] of each span
+    spans: list[tuple[int, int]]  # each token's (start, end) in the text
+
+
 def rnn_shapes(cell: str, first: int, H: int, layers: int, D: int, prefix: str = "rnn") -> dict[str, tuple[int, ...]]:
     """Tensors of an ``nn.RNN/GRU/LSTM`` named ``prefix`` with ``first`` inputs, ``H`` units, ``D`` directions.
 
@@ -226,9 +236,7 @@ class Kind:
         cell = getattr(config, "cell", None)
         if cell not in _GATES or not hasattr(config, "hidden_size"):
             return None
-        return Recurrent(
-            cell, config.hidden_size, getattr(config, "num_layers", 1), getattr(config, "directions", 1)
-        )
+        return Recurrent(cell, config.hidden_size, getattr(config, "num_layers", 1), getattr(config, "directions", 1))
 
     def check_meta(self, meta_path: str | os.PathLike, meta: Mapping[str, Any], config: Any) -> None:
         """Refuses a ``meta.json`` that disagrees with ``config`` (ValueError naming the field). Default: every
@@ -253,6 +261,23 @@ class Kind:
     def views(self, config: Any) -> frozenset[str]:
         """The dashboard views (:data:`VIEWS`) that can open a model of ``config``. None by default."""
         return frozenset()
+
+    def encode(self, model: nn.Module, meta: dict[str, Any], text: str) -> TextInput:
+        """``text`` as the model reads it: its forward's inputs (a batch of one) and the tokens with their spans."""
+        raise ValueError(f"model kind {self.name!r} does not say how it reads a text")
+
+    def predict(self, model: nn.Module, encoded: TextInput) -> dict[str, Any]:
+        """What the model outputs for an encoded text, as probabilities (numpy), by name: ``probs`` ``(C,)`` of a
+        classifier, ``next`` ``(T, V)`` of a language model, ``pos``/``ner`` ``(T, tags)`` of a tagger. Default:
+        the softmax of the forward's output over its last axis, under ``no_grad``, as ``probs``."""
+        with torch.no_grad():
+            out = model(*encoded.inputs)
+        return {"probs": torch.softmax(out[0].float(), -1).numpy()}
+
+    def train_job(self) -> Any:
+        """Its subcommand of ``python -m lstmviz.train`` (a :class:`lstmviz.cli.common.Job`: flags, checks, run), or
+        None when lstmviz does not train this kind (a kind registered from a user's code trains in their loop)."""
+        return None
 
     def predictor(self, model: nn.Module, meta: dict[str, Any]) -> Any:
         """What the text views read a text through (tokens with spans, ids, labels): only text classifiers."""

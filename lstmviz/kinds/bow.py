@@ -35,6 +35,14 @@ class BowKind(ClassifierKind):
         """Nothing recurrent to record."""
         return None
 
+    def train_job(self) -> Any:
+        """``python -m lstmviz.train bow``: :mod:`lstmviz.cli.classifier`."""
+        from lstmviz.cli import classifier as cli
+        from lstmviz.cli.common import Job
+
+        help = "kind: the bag-of-words baseline on sentiment or cue_recall"
+        return Job(self.name, help, cli.add_bow_arguments, cli.check_bow, cli.run_bow)
+
     def views(self, config: Any) -> frozenset[str]:
         """Only its training curves: it has no gates, states or gradients through time."""
         return frozenset({"training"})

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from lstmviz.charlm import CharLM, CharLMConfig, encode_chars, generate, initial_model
-from lstmviz.kinds.base import Kind, one_module_frames, rnn_shapes
+from lstmviz.kinds.base import Kind, TextInput, one_module_frames, rnn_shapes
 
 __all__ = ["KIND", "CharLMKind", "cells", "connectivity_on", "generation", "saturation", "held_out_text", "unit_values"]
 
@@ -52,6 +52,28 @@ class CharLMKind(Kind):
         """The Generation view (typed prefix, continuation, gates, connectivity, interpretable cells)."""
         return frozenset({"generate"})
 
+    def train_job(self) -> Any:
+        """``python -m lstmviz.train charlm``: :mod:`lstmviz.cli.charlm`."""
+        from lstmviz.cli import charlm as cli
+        from lstmviz.cli.common import Job
+
+        help = "kind: character-level language model on the corpus text"
+        return Job(self.name, help, cli.add_charlm_arguments, cli.check_charlm, cli.run_charlm)
+
+    def encode(self, model: nn.Module, meta: dict[str, Any], text: str) -> TextInput:
+        """One id per character ``(1, T)`` (unknown characters -> ``<unk>``); every character is a token.
+
+        Example:
+            >>> KIND.encode(None, {"chars": ["<pad>", "<unk>", "a"]}, "ab").inputs[0].tolist()
+            [[2, 1]]
+        """
+        return TextInput((_ids(text, meta),), list(text), [(i, i + 1) for i in range(len(text))])
+
+    def predict(self, model: nn.Module, encoded: TextInput) -> dict[str, Any]:
+        """``next``: the next-character distribution after every character ``(T, V)``."""
+        with torch.no_grad():
+            return {"next": torch.softmax(model(*encoded.inputs)[0], -1).numpy()}
+
 
 KIND = CharLMKind()
 
@@ -61,7 +83,13 @@ def _ids(text: str, meta: Mapping[str, Any]) -> torch.Tensor:
 
 
 def generation(
-    model: nn.Module, meta: Mapping[str, Any], prefix: str, length: int, temperature: float, top_k: int | None, seed: int
+    model: nn.Module,
+    meta: Mapping[str, Any],
+    prefix: str,
+    length: int,
+    temperature: float,
+    top_k: int | None,
+    seed: int,
 ) -> dict[str, Any]:
     """The continuation of ``prefix``, the recording of prefix + continuation and the top-5 next characters.
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from lstmviz.kinds.base import Kind, rnn_shapes
+from lstmviz.kinds.base import Kind, TextInput, rnn_shapes
 from lstmviz.models import ModelConfig, RecurrentClassifier
 
 __all__ = ["KIND", "ClassifierKind"]
@@ -71,11 +71,41 @@ class ClassifierKind(Kind):
         """Every text view for a classifier of text; a regressor of real-valued steps reads no text."""
         return _TEXT_VIEWS if getattr(config, "head", "classify") == "classify" else frozenset({"training"})
 
+    def train_job(self) -> Any:
+        """``python -m lstmviz.train recurrent`` (alias ``classifier``): :mod:`lstmviz.cli.classifier`."""
+        from lstmviz.cli import classifier as cli
+        from lstmviz.cli.common import Job
+
+        return Job(
+            self.name,
+            "kind: recurrent classifier (rnn/gru/lstm) on sentiment, cue_recall or adding",
+            cli.add_recurrent_arguments,
+            cli.check_recurrent,
+            cli.run_recurrent,
+            aliases=("classifier",),
+        )
+
     def predictor(self, model: nn.Module, meta: dict[str, Any]) -> Any:
         """A :class:`lstmviz.pipeline.Predictor` (ValueError for a regressor: it takes no text)."""
         from lstmviz.pipeline import Predictor
 
         return Predictor(model, meta)
+
+    def encode(self, model: nn.Module, meta: dict[str, Any], text: str) -> TextInput:
+        """Ids ``(1, T)`` and lengths ``(1,)`` through the checkpoint's own pipeline and vocabulary (as trained).
+
+        Example:
+            >>> from lstmviz.models import ModelConfig, RecurrentClassifier
+            >>> from lstmviz.text import TextPipeline
+            >>> from lstmviz.vocab import Vocab
+            >>> v = Vocab.build([["дождь"]])
+            >>> m = RecurrentClassifier(ModelConfig(vocab_size=len(v)))
+            >>> enc = KIND.encode(m, {"vocab": v.to_dict(), "pipeline": TextPipeline().to_dict()}, "Дождь идёт")
+            >>> enc.tokens, enc.spans, enc.inputs[0].tolist()
+            (['Дождь', 'идёт'], [(0, 5), (6, 10)], [[2, 1]])
+        """
+        enc = self.predictor(model, meta).encode(text)
+        return TextInput((enc.ids, enc.lengths), [t.text for t in enc.tokens], [(t.start, t.end) for t in enc.tokens])
 
 
 def _vocab_size(meta_path: str | os.PathLike, vocab: Any) -> int | None:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from lstmviz.checkpoint import CheckpointError, shown
-from lstmviz.kinds.base import Kind, one_module_frames, rnn_shapes
+from lstmviz.kinds.base import Kind, TextInput, one_module_frames, rnn_shapes
 from lstmviz.tagger import NER_TAGS, POS_TAGS, Tagger, TaggerConfig
 
 __all__ = ["KIND", "TAGGER_SCORES", "TAGGER_TAG_SCORES", "TaggerKind", "analysis", "check_scores"]
@@ -64,6 +64,35 @@ class TaggerKind(Kind):
     def views(self, config: Any) -> frozenset[str]:
         """The Word tagging view."""
         return frozenset({"tagger"})
+
+    def train_job(self) -> Any:
+        """``python -m lstmviz.train tagger``: :mod:`lstmviz.cli.tagger`."""
+        from lstmviz.cli import tagger as cli
+        from lstmviz.cli.common import Job
+
+        help = "kind: char-CNN + BiLSTM part-of-speech and entity tagger on silver labels"
+        return Job(self.name, help, cli.add_tagger_arguments, cli.check_tagger, cli.run_tagger)
+
+    def encode(self, model: nn.Module, meta: dict[str, Any], text: str) -> TextInput:
+        """Word ids ``(1, T)`` and character ids ``(1, T, C)`` of the words and punctuation marks of ``text``.
+
+        Example:
+            >>> meta = {"words": ["<pad>", "<unk>", "мама"], "chars": ["<pad>", "<unk>", "м", "а"]}
+            >>> enc = KIND.encode(None, meta, "Мама мыла")
+            >>> enc.tokens, enc.inputs[0].tolist()
+            (['Мама', 'мыла'], [[2, 1]])
+        """
+        from lstmviz.tagger import encode_words, indices, tokenize
+
+        toks = tokenize(text)
+        words, chars = encode_words([w for w, _, _ in toks], *indices(meta))
+        return TextInput((words, chars), [text[s:e] for _, s, e in toks], [(s, e) for _, s, e in toks])
+
+    def predict(self, model: nn.Module, encoded: TextInput) -> dict[str, Any]:
+        """``pos`` ``(T, 17)`` and ``ner`` ``(T, 7)``: each word's tag distributions."""
+        with torch.no_grad():
+            pos, ner = model(*encoded.inputs)
+        return {"pos": torch.softmax(pos[0], -1).numpy(), "ner": torch.softmax(ner[0], -1).numpy()}
 
 
 KIND = TaggerKind()
