@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+
+from lstmviz.charlm import encode_chars
+from lstmviz.checkpoint import load_checkpoint
+from lstmviz.connectivity import connectivity
+from lstmviz.tagger import encode_words, indices
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from lstmviz.charlm import encode_chars  # noqa: E402
-from lstmviz.checkpoint import load_checkpoint  # noqa: E402
-from lstmviz.connectivity import connectivity  # noqa: E402
-from lstmviz.tagger import encode_words, indices  # noqa: E402
 
 TEXT = (
     "Мне очень понравился этот фильм, но конец был слабым, а музыка — лучше всего, что я слышал в кино за год. "

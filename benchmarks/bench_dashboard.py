@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from lstmviz import plots, sentence
+from lstmviz.gradcompare import compare_gradients
+from lstmviz.pipeline import Predictor
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-import torch  # noqa: E402
-
-from lstmviz import plots, sentence  # noqa: E402
-from lstmviz.gradcompare import compare_gradients  # noqa: E402
-from lstmviz.pipeline import Predictor  # noqa: E402
 
 BUDGET_MS = 150.0
 SENTENCE = (
@@ -70,7 +68,7 @@ def main() -> None:
     root = Path(args.root)
     source = str(root)
     if not all((root / f"sentiment-{c}" / "meta.json").is_file() for c in ("rnn", "gru", "lstm")):
-        from fixtures.tiny_checkpoints import make_tiny_checkpoints
+        from lstmviz.testing import make_tiny_checkpoints
 
         root = make_tiny_checkpoints(tempfile.mkdtemp(prefix="lstmviz-bench-"))
         source = f"{root} (tiny random checkpoints: {args.root} lacks sentiment-{{rnn,gru,lstm}})"

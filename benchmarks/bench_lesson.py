@@ -26,12 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from dashboard import e2e
+from lstmviz.lessons import load_lesson
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-import e2e  # noqa: E402
-
-from lstmviz.lessons import load_lesson  # noqa: E402
 
 STEP_TARGET_S = 3.0
 LESSON = REPO / "dashboard" / "lessons" / "intro45.toml"

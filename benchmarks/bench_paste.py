@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+from streamlit.testing.v1 import AppTest
 
-from streamlit.testing.v1 import AppTest  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TIME_BUDGET_S = 1.0
 PAYLOAD_BUDGET = 2**20  # tests/test_hardening.py asserts the same budget
@@ -65,7 +63,7 @@ def main() -> None:
     if not (root / args.model / "meta.json").is_file():
         import tempfile
 
-        from fixtures.tiny_checkpoints import make_tiny_checkpoints
+        from lstmviz.testing import make_tiny_checkpoints
 
         root = make_tiny_checkpoints(tempfile.mkdtemp(prefix="lstmviz-bench-"))
         print(f"{args.root} lacks {args.model}: using tiny random checkpoints in {root}")

@@ -17,17 +17,13 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO)]
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch.nn.utils.rnn import pack_padded_sequence  # noqa: E402
-
-from lstmviz.models import ModelConfig, RecurrentClassifier  # noqa: E402
-from lstmviz.tasks import cue_recall  # noqa: E402
+from lstmviz.models import ModelConfig, RecurrentClassifier
+from lstmviz.tasks import cue_recall
 
 
 def _packed_forward(model: RecurrentClassifier, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

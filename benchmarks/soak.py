@@ -49,11 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [p for p in (str(REPO), str(REPO / "tests")) if p not in sys.path]
+import numpy as np
 
-import e2e  # noqa: E402
-import numpy as np  # noqa: E402
+from dashboard import e2e
 
 WORDS = (  # Russian review vocabulary; sentences are drawn from it, seeded per session and round
     "фильм сюжет актёр игра финал конец начало музыка режиссёр сцена герой история вечер сервис еда "

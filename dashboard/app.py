@@ -4,23 +4,21 @@ Sets the page config, draws the shared sidebar (language RU/EN, checkpoint picke
 export format) and routes with ``st.navigation`` to the pages in ``dashboard/views/``
 (not an auto-discovered ``pages/`` folder). The checkpoint root is ``$LSTMVIZ_CHECKPOINTS``
 (default ``<repo>/checkpoints``).
+
+``streamlit run`` puts only this file's folder on the import path: the ``dashboard`` and ``lstmviz`` packages come from
+the installed project (``pip install -e .``, see the README).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parents[1]
-if str(_REPO) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
-    sys.path.insert(0, str(_REPO))
+import streamlit as st
+import torch
 
-import streamlit as st  # noqa: E402
-import torch  # noqa: E402
-
-from dashboard import lesson_panel, state, urlstate  # noqa: E402
-from dashboard.components import default_checkpoint, md_escape, presentation_style, run_view  # noqa: E402
-from dashboard.i18n import LANGUAGES, t  # noqa: E402
+from dashboard import lesson_panel, state, urlstate
+from dashboard.components import default_checkpoint, md_escape, presentation_style, run_view
+from dashboard.i18n import LANGUAGES, t
 
 # Material icons ship with Streamlit's frontend (emoji need a system emoji font). The favicon stays the
 # emoji page_icon of set_page_config: an inline SVG, so the page makes no request off the machine.

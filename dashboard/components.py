@@ -228,7 +228,7 @@ def classify_infos(task: str | None = None) -> list[state.CheckpointInfo]:
     return [
         i
         for i in state.checkpoint_infos(state.checkpoint_root())
-        if i.error is None and i.kind == "recurrent" and i.head == "classify" and (task is None or i.task == task)
+        if i.error is None and "gates" in i.views and (task is None or i.task == task)
     ]
 
 
@@ -376,7 +376,7 @@ def default_checkpoint(infos: Sequence[state.CheckpointInfo]) -> str:
     """
     if not infos:
         raise ValueError("default_checkpoint needs at least one checkpoint")
-    ok = [i for i in infos if not i.error and i.kind == "recurrent"]
+    ok = [i for i in infos if not i.error and "gates" in i.views]
     rank = {name: k for k, name in enumerate(DEFAULT_MODELS)}
     # sorted() is stable: unnamed sentiment models keep the root's order after the preferred ones
     sentiment = sorted((i for i in ok if i.task == "sentiment"), key=lambda i: rank.get(i.name.split("/")[-1], 99))
@@ -589,7 +589,7 @@ def classroom_button() -> None:
     cue = [
         i
         for i in state.checkpoint_infos(state.checkpoint_root())
-        if i.task == "cue_recall" and not i.error and i.kind == "recurrent"
+        if i.task == "cue_recall" and not i.error and "gates" in i.views
     ]
     if len(cue) < 2:
         return

@@ -1,4 +1,4 @@
-"""End-to-end helpers for the browser tests and the soak benchmark: server, browser, page probes.
+"""End-to-end helpers for the browser tests and the browser benchmarks: server, browser, page probes.
 
 The dashboard runs as a real ``streamlit run`` server on a free loopback port; a headless
 Debian chromium (``/usr/bin/chromium``, never a downloaded one) drives it through the
@@ -53,8 +53,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-APP = REPO / "dashboard" / "app.py"
+APP = Path(__file__).resolve().with_name("app.py")  # the router this package runs
+REPO = APP.parents[1]  # the server's working directory: the clone (or the site-packages of an installed copy)
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = (  # mandated flags: headless, no sandbox (root in CI), no background traffic
     "--headless",
@@ -380,11 +380,8 @@ def checkpoint_root(tmp: str | os.PathLike, prefer_shipped: bool = True) -> Path
 
 
 def tiny_checkpoints(tmp: str | os.PathLike) -> Path:
-    """Tiny random sentiment checkpoints (tests/fixtures/tiny_checkpoints.py) under ``tmp``."""
-    tests = str(Path(__file__).resolve().parent)
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
-    from fixtures.tiny_checkpoints import make_tiny_checkpoints
+    """Tiny random sentiment checkpoints (:func:`lstmviz.testing.make_tiny_checkpoints`) under ``tmp``."""
+    from lstmviz.testing import make_tiny_checkpoints
 
     root = Path(tmp) / "ckpts"
     if root.exists():

@@ -96,7 +96,7 @@ RU: dict[str, str] = {
     "feature.digit": "цифра",
     "gen.title": "Символьная модель продолжает текст",
     "gen.intro": "Символьная модель читает текст по символам и предсказывает следующий. Введите начало: модель допишет 80 символов (одно и то же зерно — один и тот же текст). Ниже — гейты и состояния выбранного слоя на каждом символе, пять самых вероятных следующих символов и связность ‖∂потеря_t/∂x_s‖ всех символьных моделей на одном тексте.",
-    "gen.none": "Символьных моделей нет: обучите их командой `python -m lstmviz.train --task charlm` (см. `README.md`).",
+    "gen.none": "Символьных моделей нет: обучите их командой `python -m lstmviz.train charlm` (см. `README.md`).",
     "gen.model": "Модель",
     "gen.about": "Модель {name}: {model}.",
     "gen.prefix": "Начало текста",
@@ -190,7 +190,7 @@ RU: dict[str, str] = {
     "ner.ORG": "организация",
     "tag.title": "Теггер: свёртка по буквам и рекуррентная сеть",
     "tag.intro": "Каждое слово — это его вектор и свёртка по его буквам; рекуррентная сеть (её устройство — под выбором модели) читает предложение и ставит каждому слову часть речи и метку именованной сущности (человек, место, организация; «начало» — первое слово сущности, «продолжение» — следующие). Учили на «серебряной» разметке: её дал контекстный теггер `slovnet` на предложениях корпуса.",
-    "tag.none": "Теггера нет: обучите его командой `python -m lstmviz.train --task tagger` (см. `README.md`).",
+    "tag.none": "Теггера нет: обучите его командой `python -m lstmviz.train tagger` (см. `README.md`).",
     "tag.model": "Теггер",
     "tag.about": "Теггер {name}: {model}.",
     "tag.text": "Предложение",
@@ -594,7 +594,7 @@ RU: dict[str, str] = {
     "lab.intro": "Вспомнить подсказку (cue recall): первый токен — страна, затем «лаг» отвлекающих токенов, в конце «?»; нужно назвать "
     "язык страны (шанс 1/4). Задача сложения: длинная последовательность чисел, два помечены, нужно выдать их сумму "
     "(предсказание среднего даёт MSE 1/6). Обучение идёт на свежих примерах каждый шаг — запомнить выборку нельзя.",
-    "lab.no_sweep": "Файл с результатами не найден: {path}. Команды для всех файлов — в checkpoints/RETRAIN.md.",
+    "lab.no_sweep": "Файл с результатами не найден: {path}. Команды для всех файлов — в results/README.md.",
     "lab.sweep_title": "Доля успешных запусков от лага: смещение ворот {bias}, {seeds} {seeds:сид|сида|сидов} на точку",
     "lab.sweep_caption": "Успех — точность ≥ {thr} на отложенной выборке за {budget} {budget:шаг|шага|шагов} (смещение "
     "ворот {bias}, {hidden} {hidden:нейрон|нейрона|нейронов}). Литература ожидает, что доля успехов RNN падает к 0 к "
@@ -868,7 +868,7 @@ EN: dict[str, str] = {
     "feature.digit": "digit",
     "gen.title": "A character model continues your text",
     "gen.intro": "A character model reads text character by character and predicts the next one. Type a beginning: the model adds 80 characters (the same seed gives the same text). Below: the gates and states of the chosen layer at every character, the five most likely next characters, and the connectivity ‖∂loss_t/∂x_s‖ of every character model on one text.",
-    "gen.none": "No character models: train them with `python -m lstmviz.train --task charlm` (see `README.md`).",
+    "gen.none": "No character models: train them with `python -m lstmviz.train charlm` (see `README.md`).",
     "gen.model": "Model",
     "gen.about": "Model {name}: {model}.",
     "gen.prefix": "Beginning of the text",
@@ -964,7 +964,7 @@ EN: dict[str, str] = {
     "ner.ORG": "organisation",
     "tag.title": "Tagger: a convolution over letters and a recurrent network",
     "tag.intro": "Each word is its vector plus a convolution (Conv1d) over its letters; a recurrent network (described below the model picker) reads the sentence and gives each word a part of speech (UD) and a named-entity tag (BIO: PER person, LOC place, ORG organisation). Trained on silver labels: the contextual slovnet tagger labelled the corpus sentences.",
-    "tag.none": "No tagger: train one with `python -m lstmviz.train --task tagger` (see `README.md`).",
+    "tag.none": "No tagger: train one with `python -m lstmviz.train tagger` (see `README.md`).",
     "tag.model": "Tagger",
     "tag.about": "Tagger {name}: {model}.",
     "tag.text": "Sentence",
@@ -1362,7 +1362,7 @@ EN: dict[str, str] = {
     "must name the country's language (chance 1/4). Adding problem: a long sequence of numbers, two of them marked; "
     "output their sum (predicting the mean gives MSE 1/6). Training draws fresh examples every update: there is "
     "nothing to memorise.",
-    "lab.no_sweep": "Results file not found: {path}. The commands that write every file are in checkpoints/RETRAIN.md.",
+    "lab.no_sweep": "Results file not found: {path}. The commands that write every file are in results/README.md.",
     "lab.sweep_title": "Share of successful runs vs lag: gate bias {bias}, {seeds} {seeds:seed|seeds} per point",
     "lab.sweep_caption": "Success = held-out accuracy ≥ {thr} within {budget} {budget:update|updates} (gate bias "
     "{bias}, {hidden} {hidden:unit|units}). The literature expects the RNN's success rate to fall towards 0 by lag "

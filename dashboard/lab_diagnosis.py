@@ -1,6 +1,6 @@
 """Long-range lab: why the LSTM fails at lag 200 with gate bias 4, and which recipes fix it (shipped result files).
 
-The state each gated cell reaches at initialisation (``checkpoints/accumulator.json``) beside the measured recipes
+The state each gated cell reaches at initialisation (``results/accumulator.json``) beside the measured recipes
 at lag 200 (the variant rows of the bias-4 lag sweep, with their gradient clipping). Caching lives in ``state``.
 """
 
@@ -47,7 +47,7 @@ def recipe_name(overrides: Any) -> str:
 
 def accumulator_chart() -> None:
     """The state at initialisation against the lag, per recipe, from the shipped study file."""
-    path = state.checkpoint_root() / state.ACCUMULATOR_FILE
+    path = state.results_root() / state.ACCUMULATOR_FILE
     if not path.is_file():
         st.info(t("lab.no_sweep", path=ui.md_escape(str(path))))
         return

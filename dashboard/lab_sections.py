@@ -34,7 +34,7 @@ COLS = (
 
 def _sweep(kind: str):
     """(settings, summary, runs) of one result file, or None after telling the user why not."""
-    path = state.checkpoint_root() / state.SWEEP_FILES[kind]
+    path = state.results_root() / state.SWEEP_FILES[kind]
     if not path.is_file():
         st.info(t("lab.no_sweep", path=ui.md_escape(str(path))))
         return None
@@ -115,7 +115,7 @@ def one_sweep(kind: str) -> None:
 
 def measured(preset: str) -> pd.DataFrame | None:
     """Measured runs of a preset from ``lab_presets.json`` (None for custom settings or no file)."""
-    path = state.checkpoint_root() / state.LAB_PRESETS_FILE
+    path = state.results_root() / state.LAB_PRESETS_FILE
     if preset == "custom" or not path.is_file():
         return None
     try:

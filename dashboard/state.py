@@ -23,25 +23,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from dashboard.i18n import LANG
 from dashboard.jobs import JobManager
 from lstmviz import diagnostics, sentence, whatifs
 from lstmviz.budget import DEFAULT_BUDGET, Work, WorkBudgetError, work_of
-from lstmviz.checkpoint import META_FILE, MODEL_KINDS, WEIGHTS_FILE, CheckpointError, list_checkpoints
+from lstmviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError, list_checkpoints
 from lstmviz.checkpoint import read_meta as read_checkpoint_meta
+from lstmviz.kinds import charlm as charlm_kind
+from lstmviz.kinds import get_kind
+from lstmviz.kinds import tagger as tagger_kind
 from lstmviz.names import GRAD_QUANTITIES, QUANTITIES
 from lstmviz.pipeline import MAX_TOKENS, Predictor
+from lstmviz.pipeline import load_predictor as kind_predictor
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKPOINTS_ENV = "LSTMVIZ_CHECKPOINTS"  # env var: checkpoint root (default <repo>/checkpoints)
 CORPUS_ENV = "LSTMVIZ_CORPUS"  # env var: corpus dir or CSV (default <repo>/../shared/data/opensentimentcorpus)
-# Result files beside the checkpoints (written by python -m lstmviz.train --lag-sweep / --bias-sweep
-# and benchmarks/lab_presets.py).
+RESULTS_ENV = "LSTMVIZ_RESULTS"  # env var: folder of the result files below (default <repo>/results)
+# Result files, apart from the model folders (written by python -m lstmviz.train sweep lag / sweep bias
+# and benchmarks/lab_presets.py; every command is in results/README.md).
 SWEEP_FILES = {
     "lag": "sweep_cue_recall_lag.json",
     "lag_b4": "sweep_cue_recall_lag_b4.json",
@@ -261,6 +264,17 @@ def checkpoint_root() -> Path:
     return Path(os.environ.get(CHECKPOINTS_ENV) or REPO / "checkpoints")
 
 
+def results_root() -> Path:
+    """The folder of the sweeps, studies and evaluations (:data:`SWEEP_FILES`, ...): ``$LSTMVIZ_RESULTS`` or
+    ``<repo>/results``.
+
+    Example:
+        >>> results_root() / SWEEP_FILES["lag"]  # doctest: +SKIP
+        PosixPath('/home/me/lstmviz/results/sweep_cue_recall_lag.json')
+    """
+    return Path(os.environ.get(RESULTS_ENV) or REPO / "results")
+
+
 def corpus_path() -> Path:
     """The sentiment corpus: ``$LSTMVIZ_CORPUS`` or ``<repo>/../shared/data/opensentimentcorpus``."""
     return Path(os.environ.get(CORPUS_ENV) or REPO.parent / "shared" / "data" / "opensentimentcorpus")
@@ -318,8 +332,8 @@ class CheckpointInfo:
         cell: ``"rnn"`` | ``"gru"`` | ``"lstm"`` | ``"?"``.
         head: ``"classify"`` | ``"regress"`` | ``"?"``.
         error: Why the metadata could not be read (names the file), else None.
-        kind: The model kind (``"recurrent"``, or ``"bow"`` for the bag-of-words baseline, which has
-            nothing to record and appears only in the Training view).
+        kind: The model kind's registry name (:data:`lstmviz.kinds.KINDS`: ``"recurrent"``, ``"bow"``, ...).
+        views: The views that can open it (:meth:`lstmviz.kinds.Kind.views`), empty when unreadable.
     """
 
     path: str
@@ -329,11 +343,12 @@ class CheckpointInfo:
     head: str
     error: str | None = None
     kind: str = "recurrent"
+    views: frozenset[str] = frozenset()
 
     @property
     def recordable(self) -> bool:
-        """True for a readable recurrent model (what the Gates and Gradients views can open)."""
-        return self.error is not None or self.kind == "recurrent"
+        """True for a text classifier the Gates view opens, or an unreadable checkpoint (its error is shown)."""
+        return self.error is not None or "gates" in self.views
 
 
 @st.cache_resource(show_spinner=False, max_entries=4096)
@@ -371,14 +386,19 @@ def _info(path: str, name: str, file_stamp: tuple[float, int]) -> CheckpointInfo
     meta, error = _meta_or_error(path, file_stamp)
     if error is not None:
         return CheckpointInfo(path, name, "?", "?", "?", error)
-    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    try:  # the name only ever selects a registered kind; the config is validated, nothing is built
+        kind = get_kind(meta.get("model_kind", "recurrent"))
+        config = kind.config(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        return CheckpointInfo(path, name, "?", "?", "?", f"{Path(path) / META_FILE}: {e}")
     return CheckpointInfo(
         path,
         name,
-        str(meta.get("task", "sentiment")),
-        str(meta.get("cell", cfg.get("cell", "?"))),
-        str(cfg.get("head", "classify")),
-        kind=str(meta.get("model_kind", "recurrent")),
+        kind.task(meta),
+        str(getattr(config, "cell", "?")),
+        str(getattr(config, "head", kind.output)),
+        kind=kind.name,
+        views=kind.views(config),
     )
 
 
@@ -402,7 +422,7 @@ def checkpoint_infos(root: str | Path) -> list[CheckpointInfo]:
 def _predictor_or_error(path: str, file_stamp: tuple[float, int]) -> tuple[Predictor | None, str | None]:
     """A checkpoint's predictor, loaded once per (directory, stamp), or why it cannot be (cached too)."""
     try:
-        return Predictor.from_checkpoint(path), None
+        return kind_predictor(path), None
     except (CheckpointError, ValueError, OSError) as e:
         return None, str(e)
 
@@ -439,14 +459,15 @@ def view_plan(path: str, file_stamp: tuple[float, int], view: str) -> list[Work]
         ValueError: ``view`` is not in :data:`VIEWS`.
     """
     meta = read_meta(path, file_stamp)
-    kind = meta.get("model_kind", "recurrent")
     try:
-        config = MODEL_KINDS[kind][0].from_dict(meta["config"])
+        kind = get_kind(meta.get("model_kind", "recurrent"))
+        config = kind.config(meta["config"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{Path(path) / META_FILE}: invalid model config: {e}") from e
-    if kind == "bow":
+    size = kind.recurrent(config)
+    if size is None:
         return []  # nothing recurrent to record
-    H, L, D, cell = config.hidden_size, config.num_layers, config.directions, config.cell
+    H, L, D, cell = size.hidden_size, size.num_layers, size.directions, size.cell
     Q = len(QUANTITIES[cell])
     if view == "generate":
         T = GEN_PREFIX_CHARS + GEN_LENGTH
@@ -643,63 +664,26 @@ def load_model(path: str, file_stamp: tuple[float, int]) -> tuple[Any, dict[str,
     return load_checkpoint(path)
 
 
-def _frames(rec: Any) -> dict[tuple[int, str, str], pd.DataFrame]:
-    """``(layer, direction, quantity) -> frame (step, unit, value)`` of a one-sequence recording, via ``to_frame``.
-
-    The key has no module: a recording of two recurrent modules is refused rather than merged.
-    """
-    frame = rec.to_frame()
-    modules = list(dict.fromkeys(frame["module"]))
-    if len(modules) > 1:
-        raise ValueError(f"this view draws one recurrent module; the model has {len(modules)}: {modules}")
-    groups = frame.groupby(["layer", "direction", "quantity"], sort=False)
-    return {key: part[["step", "unit", "value"]].reset_index(drop=True) for key, part in groups}
-
-
 @st.cache_data(show_spinner=False, max_entries=GEN_CACHE_ENTRIES)
 def lm_generate(
     path: str, file_stamp: tuple[float, int], prefix: str, length: int, temperature: float, top_k: int, seed: int
 ) -> dict[str, Any]:
     """The continuation of ``prefix``, the recording of prefix + continuation (tidy frames per layer and
     quantity) and the top-5 next characters after every character."""
-    import lstmviz
-    from lstmviz.charlm import encode_chars, generate
-
     check_view(path, file_stamp, "generate", only="generation")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
-    chars = meta["chars"]
-    cont = generate(model, chars, prefix, length=length, temperature=temperature, top_k=top_k, seed=seed)
-    ids = encode_chars(prefix + cont, chars).unsqueeze(0)  # (1, T)
-    with torch.no_grad(), lstmviz.record(model) as rec:
-        logits = model(ids)  # (1, T, V)
-    probs = torch.softmax(logits[0], -1)  # (T, V)
-    top = torch.topk(probs, 5, dim=-1)
-    top5 = [
-        {"step": t, "rank": r + 1, "char": chars[int(top.indices[t, r])], "p": float(top.values[t, r])}
-        for t in range(probs.shape[0])
-        for r in range(5)
-    ]
-    return {
-        "continuation": cont,
-        "frames": _frames(rec),
-        "top5": top5,
-        "cell": model.config.cell,
-        "num_layers": model.config.num_layers,
-    }
+    return charlm_kind.generation(model, meta, prefix, length, temperature, top_k, seed)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def lm_connectivity(models: tuple[tuple[str, tuple[float, int]], ...], text: str) -> dict[str, Any]:
     """``name -> (T, T)`` connectivity of every character model on the same text; ``models`` holds
     ``(path, stamp)`` pairs, so a checkpoint rewritten under the same name is a new key."""
-    from lstmviz.charlm import encode_chars
-    from lstmviz.connectivity import connectivity
-
     out = {}
     for path, file_stamp in models:
         check_view(path, file_stamp, "connectivity")  # before the model is loaded
         model, meta = load_model(path, file_stamp)
-        out[Path(path).name] = connectivity(model, encode_chars(text, meta["chars"])).numpy()
+        out[Path(path).name] = charlm_kind.connectivity_on(model, meta, text)
     return out
 
 
@@ -708,16 +692,11 @@ def _cells_on(
     path: str, file_stamp: tuple[float, int], text: str | None, corpus: str, corpus_stamp: tuple[float, int]
 ) -> tuple[pd.DataFrame, str]:
     """:func:`lm_cells` on ``text``, or (``text`` None) on the test split of the corpus file ``corpus``."""
-    from lstmviz.cellfinder import find_cells
-
     check_view(path, file_stamp, "generate", only="cell finder")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
     if text is None:  # the corpus test split, the same split the model was scored on
-        from lstmviz.chardata import prepare_chars
-
-        data = prepare_chars(corpus, seed=int(meta.get("dataset", {}).get("split_seed", 0)))
-        text = "".join(data.chars[i] if i > 1 else "?" for i in data.test[:CELL_TEXT_CHARS].tolist())
-    return find_cells(model, meta["chars"], text, name=Path(path).name), text
+        text = charlm_kind.held_out_text(meta, corpus, CELL_TEXT_CHARS)
+    return charlm_kind.cells(model, meta, text, Path(path).name), text
 
 
 def lm_cells(path: str, file_stamp: tuple[float, int], fallback_text: str) -> tuple[pd.DataFrame, str]:
@@ -732,37 +711,18 @@ def lm_saturation(path: str, file_stamp: tuple[float, int], text: str, trained: 
     """Gate saturation per unit of the trained model and of its exact initialisation on the same ``text``
     (series named ``trained`` and ``initial``); no ``initial`` rows when the checkpoint does not record its
     initialisation (see :func:`lstmviz.charlm.initial_model`)."""
-    import lstmviz
-    from lstmviz.charlm import encode_chars, initial_model
-    from lstmviz.diagnostics import saturation_stats
-    from lstmviz.models import UnknownInitialisation
-
     check_view(path, file_stamp, "generate", only="gate saturation")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
-    ids = encode_chars(text, meta["chars"]).unsqueeze(0)  # (1, T)
-    runs = [(model, trained)]
-    try:
-        runs.append((initial_model(model.config, meta), initial))
-    except UnknownInitialisation:  # nothing stands in for it: a seed-0 model would pass for this one's start
-        pass
-    frames = []
-    for m, series in runs:
-        with torch.no_grad(), lstmviz.record(m) as rec:
-            m(ids)
-        frames.append(saturation_stats(rec, series=series))
-    return pd.concat(frames, ignore_index=True)
+    return charlm_kind.saturation(model, meta, text, trained, initial)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def lm_unit_values(path: str, file_stamp: tuple[float, int], text: str, layer: int, unit: int) -> list[float]:
     """One unit's memory (LSTM: cell state, else hidden state) at every character of ``text``, read as the cell
     finder reads it: sentence by sentence, each from a zero state (:func:`lstmviz.cellfinder.sentence_states`)."""
-    from lstmviz.cellfinder import sentence_states
-
     check_view(path, file_stamp, "generate", only="unit colouring")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
-    quantity = "cell" if model.config.cell == "lstm" else "hidden"
-    return sentence_states(model, meta["chars"], text, quantity)[layer][:, unit].tolist()
+    return charlm_kind.unit_values(model, meta, text, layer, unit)
 
 
 # ----- tagger ---------------------------------------------------------------------------------------
@@ -770,45 +730,14 @@ def lm_unit_values(path: str, file_stamp: tuple[float, int], text: str, layer: i
 def tag(path: str, file_stamp: tuple[float, int], text: str) -> dict[str, Any]:
     """The tagger on ``text``: a table of words and tags, tidy frames per (layer, direction, quantity), and the
     connectivity matrix of each head with its left / self / right shares."""
-    import lstmviz
-    from lstmviz.connectivity import connectivity, reach_shares
-    from lstmviz.tagger import HEADS, tag_text
-
     check_view(path, file_stamp, "tagger")  # before the model is loaded
     model, meta = load_model(path, file_stamp)
-    r = tag_text(model, meta, text, max_words=MAX_TAGGED_WORDS)
-    if not r.words:
-        return {"words": []}
-    with torch.no_grad(), lstmviz.record(model) as rec:
-        model(r.word_ids, r.char_ids)
-    conn = {h: connectivity(model, (r.word_ids, r.char_ids), head=h).numpy() for h in HEADS}
-    table = pd.DataFrame(
-        {
-            "word": r.words,
-            "pos": r.pos,
-            "p_pos": np.round(r.pos_p, 3),
-            "ner": r.ner,
-            "p_ner": np.round(r.ner_p, 3),
-            "known": r.known,
-        }
-    )
-    return {
-        "words": r.words,
-        "spans": r.spans,  # each word's (start, end) in the text: the Tagger view highlights its entities there
-        "known": r.known,
-        "table": table,
-        "frames": _frames(rec),
-        "connectivity": conn,
-        "shares": {h: reach_shares(m) for h, m in conn.items()},
-        "cell": model.config.cell,
-        "num_layers": model.config.num_layers,
-        "test_metrics": meta.get("test_metrics", {}),
-    }
+    return tagger_kind.analysis(model, meta, text, MAX_TAGGED_WORDS)
 
 
 def tagger_eval_file() -> Path:
-    """The tagger's comparison with its baselines (``python -m lstmviz.tagbaseline``), beside the checkpoints."""
-    return checkpoint_root() / TAGGER_EVAL_FILE
+    """The tagger's comparison with its baselines (``python -m lstmviz.tagbaseline``), in the results folder."""
+    return results_root() / TAGGER_EVAL_FILE
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

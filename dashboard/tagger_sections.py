@@ -1,6 +1,6 @@
 """Word tagging view, the scores: the tagger against its context-free baselines on held-out sentences.
 
-With a comparison file made from the selected checkpoint's weights (``checkpoints/tagger_eval.json``, written by
+With a comparison file made from the selected checkpoint's weights (``results/tagger_eval.json``, written by
 ``python -m lstmviz.tagbaseline``) it shows every model on all, known and unseen words and the tagger's gains over
 each baseline with their paired bootstrap intervals; without one, the checkpoint's own test scores (the tagger and
 the most-frequent-tag baseline). F1 per tag in an expander either way; a score without examples (a tag absent from

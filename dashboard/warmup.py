@@ -153,7 +153,7 @@ def step_tasks(step: Any, paths: dict[str, str]) -> list[Task]:
 
         def connectivity() -> None:
             lms = [
-                i.path for i in state.checkpoint_infos(state.checkpoint_root()) if i.kind == "charlm" and not i.error
+                i.path for i in state.checkpoint_infos(state.checkpoint_root()) if "generate" in i.views and not i.error
             ]
             run = state.lm_generate(path, state.stamp(path), prefix, state.GEN_LENGTH, *args)
             shown = (prefix + run["continuation"])[: state.GEN_CONNECTIVITY_CHARS]
@@ -176,7 +176,7 @@ def _lab_files() -> None:
     """Reads the Long-range lab's result files (sweeps, the accumulator study, the presets' measurements)."""
     from dashboard import state
 
-    root = state.checkpoint_root()
+    root = state.results_root()
     for name in state.SWEEP_FILES.values():
         if (root / name).is_file():
             state.sweep(str(root / name), state.stamp(root / name))

@@ -260,7 +260,7 @@ def study_markdown(data: Mapping[str, Any]) -> str:
     """The study as the README's markdown table (one row per recipe and lag).
 
     Example:
-        >>> print(study_markdown(read_study("checkpoints/accumulator.json")))  # doctest: +SKIP
+        >>> print(study_markdown(read_study("results/accumulator.json")))  # doctest: +SKIP
     """
     from lstmviz.experiments import markdown_table
 
@@ -300,7 +300,7 @@ def read_study(path: str | os.PathLike) -> dict[str, Any]:
     """Reads a file written by :func:`main`; a ValueError names the file and what is wrong.
 
     Example:
-        >>> read_study("checkpoints/accumulator.json")["schema"]  # doctest: +SKIP
+        >>> read_study("results/accumulator.json")["schema"]  # doctest: +SKIP
         'lstmviz.accumulator/1'
     """
     from lstmviz.safeio import read_json
@@ -322,11 +322,11 @@ def read_study(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m lstmviz.accumulator --out checkpoints/accumulator``: writes the study's JSON and markdown."""
+    """``python -m lstmviz.accumulator --out results/accumulator``: writes the study's JSON and markdown."""
     from lstmviz.experiments import write_result
 
     ap = argparse.ArgumentParser(prog="python -m lstmviz.accumulator", description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="checkpoints/accumulator", help="path stem of the .json and .md")
+    ap.add_argument("--out", default="results/accumulator", help="path stem of the .json and .md")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -15,7 +15,7 @@ characters of all sentences.
 
 :func:`slice_study` repeats the finder on disjoint held-out slices (:func:`held_out_slices`) and reports, per
 feature, whether the best unit on one slice is the best on the other and how far its r moves;
-``python -m lstmviz.cellfinder`` writes it for the shipped models to ``checkpoints/cellfinder.json`` and ``.md``
+``python -m lstmviz.cellfinder`` writes it for the shipped models to ``results/cellfinder.json`` and ``.md``
 (the README's table, :func:`study_table`).
 """
 
@@ -609,7 +609,7 @@ def study_markdown(study: dict[str, Any]) -> str:
 
 COMMAND = (
     "python -m lstmviz.cellfinder --data ../shared/data/opensentimentcorpus --checkpoints checkpoints "
-    "--out checkpoints/cellfinder"
+    "--out results/cellfinder"
 )
 
 
@@ -621,7 +621,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", required=True, help="the corpus CSV or its folder (never copied into the output)")
     p.add_argument("--checkpoints", default="checkpoints", help="folder holding charlm-rnn, charlm-gru, charlm-lstm")
-    p.add_argument("--out", default="checkpoints/cellfinder", help="output path without suffix")
+    p.add_argument("--out", default="results/cellfinder", help="output path without suffix")
     p.add_argument("--chars", type=int, default=SLICE_CHARS, help="characters per slice (default 20,000)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     return p
@@ -671,7 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Writes ``OUT.json`` and ``OUT.md`` (:func:`run_study`, :func:`study_markdown`); exit code 0.
 
     Example:
-        >>> main(["--data", "../shared/data/opensentimentcorpus", "--out", "checkpoints/cellfinder"])  # doctest: +SKIP
+        >>> main(["--data", "../shared/data/opensentimentcorpus", "--out", "results/cellfinder"])  # doctest: +SKIP
         0
     """
     from lstmviz.experiments import write_text_atomic

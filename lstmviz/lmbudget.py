@@ -9,7 +9,7 @@ screenshots and the lessons use the shipped models); their numbers and histories
 
 Example::
 
-    python -m lstmviz.lmbudget --shipped checkpoints --longer /tmp/charlm4k --out checkpoints/charlm_budget
+    python -m lstmviz.lmbudget --shipped checkpoints --longer /tmp/charlm4k --out results/charlm_budget
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def budget_markdown(study: Mapping[str, Any]) -> str:
     """The study as the README's table: test (validation) bits per character per cell and budget, and the spread.
 
     Example:
-        >>> print(budget_markdown(read_budget("checkpoints/charlm_budget.json")))  # doctest: +SKIP
+        >>> print(budget_markdown(read_budget("results/charlm_budget.json")))  # doctest: +SKIP
     """
     from lstmviz.experiments import markdown_table
 
@@ -138,7 +138,7 @@ def read_budget(path: str | os.PathLike) -> dict[str, Any]:
     """Reads a file written by :func:`main`; a ValueError names the file and what is wrong.
 
     Example:
-        >>> read_budget("checkpoints/charlm_budget.json")["budgets"]  # doctest: +SKIP
+        >>> read_budget("results/charlm_budget.json")["budgets"]  # doctest: +SKIP
         [3000, 4000]
     """
     from lstmviz.safeio import read_json
@@ -158,13 +158,13 @@ def read_budget(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m lstmviz.lmbudget --shipped checkpoints --longer DIR --out checkpoints/charlm_budget``."""
+    """``python -m lstmviz.lmbudget --shipped checkpoints --longer DIR --out results/charlm_budget``."""
     from lstmviz.experiments import write_result
 
     ap = argparse.ArgumentParser(prog="python -m lstmviz.lmbudget", description=__doc__.split("\n")[0])
     ap.add_argument("--shipped", default="checkpoints", help="folder of the shipped charlm-* models")
     ap.add_argument("--longer", required=True, help="folder of the same models trained with --epochs 16")
-    ap.add_argument("--out", default="checkpoints/charlm_budget", help="path stem of the .json and .md")
+    ap.add_argument("--out", default="results/charlm_budget", help="path stem of the .json and .md")
     args = ap.parse_args(argv)
     study = budget_study(args.shipped, args.longer)
     write_result(args.out, study, budget_markdown(study))

@@ -1,8 +1,11 @@
-"""Shared test set-up: import path for the reference module, seeds, corpus location."""
+"""Shared test set-up: seeds, corpus location, checkpoint root.
+
+The tests import their own helpers (``reference``, ``fixtures``) by name: ``tests/`` is on the import path through
+pytest's ``pythonpath`` setting (pyproject.toml); ``lstmviz`` and ``dashboard`` come from the installed project.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,6 @@ import torch
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
-sys.path.insert(0, str(TESTS))  # lets tests import reference.py
 CORPUS_DIR = REPO.parent / "shared" / "data" / "opensentimentcorpus"
 
 
@@ -39,7 +41,7 @@ def ckpt_root(tmp_path_factory) -> Path:
     """$LSTMVIZ_CHECKPOINTS or the shipped root when it has the three sentiment models, else tiny random ones."""
     import os
 
-    from fixtures.tiny_checkpoints import make_tiny_checkpoints
+    from lstmviz.testing import make_tiny_checkpoints
 
     for root in (os.environ.get("LSTMVIZ_CHECKPOINTS"), REPO / "checkpoints"):
         if root and all((Path(root) / f"sentiment-{c}" / "meta.json").is_file() for c in ("rnn", "gru", "lstm")):

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lstmviz
 from lstmviz import diagnostics, gradcompare, names, sentence, tidy, whatifs
 from lstmviz.pipeline import Predictor
+from lstmviz.testing import make_tiny_checkpoints
 
 TEXT = "Я не люблю дождь, но сегодня прекрасный день."
 

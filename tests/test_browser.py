@@ -24,9 +24,10 @@ import re
 import time
 from pathlib import Path
 
-import e2e
 import numpy as np
 import pytest
+
+from dashboard import e2e
 
 pytestmark = [
     pytest.mark.browser,

@@ -24,9 +24,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import e2e
 import pytest
 from test_corpus import SENTENCES, UNIT, WORD, _checkpoint, _corpus
+
+from dashboard import e2e
 
 pytestmark = [
     pytest.mark.browser,

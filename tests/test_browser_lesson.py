@@ -19,10 +19,10 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import e2e
 import pytest
 from test_corpus import _corpus
 
+from dashboard import e2e
 from lstmviz.lessons import format_knob, load_lesson
 
 pytestmark = [

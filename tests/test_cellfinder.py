@@ -28,7 +28,7 @@ from lstmviz.chardata import CharData
 from lstmviz.charlm import CharLM, CharLMConfig, encode_chars
 
 REPO = Path(__file__).resolve().parents[1]
-STUDY = REPO / "checkpoints" / "cellfinder"
+STUDY = REPO / "results" / "cellfinder"
 CHARS = ["<pad>", "<unk>"] + list(' абвгдеёжзийклмнопрстуфхцчшщъыьэюя.,«»"()\n')
 
 
@@ -181,7 +181,7 @@ def test_the_command_writes_the_study(tmp_path):
 
 
 def test_the_study_file_is_its_markdown():
-    """checkpoints/cellfinder.md is study_markdown of checkpoints/cellfinder.json (the README shows its table:
+    """results/cellfinder.md is study_markdown of results/cellfinder.json (the README shows its table:
     tests/test_readme.py)."""
     study = json.loads(STUDY.with_suffix(".json").read_text(encoding="utf-8"))
     assert STUDY.with_suffix(".md").read_text(encoding="utf-8") == study_markdown(study)

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from streamlit.testing.v1 import AppTest
 
 import lstmviz
 from lstmviz import textcompare
 from lstmviz.pipeline import Predictor
 from lstmviz.sentence import analyze_text
+from lstmviz.testing import make_tiny_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from e2e import quantity_of
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from streamlit.testing.v1 import AppTest
+
+from dashboard.e2e import quantity_of
+from lstmviz.testing import make_tiny_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"

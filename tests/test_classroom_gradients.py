@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fixtures.sections import open_section
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from streamlit.testing.v1 import AppTest
 
 from dashboard import i18n
@@ -24,6 +23,7 @@ from lstmviz.checkpoint import load_checkpoint, save_checkpoint
 from lstmviz.models import RecurrentClassifier, weights_fingerprint
 from lstmviz.pipeline import Predictor
 from lstmviz.tasks import cue_text
+from lstmviz.testing import make_tiny_checkpoints
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 SENTENCE = "Я не люблю дождь, но сегодня прекрасный день."

@@ -236,8 +236,8 @@ def lab_page(monkeypatch):
     """An AppTest of the lab page whose job manager is the test's (set with ``lab_page.jm = ...``)."""
     from streamlit.testing.v1 import AppTest
 
-    if not (REPO / "checkpoints" / "lab_presets.json").is_file():
-        pytest.skip("needs the shipped checkpoints/lab_presets.json")
+    if not (REPO / "results" / "lab_presets.json").is_file():
+        pytest.skip("needs the shipped results/lab_presets.json")
     monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(REPO / "checkpoints"))
     holder = SimpleNamespace(jm=JobManager())
     monkeypatch.setattr(state, "job_manager", lambda: holder.jm)

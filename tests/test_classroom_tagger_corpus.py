@@ -39,13 +39,13 @@ def _shipped_root(tmp_path: Path, comparison: bool) -> Path:
     root = tmp_path / "root"
     shutil.copytree(SHIPPED, root / SHIPPED.name)
     if comparison:
-        shutil.copy(REPO / "checkpoints" / "tagger_eval.json", root / "tagger_eval.json")
+        shutil.copy(REPO / "results" / "tagger_eval.json", root / "tagger_eval.json")
     return root
 
 
 # ----- defect 11: BIO labels and highlighted entities ------------------------------------------------------------
 def test_bio_labels_from_entity_types_and_from_the_tagger_s_own_bio():
-    from lstmviz.tagdata import entity_spans
+    from lstmviz.metrics import entity_spans
     from lstmviz.tagger import bio_spans, to_bio
 
     # bare types (a model that predicts the entity type per word): a run of one type is one entity
@@ -57,7 +57,7 @@ def test_bio_labels_from_entity_types_and_from_the_tagger_s_own_bio():
     assert to_bio(["B-LOC", "B-LOC", "I-LOC"]) == ["B-LOC", "B-LOC", "I-LOC"]  # two adjacent places
     assert to_bio(["O", "I-PER", "I-LOC"]) == ["O", "B-PER", "B-LOC"]
     assert bio_spans(CLASSROOM_BIO) == [(0, 2, "PER"), (4, 5, "LOC"), (6, 7, "LOC"), (10, 11, "ORG")]
-    # the spans are the ones the tagger's scores count (lstmviz.tagdata.entity_spans), on any sequence
+    # the spans are the ones the tagger's scores count (lstmviz.metrics.entity_spans), on any sequence
     rng = random.Random(0)
     tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
     for _ in range(300):
@@ -97,7 +97,9 @@ def test_tagger_view_shows_bio_labels_highlighted_entities_and_no_none(tmp_path,
 
     from dashboard.i18n import RU
 
-    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(_shipped_root(tmp_path, comparison)))
+    root = _shipped_root(tmp_path, comparison)
+    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
+    monkeypatch.setenv("LSTMVIZ_RESULTS", str(root))  # the comparison file is there only when asked for
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     at.switch_page("views/tagger.py").run()
     at.text_input[0].set_value(CLASSROOM).run()

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from e2e import quantity_of
 from fixtures.sections import open_section
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from streamlit.testing.v1 import AppTest
 
 import lstmviz
+from dashboard.e2e import quantity_of
 from lstmviz.pipeline import Predictor
+from lstmviz.testing import make_tiny_checkpoints, make_tiny_results
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"
@@ -415,10 +415,11 @@ def test_lab_job_survives_a_reload_and_stops(app, ckpt_root, monkeypatch):
 
 def test_broken_result_files_are_named_and_the_lab_keeps_working(tmp_path, monkeypatch):
     """A corrupt sweep file and a hostile preset file each give a message naming them; the other charts still draw."""
-    root = make_tiny_checkpoints(tmp_path / "ck")
-    (root / "sweep_cue_recall_lag.json").write_bytes(b"[" * 50_000 + b"]" * 50_000)  # deeply nested JSON
-    (root / "lab_presets.json").write_text('{"runs": [{"preset": "<b>x</b>"}', encoding="utf-8")
-    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(root))
+    results = make_tiny_results(tmp_path / "results")
+    (results / "sweep_cue_recall_lag.json").write_bytes(b"[" * 50_000 + b"]" * 50_000)  # deeply nested JSON
+    (results / "lab_presets.json").write_text('{"runs": [{"preset": "<b>x</b>"}', encoding="utf-8")
+    monkeypatch.setenv("LSTMVIZ_CHECKPOINTS", str(make_tiny_checkpoints(tmp_path / "ck")))
+    monkeypatch.setenv("LSTMVIZ_RESULTS", str(results))
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
     at.switch_page("views/lab.py").run()
     assert not at.exception

@@ -24,15 +24,15 @@ import psutil
 import pytest
 import torch
 from fixtures.sections import open_section
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
 from lstmviz.checkpoint import CheckpointError, check_output_dir, load_checkpoint
+from lstmviz.testing import make_tiny_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "dashboard" / "app.py"
-CLI_FAST = ["--task", "cue_recall", "--lag", "3", "--epochs", "1", "--updates-per-epoch", "2", "--quiet"]
+CLI_FAST = ["recurrent", "--task", "cue_recall", "--lag", "3", "--epochs", "1", "--updates-per-epoch", "2", "--quiet"]
 
 
 def _cli(args, cwd=None) -> subprocess.CompletedProcess:
@@ -385,15 +385,15 @@ def test_training_input_is_bounded_and_small_inputs_are_named(tmp_path):
     with open(big, "wb") as f:
         f.write(b"Sentence,Sentiment\n")
         f.truncate(65 * 2**20)  # sparse: refused by its size before any byte is read
-    r = _cli(["--task", "sentiment", "--data", str(big), "--out", str(tmp_path / "a")])
+    r = _cli(["recurrent", "--task", "sentiment", "--data", str(big), "--out", str(tmp_path / "a")])
     assert r.returncode == 2 and "big.csv" in r.stderr and "--max-bytes" in r.stderr, r.stderr
     one = tmp_path / "one.csv"
     one.write_text("Sentence,Sentiment\nОдна строка,positive\n", encoding="utf-8")
-    r = _cli(["--task", "sentiment", "--data", str(one), "--out", str(tmp_path / "b")])
+    r = _cli(["recurrent", "--task", "sentiment", "--data", str(one), "--out", str(tmp_path / "b")])
     assert r.returncode == 2 and "one.csv" in r.stderr and "1 label" in r.stderr, r.stderr
     few = tmp_path / "few.csv"
     few.write_text("Sentence,Sentiment\nхорошо,positive\nплохо,negative\n", encoding="utf-8")
-    r = _cli(["--task", "sentiment", "--data", str(few), "--out", str(tmp_path / "c")])
+    r = _cli(["recurrent", "--task", "sentiment", "--data", str(few), "--out", str(tmp_path / "c")])
     assert r.returncode == 2 and "few.csv" in r.stderr and "at least 10" in r.stderr, r.stderr
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
@@ -439,7 +439,7 @@ def test_sigterm_with_a_running_lab_job_exits_cleanly(tmp_path):
     import signal
     import time
 
-    import e2e
+    from dashboard import e2e
 
     if e2e.chromium_missing():
         pytest.skip(e2e.chromium_missing())
@@ -461,7 +461,7 @@ def test_sigterm_with_a_running_lab_job_exits_cleanly(tmp_path):
 
 @pytest.mark.browser
 def test_hostile_labels_render_literally_and_fetch_nothing_in_a_real_browser(tmp_path):
-    import e2e
+    from dashboard import e2e
 
     if e2e.chromium_missing():
         pytest.skip(e2e.chromium_missing())

@@ -26,10 +26,11 @@ import json
 import re
 import time
 
-import e2e
 import numpy as np
 import pytest
 import torch
+
+from dashboard import e2e
 
 pytestmark = [
     pytest.mark.browser,

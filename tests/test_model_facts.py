@@ -7,7 +7,7 @@
   models happen to be: a one-layer character model is called one-layer.
 
 The checkpoints are tiny ones written into a temporary folder (two training updates each); the sentiment ones
-come from :mod:`fixtures.tiny_checkpoints`, which stores no ``init_fingerprint`` at all.
+come from :mod:`lstmviz.testing`, which stores no ``init_fingerprint`` at all.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 from fixtures.sections import open_section
-from fixtures.tiny_checkpoints import make_tiny_checkpoints
 from streamlit.testing.v1 import AppTest
 from test_dashboard import APP, REPO, _figures
 
 from lstmviz.chardata import prepare_chars
 from lstmviz.charlm import CharLMConfig
 from lstmviz.lmtrainer import LMTrainConfig, train_charlm
+from lstmviz.testing import make_tiny_checkpoints
 
 ROWS = ["Мама мыла раму.", "Папа читал газету!", "Кот спал на окне.", "Дождь шёл весь день."] * 10
 

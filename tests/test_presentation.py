@@ -8,8 +8,9 @@ font size of every axis tick label and legend entry of the drawn charts: each mu
 
 from __future__ import annotations
 
-import e2e
 import pytest
+
+from dashboard import e2e
 
 pytestmark = [
     pytest.mark.browser,

@@ -28,7 +28,7 @@ def test_config_binds_loopback():
 def test_streamlit_run_listens_on_loopback_only():
     """``streamlit run dashboard/app.py`` with no address flag (the config decides) listens on 127.0.0.1 only."""
     psutil = pytest.importorskip("psutil")
-    import e2e
+    from dashboard import e2e
 
     port = e2e.free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port)]

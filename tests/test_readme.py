@@ -11,21 +11,28 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_readme_python_blocks_run():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
     assert blocks, "README has no ```python example"
+    from lstmviz.kinds import KINDS, unregister_kind
+
+    kinds_before = set(KINDS)
     for i, code in enumerate(blocks):
         namespace: dict = {}
-        exec(compile(code, f"README.md python block {i}", "exec"), namespace)  # noqa: S102 - our own README
+        try:
+            exec(compile(code, f"README.md python block {i}", "exec"), namespace)  # noqa: S102 - our own README
+        finally:  # a block that registers a kind of its own leaves the process's registry as it found it
+            for name in set(KINDS) - kinds_before:
+                unregister_kind(name)
         if "rec" in namespace:
             assert namespace["rec"].keys(), f"block {i}: the example recorded nothing"
 
 
 def test_readme_sentiment_table_is_the_study_file():
     """The README's seed-study tables (mean ± sd of every row, the recipe's intervals, the shipped models' intervals)
-    are what checkpoints/sentiment_seeds.json gives, and sentiment_seeds.md is that file rendered: none is typed by
+    are what results/sentiment_seeds.json gives, and sentiment_seeds.md is that file rendered: none is typed by
     hand. (tests/test_sentiment_study.py recomputes the file's intervals from its stored predictions.)"""
     from lstmviz.sentiment_study import read_study, readme_tables, study_markdown
 
-    study = read_study(README.parent / "checkpoints" / "sentiment_seeds.json")
-    md = (README.parent / "checkpoints" / "sentiment_seeds.md").read_text(encoding="utf-8")
+    study = read_study(README.parent / "results" / "sentiment_seeds.json")
+    md = (README.parent / "results" / "sentiment_seeds.md").read_text(encoding="utf-8")
     assert md == study_markdown(study)
     tables = readme_tables(study)
     assert len(tables) == 3 and tables[0].count("\n") > 20  # every row; the recipe's intervals; the shipped
@@ -46,12 +53,12 @@ def test_readme_tagger_table_is_the_shipped_checkpoint_s():
 
 
 def test_readme_cell_table_is_the_study_file():
-    """The interpretable-units table is checkpoints/cellfinder.json rendered (lstmviz.cellfinder.study_table), not
+    """The interpretable-units table is results/cellfinder.json rendered (lstmviz.cellfinder.study_table), not
     typed by hand; tests/test_cellfinder.py checks that file against the finder on the corpus."""
     import json
 
     from lstmviz.cellfinder import FEATURES, study_table
 
-    study = json.loads((README.parent / "checkpoints" / "cellfinder.json").read_text(encoding="utf-8"))
+    study = json.loads((README.parent / "results" / "cellfinder.json").read_text(encoding="utf-8"))
     table = study_table(study)
     assert table.count("\n") == 2 + len(FEATURES) and table in README.read_text(encoding="utf-8")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-import e2e
 import pytest
+
+from dashboard import e2e
 
 pytestmark = [
     pytest.mark.browser,

@@ -18,7 +18,7 @@ def render() -> None:
     """Page body."""
     st.header(t("gen.title"))
     st.caption(t("gen.intro"))
-    lms = {i.path: i for i in state.checkpoint_infos(state.checkpoint_root()) if i.kind == "charlm" and not i.error}
+    lms = {i.path: i for i in state.checkpoint_infos(state.checkpoint_root()) if "generate" in i.views and not i.error}
     if not lms:
         st.info(t("gen.none"))
         return

@@ -23,7 +23,7 @@ def render() -> None:
     infos = state.checkpoint_infos(state.checkpoint_root())
     for bad in (i for i in infos if i.error):  # an unreadable meta.json (a tagger's scores, say): one line each
         st.error(t("ckpt.bad", error=ui.md_escape(bad.error)))
-    taggers = {i.path: i for i in infos if i.kind == "tagger" and not i.error}
+    taggers = {i.path: i for i in infos if "tagger" in i.views and not i.error}
     if not taggers:
         st.info(t("tag.none"))
         return
