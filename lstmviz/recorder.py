@@ -40,6 +40,7 @@ How it works, and why it is safe with one model shared by many threads:
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 import types
 import warnings
@@ -52,7 +53,7 @@ import torch.nn.functional as F
 from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-from .capture import Capture, CellSequences, ModuleCall
+from .capture import Capture, ModuleCall
 from .fusedgates import run_lstm_layer_fused
 from .recording import Recording
 from .unroll import LayerWeights, flip_within_lengths, forward_quantities, run_layer, run_lstm_layer_autograd
@@ -503,7 +504,7 @@ def _forward_lstm_autograd(cap, path, m, data, h0, c0, D, P):
                 for name, tensor in (("grad_hidden", h_t), ("grad_cell", c_t)):
                     key = (layer, d, name, t)
                     call.capture.append(("step", key, tensor))
-                    tensor.register_hook(_make_grad_hook(cap, call, "step", key))
+                    tensor.register_hook(_grad_hook(cap, functools.partial(call.add_grad, "step", key)))
             outs.append(y_d if d == 0 else y_d.flip(0))
             hns.append(hs[-1])
             cns.append(cs[-1])
@@ -576,14 +577,16 @@ def _record_call(cap, path, m, cell, xs, ys, hns, cns, zs, h0, c0, batch_sizes, 
             for kind, t in (("dy", ys[layer]), ("dhn", hns[layer]), ("dcn", cns[layer] if cns else None), ("dz", z)):
                 if t is not None and t.requires_grad:
                     call.capture.append((kind, layer, t))
-                    t.register_hook(_make_grad_hook(cap, call, kind, layer))
+                    t.register_hook(_grad_hook(cap, functools.partial(call.add_grad, kind, layer)))
     cap.add_call(path, call)
 
 
-def _make_grad_hook(cap: Capture, call: ModuleCall, kind: str, layer: int):
+def _grad_hook(cap: Capture, add: Callable[[Tensor], None]) -> Callable[[Tensor], None]:
+    """A tensor hook handing each arriving gradient to ``add`` (a call's or a cell store's) while ``cap`` listens."""
+
     def hook(g: Tensor) -> None:
         if cap.hooks_enabled:
-            call.add_grad(kind, layer, g)
+            add(g)
             cap.grad_arrived()
 
     return hook
@@ -637,17 +640,8 @@ def _cell_forward(cap: Capture, path: str, m: nn.RNNCellBase, original, input, h
     store.last_output = h_out
     if cap.grads:
         for kind, t in store.keep_output(step, *(out if cell == "lstm" else (out,))):
-            t.register_hook(_make_cell_hook(cap, store, step, kind))
+            t.register_hook(_grad_hook(cap, functools.partial(store.add_grad, step, kind)))
     return out
-
-
-def _make_cell_hook(cap: Capture, store: CellSequences, step: dict, kind: str):
-    def hook(g: Tensor) -> None:
-        if cap.hooks_enabled:
-            store.add_grad(step, kind, g)
-            cap.grad_arrived()
-
-    return hook
 
 
 # ----- public verbs -------------------------------------------------------------------------------
