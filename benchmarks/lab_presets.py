@@ -4,7 +4,7 @@ Runs every preset of ``dashboard.jobs.PRESETS`` through the lab's own :class:`Jo
 code path a lecturer's click takes) for seeds 0..N-1, with torch on one thread as the dashboard
 sets it, one job after another (the lab runs one job per server). Per run it keeps each cell's
 final held-out score, the update at which it succeeded (None: never) and its seconds, and
-writes ``checkpoints/lab_presets.json`` (read by the lab page) and a markdown table beside it.
+writes ``results/lab_presets.json`` (read by the lab page) and a markdown table beside it.
 
 A preset "separates" when, on every seed, the RNN ends unsolved within 0.1 of chance (cue
 recall) while GRU and LSTM succeed; "all_solve" when every cell succeeds on every seed
@@ -12,7 +12,7 @@ recall) while GRU and LSTM succeed; "all_solve" when every cell succeeds on ever
 
 Usage::
 
-    python benchmarks/lab_presets.py [--seeds 3] [--presets separate,short,adding] [--out checkpoints]
+    python benchmarks/lab_presets.py [--seeds 3] [--presets separate,short,adding] [--out results]
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import pandas as pd
+import torch
+
+from dashboard.jobs import PRESETS, JobManager, preset_verdict
+from lstmviz.experiments import markdown_table, write_text_atomic
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO)]
-
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from dashboard.jobs import PRESETS, JobManager, preset_verdict  # noqa: E402
-from lstmviz.experiments import markdown_table, write_text_atomic  # noqa: E402
 
 TARGET_SECONDS = 90.0  # a whole preset job (three cells) on 2 cores
 
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--presets", default=",".join(PRESETS))
-    p.add_argument("--out", default=str(REPO / "checkpoints"))
+    p.add_argument("--out", default=str(REPO / "results"), help="folder of lab_presets.json and .md")
     args = p.parse_args(argv)
     torch.set_num_threads(1)  # as dashboard/app.py sets it
     jm = JobManager()

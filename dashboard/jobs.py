@@ -11,7 +11,7 @@ live curves (``on_epoch``) and the Stop button (``should_stop``, asked before ev
 
 Pages read :meth:`JobManager.snapshot` (a copy, taken under a lock). :data:`PRESETS` are the
 settings measured to separate the cells (``benchmarks/lab_presets.py`` measures them over seeds
-and writes ``checkpoints/lab_presets.json``, which the page shows). What the job on screen did is
+and writes ``results/lab_presets.json``, which the page shows). What the job on screen did is
 read from its snapshot by :func:`cell_outcomes` (per cell) and :func:`live_verdict` (the same rule
 as :func:`preset_verdict`, on this one run); :func:`matching_preset` says whether a preset's stored
 measurement is about the same settings.
@@ -40,7 +40,7 @@ from lstmviz.models import CELLS, ModelConfig, RecurrentClassifier
 from lstmviz.profiles import gradient_ratio, make_probe
 from lstmviz.sweeps import read_json
 from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, prepare_online
-from lstmviz.trainer import TrainConfig, evaluate, fit
+from lstmviz.trainer import ClassifierTask, TrainConfig, evaluate, fit
 
 __all__ = [
     "NEAR_CHANCE",
@@ -134,7 +134,7 @@ class LabConfig:
 
 
 # Presets shown as buttons; "separate" is the one measured to split RNN from GRU and LSTM
-# (numbers in checkpoints/lab_presets.json, from benchmarks/lab_presets.py).
+# (numbers in results/lab_presets.json, from benchmarks/lab_presets.py).
 PRESETS: dict[str, LabConfig] = {
     "separate": LabConfig(task="cue_recall", lag=100, updates=600, gate_bias=4.0),
     "short": LabConfig(task="cue_recall", lag=5, updates=1500, gate_bias=4.0),
@@ -157,7 +157,7 @@ def load_preset_runs(path: Any) -> Any:
         ValueError: naming the file when it is too large, unreadable or of another layout.
 
     Example:
-        >>> load_preset_runs("checkpoints/lab_presets.json")["preset"].unique().tolist()  # doctest: +SKIP
+        >>> load_preset_runs("results/lab_presets.json")["preset"].unique().tolist()  # doctest: +SKIP
         ['separate', 'short', 'adding']
     """
     import pandas as pd
@@ -360,7 +360,7 @@ def estimate_seconds(cfg: LabConfig) -> float:
             model = RecurrentClassifier.seeded(model_config_for(data, cfg.model_config(cell)), cfg.seed)
             tc = replace(cfg.train_config(), epochs=1, updates_per_epoch=n, stop_at=None)
             t0 = time.perf_counter()
-            fit(model, data.train.restart(), data.val, tc, log=None)
+            fit(model, ClassifierTask(data.train.restart(), data.val, tc), tc, log=None)
             took.append(time.perf_counter() - t0)
         per_update = max(0.0, (took[1] - took[0]) / 2)
         per_eval = max(0.0, took[0] - per_update)
@@ -604,9 +604,8 @@ class JobManager:
                         },
                     )
 
-                result = fit(
-                    model, data.train.restart(), data.val, tc, log=None, on_epoch=on_epoch, should_stop=self._tick
-                )
+                task = ClassifierTask(data.train.restart(), data.val, tc)
+                result = fit(model, task, tc, log=None, on_epoch=on_epoch, should_stop=self._tick)
                 stopped = result.stop_reason == "stopped"
                 with self._lock:
                     if not stopped:  # a cell cut short has no outcome of its own: cell_outcomes says "stopped"

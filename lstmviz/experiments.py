@@ -26,14 +26,24 @@ import numpy as np
 
 from lstmviz.bow import BagOfWordsClassifier, BowConfig
 from lstmviz.checkpoint import CheckpointError, library_version, load_checkpoint
-from lstmviz.datasets import macro_f1, majority_baseline
+from lstmviz.datasets import majority_baseline
+from lstmviz.metrics import macro_f1
 from lstmviz.models import CELLS, ModelConfig, RecurrentClassifier, weights_fingerprint
 from lstmviz.pretrained import apply_embedding
 from lstmviz.profiles import gradient_ratio, make_probe
 from lstmviz.taskdata import ONLINE_TASKS, TaskData, prepare_online, prepare_sentiment
 from lstmviz.tasks import ADDING_BASELINE_MSE
 from lstmviz.text import TextPipeline
-from lstmviz.trainer import FitResult, TrainConfig, evaluate, fit, save_training_checkpoint
+from lstmviz.trainer import (
+    ClassifierTask,
+    FitResult,
+    OnEpoch,
+    ShouldStop,
+    TrainConfig,
+    evaluate,
+    fit,
+    save_training_checkpoint,
+)
 from lstmviz.vocab import Vocab
 
 __all__ = [
@@ -143,8 +153,8 @@ def train_model(
     pretrained: np.ndarray | None = None,
     out: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = print,
-    on_epoch: Callable[[dict[str, Any]], bool | None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    on_epoch: OnEpoch | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> tuple[RecurrentClassifier, dict[str, Any]]:
     """Builds a model seeded with ``train_cfg.seed``, fits it, evaluates it and (optionally) saves it.
 
@@ -188,8 +198,7 @@ def train_model(
         data.train.restart()  # a new run starts the stream at its seed, whatever ran on it before
     result = fit(
         model,
-        data.train,
-        data.val,
+        ClassifierTask(data.train, data.val, train_cfg),
         train_cfg,
         checkpoint_dir=out,
         meta=meta,
@@ -304,7 +313,8 @@ def resume_training(
     for key in ("init_fingerprint", "init_seed", "init_grad_ratio"):
         if key in old:
             meta[key] = old[key]
-    result = fit(model, data.train, data.val, cfg, checkpoint_dir=out, meta=meta, resume_from=out, log=log)
+    task = ClassifierTask(data.train, data.val, cfg)
+    result = fit(model, task, cfg, checkpoint_dir=out, meta=meta, resume_from=out, log=log)
     return _finish(model, data, cfg, meta, result, out, log)
 
 
@@ -335,7 +345,7 @@ def write_result(stem: str | os.PathLike, data: Any, markdown: str) -> tuple[Pat
     """Writes a result file pair atomically: ``stem.json`` (``data``, no NaN) and ``stem.md`` (``markdown``).
 
     Example:
-        >>> write_result("checkpoints/accumulator", study(), study_markdown(study()))  # doctest: +SKIP
+        >>> write_result("results/accumulator", study(), study_markdown(study()))  # doctest: +SKIP
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,14 @@
 """Training of the character-level language models (:mod:`lstmviz.charlm`) on the corpus text.
 
-Each update takes ``batch_size`` windows of ``seq_len + 1`` characters at random offsets of the training
-stream (a private seeded generator: runs repeat exactly), AdamW with gradient clipping; every
-``eval_every`` updates the validation bits per character are measured and the best weights kept; the run
-stops after ``max_updates`` updates. The budget counts updates only, never wall time, so a retrain with
-the same settings and thread count repeats the run whatever the machine's load. The checkpoint stores
-the best model, the character vocabulary and the test bits per character beside the unigram and bigram
-baselines.
+The loop is :func:`lstmviz.trainer.fit`; :class:`CharLMTask` says what is particular to a language model. Each
+update takes ``batch_size`` windows of ``seq_len + 1`` characters at random offsets of the training stream (a
+private seeded generator: runs repeat exactly), AdamW with gradient clipping; every ``eval_every`` updates (one
+"epoch") the validation bits per character are measured and the best weights kept; the run stops after
+``max_updates`` updates. The budget counts updates only, never wall time, so a retrain with the same settings and
+thread count repeats the run whatever the machine's load. A NaN/Inf loss or gradient stops the run
+(:class:`~lstmviz.trainer.TrainingDiverged`); ``on_epoch`` and ``should_stop`` are the trainer's callbacks. The
+checkpoint stores the best model, the character vocabulary and the test bits per character beside the unigram and
+bigram baselines.
 
 Example::
 
@@ -16,28 +18,28 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from lstmviz.chardata import CharData, bigram_bpc, stream_bpc, unigram_bpc
+from lstmviz.chardata import CharData
 from lstmviz.charlm import CharLM, CharLMConfig
 from lstmviz.checkpoint import library_version, save_checkpoint
+from lstmviz.metrics import bigram_bpc, bits_per_char, stream_bpc, unigram_bpc
 from lstmviz.models import weights_fingerprint
-from lstmviz.trainer import check_int, check_number
+from lstmviz.trainer import BaseTask, EpochInfo, FitConfig, OnEpoch, ShouldStop, TrainSettings, fit
 
-__all__ = ["LMTrainConfig", "train_charlm"]
+__all__ = ["CharLMTask", "LMTrainConfig", "train_charlm"]
 
 
 @dataclass
-class LMTrainConfig:
+class LMTrainConfig(TrainSettings):
     """Optimisation of a character model; stored in the checkpoint's meta.
 
     Example:
@@ -55,13 +57,76 @@ class LMTrainConfig:
     eval_every: int = 250  # updates between validation measurements
     seed: int = 0  # initialisation and window sampling
 
-    def __post_init__(self) -> None:
-        for name in ("max_updates", "batch_size", "seq_len", "eval_every"):
-            check_int(name, getattr(self, name), 1)
-        check_int("seed", self.seed, 0)
-        check_number("lr", self.lr)
-        check_number("weight_decay", self.weight_decay, zero_ok=True)
-        check_number("clip_grad_norm", self.clip_grad_norm, none_ok=True)
+    _positive = ("max_updates", "batch_size", "seq_len", "eval_every")  # checked by TrainSettings: integers >= 1
+
+    def fit_config(self) -> FitConfig:
+        """The loop's settings: an "epoch" is ``eval_every`` updates, the last one cut at ``max_updates``; no early
+        stopping.
+
+        Example:
+            >>> c = LMTrainConfig(max_updates=3000, eval_every=250).fit_config()
+            >>> c.epochs, c.updates_per_epoch, c.max_updates, c.patience
+            (12, 250, 3000, 0)
+        """
+        epochs = math.ceil(self.max_updates / self.eval_every)
+        return self._loop(epochs=epochs, updates_per_epoch=self.eval_every, max_updates=self.max_updates, patience=0)
+
+
+class CharLMTask(BaseTask):
+    """A character language model's :class:`~lstmviz.trainer.Task`: random windows of the training stream,
+    next-character cross-entropy, validation bits per character (lower is better).
+
+    Rows: ``epoch, updates, train_loss`` (mean over the epoch's updates), ``train_bpc, val_bpc, seconds`` (since
+    training began).
+
+    Example:
+        >>> data = CharData(["<pad>", "<unk>", "a", "b"], torch.tensor([2, 3] * 20), torch.tensor([2, 3] * 4),
+        ...                 torch.tensor([2, 3] * 4))
+        >>> task = CharLMTask(data, LMTrainConfig(batch_size=2, seq_len=4))
+        >>> next(iter(task.batches())).shape  # (B, seq_len + 1)
+        torch.Size([2, 5])
+    """
+
+    def __init__(self, data: CharData, cfg: LMTrainConfig, name: str = "charlm") -> None:
+        self.data, self.cfg, self.name = data, cfg, name
+        self.generator = torch.Generator().manual_seed(cfg.seed + 17)
+        self.n = data.train.numel() - cfg.seq_len - 1  # window starts to draw from
+
+    def batches(self):
+        """Endless batches of ``batch_size`` windows ``(B, seq_len + 1)`` at random offsets."""
+        while True:
+            starts = torch.randint(0, self.n, (self.cfg.batch_size,), generator=self.generator)
+            yield self.data.train[starts[:, None] + torch.arange(self.cfg.seq_len + 1)]  # (B, L+1)
+
+    def loss(self, model, batch):
+        """Mean next-character cross-entropy (nats); tallies ``loss`` and ``n`` (one per update)."""
+        logits = model(batch[:, :-1])  # (B, L, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+        return loss, {"loss": loss.item(), "n": 1}
+
+    def evaluate(self, model) -> dict[str, Any]:
+        """Bits per character of the validation stream (state carried across windows)."""
+        model.eval()
+        return {"bpc": stream_bpc(model, self.data.val)}
+
+    def row(self, model, sums, val, info: EpochInfo) -> dict[str, Any]:
+        """``epoch, updates, train_loss, train_bpc, val_bpc, seconds``."""
+        return {
+            "epoch": info.epoch,
+            "updates": info.updates,
+            "train_loss": sums["loss"] / sums["n"],
+            "train_bpc": bits_per_char(sums["loss"], sums["n"]),
+            "val_bpc": val["bpc"],
+            "seconds": info.elapsed(),
+        }
+
+    def score(self, row) -> float:
+        """-val bits per character."""
+        return -row["val_bpc"]
+
+    def line(self, row, epochs: int) -> str:
+        """``lstm update 250: train bpc 4.404, val bpc 3.739``."""
+        return f"{self.name} update {row['updates']}: train bpc {row['train_bpc']:.3f}, val bpc {row['val_bpc']:.3f}"
 
 
 def train_charlm(
@@ -71,8 +136,11 @@ def train_charlm(
     *,
     out: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = print,
+    on_epoch: OnEpoch | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> tuple[CharLM, dict[str, Any]]:
-    """Trains one character model; returns ``(model at its best validation bpc, meta)``.
+    """Trains one character model with :func:`lstmviz.trainer.fit`; returns ``(model at its best validation bpc,
+    meta)``.
 
     Args:
         data: From :func:`lstmviz.chardata.prepare_chars`.
@@ -80,52 +148,22 @@ def train_charlm(
         train_cfg: Settings (default :class:`LMTrainConfig`).
         out: Checkpoint directory (model kind "charlm"; no resume state).
         log: Receives one line per evaluation.
+        on_epoch, should_stop: The trainer's callbacks (an "epoch" is ``eval_every`` updates).
+
+    Raises:
+        TrainingDiverged: when a loss or gradient norm is NaN/Inf.
+
+    Example:
+        >>> model, meta = train_charlm(prepare_chars(corpus), CharLMConfig(cell="gru"))  # doctest: +SKIP
     """
     cfg = train_cfg or LMTrainConfig()
     config = CharLMConfig.from_dict({**config.to_dict(), "vocab_size": len(data.chars)})
     model = CharLM.seeded(config, cfg.seed)
     init_fp = weights_fingerprint(model)
-    g = torch.Generator().manual_seed(cfg.seed + 17)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best, best_state, history = math.inf, copy.deepcopy(model.state_dict()), []
-    t0, seen, loss_sum = time.perf_counter(), 0, 0.0
-    n = data.train.numel() - cfg.seq_len - 1
-    update = 0
-    for update in range(1, cfg.max_updates + 1):
-        model.train()
-        starts = torch.randint(0, n, (cfg.batch_size,), generator=g)
-        idx = starts[:, None] + torch.arange(cfg.seq_len + 1)  # (B, L+1)
-        batch = data.train[idx]
-        logits = model(batch[:, :-1])  # (B, L, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        if cfg.clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-        opt.step()
-        loss_sum, seen = loss_sum + loss.item(), seen + 1
-        done = update == cfg.max_updates
-        if update % cfg.eval_every == 0 or done:
-            model.eval()
-            val = stream_bpc(model, data.val)
-            history.append(
-                {
-                    "epoch": len(history) + 1,
-                    "updates": update,
-                    "train_loss": loss_sum / seen,
-                    "train_bpc": loss_sum / seen / math.log(2),
-                    "val_bpc": val,
-                    "seconds": time.perf_counter() - t0,
-                }
-            )
-            if log:
-                log(f"{config.cell} update {update}: train bpc {loss_sum / seen / math.log(2):.3f}, val bpc {val:.3f}")
-            loss_sum, seen = 0.0, 0
-            if val < best:
-                best, best_state = val, copy.deepcopy(model.state_dict())
-        if done:
-            break
-    model.load_state_dict(best_state)
+    t0 = time.perf_counter()
+    result = fit(model, CharLMTask(data, cfg, config.cell), cfg, log=log, on_epoch=on_epoch, should_stop=should_stop)
+    history = result.history
+    best = history[result.best_epoch - 1]["val_bpc"] if result.best_epoch else math.inf
     model.eval()
     V = len(data.chars)
     meta = {
@@ -133,12 +171,12 @@ def train_charlm(
         "chars": data.chars,
         "labels": None,
         **data.meta,
-        "train_config": asdict(cfg),
+        "train_config": cfg.to_dict(),
         "history": history,
         "init_fingerprint": init_fp,
         "init_seed": cfg.seed,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "updates": update,
+        "updates": result.updates,
         "train_seconds": time.perf_counter() - t0,
         "test_metrics": {
             "bpc": stream_bpc(model, data.test),

@@ -28,7 +28,7 @@ and the file stores the true labels once, so each interval can be recomputed fro
     diff = mean over A's seeds of score(A_s) - mean over B's seeds of score(B_s)
 
 (score: macro-F1 over the 4 classes, or accuracy): the difference of the two seed means of the table. Its
-interval is the paired percentile bootstrap of :mod:`lstmviz.bootstrap` (10,000 resamples, seed 0, 95 %): a
+interval is the paired percentile bootstrap of :mod:`lstmviz.metrics` (10,000 resamples, seed 0, 95 %): a
 resample draws the test sentences with replacement, *every* run of both rows is scored on that same resample and
 ``diff`` is recomputed; the interval is the 2.5th and 97.5th percentile of those values. It measures how much the
 difference of the seed-averaged scores depends on which test sentences were drawn, with the trained seeds held
@@ -49,15 +49,14 @@ Example::
 
     specs = study_specs("../shared/data/opensentimentcorpus", seeds=range(10), variants=["bow", "meanvec"],
                         navec="/tmp/navec/navec.tar")
-    study = run_study(specs, workers=1, previous=read_study("checkpoints/sentiment_seeds.json"))
-    write_study(study, "checkpoints/sentiment_seeds")
+    study = run_study(specs, workers=1, previous=read_study("results/sentiment_seeds.json"))
+    write_study(study, "results/sentiment_seeds")
 """
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,7 +65,10 @@ from typing import Any
 
 import numpy as np
 
-from lstmviz.bootstrap import (
+from lstmviz.bow import BowConfig
+from lstmviz.checkpoint import library_version
+from lstmviz.meanvec import MeanVecConfig
+from lstmviz.metrics import (
     LEVEL,
     RESAMPLES,
     SEED,
@@ -75,11 +77,8 @@ from lstmviz.bootstrap import (
     macro_f1_from_confusion,
     paired_bootstrap,
 )
-from lstmviz.bow import BowConfig
-from lstmviz.checkpoint import library_version
-from lstmviz.meanvec import MeanVecConfig
 from lstmviz.models import CELLS, ModelConfig
-from lstmviz.sweeps import run_parallel
+from lstmviz.runner import group_runs, mean_sd, run_specs
 from lstmviz.taskdata import TASK_DEFAULTS, TaskData, prepare_sentiment
 from lstmviz.trainer import TrainConfig
 
@@ -101,12 +100,12 @@ __all__ = [
     "merge_runs",
     "read_study",
     "readme_tables",
-    "run_one",
     "run_study",
     "shipped_intervals",
     "shipped_predictions",
     "study_intervals",
     "study_markdown",
+    "study_run",
     "study_specs",
     "summarize",
     "write_study",
@@ -279,14 +278,14 @@ def _train_meanvec(spec: StudySpec, data: TaskData, matrix: Any) -> tuple[Any, d
     from lstmviz.datasets import majority_baseline
     from lstmviz.meanvec import MeanVectorClassifier
     from lstmviz.pretrained import apply_embedding
-    from lstmviz.trainer import evaluate, fit
+    from lstmviz.trainer import ClassifierTask, evaluate, fit
 
     counts = spec.model_config().counts
     dim = int(matrix.shape[1])  # the width of the vectors (navec: 300)
     cfg = MeanVecConfig(vocab_size=data.vocab_size, num_classes=len(data.labels), embed_dim=dim, counts=counts)
     model = apply_embedding(MeanVectorClassifier.seeded(cfg, spec.seed), matrix)
     tc = spec.train_config()
-    result = fit(model, data.train, data.val, tc, log=None)
+    result = fit(model, ClassifierTask(data.train, data.val, tc), tc, log=None)
     ev = evaluate(model, data.test, batch_size=tc.eval_batch_size)
     maj = majority_baseline(data.train.y.tolist(), data.test.y.tolist())
     meta = {
@@ -303,11 +302,12 @@ def _train_meanvec(spec: StudySpec, data: TaskData, matrix: Any) -> tuple[Any, d
     return model, meta
 
 
-def run_one(spec: StudySpec, out: str | os.PathLike | None = None) -> dict[str, Any]:
+def study_run(spec: StudySpec, out: str | os.PathLike | None = None) -> dict[str, Any]:
     """Trains one model of the study and returns its row (``out``: also write the checkpoint; not for meanvec/bowvec).
 
     Example:
-        >>> run_one(StudySpec("../shared/data/opensentimentcorpus", "bow", "bow", 0))["test_macro_f1"]  # doctest: +SKIP
+        >>> spec = StudySpec("../shared/data/opensentimentcorpus", "bow", "bow", 0)
+        >>> study_run(spec)["test_macro_f1"]  # doctest: +SKIP
         0.4562381912265914
     """
     from lstmviz.experiments import train_model  # late: experiments imports the trainer stack
@@ -347,10 +347,6 @@ def run_one(spec: StudySpec, out: str | os.PathLike | None = None) -> dict[str, 
     }
 
 
-def _mean_sd(xs: Sequence[float]) -> tuple[float, float | None]:
-    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else None)
-
-
 def _row_order(variant: str, cell: str) -> tuple[int, str]:
     order = list(VARIANTS)
     return (order.index(variant) if variant in order else len(order), cell)
@@ -364,16 +360,13 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         ...             "val_macro_f1": .45, "train_accuracy": .9, "parameters": 10}])[0]["f1_mean"]
         0.4
     """
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for r in runs:
-        groups.setdefault((r["variant"], r["cell"]), []).append(r)
     rows = []
-    for (v, c), rs in sorted(groups.items(), key=lambda kv: _row_order(*kv[0])):
-        acc_m, acc_sd = _mean_sd([r["test_accuracy"] for r in rs])
-        f1_m, f1_sd = _mean_sd([r["test_macro_f1"] for r in rs])
+    for (v, c), rs in group_runs(runs, ("variant", "cell"), order=lambda k: _row_order(*k)):
+        acc_m, acc_sd = mean_sd([r["test_accuracy"] for r in rs])
+        f1_m, f1_sd = mean_sd([r["test_macro_f1"] for r in rs])
         vals = [r["val_macro_f1"] for r in rs if r.get("val_macro_f1") is not None]
-        val_m, val_sd = _mean_sd(vals) if len(vals) == len(rs) else (None, None)
-        tr_m, _ = _mean_sd([r["train_accuracy"] for r in rs if r.get("train_accuracy") is not None] or [float("nan")])
+        val_m, val_sd = mean_sd(vals) if len(vals) == len(rs) else (None, None)
+        tr_m, _ = mean_sd([r["train_accuracy"] for r in rs if r.get("train_accuracy") is not None] or [float("nan")])
         rows.append(
             {
                 "variant": v,
@@ -485,10 +478,10 @@ def compare(
         y_true: The stored true labels.
         k: Number of classes.
         metric: "macro_f1" or "accuracy".
-        resamples, seed, level: See :mod:`lstmviz.bootstrap`.
+        resamples, seed, level: See :mod:`lstmviz.metrics`.
 
     Returns:
-        :func:`lstmviz.bootstrap.paired_bootstrap`'s dict with its scores ``a``, ``b`` renamed ``a_score``,
+        :func:`lstmviz.metrics.paired_bootstrap`'s dict with its scores ``a``, ``b`` renamed ``a_score``,
         ``b_score`` (the mean over each row's runs), plus ``metric``.
 
     Example:
@@ -552,10 +545,10 @@ def _planned(summary: Sequence[Mapping[str, Any]], recipe: Mapping[str, Any] | N
 def study_intervals(study: Mapping[str, Any], **kw: Any) -> list[dict[str, Any]]:
     """Every comparison of :func:`_planned` whose two rows have predictions for all their runs.
 
-    ``kw``: resamples, seed, level (see :mod:`lstmviz.bootstrap`).
+    ``kw``: resamples, seed, level (see :mod:`lstmviz.metrics`).
 
     Example:
-        >>> study_intervals(read_study("checkpoints/sentiment_seeds.json"))[0]["group"]  # doctest: +SKIP
+        >>> study_intervals(read_study("results/sentiment_seeds.json"))[0]["group"]  # doctest: +SKIP
         'recipe vs baselines'
     """
     runs, y_true, k = study["runs"], study.get("test_labels"), len(study.get("labels") or [])
@@ -703,7 +696,7 @@ def read_study(path: str | os.PathLike) -> dict[str, Any]:
         ValueError: for another schema or a file without runs.
 
     Example:
-        >>> read_study("checkpoints/sentiment_seeds.json")["schema"]  # doctest: +SKIP
+        >>> read_study("results/sentiment_seeds.json")["schema"]  # doctest: +SKIP
         'lstmviz.sentiment_study/2'
     """
     study = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -772,17 +765,21 @@ def run_study(
     progress: Callable[[dict[str, Any], int, int], None] | None = None,
     previous: Mapping[str, Any] | None = None,
     shipped: Mapping[str, Mapping[str, Any]] | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
-    """Runs every spec in ``workers`` single-thread processes (1: here), merges and summarises.
+    """Runs every spec through the multi-seed runner (:func:`lstmviz.runner.run_specs`), merges and summarises.
 
     Args:
         specs: From :func:`study_specs`.
-        workers: Parallel single-thread processes.
+        workers: Parallel single-thread processes (1: here), or the CPUs of a private local Ray.
         progress: Called with each finished run, the count done and the total.
         previous: A stored study (:func:`read_study`) to extend: its runs are kept; a spec already in it with
             predictions is not trained again, one without is trained again and must reproduce the stored row
             (:func:`merge_runs`).
         shipped: :func:`shipped_predictions` (default: the previous file's).
+        engine: "local" (worker processes) or "ray" (Ray tasks; the same runs).
+        address: ``engine="ray"``: a running Ray cluster; None starts a private local one.
 
     Returns:
         The study dict (see the module docstring).
@@ -798,7 +795,7 @@ def run_study(
     t0 = time.perf_counter()
     # Slow recipes first, so the last minutes are not one worker alone.
     order = sorted(todo, key=lambda s: (s.variant in BASELINES, s.variant == "base", s.cell == "rnn"))
-    new = run_parallel(run_one, order, workers=workers, progress=progress) if order else []
+    new = run_specs(study_run, order, workers=workers, engine=engine, address=address, progress=progress)
     runs, checked = merge_runs(list(old.values()), new)
     data = _data(specs[0].data)
     train = specs[0].train_config().to_dict() | {"seed": None}
@@ -888,7 +885,7 @@ def main_table(study: Mapping[str, Any]) -> str:
     """The mean ± sd table of every row (majority class and baselines first).
 
     Example:
-        >>> print(main_table(read_study("checkpoints/sentiment_seeds.json")))  # doctest: +SKIP
+        >>> print(main_table(read_study("results/sentiment_seeds.json")))  # doctest: +SKIP
     """
     from lstmviz.experiments import markdown_table
 
@@ -917,7 +914,7 @@ def readme_tables(study: Mapping[str, Any]) -> list[str]:
     """The tables the README shows, generated from the study file: every row; the recipe's intervals; the shipped.
 
     Example:
-        >>> len(readme_tables(read_study("checkpoints/sentiment_seeds.json")))  # doctest: +SKIP
+        >>> len(readme_tables(read_study("results/sentiment_seeds.json")))  # doctest: +SKIP
         3
     """
     out = [main_table(study)]
@@ -977,7 +974,7 @@ def write_study(study: Mapping[str, Any], stem: str | os.PathLike) -> tuple[Path
     """Writes ``<stem>.json`` and ``<stem>.md`` atomically.
 
     Example:
-        >>> write_study(study, "checkpoints/sentiment_seeds")  # doctest: +SKIP
+        >>> write_study(study, "results/sentiment_seeds")  # doctest: +SKIP
     """
     from lstmviz.experiments import write_text_atomic
 

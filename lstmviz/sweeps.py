@@ -3,7 +3,9 @@
 Every run trains one fresh model on fresh data (an :class:`~lstmviz.taskdata.OnlineStream`)
 with a fixed budget of updates and no early stopping on plateaus: it stops when the held-out
 validation set first reaches success (cue recall: accuracy >= 0.95; adding: MSE <= 0.01) or
-when the budget ends. Independent runs go to single-thread worker processes in parallel.
+when the budget ends. Independent runs go to the multi-seed runner (:func:`lstmviz.runner.run_specs`):
+single-thread worker processes, or Ray tasks with ``engine="ray"``; this module keeps the run spec
+(:class:`RunSpec`), the run (:func:`sweep_run`) and the summary table (:func:`summarize`).
 
 Per (cell, lag, gate bias) the summary reports the success rate over seeds, the median
 updates-to-solve of the solved runs, the final test accuracy (or MSE) as mean and sd, and the
@@ -42,7 +44,7 @@ one-run sweep of two updates that runs here):
     >>> len(specs)  # rnn, gru and lstm x 2 lags x 5 seeds
     30
     >>> sweep = run_sweep(specs, kind="lag", workers=2)  # doctest: +SKIP
-    >>> write_sweep(sweep, "checkpoints/sweep_cue_recall_lag.json")  # doctest: +SKIP
+    >>> write_sweep(sweep, "results/sweep_cue_recall_lag.json")  # doctest: +SKIP
     >>> tiny = default_specs("cue_recall", "lag", cells=["gru"], lags=[3], seeds=[0],
     ...                      train={"epochs": 1, "updates_per_epoch": 2})
     >>> done = run_sweep(tiny, kind="lag", workers=1)
@@ -52,10 +54,8 @@ one-run sweep of two updates that runs here):
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
 import math
-import multiprocessing
 import os
 import statistics
 import time
@@ -69,6 +69,7 @@ import pandas as pd
 from lstmviz.checkpoint import library_version
 from lstmviz.experiments import markdown_table, train_model, write_result
 from lstmviz.models import CELLS, ModelConfig
+from lstmviz.runner import group_runs, mean_sd, run_specs
 from lstmviz.safeio import read_json as safe_read_json
 from lstmviz.taskdata import ONLINE_TASKS, TASK_DEFAULTS, prepare_online
 from lstmviz.tasks import ADDING_BASELINE_MSE
@@ -83,12 +84,11 @@ __all__ = [
     "load_sweep",
     "merge_sweeps",
     "read_json",
-    "run_one",
-    "run_parallel",
     "runs_frame",
     "run_sweep",
     "sigmoid_pow",
     "summarize",
+    "sweep_run",
     "summary_frame",
     "sweep_markdown",
     "wilson_interval",
@@ -165,12 +165,12 @@ def sigmoid_pow(bias: float | None, lag: int) -> float | None:
     return math.exp(-lag * math.log1p(math.exp(-bias)))
 
 
-def run_one(spec: RunSpec) -> dict[str, Any]:
+def sweep_run(spec: RunSpec) -> dict[str, Any]:
     """Trains one run of a sweep and returns its result row (see the module docstring).
 
     Example:
         >>> train = {"epochs": 1, "updates_per_epoch": 5}  # doctest: +SKIP
-        >>> run_one(RunSpec("cue_recall", "gru", 3, 1.0, 0, train=train))["solved"]  # doctest: +SKIP
+        >>> sweep_run(RunSpec("cue_recall", "gru", 3, 1.0, 0, train=train))["solved"]  # doctest: +SKIP
         False
     """
     t0 = time.perf_counter()
@@ -259,60 +259,24 @@ def default_specs(
     return [RunSpec(task, c, lag, float(b), s, **extra) for c in cells for lag in lags for b in biases for s in seeds]
 
 
-def _worker_init() -> None:
-    """Each worker process computes on one thread: parallel runs, not parallel kernels."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def run_parallel(
-    fn: Callable[[Any], dict[str, Any]],
-    items: Sequence[Any],
-    *,
-    workers: int = 2,
-    progress: Callable[[dict[str, Any], int, int], None] | None = None,
-) -> list[dict[str, Any]]:
-    """``fn(item)`` for every item in ``workers`` single-thread processes (1: in this process).
-
-    ``fn`` must be a module-level function (workers are spawned, clean interpreters: no inherited
-    torch threads or locks). Results come back in completion order; ``progress`` is called with
-    each result, the count done and the total.
-
-    Example:
-        >>> run_parallel(dict, [{"a": 1}], workers=1)
-        [{'a': 1}]
-    """
-    results: list[dict[str, Any]] = []
-    if workers <= 1:
-        for item in items:
-            results.append(fn(item))
-            if progress:
-                progress(results[-1], len(results), len(items))
-        return results
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
-        for fut in cf.as_completed([pool.submit(fn, item) for item in items]):
-            results.append(fut.result())
-            if progress:
-                progress(results[-1], len(results), len(items))
-    return results
-
-
 def run_sweep(
     specs: Sequence[RunSpec],
     *,
     kind: str,
     workers: int = 2,
     progress: Callable[[dict[str, Any], int, int], None] | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
-    """Runs ``specs`` in ``workers`` single-thread processes (1: in this process) and summarises.
+    """Runs ``specs`` through the multi-seed runner (:func:`lstmviz.runner.run_specs`) and summarises.
 
     Args:
         specs: From :func:`default_specs` (all of one task).
         kind: "lag" or "gate_bias" (stored, and decides the table's layout).
-        workers: Parallel worker processes.
+        workers: Parallel single-thread worker processes (1: in this process), or the CPUs of a private local Ray.
         progress: Called with each finished run, the count done and the total.
+        engine: "local" (worker processes) or "ray" (Ray tasks; the same runs).
+        address: ``engine="ray"``: a running Ray cluster; None starts a private local one.
 
     Returns:
         The sweep dict (see the module docstring).
@@ -330,7 +294,7 @@ def run_sweep(
     # Longest first (long lags, the slow GRU) so the last minutes are not one worker alone.
     order = sorted(specs, key=lambda s: (-s.lag, s.cell != "gru"))
     t0 = time.perf_counter()
-    runs = run_parallel(run_one, order, workers=workers, progress=progress)
+    runs = run_specs(sweep_run, order, workers=workers, engine=engine, address=address, progress=progress)
     wall = time.perf_counter() - t0
     runs.sort(key=_run_key)
     first = specs[0].shared()
@@ -368,15 +332,14 @@ def summarize(runs: Sequence[Mapping[str, Any]], *, regress: bool = False) -> li
         >>> rows[0]["success_rate"], rows[0]["final_sd"]
         (1.0, None)
     """
-    groups: dict[tuple, list[Mapping[str, Any]]] = {}
-    for r in runs:
-        groups.setdefault((r["cell"], r["lag"], r["gate_bias"], r.get("variant")), []).append(r)
     rows = []
-    for (cell, lag, bias, variant), rs in sorted(
-        groups.items(),
-        key=lambda kv: (list(CELLS).index(kv[0][0]), kv[0][1], kv[0][2] or 0.0, kv[0][3] is not None, kv[0][3] or ""),
+    for (cell, lag, bias, variant), rs in group_runs(
+        runs,
+        ("cell", "lag", "gate_bias", "variant"),
+        order=lambda k: (list(CELLS).index(k[0]), k[1], k[2] or 0.0, k[3] is not None, k[3] or ""),
     ):
         finals = [r["final_mse" if regress else "final_accuracy"] for r in rs]
+        final_mean, final_sd = mean_sd(finals)
         solved = [r["updates_to_solve"] for r in rs if r["solved"]]
         ratios = [r["grad_ratio_init"] for r in rs if r["grad_ratio_init"] is not None]
         clipped = [r["clipped"] for r in rs if r.get("clipped") is not None]
@@ -391,8 +354,8 @@ def summarize(runs: Sequence[Mapping[str, Any]], *, regress: bool = False) -> li
                 "solved": len(solved),
                 "success_rate": len(solved) / len(rs),
                 "median_updates_to_solve": statistics.median(solved) if solved else None,
-                "final_mean": statistics.fmean(finals),
-                "final_sd": statistics.stdev(finals) if len(finals) > 1 else None,
+                "final_mean": final_mean,
+                "final_sd": final_sd,
                 "grad_ratio_init_median": statistics.median(ratios) if ratios else None,
                 "sigmoid_bias_pow_lag": None if cell == "rnn" else sigmoid_pow(bias, lag),
                 "clipped_mean": statistics.fmean(clipped) if clipped else None,
@@ -433,7 +396,7 @@ def sweep_markdown(sweep: Mapping[str, Any]) -> str:
     """The sweep's summary as a markdown table (one row per cell, lag and bias).
 
     Example:
-        >>> print(sweep_markdown(json.load(open("checkpoints/sweep_cue_recall_lag.json"))))  # doctest: +SKIP
+        >>> print(sweep_markdown(json.load(open("results/sweep_cue_recall_lag.json"))))  # doctest: +SKIP
     """
     regress = sweep["task"] == "adding"
     final = "test MSE (mean ± sd)" if regress else "test accuracy (mean ± sd)"
@@ -597,7 +560,7 @@ def write_sweep(sweep: Mapping[str, Any], path: str | os.PathLike) -> tuple[Path
     """Writes the sweep's JSON to ``path`` and its markdown table beside it (``.md``), atomically.
 
     Example:
-        >>> write_sweep(sweep, "checkpoints/sweep_cue_recall_lag.json")  # doctest: +SKIP
+        >>> write_sweep(sweep, "results/sweep_cue_recall_lag.json")  # doctest: +SKIP
     """
     return write_result(Path(path).with_suffix(""), sweep, sweep_markdown(sweep))
 
@@ -612,7 +575,7 @@ def read_json(path: str | os.PathLike, max_bytes: int, what: str) -> Any:
     deep nesting is refused, so a hostile file costs milliseconds.
 
     Example:
-        >>> runs = read_json("checkpoints/lab_presets.json", 4 << 20, "lab preset results")["runs"]  # doctest: +SKIP
+        >>> runs = read_json("results/lab_presets.json", 4 << 20, "lab preset results")["runs"]  # doctest: +SKIP
         >>> runs[0]["preset"]  # doctest: +SKIP
         'separate'
     """
@@ -627,7 +590,7 @@ def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
             schema, missing or mistyped fields), so a broken or hostile file is a clear message.
 
     Example:
-        >>> load_sweep("checkpoints/sweep_cue_recall_lag.json")["kind"]  # doctest: +SKIP
+        >>> load_sweep("results/sweep_cue_recall_lag.json")["kind"]  # doctest: +SKIP
         'lag'
     """
     p = Path(path)
@@ -681,7 +644,7 @@ def summary_frame(sweep: Mapping[str, Any]) -> pd.DataFrame:
     """The summary as a tidy frame with the 95% Wilson interval of every success rate (``lo``, ``hi``).
 
     Example:
-        >>> summary_frame(load_sweep("checkpoints/sweep_cue_recall_lag.json")).columns[:3].tolist()  # doctest: +SKIP
+        >>> summary_frame(load_sweep("results/sweep_cue_recall_lag.json")).columns[:3].tolist()  # doctest: +SKIP
         ['cell', 'lag', 'gate_bias']
     """
     df = pd.DataFrame(sweep["summary"])
@@ -700,7 +663,7 @@ def runs_frame(sweep: Mapping[str, Any]) -> pd.DataFrame:
     ``final`` is the test accuracy (cue recall) or test MSE (adding).
 
     Example:
-        >>> frame = runs_frame(load_sweep("checkpoints/sweep_cue_recall_lag.json"))  # doctest: +SKIP
+        >>> frame = runs_frame(load_sweep("results/sweep_cue_recall_lag.json"))  # doctest: +SKIP
         >>> frame["final"].between(0, 1).all()  # doctest: +SKIP
         True
     """

@@ -1,13 +1,16 @@
 """Training of the convolutional + bidirectional tagger (:mod:`lstmviz.tagger`) on silver labels.
 
-Each epoch shuffles the training sentences (a private seeded generator) into batches of similar length, pads
-them and packs them so padding never reaches the reverse direction; the loss is the sum of the part-of-speech
-and the entity cross-entropies; AdamW with gradient clipping. After every epoch the validation score (mean of
-the part-of-speech agreement and the entity macro-F1) decides which weights are kept. The run always trains
-``epochs`` epochs: the budget counts epochs only, never wall time, so a retrain with the same settings and
-thread count repeats the run whatever the machine's load. The checkpoint stores the best model, the
-vocabularies and the test scores beside those of two context-free baselines (``baseline``: the most frequent tag of
-the word; ``suffix_baseline``: unseen words tagged by their ending, :mod:`lstmviz.tagbaseline`).
+The loop is :func:`lstmviz.trainer.fit`; :class:`TaggerTask` says what is particular to the tagger. Each epoch
+shuffles the training sentences (a private seeded generator) into batches of similar length, pads them and packs
+them so padding never reaches the reverse direction; the loss is the sum of the part-of-speech and the entity
+cross-entropies; AdamW with gradient clipping; dropout draws from the global generator seeded with the run's seed
+(inside ``fork_rng``). After every epoch the validation score (mean of the part-of-speech agreement and the
+entity macro-F1) decides which weights are kept. The run always trains ``epochs`` epochs: the budget counts
+epochs only, never wall time, so a retrain with the same settings and thread count repeats the run whatever the
+machine's load. A NaN/Inf loss or gradient stops the run (:class:`~lstmviz.trainer.TrainingDiverged`). The
+checkpoint stores the best model, the vocabularies and the test scores beside those of two context-free
+baselines (``baseline``: the most frequent tag of the word; ``suffix_baseline``: unseen words tagged by their
+ending, :mod:`lstmviz.tagbaseline`).
 
 Example::
 
@@ -17,30 +20,32 @@ Example::
 
 from __future__ import annotations
 
-import copy
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from lstmviz.checkpoint import library_version, save_checkpoint
+from lstmviz.metrics import tag_scores
 from lstmviz.models import weights_fingerprint
 from lstmviz.tagbaseline import baseline_tags
-from lstmviz.tagdata import TagData, tag_scores
-from lstmviz.tagger import NER_TAGS, POS_TAGS, Tagger, TaggerConfig, encode_sentences
-from lstmviz.trainer import check_int, check_number
+from lstmviz.tagdata import TagData
+from lstmviz.tagger import NER_TAGS, NER_VOCAB, POS_TAGS, POS_VOCAB, Tagger, TaggerConfig, encode_sentences
+from lstmviz.trainer import BaseTask, EpochInfo, FitConfig, OnEpoch, ShouldStop, TrainSettings, fit
+from lstmviz.vocab import Vocab, as_vocab
 
-__all__ = ["TagTrainConfig", "train_tagger", "encode_batch", "predict_tags"]
+__all__ = ["TagTrainConfig", "TaggerTask", "train_tagger", "encode_batch", "predict_tags"]
 
 _IGNORE = -100  # cross-entropy's ignore index: padded words
 
 
 @dataclass
-class TagTrainConfig:
+class TagTrainConfig(TrainSettings):
     """Optimisation of the tagger; stored in the checkpoint's meta.
 
     Example:
@@ -56,42 +61,46 @@ class TagTrainConfig:
     clip_grad_norm: float | None = 1.0  # global gradient-norm clipping; None disables it
     seed: int = 0  # initialisation and sentence order
 
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            check_int(name, getattr(self, name), 1)
-        check_int("seed", self.seed, 0)
-        check_number("lr", self.lr)
-        check_number("weight_decay", self.weight_decay, zero_ok=True)
-        check_number("clip_grad_norm", self.clip_grad_norm, none_ok=True)
+    _positive = ("epochs", "batch_size")  # checked by TrainSettings: integers >= 1
+
+    def fit_config(self) -> FitConfig:
+        """The loop's settings: ``epochs`` passes, no early stopping.
+
+        Example:
+            >>> TagTrainConfig(epochs=3).fit_config().patience
+            0
+        """
+        return self._loop(epochs=self.epochs, patience=0)
 
 
 def encode_batch(
-    sentences: Sequence[tuple[list[str], list[str], list[str]]], word_index: dict[str, int], char_index: dict[str, int]
+    sentences: Sequence[tuple[list[str], list[str], list[str]]],
+    words: Vocab | Sequence[str],
+    chars: Vocab | Sequence[str],
 ) -> dict[str, torch.Tensor]:
     """Padded ids of a batch: ``words (B, T)``, ``chars (B, T, C)``, ``lengths (B,)``, ``pos`` and ``ner`` ``(B, T)``
     (padding: id 0 in the inputs, -100 in the targets).
 
     Example:
-        >>> b = encode_batch([(["Да"], ["INTJ"], ["O"])], {"да": 2}, {"Д": 2, "а": 3})
+        >>> b = encode_batch([(["Да"], ["INTJ"], ["O"])], ["<pad>", "<unk>", "да"], ["<pad>", "<unk>", "Д", "а"])
         >>> b["chars"].tolist(), b["pos"].tolist()
         ([[[2, 3]]], [[6]])
     """
-    words, chars, lengths = encode_sentences([s[0] for s in sentences], word_index, char_index)
-    pos, ner = torch.full(words.shape, _IGNORE), torch.full(words.shape, _IGNORE)  # (B, T): padding ignored
-    pos_id, ner_id = {t: i for i, t in enumerate(POS_TAGS)}, {t: i for i, t in enumerate(NER_TAGS)}
+    word_ids, char_ids, lengths = encode_sentences([s[0] for s in sentences], words, chars)
+    pos, ner = torch.full(word_ids.shape, _IGNORE), torch.full(word_ids.shape, _IGNORE)  # (B, T): padding ignored
     for b, (_, ps, ns) in enumerate(sentences):
         if ps:
-            pos[b, : len(ps)] = torch.tensor([pos_id[p] for p in ps])
-            ner[b, : len(ns)] = torch.tensor([ner_id[n] for n in ns])
-    return {"words": words, "chars": chars, "lengths": lengths, "pos": pos, "ner": ner}
+            pos[b, : len(ps)] = torch.tensor(POS_VOCAB.encode(ps))
+            ner[b, : len(ns)] = torch.tensor(NER_VOCAB.encode(ns))
+    return {"words": word_ids, "chars": char_ids, "lengths": lengths, "pos": pos, "ner": ner}
 
 
 @torch.no_grad()
 def predict_tags(
     model: Tagger,
     sentences: Sequence[tuple[list[str], ...]],
-    words: Sequence[str],
-    chars: Sequence[str],
+    words: Vocab | Sequence[str],
+    chars: Vocab | Sequence[str],
     batch_size: int = 64,
 ) -> tuple[list[list[str]], list[list[str]]]:
     """``(parts of speech, entity tags)`` per sentence (only the words of each tuple are read).
@@ -101,7 +110,7 @@ def predict_tags(
         [['NOUN', 'VERB', 'NOUN']]
     """
     model.eval()
-    wi, ci = {w: i for i, w in enumerate(words)}, {c: i for i, c in enumerate(chars)}
+    wi, ci = as_vocab(words), as_vocab(chars)  # built once for all batches
     pos_out, ner_out = [], []
     for k in range(0, len(sentences), batch_size):
         chunk = [(s[0], [], []) for s in sentences[k : k + batch_size]]
@@ -137,6 +146,73 @@ def _baseline(data: TagData, split: Sequence, name: str = "most_frequent") -> di
     return {"pos": tag_scores([s[1] for s in split], pos), "ner": tag_scores([s[2] for s in split], ner, ner=True)}
 
 
+class TaggerTask(BaseTask):
+    """The tagger's :class:`~lstmviz.trainer.Task`: shuffled batches of sentences of similar length, the sum of the
+    part-of-speech and entity cross-entropies, and the validation score (mean of POS agreement and entity macro-F1).
+
+    Rows: ``epoch, train_loss`` (mean over the epoch's updates), ``val_pos_accuracy, val_ner_macro_f1, val_score,
+    seconds`` (since training began).
+
+    Example:
+        >>> sents = [(["Да"], ["INTJ"], ["O"]), (["Нет", "."], ["PART", "PUNCT"], ["O", "O"])]
+        >>> data = TagData(["<pad>", "<unk>", "да", "нет", "."], ["<pad>", "<unk>", "Д", "а", "Н", "е", "т", "."],
+        ...                sents, sents, sents)
+        >>> task = TaggerTask(data, TagTrainConfig(batch_size=1))
+        >>> task.epoch_length(), sorted(next(iter(task.batches()))) == ["chars", "lengths", "ner", "pos", "words"]
+        (2, True)
+    """
+
+    def __init__(self, data: TagData, cfg: TagTrainConfig) -> None:
+        self.data, self.cfg = data, cfg
+        self.words, self.chars = Vocab(data.words), Vocab(data.chars)
+        self.generator = torch.Generator().manual_seed(cfg.seed + 17)
+
+    def batches(self):
+        """One epoch: encoded batches (:func:`encode_batch`) in the order of :func:`_length_batches`."""
+        train = self.data.train
+        for batch in _length_batches(train, self.cfg.batch_size, self.generator):
+            yield encode_batch([train[i] for i in batch], self.words, self.chars)
+
+    def epoch_length(self) -> int:
+        """Batches in an epoch (pools of ``50 * batch_size`` sentences, each cut into batches)."""
+        n, bs = len(self.data.train), self.cfg.batch_size
+        return sum(math.ceil(min(50 * bs, n - k) / bs) for k in range(0, n, 50 * bs))
+
+    def loss(self, model, b):
+        """Part-of-speech plus entity cross-entropy (padding ignored); tallies ``loss`` and ``n`` (one per update)."""
+        pos, ner = model(b["words"], b["chars"], b["lengths"])  # (B, T, 17), (B, T, 7)
+        loss = F.cross_entropy(pos.transpose(1, 2), b["pos"], ignore_index=_IGNORE) + F.cross_entropy(
+            ner.transpose(1, 2), b["ner"], ignore_index=_IGNORE
+        )
+        return loss, {"loss": loss.item(), "n": 1}
+
+    def evaluate(self, model) -> dict[str, Any]:
+        """Part-of-speech and entity scores on the validation sentences."""
+        return _evaluate(model, self.data.val, self.data)
+
+    def row(self, model, sums, val, info: EpochInfo) -> dict[str, Any]:
+        """``epoch, train_loss, val_pos_accuracy, val_ner_macro_f1, val_score, seconds``."""
+        return {
+            "epoch": info.epoch,
+            "train_loss": sums["loss"] / sums["n"],
+            "val_pos_accuracy": val["pos"]["accuracy"],
+            "val_ner_macro_f1": val["ner"]["macro_f1"],
+            "val_score": (val["pos"]["accuracy"] + val["ner"]["macro_f1"]) / 2,
+            "seconds": info.elapsed(),
+        }
+
+    def score(self, row) -> float:
+        """The validation score (mean of POS agreement and entity macro-F1)."""
+        return row["val_score"]
+
+    def line(self, row, epochs: int) -> str:
+        """``tagger epoch 3: loss 0.512, val POS 0.901, val NER macro-F1 0.612``."""
+        return (
+            f"tagger epoch {row['epoch']}: loss {row['train_loss']:.3f}, val POS {row['val_pos_accuracy']:.3f}, "
+            f"val NER macro-F1 {row['val_ner_macro_f1']:.3f}"
+        )
+
+
 def train_tagger(
     data: TagData,
     config: TaggerConfig,
@@ -144,8 +220,10 @@ def train_tagger(
     *,
     out: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = print,
+    on_epoch: OnEpoch | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> tuple[Tagger, dict[str, Any]]:
-    """Trains the tagger; returns ``(model at its best validation score, meta)``.
+    """Trains the tagger with :func:`lstmviz.trainer.fit`; returns ``(model at its best validation score, meta)``.
 
     Args:
         data: From :func:`lstmviz.tagdata.prepare_tags`.
@@ -153,6 +231,13 @@ def train_tagger(
         train_cfg: Settings (default :class:`TagTrainConfig`).
         out: Checkpoint directory (model kind "tagger"; no resume state).
         log: Receives one line per epoch.
+        on_epoch, should_stop: The trainer's callbacks.
+
+    Raises:
+        TrainingDiverged: when a loss or gradient norm is NaN/Inf.
+
+    Example:
+        >>> model, meta = train_tagger(prepare_tags(corpus, files), TaggerConfig())  # doctest: +SKIP
     """
     cfg = train_cfg or TagTrainConfig()
     config = TaggerConfig.from_dict(
@@ -160,45 +245,9 @@ def train_tagger(
     )
     model = Tagger.seeded(config, cfg.seed)
     init_fp = weights_fingerprint(model)
-    wi, ci = {w: i for i, w in enumerate(data.words)}, {c: i for i, c in enumerate(data.chars)}
-    g = torch.Generator().manual_seed(cfg.seed + 17)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best, best_state, history, t0 = -1.0, copy.deepcopy(model.state_dict()), [], time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        loss_sum, n = 0.0, 0
-        for batch in _length_batches(data.train, cfg.batch_size, g):
-            b = encode_batch([data.train[i] for i in batch], wi, ci)
-            pos, ner = model(b["words"], b["chars"], b["lengths"])  # (B, T, 17), (B, T, 7)
-            loss = F.cross_entropy(pos.transpose(1, 2), b["pos"], ignore_index=_IGNORE) + F.cross_entropy(
-                ner.transpose(1, 2), b["ner"], ignore_index=_IGNORE
-            )
-            opt.zero_grad()
-            loss.backward()
-            if cfg.clip_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-            opt.step()
-            loss_sum, n = loss_sum + loss.item(), n + 1
-        val = _evaluate(model, data.val, data)
-        score = (val["pos"]["accuracy"] + val["ner"]["macro_f1"]) / 2
-        history.append(
-            {
-                "epoch": epoch,
-                "train_loss": loss_sum / n,
-                "val_pos_accuracy": val["pos"]["accuracy"],
-                "val_ner_macro_f1": val["ner"]["macro_f1"],
-                "val_score": score,
-                "seconds": time.perf_counter() - t0,
-            }
-        )
-        if log:
-            log(
-                f"tagger epoch {epoch}: loss {loss_sum / n:.3f}, val POS {val['pos']['accuracy']:.3f}, "
-                f"val NER macro-F1 {val['ner']['macro_f1']:.3f}"
-            )
-        if score > best:
-            best, best_state = score, copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
+    t0 = time.perf_counter()
+    result = fit(model, TaggerTask(data, cfg), cfg, log=log, on_epoch=on_epoch, should_stop=should_stop)
+    history = result.history
     model.eval()
     meta = {
         "task": "tagger",
@@ -208,7 +257,7 @@ def train_tagger(
         "pos_tags": list(POS_TAGS),
         "ner_tags": list(NER_TAGS),
         **data.meta,
-        "train_config": asdict(cfg),
+        "train_config": cfg.to_dict(),
         "history": history,
         "init_fingerprint": init_fp,
         "init_seed": cfg.seed,

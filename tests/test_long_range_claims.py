@@ -28,6 +28,7 @@ from lstmviz.trainer import clipped_fraction
 
 ROOT = Path(__file__).resolve().parents[1]
 CKPT = ROOT / "checkpoints"
+RESULTS = ROOT / "results"
 SWEEPS = (
     "sweep_cue_recall_lag",
     "sweep_cue_recall_lag_b4",
@@ -143,7 +144,7 @@ def test_merge_adds_seeds_and_variants_and_refuses_a_rerun_that_does_not_reprodu
 
 
 def test_a_version_1_sweep_still_loads_and_summarises(tmp_path):
-    old = json.loads((CKPT / "sweep_adding_lag.json").read_text(encoding="utf-8"))
+    old = json.loads((RESULTS / "sweep_adding_lag.json").read_text(encoding="utf-8"))
     old["schema"] = "lstmviz.sweep/1"
     for r in old["runs"]:
         for k in ("variant", "overrides", "clipped", "grad_norm_median"):
@@ -165,18 +166,18 @@ def _md_table(text: str) -> str:
 
 @pytest.mark.parametrize("name", SWEEPS)
 def test_readme_sweep_tables_are_the_sweep_files(name):
-    sweep = load_sweep(CKPT / f"{name}.json")
+    sweep = load_sweep(RESULTS / f"{name}.json")
     md = sweep_markdown(sweep)
-    assert (CKPT / f"{name}.md").read_text(encoding="utf-8") == md
+    assert (RESULTS / f"{name}.md").read_text(encoding="utf-8") == md
     assert _md_table(md) in (ROOT / "README.md").read_text(encoding="utf-8"), f"README's table of {name}"
     assert sweep["seeds"] == list(range(10)), "every row of the shipped sweeps has seeds 0-9"
     assert all(r["n"] == 10 for r in sweep["summary"])
 
 
 def test_readme_accumulator_table_is_the_study_file_and_the_file_is_the_diagnostic():
-    data = read_study(CKPT / "accumulator.json")
+    data = read_study(RESULTS / "accumulator.json")
     md = study_markdown(data)
-    assert (CKPT / "accumulator.md").read_text(encoding="utf-8") == md
+    assert (RESULTS / "accumulator.md").read_text(encoding="utf-8") == md
     assert _md_table(md) in (ROOT / "README.md").read_text(encoding="utf-8")
     cfg = data["settings"]
     for cell, input_bias in (("lstm", None), ("lstm", -4.0), ("gru", None)):
@@ -207,9 +208,9 @@ def test_hostile_accumulator_file_is_a_clear_error(tmp_path):
 def test_readme_charlm_budget_table_is_its_file_and_the_file_is_the_shipped_models():
     from lstmviz.lmbudget import CELLS, best_is_last, budget_markdown, read_budget
 
-    study = read_budget(CKPT / "charlm_budget.json")
+    study = read_budget(RESULTS / "charlm_budget.json")
     md = budget_markdown(study)
-    assert (CKPT / "charlm_budget.md").read_text(encoding="utf-8") == md
+    assert (RESULTS / "charlm_budget.md").read_text(encoding="utf-8") == md
     assert _md_table(md) in (ROOT / "README.md").read_text(encoding="utf-8")
     for cell in CELLS:
         meta = json.loads((CKPT / f"charlm-{cell}" / "meta.json").read_text(encoding="utf-8"))
@@ -231,7 +232,7 @@ def test_how_to_read_this_quotes_the_lag_200_row_as_measured():
 
     row = next(
         r
-        for r in load_sweep(CKPT / "sweep_cue_recall_lag_b4.json")["summary"]
+        for r in load_sweep(RESULTS / "sweep_cue_recall_lag_b4.json")["summary"]
         if r["cell"] == "lstm" and r["lag"] == 200 and r["variant"] is None
     )
     assert f"only {row['solved']} of {row['n']} seeds solve it" in STRINGS["en"]["explain.read_accumulator"]
@@ -245,7 +246,7 @@ def test_the_readme_ranking_sentence_follows_from_the_shared_recipe_rows():
 
     apart = set()
     for name in SWEEPS:
-        sweep = load_sweep(CKPT / f"{name}.json")
+        sweep = load_sweep(RESULTS / f"{name}.json")
         rows = {(r["cell"], r["lag"], r["gate_bias"]): r for r in sweep["summary"] if r["variant"] is None}
         for (cell, lag, bias), gru in rows.items():
             if cell != "gru":

@@ -15,7 +15,7 @@ from lstmviz.profiles import grad_profile, gradient_ratio, make_probe, per_seque
 from lstmviz.sweeps import SCHEMA, default_specs, run_sweep, sigmoid_pow, write_sweep
 from lstmviz.taskdata import OnlineStream, SequenceData, _row_keys, held_out_set, prepare_online
 from lstmviz.tasks import ADDING_BASELINE_MSE, adding_problem
-from lstmviz.trainer import TrainConfig, fit
+from lstmviz.trainer import ClassifierTask, TrainConfig, fit
 
 CUE = {"n_classes": 4, "vocab_size": 20}
 
@@ -94,13 +94,8 @@ def test_fit_leaves_threads_rng_and_determinism_alone():
         torch.set_num_threads(1)
         torch.use_deterministic_algorithms(False)
         rng = torch.get_rng_state().clone()
-        fit(
-            model,
-            data.train,
-            data.val,
-            TrainConfig(epochs=2, updates_per_epoch=3, batch_size=8, probe_size=4),
-            log=None,
-        )
+        cfg = TrainConfig(epochs=2, updates_per_epoch=3, batch_size=8, probe_size=4)
+        fit(model, ClassifierTask(data.train, data.val, cfg), cfg, log=None)
         assert torch.get_num_threads() == 1
         assert torch.are_deterministic_algorithms_enabled() is False
         assert torch.equal(torch.get_rng_state(), rng)
@@ -270,19 +265,3 @@ def test_load_sweep_rejects_broken_and_hostile_files(tmp_path):
         f.truncate(40 * 1024 * 1024)  # sparse: refused by its size before any byte is read
     with pytest.raises(ValueError, match="more than the 33,554,432 allowed"):
         load_sweep(big)
-
-
-def test_sweep_runs_are_the_same_in_worker_processes():
-    """Parallel single-thread workers give the runs one process gives (private generators, no global state)."""
-    specs = default_specs(
-        "cue_recall",
-        "lag",
-        cells=("gru",),
-        lags=(3,),
-        seeds=range(2),
-        model={"hidden_size": 4, "embed_dim": 4},
-        train={"epochs": 2, "updates_per_epoch": 3},
-    )
-    here, pool = run_sweep(specs, kind="lag", workers=1), run_sweep(specs, kind="lag", workers=2)
-    strip = lambda runs: [{k: v for k, v in r.items() if k != "seconds"} for r in runs]  # noqa: E731
-    assert strip(here["runs"]) == strip(pool["runs"]) and pool["workers"] == 2

@@ -1,7 +1,7 @@
 """The sentiment seed study: the mean-of-vectors baselines, the recipe chosen on validation, the paired intervals.
 
 Everything here is offline and tiny (a 40-sentence CSV, a 4-d navec file written by navec itself) except the checks
-of the shipped study file (``checkpoints/sentiment_seeds.json``: its intervals recompute from its own stored
+of the shipped study file (``results/sentiment_seeds.json``: its intervals recompute from its own stored
 predictions) and of the shipped checkpoints, which need the corpus and skip without it.
 """
 
@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from lstmviz.bootstrap import confusion_counts, macro_f1_from_confusion, paired_bootstrap
-from lstmviz.datasets import accuracy, macro_f1
 from lstmviz.meanvec import MeanVecConfig, MeanVectorClassifier
+from lstmviz.metrics import accuracy, confusion_counts, macro_f1, macro_f1_from_confusion, paired_bootstrap
 from lstmviz.pretrained import apply_embedding
 from lstmviz.sentiment_study import (
     BASELINES,
@@ -40,7 +39,7 @@ from lstmviz.sentiment_study import (
 from lstmviz.train import main
 
 REPO = Path(__file__).resolve().parents[1]
-STUDY = REPO / "checkpoints" / "sentiment_seeds.json"
+STUDY = REPO / "results" / "sentiment_seeds.json"
 CORPUS = REPO.parent / "shared" / "data" / "opensentimentcorpus"
 ROWS = [
     ("Мама мыла раму.", "neutral"),
@@ -288,8 +287,8 @@ def test_a_tiny_study_extends_its_file_reproducing_every_run(tiny, tmp_path):
 
 def test_the_cli_merges_into_the_study_file(tiny, tmp_path):
     csv, _ = tiny
-    argv = ["--task", "sentiment", "--seed-study", "--variants", "bow", "--workers", "1", "--data", str(csv)]
-    argv += ["--quiet", "--threads", "1", "--out", str(tmp_path)]
+    argv = ["study", "--variants", "bow", "--workers", "1", "--data", str(csv)]
+    argv += ["--quiet", "--threads", "1", "--out", str(tmp_path), "--checkpoints", str(tmp_path)]  # no shipped models
     assert main([*argv, "--seeds", "1"]) == 0
     assert main([*argv, "--seeds", "2", "--merge"]) == 0
     study = read_study(tmp_path / "sentiment_seeds.json")

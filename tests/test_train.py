@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -404,3 +405,100 @@ def test_tagger_budget_is_epochs_only(clock_jumps_an_hour_per_reading):
     _, meta = train_tagger(_tiny_tags(), cfg, TagTrainConfig(epochs=3, batch_size=4), log=None)
     assert [h["epoch"] for h in meta["history"]] == [1, 2, 3]
     assert "max_seconds" not in meta["train_config"]
+
+
+# --------------------------------------------------------------------------- the one loop, for every kind
+
+
+class _Line(trainer_mod.BaseTask):
+    """A user's own kind: y = 3 x from endless random batches (its private generator), scored by -val MSE."""
+
+    def __init__(self, nan_after: int | None = None):
+        self.generator = torch.Generator().manual_seed(0)
+        self.val_x = torch.linspace(-1, 1, 8)[:, None]  # (8, 1)
+        self.calls, self.nan_after = 0, nan_after
+
+    def batches(self):
+        while True:
+            yield torch.randn(4, 1, generator=self.generator)  # (B, 1)
+
+    def loss(self, model, x):
+        self.calls += 1
+        loss = ((model(x) - 3 * x) ** 2).mean()
+        if self.nan_after is not None and self.calls > self.nan_after:
+            loss = loss * float("nan")
+        return loss, {"loss": loss.item() * len(x), "n": len(x)}
+
+    def evaluate(self, model):
+        with torch.no_grad():
+            return {"mse": float(((model(self.val_x) - 3 * self.val_x) ** 2).mean())}
+
+    def score(self, row):
+        return -row["val_mse"]
+
+
+def test_a_users_own_task_trains_through_the_one_loop():
+    model = torch.nn.Linear(1, 1, bias=False)
+    seen = []
+    cfg = trainer_mod.FitConfig(epochs=4, updates_per_epoch=5, lr=0.1, weight_decay=0.0, quiet=True)
+    result = fit(model, _Line(), cfg, on_epoch=seen.append)
+    assert [h["updates"] for h in result.history] == [5, 10, 15, 20] and seen == result.history
+    assert {"train_loss", "val_mse", "grad_norm_median", "clipped", "seconds"} <= set(result.history[0])
+    assert result.best_epoch == max(range(1, 5), key=lambda e: -result.history[e - 1]["val_mse"])
+    assert result.history[-1]["val_mse"] < result.history[0]["val_mse"] and result.updates == 20
+    capped = fit(torch.nn.Linear(1, 1, bias=False), _Line(), replace(cfg, epochs=9, max_updates=12))
+    assert [h["updates"] for h in capped.history] == [5, 10, 12] and capped.stop_reason == "max_updates"
+
+
+def test_fit_refuses_what_is_not_a_task_and_an_endless_task_without_updates_per_epoch(cue):
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(TypeError, match="task=OnlineStream is not a Task .*ClassifierTask"):
+        fit(model, cue.train, cue.val)
+    with pytest.raises(ValueError, match="_Line draws endless batches; set updates_per_epoch"):
+        fit(model, _Line(), trainer_mod.FitConfig())
+
+
+def test_a_users_task_diverging_is_stopped():
+    cfg = trainer_mod.FitConfig(epochs=3, updates_per_epoch=2, quiet=True)
+    with pytest.raises(TrainingDiverged, match="diverged at epoch 2: loss is nan"):
+        fit(torch.nn.Linear(1, 1, bias=False), _Line(nan_after=2), cfg)
+
+
+def test_char_lm_and_tagger_get_the_loop_s_divergence_check_and_callbacks(tmp_path, monkeypatch):
+    from lstmviz.chardata import prepare_chars
+    from lstmviz.charlm import CharLMConfig
+    from lstmviz.lmtrainer import CharLMTask, LMTrainConfig, train_charlm
+    from lstmviz.tagger import TaggerConfig
+    from lstmviz.tagtrainer import TagTrainConfig, train_tagger
+
+    data = prepare_chars(_tiny_csv(tmp_path), min_count=1)
+    lm, lm_cfg = (
+        CharLMConfig(cell="gru", embed_dim=3, hidden_size=4),
+        LMTrainConfig(max_updates=6, eval_every=2, batch_size=2, seq_len=8),
+    )
+    _, meta = train_charlm(data, lm, lm_cfg, log=None, on_epoch=lambda h: h["updates"] == 4)
+    assert [h["updates"] for h in meta["history"]] == [2, 4] and meta["updates"] == 4
+    tag = TaggerConfig(word_dim=4, char_dim=3, char_channels=5, hidden_size=4)
+    _, meta = train_tagger(_tiny_tags(), tag, TagTrainConfig(epochs=3, batch_size=4), log=None, on_epoch=lambda h: True)
+    assert [h["epoch"] for h in meta["history"]] == [1]
+    real = CharLMTask.loss
+    monkeypatch.setattr(CharLMTask, "loss", lambda self, m, b: (real(self, m, b)[0] * float("nan"), {}))
+    with pytest.raises(TrainingDiverged, match="diverged at epoch 1: loss is nan"):
+        train_charlm(data, lm, lm_cfg, log=None)
+
+
+def test_tagger_dropout_is_seeded_by_the_run_not_by_the_caller_s_generator():
+    """Dropout draws from the global generator seeded with the run's seed (inside fork_rng): whatever state the caller
+    left it in, the run repeats, and the caller gets its generator back."""
+    from lstmviz.tagger import TaggerConfig
+    from lstmviz.tagtrainer import TagTrainConfig, train_tagger
+
+    cfg = TaggerConfig(word_dim=4, char_dim=3, char_channels=5, hidden_size=4, dropout=0.5)
+    runs = []
+    for caller_seed in (1, 2):
+        torch.manual_seed(caller_seed)
+        before = torch.get_rng_state()
+        model, meta = train_tagger(_tiny_tags(), cfg, TagTrainConfig(epochs=2, batch_size=4), log=None)
+        assert torch.equal(torch.get_rng_state(), before)
+        runs.append((weights_fingerprint(model), [h["train_loss"] for h in meta["history"]]))
+    assert runs[0] == runs[1]
