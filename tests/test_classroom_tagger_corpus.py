@@ -28,7 +28,7 @@ from test_corpus import SENTENCES, UNIT, WORD, _checkpoint, _corpus
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "checkpoints" / "tagger-lstm"
 CLASSROOM = "Иван Петров переехал из Новосибирска в Санкт-Петербург и устроился в Яндекс."
-# What the shipped tagger-lstm predicts for CLASSROOM (measured; every label with p >= 0.91)
+# What the shipped tagger-lstm predicts for CLASSROOM (measured; every label with p >= 0.80)
 CLASSROOM_BIO = ["B-PER", "I-PER", "O", "O", "B-LOC", "O", "B-LOC", "O", "O", "O", "B-ORG", "O"]
 GONE = ("None", "nan", "NaN", "<NA>")
 
