@@ -470,9 +470,7 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     if isinstance(kind, str) and kind in KINDS:  # an unknown kind is refused by the loader, naming it
         try:
             KINDS[kind].check_fields(path, obj)
-        except CheckpointError:
-            raise
-        except ValueError as e:
+        except ValueError as e:  # a kind's own check names the file; as a CheckpointError like the rest
             raise CheckpointError(str(e)) from e
     return obj
 

@@ -208,3 +208,40 @@ def test_each_shipped_kind_encodes_a_text_with_its_spans_and_predicts_distributi
         assert abs(probs.sum(-1) - 1).max() < 1e-5
     if kind.output == "classify":  # the same numbers as the predictor the views use
         torch.testing.assert_close(torch.as_tensor(out["probs"]), kind.predictor(model, meta).predict_proba(text))
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [["recurrent"], {"kind": "recurrent"}, 7, None, "recurrent'; DROP TABLE x;--", "*", "charlm[0-9]", "a" * 10_000],
+    ids=["list", "dict", "int", "null", "quotes-semicolons", "glob", "glob-class", "huge"],
+)
+def test_a_hostile_model_kind_is_refused_in_milliseconds_and_the_list_keeps_working(tmp_path, hostile):
+    import time
+
+    from dashboard import state
+    from lstmviz.corpus.record import check_recordable
+
+    _, folder = _save_pool_as_classifier(tmp_path)
+    meta_path = folder / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["model_kind"] = hostile
+    meta_path.write_text(json.dumps(meta))
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match="model kind") as refused:
+        load_checkpoint(folder)
+    assert time.perf_counter() - start < 5.0  # milliseconds here; a wide margin for a slow CPU
+    assert len(str(refused.value)) < 400  # the name is cut, not echoed whole
+    with pytest.raises(CheckpointError, match="cannot be recorded"):
+        check_recordable(folder)
+    (info,) = state.checkpoint_infos(tmp_path)  # listed with its error; nothing raised
+    assert info.error and not info.views and info.recordable  # recordable: the Gates view shows the error
+
+
+def test_a_runtime_kind_in_a_folder_with_glob_characters_and_quotes_lists_and_loads(pool_kind, tmp_path):
+    from dashboard import state
+
+    root = tmp_path / "ro*t[1]"
+    model, folder = _save_pool(root / "po?l; 'q' \"d\"")
+    (info,) = state.checkpoint_infos(root)
+    assert info.error is None and info.kind == "pool-gru" and "gates" in info.views
+    assert torch.equal(load_checkpoint(folder)[0].head.weight, model.head.weight)
