@@ -255,8 +255,8 @@ def pascanu_bound(analysis: Any, series: str | None = None) -> pd.DataFrame:
         [2.81, False]
     """
     cols = ["series", "layer", "step", "distance", "bound", "bound_rel", "sigma_max", "spectral_radius", "binding"]
-    if analysis.cell != "rnn" or analysis.recording64 is None:
-        return pd.DataFrame(columns=cols)
+    if analysis.cell != "rnn" or analysis.recording64 is None or "sigma_max" not in analysis.weight_stats:
+        return pd.DataFrame(columns=cols)  # no W_hh statistics: a model whose loss may enter at every step
     layer = analysis.num_layers - 1
     sigma, rho = analysis.weight_stats["sigma_max"], analysis.weight_stats["spectral_radius"]
     g = torch.linalg.vector_norm(analysis.recording64[analysis.key("grad_hidden", layer, 0)][0], dim=-1)

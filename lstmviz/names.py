@@ -9,6 +9,10 @@ root module, whose keys then start with ``l{layer}``); ``.rev`` marks the revers
 direction of a bidirectional layer. Examples: ``rnn.l0.forget``,
 ``encoder.lstm.l1.rev.hidden``, ``l0.grad_cell``.
 
+One alias is understood: PyTorch names a reverse layer's weights ``weight_hh_l0_reverse``, so
+``l{layer}_reverse`` may stand for ``l{layer}.rev`` (``rnn.l0_reverse.forget`` is ``rnn.l0.rev.forget``);
+:func:`canonical_key` turns an aliased key into the one spelling a recording stores.
+
 Quantity names follow the PyTorch documentation's equations and are part of the
 public contract (see README): LSTM ``input, forget, cell_candidate, output, cell,
 hidden`` (i, f, g, o, c, h); GRU ``reset, update, new, hidden`` (r, z, n, h); RNN
@@ -31,6 +35,7 @@ __all__ = [
     "parse_key",
     "quantities_for",
     "direction_name",
+    "canonical_key",
 ]
 
 #: Recurrent cell families the recorder understands.
@@ -59,6 +64,8 @@ GATES: dict[str, tuple[str, ...]] = {
 
 _ALL_QUANTITIES = frozenset(q for qs in (*QUANTITIES.values(), *GRAD_QUANTITIES.values()) for q in qs)
 _KEY_RE = re.compile(r"^(?:(?P<module>.+)\.)?l(?P<layer>\d+)(?P<rev>\.rev)?\.(?P<quantity>[a-z_]+)$")
+# PyTorch's own suffix of a reverse layer (weight_hh_l0_reverse): "l0_reverse." where a key has "l0.rev."
+_REVERSE_ALIAS_RE = re.compile(r"(?:^|(?<=\.))l(?P<layer>\d+)_reverse\.(?=[a-z_]+$)")
 
 
 @dataclass(frozen=True)
@@ -158,3 +165,26 @@ def direction_name(direction: object) -> str:
     if isinstance(direction, str):
         return "rev" if direction.startswith("rev") or direction == "1" else "fwd"
     return "rev" if int(direction) == 1 else "fwd"
+
+
+def canonical_key(key: str) -> str:
+    """The stored spelling of a key written with an alias (``l{layer}_reverse`` for ``l{layer}.rev``).
+
+    Only the layer part right before the quantity is rewritten; a key without an alias comes back unchanged
+    (valid or not: :func:`parse_key` judges it).
+
+    Args:
+        key: A key, possibly aliased, e.g. ``"lstm.l0_reverse.hidden"``.
+
+    Returns:
+        The canonical key string.
+
+    Example:
+        >>> canonical_key("lstm.l0_reverse.hidden"), canonical_key("l2_reverse.forget")
+        ('lstm.l0.rev.hidden', 'l2.rev.forget')
+        >>> canonical_key("rnn.l0.forget")
+        'rnn.l0.forget'
+    """
+    if not isinstance(key, str):
+        return key
+    return _REVERSE_ALIAS_RE.sub(lambda m: f"l{m['layer']}.rev.", key, count=1)

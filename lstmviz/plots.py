@@ -11,7 +11,12 @@ into the literal characters on screen, so ``<b>x</b>`` is *shown*, never *applie
 
 Colour scales are fixed per quantity so that two heatmaps of the same quantity can be
 compared by eye: sigmoid gates on [0, 1], tanh-bounded signals (candidate, GRU ``new``,
-hidden) on [-1, 1], the unbounded LSTM cell on a symmetric range around 0.
+hidden) on [-1, 1], the unbounded LSTM cell on a symmetric range around 0, gradients on a
+symmetric range that fits their (often tiny) values; ``zmin``/``zmax`` override any of them.
+
+Frames straight from a recording work as they come: :func:`with_series` is the one rule that
+derives a missing ``series`` (module, layer, direction, batch row) and ``distance`` (steps before
+the last one), and :func:`series_styles` gives each series its own colour and marker.
 """
 
 from __future__ import annotations
@@ -27,33 +32,67 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 __all__ = [
+    # constants: colour scales, labels, limits
     "DEFAULT_LABELS",
     "CLASS_COLORS",
+    "CLASS_SYMBOLS",
     "SIGMOID_QUANTITIES",
     "SIGNED_QUANTITIES",
+    "GATE_COLORSCALE",
+    "SIGNED_COLORSCALE",
+    "MAGNITUDE_COLORSCALE",
+    "SIGNIFICANT_DIGITS",
+    "COINCIDE_SHARE",
+    "SERIES_PARTS",
+    "MAX_LABEL_CHARS",
+    "HOVER_TOKEN_CELLS",
+    "MAX_TOKEN_TICKS",
+    "READABLE_ROWS",
+    "CHAR_AXIS_PX",
+    "PRESENTATION_FONT",
+    "PRESENTATION_WIDTH",
+    "PRESENTATION_GAP",
+    "UNDERFLOW_FLOOR",
+    # helpers: text, colours, series, axes, figure size
     "esc",
     "class_color",
     "model_colors",
+    "series_styles",
+    "with_series",
     "color_range",
+    "shorten",
     "token_labels",
+    "token_ticks",
+    "char_tick_size",
+    "text_lines",
+    "wrap_title",
+    "presentation",
+    "round_significant",
+    "compact",
+    "integer_ticks",
+    "log_range",
+    # figures
     "gate_heatmap",
+    "gates",
     "unit_lines",
+    "connectivity_heatmap",
+    "unit_histogram",
     "probability_lines",
     "colored_text_data",
     "colored_text_figure",
     "grad_norm_curves",
     "forget_product_figure",
     "training_curves",
-    "integer_ticks",
     "grad_profile_heatmap",
+    "reach_curves",
+    "profile_pairs_heatmap",
     "accuracy_vs_lag",
+    "saturation_scatter",
     "success_vs_lag",
     "success_vs_gate_bias",
-    "accumulator_state",
     "lab_curves",
-    "saturation_scatter",
-    "round_significant",
-    "compact",
+    "accumulator_state",
+    "lesson_plan",
 ]
 
 SIGMOID_QUANTITIES = frozenset({"input", "forget", "output", "reset", "update"})  # values in [0, 1]
@@ -316,6 +355,114 @@ def model_colors(models: Sequence[object]) -> dict[object, str]:
     return colors
 
 
+_SERIES_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "cross", "star", "pentagon")
+COINCIDE_SHARE = 0.5  # a line whose points a later line repeats on at least this share of them is drawn wider
+
+
+def series_styles(names: Sequence[object], by_cell: bool = True) -> dict[object, dict[str, str]]:
+    """One colour and one marker symbol per series of a line chart, in order of first appearance.
+
+    With ``by_cell`` (series a caller named, e.g. models ``sentiment-rnn``, ``sentiment-lstm``) the colours are
+    :func:`model_colors`: the first series of each cell type keeps the cell's colour (LSTM blue, GRU green, RNN red),
+    every other series gets its own. Without it (series derived by :func:`with_series` from module paths, which may
+    contain a cell name that says nothing about the cell, e.g. a module ``rnn`` holding an LSTM) the colours are the
+    palette's in order, cell colours left out.
+
+    Example:
+        >>> s = series_styles(["run-a lstm", "run-b lstm"])
+        >>> [v["color"] for v in s.values()], [v["symbol"] for v in s.values()]
+        (['#1f77b4', '#ff7f0e'], ['circle', 'square'])
+    """
+    names = list(dict.fromkeys(names))
+    if by_cell:
+        colors = model_colors(names)
+    else:
+        free = [c for c in _SERIES_PALETTE if c not in _CELL_COLORS.values()]
+        colors = {n: free[k % len(free)] for k, n in enumerate(names)}
+    return {n: {"color": colors[n], "symbol": _SERIES_SYMBOLS[k % len(_SERIES_SYMBOLS)]} for k, n in enumerate(names)}
+
+
+def _coincide_widths(points: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[int]:
+    """How many later lines repeat each line's points (same x, y within 1e-9 relative) on most of them.
+
+    A line drawn under another one that repeats it is widened by this count, so its colour shows on both
+    sides of the one on top and no line hides another.
+    """
+    under = [0] * len(points)
+    for k, (xk, yk) in enumerate(points):
+        where = {x: y for x, y in zip(xk.tolist(), yk.tolist())}
+        for xj, yj in points[k + 1 :]:
+            same = sum(
+                1
+                for x, y in zip(xj.tolist(), yj.tolist())
+                if x in where and (y == where[x] or abs(y - where[x]) <= 1e-9 * max(abs(y), abs(where[x])))
+            )
+            if where and same >= COINCIDE_SHARE * len(where):
+                under[k] += 1
+    return under
+
+
+#: What :func:`with_series` derives a missing ``series`` from, in this order.
+SERIES_PARTS = ("module", "layer", "direction", "batch")
+
+
+def with_series(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ``series`` and ``distance`` columns of the line charts, derived where a frame lacks them.
+
+    The one rule for frames straight from :meth:`Recording.grad_norms <lstmviz.recording.BaseRecording.grad_norms>`
+    and :meth:`Recording.to_frame <lstmviz.recording.BaseRecording.to_frame>` (used by :func:`grad_norm_curves` and
+    :func:`unit_lines`):
+
+    * ``series`` (when absent): where the row was recorded, ``"{module} · l{layer}[ · rev][ · b{batch}]"``: the
+      module path (left out for the root module), the layer, ``rev`` for the reverse direction, and the batch row
+      when the frame holds more than one. Columns a frame lacks are left out of the name.
+    * ``distance`` (when absent and ``step`` is there): ``last - step``, where ``last`` is the last step of the
+      row's series (and batch row): 0 at the last valid step of every sequence, however long.
+
+    Args:
+        frame: a tidy frame.
+
+    Returns:
+        ``frame`` itself when it has both columns (or nothing to derive them from), else a copy with them added.
+
+    Example:
+        >>> df = pd.DataFrame({"module": "", "layer": 0, "direction": ["fwd", "fwd", "rev"], "step": [0, 1, 0]})
+        >>> with_series(df)[["series", "distance"]].values.tolist()
+        [['l0', 1], ['l0', 0], ['l0 · rev', 0]]
+    """
+    _check_columns(frame, (), "with_series")
+    out = frame
+    if "series" not in frame.columns and any(c in frame.columns for c in SERIES_PARTS):
+        keys = [c for c in SERIES_PARTS if c in frame.columns and (c != "batch" or frame[c].nunique() > 1)]
+        # one name per distinct source (not per row): ngroup numbers groups in order of first appearance, as
+        # drop_duplicates lists them
+        sources = frame[keys].drop_duplicates() if keys else frame.iloc[:1, :0]
+        names = [_series_name(dict(zip(keys, row))) for row in sources.itertuples(index=False)]
+        group = frame.groupby(keys, sort=False, observed=True, dropna=False).ngroup().to_numpy() if keys else 0
+        out = frame.assign(series=np.asarray(names, dtype=object)[group] if len(frame) else [])
+    if "distance" not in out.columns and "step" in out.columns and "series" in out.columns:
+        keys = ["series", *(c for c in SERIES_PARTS if c in out.columns)]
+        last = out.groupby(keys, sort=False, observed=True)["step"].transform("max")
+        out = out.assign(distance=(last - out["step"]).astype(int))
+    return out
+
+
+def _series_name(source: Mapping[str, Any]) -> str:
+    """``"{module} · l{layer}[ · rev][ · b{batch}]"`` of one source (see :func:`with_series`)."""
+    from lstmviz.names import direction_name
+
+    parts = []
+    if str(source.get("module", "")):
+        parts.append(str(source["module"]))
+    if "layer" in source:
+        parts.append(f"l{int(source['layer'])}")
+    if "direction" in source and direction_name(source["direction"]) == "rev":
+        parts.append("rev")
+    if "batch" in source:
+        parts.append(f"b{int(source['batch'])}")
+    return " · ".join(parts) or str(source.get("direction", "all"))
+
+
 def esc(value: object) -> str:
     """Escapes a value for any plotly text field (plotly renders a subset of HTML).
 
@@ -340,7 +487,9 @@ def color_range(quantity: str, values: np.ndarray | None = None) -> tuple[float,
     Args:
         quantity: A recorder quantity name (``forget``, ``cell``, ``hidden``, ...).
         values: The values to show; only used for the unbounded ``cell`` (and unknown
-            quantities), whose range is symmetric: ``[-m, m]`` with ``m = max(1, max|v|)``.
+            quantities), whose range is symmetric: ``[-m, m]`` with ``m = max(1, max|v|)``, and for the
+            gradients (``grad_hidden``, ``grad_cell``): ``[-m, m]`` with ``m = max|v|`` however small
+            (they are often ~1e-3: a range of [-1, 1] would draw them all in its middle colour).
 
     Returns:
         ``(zmin, zmax, colorscale)``.
@@ -350,15 +499,30 @@ def color_range(quantity: str, values: np.ndarray | None = None) -> tuple[float,
         (0.0, 1.0, 'Viridis')
         >>> color_range("cell", np.array([0.5, -2.0]))
         (-2.0, 2.0, 'RdBu_r')
+        >>> color_range("grad_hidden", np.array([2e-3, -5e-4]))
+        (-0.002, 0.002, 'RdBu_r')
     """
     if quantity in SIGMOID_QUANTITIES:
         return 0.0, 1.0, GATE_COLORSCALE
     if quantity in SIGNED_QUANTITIES:
         return -1.0, 1.0, SIGNED_COLORSCALE
-    m = 1.0
+    top = None
     if values is not None and np.size(values) and np.isfinite(values).any():
-        m = max(1.0, float(np.nanmax(np.abs(values))))
+        top = float(np.nanmax(np.abs(np.where(np.isfinite(values), values, np.nan))))
+    if str(quantity).startswith("grad_"):
+        m = top if top else 1.0  # all zero (or nothing finite): any range shows it; [-1, 1]
+        return -m, m, SIGNED_COLORSCALE
+    m = max(1.0, top) if top is not None else 1.0
     return -m, m, SIGNED_COLORSCALE
+
+
+def _zrange(fixed: tuple[float, float, str], zmin: float | None, zmax: float | None) -> tuple[float, float, str]:
+    """``fixed`` (from :func:`color_range`) with the ends a caller gave instead; ValueError unless zmin < zmax."""
+    lo = fixed[0] if zmin is None else float(zmin)
+    hi = fixed[1] if zmax is None else float(zmax)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"colour range zmin={lo!r}, zmax={hi!r} is invalid; allowed: finite numbers with zmin < zmax")
+    return lo, hi, fixed[2]
 
 
 MAX_LABEL_CHARS = 24  # a token longer than this is shown cut, with "…" (the model still reads all of it)
@@ -651,6 +815,8 @@ def gate_heatmap(
     range_values: np.ndarray | None = None,
     all_ticks: bool = False,
     first_step: int = 0,
+    zmin: float | None = None,
+    zmax: float | None = None,
 ) -> go.Figure:
     """Heatmap of one recorded quantity: units (rows) by tokens (columns).
 
@@ -672,6 +838,8 @@ def gate_heatmap(
             instead of thinning the labels to :data:`MAX_TOKEN_TICKS`.
         first_step: Step number of the first token (a window of a longer text): the x values, tick positions
             and hovers count from it; the frame's steps stay 0-based within the window.
+        zmin: Lower end of the colour range instead of :func:`color_range`'s (e.g. one range for several figures).
+        zmax: Upper end of the colour range instead of :func:`color_range`'s.
 
     Returns:
         A figure with one ``Heatmap`` trace whose ``z`` is ``(units, steps)`` in ``order``.
@@ -700,7 +868,7 @@ def gate_heatmap(
             )
         keep = s < steps
         z[u[keep], s[keep]] = frame["value"].to_numpy(dtype=float)[keep]
-    zmin, zmax, scale = color_range(quantity, z if range_values is None else range_values)
+    zmin, zmax, scale = _zrange(color_range(quantity, z if range_values is None else range_values), zmin, zmax)
     rows = list(range(units)) if order is None else [int(u) for u in order]
     if len(set(rows)) != len(rows) or not set(rows) <= set(range(units)) or (units and not rows):
         raise ValueError(f"order must be distinct units of 0..{units - 1} (all or some), got {rows[:10]}")
@@ -744,13 +912,16 @@ def unit_lines(
 
     Args:
         frame: Tidy frame with columns ``series`` (e.g. ``forget``, ``cell``), ``step``, ``value``; optional
-            ``module``, ``layer``, ``direction`` columns with several values get one line per value.
+            ``module``, ``layer``, ``direction`` columns with several values get one line per value. A
+            ``Recording.to_frame()`` of one unit works as it comes: without ``series`` the lines are named by
+            :func:`with_series` and the quantity (``"l0 · forget"``).
         tokens: Token surfaces for the x axis.
         title: Optional title (escaped).
-
         labels: Overrides of :data:`DEFAULT_LABELS` (axis titles, legend suffixes).
+
     Returns:
-        A figure with one ``Scatter`` line per series.
+        A figure with one ``Scatter`` line per series, each in its own colour and marker (:func:`series_styles`);
+        a line that another one repeats is drawn wider beneath it.
 
     Example:
         >>> df = pd.DataFrame({"series": ["forget"] * 2, "step": [0, 1], "value": [.2, .9]})
@@ -758,16 +929,42 @@ def unit_lines(
         1
     """
     L = _labels(labels)
+    derived = "series" not in frame.columns
+    frame = with_series(frame)
     _check_columns(frame, ("series", "step", "value"), "unit_lines")
+    if "unit" in frame.columns and frame["unit"].nunique() > 1:
+        units = sorted(int(u) for u in frame["unit"].unique())
+        raise ValueError(f"unit_lines draws one unit; the frame holds units {units[:10]}: filter it to one first")
+    if derived:  # the series names the source already: split by quantity only
+        split, keys = [], ["series", *(["quantity"] if "quantity" in frame.columns else [])]
+    else:
+        # Rows of several modules (or layers, directions) under one series name, e.g. a filtered
+        # Recording.to_frame() of an encoder-decoder, get one line each: joined they would zigzag between two signals.
+        split = [c for c in ("module", "layer", "direction") if c in frame.columns and frame[c].nunique() > 1]
+        keys = [*split, "series"]
+    lines = []
+    for key, part in frame.groupby(keys, sort=False, observed=True):
+        if derived:
+            name = " · ".join(str(k) for k in key)
+        else:
+            *where, series = key
+            name = " · ".join([*(f"l{w}" if c == "layer" else str(w) for c, w in zip(split, where)), str(series)])
+        lines.append((name, part.sort_values("step")))
+    styles = series_styles([name for name, _ in lines], by_cell=not derived)
+    under = _coincide_widths([(p["step"].to_numpy(float), p["value"].to_numpy(float)) for _, p in lines])
     fig = go.Figure()
-    # Rows of several modules (or layers, directions) under one series name, e.g. a filtered
-    # Recording.to_frame() of an encoder-decoder, get one line each: joined they would zigzag between two signals.
-    split = [c for c in ("module", "layer", "direction") if c in frame.columns and frame[c].nunique() > 1]
-    for keys, part in frame.groupby([*split, "series"], sort=False):
-        *where, name = keys
-        name = " · ".join([*(f"l{w}" if c == "layer" else str(w) for c, w in zip(split, where)), str(name)])
-        part = part.sort_values("step")
-        fig.add_trace(go.Scatter(x=part["step"], y=part["value"], mode="lines+markers", name=esc(name)))
+    for (name, part), wide in zip(lines, under):
+        st = styles[name]
+        fig.add_trace(
+            go.Scatter(
+                x=part["step"],
+                y=part["value"],
+                mode="lines+markers",
+                name=esc(name),
+                line=dict(color=st["color"], width=2 + 2 * wide),
+                marker=dict(color=st["color"], symbol=st["symbol"], size=6 + 3 * wide),
+            )
+        )
     _token_axis(fig, tokens)
     fig.update_yaxes(title_text=L["value"])
     return _layout(fig, title, height=320)
@@ -780,21 +977,25 @@ def gates(
     batch: int = 0,
     title: str | None = None,
     labels: Mapping[str, str] | None = None,
+    zmin: float | None = None,
+    zmax: float | None = None,
 ) -> go.Figure:
     """The dashboard's heatmap of one recorded quantity, straight from a :class:`~lstmviz.recording.Recording`
-    (for notebooks).
+    (for notebooks; a recording read back by :meth:`Recording.load <lstmviz.recording.BaseRecording.load>` works too).
 
     Args:
         rec: A recording (``with lstmviz.record(model) as rec: ...``).
-        key: A recording key, e.g. ``"l0.forget"`` or ``"rnn.l1.rev.cell"``.
+        key: A recording key, e.g. ``"l0.forget"``, ``"rnn.l1.rev.cell"`` or ``"l0.grad_hidden"``.
         tokens: Tick labels, one per step (default: the step numbers).
         batch: Which sequence of the batch.
         title: Figure title (default: the key).
         labels: Overrides of :data:`DEFAULT_LABELS`.
+        zmin: Lower end of the colour range (default: :func:`color_range`'s for the quantity).
+        zmax: Upper end of the colour range.
 
     Returns:
-        A figure: units (rows) by steps (columns), the quantity's fixed colour range; steps past the
-        sequence's length are left out.
+        A figure: units (rows) by steps (columns), the quantity's fixed colour range (gradients: symmetric
+        around 0 up to their largest ``|value|``); steps past the sequence's length are left out.
 
     Example:
         >>> import torch, lstmviz
@@ -804,10 +1005,13 @@ def gates(
         >>> gates(rec, "l0.forget").data[0].z.shape
         (4, 5)
     """
-    from lstmviz.names import parse_key
+    from lstmviz.names import canonical_key, parse_key
 
-    parts = parse_key(key)
-    values = rec[key][batch].detach().cpu().numpy()  # (T, U); NaN past the length
+    parts = parse_key(canonical_key(key))
+    x = rec[key]  # (B, T, U)
+    if not -x.shape[0] <= int(batch) < x.shape[0]:
+        raise ValueError(f"batch={batch!r} is out of range; allowed: 0..{x.shape[0] - 1}")
+    values = x[int(batch)].detach().cpu().numpy()  # (T, U); NaN past the length
     valid = ~np.isnan(values).all(axis=1)
     steps = int(valid.nonzero()[0].max()) + 1 if valid.any() else 0
     values = values[:steps]
@@ -816,7 +1020,7 @@ def gates(
         {"step": np.repeat(np.arange(T), U), "unit": np.tile(np.arange(U), T), "value": values.reshape(-1)}
     )
     tokens = [str(t) for t in tokens[:T]] if tokens is not None else [str(i) for i in range(T)]
-    return gate_heatmap(frame, tokens, parts.quantity, title=title or key, labels=labels)
+    return gate_heatmap(frame, tokens, parts.quantity, title=title or key, labels=labels, zmin=zmin, zmax=zmax)
 
 
 def connectivity_heatmap(
@@ -826,6 +1030,8 @@ def connectivity_heatmap(
     labels: Mapping[str, str] | None = None,
     per_row: bool = False,
     all_ticks: bool = False,
+    zmin: float | None = None,
+    zmax: float | None = None,
 ) -> go.Figure:
     """``log10 ‖∂ loss_t / ∂ x_s‖`` as a heatmap: output step t (rows) by input step s (columns).
 
@@ -833,6 +1039,7 @@ def connectivity_heatmap(
     With ``per_row`` each row is divided by its own maximum first, so a row shows *where* step t looks
     however large its loss is (otherwise rows of confident predictions, with small losses, look dark).
     With ``all_ticks`` (one-character tokens) both axes label every token instead of thinning the labels.
+    ``zmin``/``zmax`` fix the colour range in log10 units (default: the data's own).
 
     Example:
         >>> z = connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"]).data[0].z
@@ -840,6 +1047,8 @@ def connectivity_heatmap(
         ([-1.0, 0.0], True)
     """
     L = _labels(labels)
+    if zmin is not None and zmax is not None:
+        _zrange((0.0, 1.0, ""), zmin, zmax)  # refuses zmin >= zmax
     m = np.asarray(matrix, dtype=float)
     if per_row:
         top = m.max(axis=1, keepdims=True) if m.size else m
@@ -854,6 +1063,8 @@ def connectivity_heatmap(
             x=list(range(len(tokens))),
             y=list(range(len(tokens))),
             colorscale=MAGNITUDE_COLORSCALE,
+            zmin=None if zmin is None else float(zmin),
+            zmax=None if zmax is None else float(zmax),
             colorbar=_colorbar(height, title, bar),
             hovertemplate=f"t %{{y}}<br>s %{{x}}<br>{esc(bar)} %{{z:.2f}}<extra></extra>",
         )
@@ -1072,12 +1283,16 @@ def grad_norm_curves(
     """Gradient norms through time on one log axis; one trace per series and quantity.
 
     A norm of exactly 0 (underflow) cannot sit on a log axis: it is drawn at
-    :data:`UNDERFLOW_FLOOR` with an ``x`` marker and says so on hover, never dropped.
+    :data:`UNDERFLOW_FLOOR` with an ``x`` marker and says so on hover, never dropped. Every series has
+    its own colour and marker (:func:`series_styles`: a caller's series named after cells keep the cell
+    colours), ``‖∂L/∂c_t‖`` is dashed, and a line that another one repeats is drawn wider beneath it.
 
     Args:
         frame: Tidy frame with columns ``series`` (e.g. the cell type ``rnn``/``gru``/``lstm``),
             ``quantity`` (``grad_hidden`` | ``grad_cell``), ``step``, ``distance`` and ``value``; optional
             ``module``, ``layer``, ``direction`` columns with several values get one line per value.
+            ``Recording.grad_norms()`` works as it comes: a missing ``series`` or ``distance`` is
+            derived by :func:`with_series` (one line per module, layer, direction and batch row).
         x: ``"step"`` (token index; tokens on the axis) or ``"distance"`` (T-1-t).
         tokens: Token surfaces used as tick labels when ``x="step"``.
         bound: Optional frame with ``series``, ``step``, ``distance``, ``bound`` (``bound_rel``
@@ -1101,30 +1316,37 @@ def grad_norm_curves(
         raise ValueError(f"x={x!r} is invalid; allowed: step, distance")
     if value not in ("norm", "norm_rel"):
         raise ValueError(f"value={value!r} is invalid; allowed: norm, norm_rel")
+    derived = "series" not in frame.columns
+    frame = with_series(frame)
     _check_columns(frame, ("series", "quantity", "step", "distance", value), "grad_norm_curves")
     fig = go.Figure()
-    # Rows of several modules (or layers, directions) under one series, e.g. Recording.grad_norms() of an
-    # encoder-decoder, get one line each: joined they would zigzag between two modules' steps.
-    split = [c for c in ("module", "layer", "direction") if c in frame.columns and frame[c].nunique() > 1]
-    for (series, quantity, *where), part in frame.groupby(["series", "quantity", *split], sort=False):
-        part = part.sort_values(x)
-        label = " · ".join([str(series), *(f"l{w}" if c == "layer" else str(w) for c, w in zip(split, where))])
-        label = f"{label} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖"
-        name = esc(label)
-        y, symbols, notes = _log_points(part[value], "circle", label, L["underflow"])
+    # Rows of several modules (or layers, directions) under one series, e.g. a grad_norms() frame given one series
+    # name, get one line each: joined they would zigzag between two modules' steps. A derived series names them.
+    split = (
+        []
+        if derived
+        else [c for c in ("module", "layer", "direction") if c in frame.columns and frame[c].nunique() > 1]
+    )
+    lines = []
+    for (series, quantity, *where), part in frame.groupby(["series", "quantity", *split], sort=False, observed=True):
+        source = " · ".join([str(series), *(f"l{w}" if c == "layer" else str(w) for c, w in zip(split, where))])
+        lines.append((source, quantity, part.sort_values(x)))
+    styles = series_styles([source for source, _, _ in lines], by_cell=not derived)
+    under = _coincide_widths([(p[x].to_numpy(float), p[value].to_numpy(float)) for _, _, p in lines])
+    for (source, quantity, part), wide in zip(lines, under):
+        label = f"{source} ‖∂L/∂{'c' if quantity == 'grad_cell' else 'h'}_t‖"
+        st = styles[source]
+        y, symbols, notes = _log_points(part[value], st["symbol"], label, L["underflow"])
         fig.add_trace(
             go.Scatter(
                 x=part[x],
                 y=y,
                 mode="lines+markers",
-                name=name,
-                marker=dict(symbol=symbols, size=5),
+                name=esc(label),
+                marker=dict(symbol=symbols, size=5 + 3 * wide, color=st["color"]),
                 customdata=notes,
                 hovertemplate="%{customdata}<br>%{x}: %{y:.3e}<extra></extra>",
-                line=dict(
-                    color=_cell_color(series) if not split else None,  # split lines of one cell need own colours
-                    dash="dash" if quantity == "grad_cell" else "solid",
-                ),
+                line=dict(color=st["color"], width=2 + 2 * wide, dash="dash" if quantity == "grad_cell" else "solid"),
             )
         )
     if bound is not None and len(bound):
@@ -1179,6 +1401,7 @@ def forget_product_figure(
     L = _labels(labels)
     _check_columns(frame, ("step", "forget_product", "grad_cell"), "forget_product_figure")
     frame = frame if "series" in frame.columns else frame.assign(series="lstm")
+    colors = model_colors(list(frame["series"]))  # two LSTM runs: two colours
     fig = go.Figure()
     for series, part in frame.groupby("series", sort=False):
         part = part.sort_values("step")
@@ -1193,7 +1416,7 @@ def forget_product_figure(
                     y=y.where(y > 0),
                     mode="lines+markers",
                     name=esc(f"{series}: ") + (L["forget_product"] if col == "forget_product" else esc(label)),
-                    line=dict(dash=dash, color=_cell_color(series)),
+                    line=dict(dash=dash, color=colors[series]),
                 )
             )
     fig.update_yaxes(type="log", exponentformat="power", title_text=L["value"])
@@ -1393,6 +1616,11 @@ def reach_curves(
     if x not in ("step", "distance"):
         raise ValueError(f"x={x!r} is invalid; allowed: step, distance")
     _check_columns(frame, ("series", "step", "distance", "reach"), "reach_curves")
+    # one colour per series, the first of each cell type in the cell's colour (the cell column names it when the
+    # series name does not)
+    cells = frame["cell"] if "cell" in frame.columns else frame["series"]
+    named = {s: s if _cell_color(s) is not None else f"{s} {c}" for s, c in zip(frame["series"], cells)}
+    colors = model_colors(list(named.values()))
     fig = go.Figure()
     for series, part in frame.groupby("series", sort=False):
         part = part.sort_values(x)
@@ -1407,7 +1635,7 @@ def reach_curves(
                 customdata=notes,
                 marker=dict(symbol=symbols, size=5),
                 hovertemplate="%{customdata}<br>%{x}: %{y:.3e}<extra></extra>",
-                line=dict(color=_cell_color(series) or _cell_color(cell), dash=_CELL_DASH.get(cell, "solid")),
+                line=dict(color=colors[named[series]], dash=_CELL_DASH.get(cell, "solid")),
             )
         )
     fig.update_yaxes(type="log", exponentformat="power", title_text=L["reach"])
@@ -1492,6 +1720,7 @@ def accuracy_vs_lag(
     L = _labels(labels)
     key = "model" if "model" in frame.columns else "cell"
     _check_columns(frame, (key, "lag", "accuracy"), "accuracy_vs_lag")
+    colors = model_colors(list(frame[key]))
     fig = go.Figure()
     for model, part in frame.groupby(key, sort=False):
         part = part.sort_values("lag")
@@ -1501,7 +1730,7 @@ def accuracy_vs_lag(
                 y=part["accuracy"],
                 mode="lines+markers",
                 name=esc(model),
-                line=dict(color=_cell_color(model)),
+                line=dict(color=colors[model]),
             )
         )
     if chance is not None and math.isfinite(chance):

@@ -25,6 +25,13 @@ How it works, and why it is safe with one model shared by many threads:
 * What a block captures goes into a :class:`~lstmviz.capture.Capture` owned by
   ``record()`` (the write side); the :class:`~lstmviz.recording.Recording` it yields
   reads from it.
+* Repeated calls of one module are stitched: a call whose initial state equals the final
+  state of the module's previous call continues that sequence along time (a decoder calling
+  ``nn.GRU`` once per step, truncated-BPTT chunks, ``*Cell`` loops); the rules live in
+  :meth:`~lstmviz.capture.Capture.starts_sequence`. ``record(..., stitch=False)`` gives one
+  batch row per call, as before.
+* :func:`lstmviz.tap` records tensors of cells written by hand into the innermost open
+  block (:mod:`lstmviz.tap`); a model with no recurrent module may be recorded that way.
 * A recording sees only the calls made in the thread (or asyncio task) that opened
   it: another thread running the same model meanwhile runs plainly and lands in no
   recording. When a block closes having recorded nothing while a watched module ran
@@ -40,11 +47,12 @@ How it works, and why it is safe with one model shared by many threads:
 from __future__ import annotations
 
 import contextvars
+import difflib
 import functools
 import threading
 import types
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
 
@@ -55,6 +63,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from .capture import Capture, ModuleCall
 from .fusedgates import run_lstm_layer_fused
+from .names import GRAD_QUANTITIES, QUANTITIES
 from .recording import Recording
 from .unroll import LayerWeights, flip_within_lengths, forward_quantities, run_layer, run_lstm_layer_autograd
 
@@ -344,6 +353,7 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
         batch_sizes = sorted_idx = unsorted_idx = None
         B = data.shape[1]
         dtype, device = data.dtype, data.device
+    given = None  # the initial state as the caller gave it (their batch order and layout), for stitching
     if hx is None:
         h0 = torch.zeros(L * D, B, P, dtype=dtype, device=device)
         c0 = torch.zeros(L * D, B, m.hidden_size, dtype=dtype, device=device) if is_lstm else None
@@ -354,6 +364,7 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
             h0, c0 = hx
         else:
             h0, c0 = hx, None
+        given = (h0, c0) if is_lstm else (h0,)
         want = 3 if is_batched else 2
         for name, t in (("hx", h0), ("cx", c0)):
             if t is not None and t.dim() != want:
@@ -373,6 +384,8 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
             f"record(grads=True) needs autograd, but module '{path}' ran under torch.no_grad() or "
             "torch.inference_mode(); run the forward with gradients enabled or use grads=False"
         )
+    ragged = packed and int(batch_sizes[-1]) != B  # some sequence shorter than T: never joined in time
+    starts = cap.starts_sequence(path, given, B, ragged)
 
     how = choose_path(
         cell,
@@ -395,12 +408,16 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
 
     hidden = (h_n, c_n) if is_lstm else h_n
     if packed:
-        return PackedSequence(out, batch_sizes, sorted_idx, unsorted_idx), m.permute_hidden(hidden, unsorted_idx)
-    if m.batch_first:
-        out = out.transpose(0, 1)
-    if not is_batched:
-        out = out.squeeze(0 if m.batch_first else 1)
-        hidden = (hidden[0].squeeze(1), hidden[1].squeeze(1)) if is_lstm else hidden.squeeze(1)
+        out = PackedSequence(out, batch_sizes, sorted_idx, unsorted_idx)
+        hidden = m.permute_hidden(hidden, unsorted_idx)
+    else:
+        if m.batch_first:
+            out = out.transpose(0, 1)
+        if not is_batched:
+            out = out.squeeze(0 if m.batch_first else 1)
+            hidden = (hidden[0].squeeze(1), hidden[1].squeeze(1)) if is_lstm else hidden.squeeze(1)
+    # the state exactly as the caller receives it: the next call's hx is compared with it
+    cap.end_call(path, tuple(hidden) if is_lstm else (hidden,), B, ragged, new_sequence=starts)
     return out, hidden
 
 
@@ -597,24 +614,19 @@ def _cell_forward(cap: Capture, path: str, m: nn.RNNCellBase, original, input, h
     """Run the cell's own forward, then record this step into the current sequence."""
     out = original(input, hx)
     cell = cap.modules[path]
-    store = cap.cell_store(path)
     h_out = out[0] if cell == "lstm" else out
     prev_h = hx[0] if (cell == "lstm" and hx is not None) else hx
-    continues = prev_h is not None and prev_h is store.last_output
-    if (
-        store.sequences
-        and continues
-        and store.sequences[-1][-1]["hidden"].shape[0] != (h_out.shape[0] if h_out.dim() == 2 else 1)
-    ):
-        continues = False
     if cap.grads and not torch.is_grad_enabled():
         raise RuntimeError(
             f"record(grads=True) needs autograd, but cell '{path}' ran under torch.no_grad(); "
             "enable gradients or use grads=False"
         )
+    B = h_out.shape[0] if h_out.dim() == 2 else 1
+    given = None if hx is None else (tuple(hx) if cell == "lstm" else (hx,))
+    same = prev_h is not None and prev_h is cap.last_output(path)
+    starts = cap.starts_sequence(path, given, B, same_object=same)
     with torch.no_grad():
         x = input if input.dim() == 2 else input.unsqueeze(0)  # (B, I)
-        B = x.shape[0]
         H = m.hidden_size
         if hx is None:
             h_prev = torch.zeros(B, H, dtype=x.dtype, device=x.device)
@@ -633,11 +645,12 @@ def _cell_forward(cap: Capture, path: str, m: nn.RNNCellBase, original, input, h
         tr = forward_quantities(
             cell, x.detach().unsqueeze(0), y, h_prev.detach(), c_prev.detach() if c_prev is not None else None, w, False
         )
-        q = {k: v[0].detach().cpu() for k, v in tr.quantities.items()}  # (B, U)
-        if cell == "lstm":
+        q = {k: v[0].detach().cpu() for k, v in tr.quantities.items() if cap.wants(k)}  # (B, U), requested only
+        if cell == "lstm" and "cell" in q:
             q["cell"] = out[1].detach().reshape(B, H).cpu()  # the cell's own c_t, exact
-    step = store.add_step(q, continues)
-    store.last_output = h_out
+    store = cap.cell_store(path, H, h_out.dtype)
+    step = store.add_step(q, not starts, B)
+    cap.end_call(path, tuple(out) if cell == "lstm" else (out,), B, output=h_out)
     if cap.grads:
         for kind, t in store.keep_output(step, *(out if cell == "lstm" else (out,))):
             t.register_hook(_grad_hook(cap, functools.partial(store.add_grad, step, kind)))
@@ -645,31 +658,80 @@ def _cell_forward(cap: Capture, path: str, m: nn.RNNCellBase, original, input, h
 
 
 # ----- public verbs -------------------------------------------------------------------------------
+def _check_quantities(quantities, grads: bool) -> frozenset[str] | None:
+    """``record(quantities=...)`` validated: the set of names to keep, or None for all."""
+    if quantities is None:
+        return None
+    wanted = [quantities] if isinstance(quantities, str) else quantities
+    if not isinstance(wanted, (list, tuple, set, frozenset)) or not all(isinstance(q, str) for q in wanted):
+        raise TypeError(f"quantities must be None, a quantity name or a list of names, got {quantities!r}")
+    allowed = list(dict.fromkeys(q for qs in (*QUANTITIES.values(), *GRAD_QUANTITIES.values()) for q in qs))
+    for q in wanted:
+        if q not in allowed:
+            close = difflib.get_close_matches(q, allowed, n=2)
+            hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+            raise ValueError(f"unknown quantity {q!r} in quantities=; {hint}allowed: {allowed}")
+    if not wanted:
+        raise ValueError(f"quantities= is empty: name at least one of {allowed}, or pass None for all")
+    grad_names = [q for q in wanted if q.startswith("grad_")]
+    if grad_names and not grads:
+        raise ValueError(f"quantities= asks for {grad_names}, which need record(..., grads=True)")
+    if grads and not grad_names:
+        raise ValueError(
+            "record(grads=True) records gradients, but quantities= names none of ('grad_hidden', 'grad_cell'); "
+            "add one, or use grads=False"
+        )
+    return frozenset(wanted)
+
+
 @contextmanager
-def record(model: nn.Module, *, grads: bool = False, names=None, path: str | None = None) -> Iterator[Recording]:
+def record(
+    model: nn.Module,
+    *,
+    grads: bool = False,
+    names=None,
+    path: str | None = None,
+    stitch: bool = True,
+    quantities: Sequence[str] | str | None = None,
+) -> Iterator[Recording]:
     """Record gates, states (and gradients through time) of every recurrent module.
 
     Args:
         model: a model containing ``nn.LSTM``/``nn.GRU``/``nn.RNN`` or their ``*Cell``\\ s
-            (or one of those modules itself).
+            (or one of those modules itself); a model without any is allowed when the block
+            records tensors with :func:`lstmviz.tap` (custom cells).
         grads: also record ``grad_hidden`` (dL/dh_t) and, for LSTM, ``grad_cell``
             (dL/dc_t): run ``loss.backward()`` (or ``rec.backward(loss)``) inside the block.
         names: which modules to watch: None (all), a path, a list of paths or a predicate.
         path: how every full ``nn.LSTM``/``nn.GRU``/``nn.RNN`` call in the block is captured: None (the
             automatic choice of :func:`choose_path`, per call) or one of :data:`PATHS` (for tests and
             benchmarks; a call it cannot capture raises ValueError). ``*Cell`` steps have one way only.
+        stitch: True (default): calls of one module whose initial state is the final state of its previous
+            call (the same tensor or equal values) form ONE sequence along time: a decoder calling ``nn.GRU``
+            once per step records ``(B, steps, H)``, truncated-BPTT chunks one long sequence; ``nn.*Cell``
+            steps likewise. A missing or all-zero state starts a new sequence; any other state starts one with
+            a ``RuntimeWarning`` (use :meth:`Recording.new_sequence` to mark sequence starts yourself). Packed
+            input of unequal lengths is never joined. False: as before stitching, one batch row per
+            full-module call, cell steps joined only when ``hx`` is the very tensor the previous step returned.
+        quantities: record only these quantity names (forward ones such as ``"forget"``, and ``"grad_hidden"``
+            / ``"grad_cell"`` with ``grads=True``); None records all. The others are dropped as each call is
+            captured (what gradients need is kept in the recurrence's own factors, whatever is asked for).
 
     Yields:
         The :class:`~lstmviz.recording.Recording` being filled.
 
     Raises:
-        ValueError: the model has no (matching) recurrent module; ``path`` is not None or one of :data:`PATHS`,
-            or cannot capture a call made in the block.
+        ValueError: ``names`` matches no recurrent module (at entry); the model has no recurrent module and
+            the block tapped nothing either (at exit); ``path`` is not None or one of :data:`PATHS`, or cannot
+            capture a call made in the block; ``quantities`` names an unknown quantity, a gradient without
+            ``grads=True``, or no gradient with it.
         RuntimeError: ``grads=True`` under ``torch.no_grad()``.
 
     Warns:
         RuntimeWarning: the block closed having recorded nothing while a watched module ran in another thread
-            or context (a recording is per thread and asyncio task: only calls made where it was opened count).
+            or context (a recording is per thread and asyncio task: only calls made where it was opened count);
+            stitching broke (a module was given a state other than the one its previous call returned; once
+            per module and block).
 
     What the model returns inside the block is bit for bit its plain forward (in the same autograd mode),
     except for an LSTM with ``grads=True`` and an LSTM or GRU under ``torch.no_grad()`` with batch x hidden
@@ -689,7 +751,16 @@ def record(model: nn.Module, *, grads: bool = False, names=None, path: str | Non
         raise TypeError(f"grads must be True or False, got {grads!r}")
     if path is not None and path not in PATHS:
         raise ValueError(f"path must be None (automatic) or one of {PATHS}, got {path!r}")
-    targets = find_recurrent_modules(model, names)
+    if not isinstance(stitch, bool):
+        raise TypeError(f"stitch must be True or False, got {stitch!r}")
+    wanted = _check_quantities(quantities, grads)
+    nothing_to_watch = None  # the error to raise at exit when the block tapped nothing either
+    try:
+        targets = find_recurrent_modules(model, names)
+    except ValueError as e:
+        if names is not None:  # a names= mistake is reported at once
+            raise
+        targets, nothing_to_watch = {}, str(e)
     on_meta = [f"{path or '<root>'}.{n}" for path, m in targets.items() for n, p in m.named_parameters() if p.is_meta]
     if on_meta:  # a meta tensor has shapes but no values: nothing could be recorded from it
         raise ValueError(
@@ -706,6 +777,8 @@ def record(model: nn.Module, *, grads: bool = False, names=None, path: str | Non
         {id(m): p for p, m in targets.items()},
         grads,
         requested_path=path,
+        stitch=stitch,
+        quantities=wanted,
     )
     modes = [(mod, mod.training) for mod in model.modules()]
     token = _ACTIVE.set(_ACTIVE.get() + (cap,))
@@ -714,7 +787,9 @@ def record(model: nn.Module, *, grads: bool = False, names=None, path: str | Non
         for m in targets.values():
             _install(m, cap)
             installed.append(m)
-        yield Recording(cap)
+        rec = Recording(cap)
+        rec.modules = cap.modules  # the capture's own dict: a tap name joins it when first tapped
+        yield rec
     finally:
         for m in installed:
             _uninstall(m, cap)
@@ -722,6 +797,8 @@ def record(model: nn.Module, *, grads: bool = False, names=None, path: str | Non
         for mod, was_training in modes:
             mod.training = was_training
         cap.close()
+    if nothing_to_watch is not None and not cap.recorded_anything():
+        raise ValueError(f"{nothing_to_watch}; nor did the block record anything with lstmviz.tap()")
     if cap.foreign_calls and not cap.recorded_paths():
         warnings.warn(
             f"record() recorded nothing: the watched module(s) ran {cap.foreign_calls} time(s) in another thread "

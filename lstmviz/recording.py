@@ -6,33 +6,257 @@ recording reads it afterwards and never writes to it except through
 :meth:`Recording.backward`. Every tensor it hands out is detached, on the CPU and
 batch-first ``(B, T, units)``, whatever layout the module used; steps past a
 sequence's length (packed input) are NaN. When a module is called several times
-inside one recording, the calls are stacked along the batch axis in call order
-(shorter ones padded with NaN); ``nn.*Cell`` steps called in a Python loop are
-stitched into sequences (a step continues a sequence when its ``hx`` is the
-tensor the previous step returned).
+inside one recording, a call whose initial state is the state the previous call
+returned (the same tensor or equal values) continues that call's sequence along
+time (a decoder calling ``nn.GRU`` once per step, truncated-BPTT chunks, ``nn.*Cell``
+steps in a Python loop); other calls start new sequences, stacked along the batch
+axis in call order (shorter ones padded with NaN). :meth:`Recording.new_sequence`
+marks sequence starts explicitly; ``record(..., stitch=False)`` gives one batch row
+per call, as before stitching.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 
 from .capture import Capture
-from .names import GRAD_QUANTITIES, direction_name, make_key, parse_key
+from .names import GRAD_QUANTITIES, QUANTITIES, KeyParts, canonical_key, direction_name, parse_key
 
-__all__ = ["Recording", "FRAME_COLUMNS", "GRAD_NORM_COLUMNS"]
+if TYPE_CHECKING:  # pandas and pyarrow load when a frame is asked for: `import lstmviz` stays light
+    import pandas as pd
+    import pyarrow as pa
+
+    from .recordingio import SavedRecording
+
+__all__ = ["Recording", "BaseRecording", "FRAME_COLUMNS", "GRAD_NORM_COLUMNS"]
 
 #: Columns of :meth:`Recording.to_frame`, in order.
 FRAME_COLUMNS = ("module", "layer", "direction", "quantity", "batch", "step", "unit", "value")
 #: Columns of :meth:`Recording.grad_norms`, in order.
 GRAD_NORM_COLUMNS = ("module", "layer", "direction", "quantity", "batch", "step", "norm")
 
+_KNOWN_QUANTITIES = tuple(dict.fromkeys(q for qs in (*QUANTITIES.values(), *GRAD_QUANTITIES.values()) for q in qs))
+_CLOSE_KEYS = 3  # an unknown key's message suggests at most this many recorded keys
+_ALIAS_NOTED: set[str] = set()  # aliased keys already warned about (one note per spelling and process)
 
-class Recording:
+
+class BaseRecording:
+    """The read API shared by a live :class:`Recording` and a loaded one (:func:`lstmviz.recordingio.load`).
+
+    Lookup by key (with suggestions for a mistyped key and the ``l{layer}_reverse`` alias), tidy frames,
+    an Arrow table and saving are built here on what a subclass provides: ``modules``, ``grads``,
+    :meth:`keys`, :meth:`lengths` and two maps from key to a ``(B, T, units)`` CPU tensor (NaN past a
+    sequence's length), ``_forward_tensors()`` and ``_grad_tensors()``.
+
+    Attributes:
+        grads: whether gradients through time were asked for.
+        modules: module path -> cell type (``"lstm"``, ``"gru"``, ``"rnn"``) of every recurrent module that was watched.
+    """
+
+    grads: bool
+    modules: dict[str, str]
+
+    def _forward_tensors(self) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def _grad_tensors(self) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def keys(self) -> list[str]:
+        """All keys, forward quantities first then gradients (when asked for)."""
+        raise NotImplementedError
+
+    def lengths(self, module: str) -> Tensor:
+        """Sequence lengths ``(B,)`` of a module's rows."""
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self.keys()
+
+    def __getitem__(self, key: str) -> Tensor:
+        """Return the ``(B, T, units)`` tensor of one key (detached, CPU, batch-first).
+
+        ``l{layer}_reverse`` (PyTorch's spelling of a reverse layer) is read as ``l{layer}.rev``
+        (:func:`lstmviz.names.canonical_key`), with a one-time warning naming the stored key. An unknown
+        key's ``KeyError`` names the closest recorded keys (at most three), not all of them.
+
+        Example:
+            >>> import lstmviz
+            >>> m = torch.nn.LSTM(3, 4, bidirectional=True)
+            >>> with lstmviz.record(m) as rec:
+            ...     _ = m(torch.randn(5, 2, 3))
+            >>> try:
+            ...     rec["l0.foget"]
+            ... except KeyError as e:
+            ...     print(e.args[0].split(";")[1])
+             did you mean 'l0.forget' or 'l0.rev.forget'?
+        """
+        found = self._lookup(key)
+        if found is None and isinstance(key, str) and (canon := canonical_key(key)) != key:
+            found = self._lookup(canon)
+            if found is not None and key not in _ALIAS_NOTED:
+                _ALIAS_NOTED.add(key)
+                warnings.warn(f"key {key!r} is read as {canon!r}, the key a recording stores", stacklevel=2)
+        if found is None:
+            raise KeyError(_unknown_key_message(key, self.keys()))
+        return found
+
+    def _lookup(self, key: object) -> Tensor | None:
+        """The tensor stored under exactly ``key``, or None (a gradient key of a recording without them raises)."""
+        fwd = self._forward_tensors()
+        if key in fwd:
+            return fwd[key]
+        parts = _parts_or_none(key)
+        if parts is not None and parts.quantity.startswith("grad_") and parts.module in self.modules:
+            return self._grad_tensors().get(key)
+        return None
+
+    def items(self) -> Iterator[tuple[str, Tensor]]:
+        """Iterate over ``(key, tensor)`` pairs."""
+        for k in self.keys():
+            yield k, self[k]
+
+    def _frame_tensors(self, quantities: Sequence[str] | str | None, grads: bool | None) -> dict[str, Tensor]:
+        """The tensors a frame holds: the forward ones, the gradients when asked for (None: when a backward ran)."""
+        if isinstance(quantities, str):
+            quantities = (quantities,)
+        if quantities is not None:
+            bad = [q for q in quantities if q not in _KNOWN_QUANTITIES]
+            if bad:
+                raise ValueError(f"unknown quantities {bad}; allowed: {list(_KNOWN_QUANTITIES)}")
+        tensors = dict(self._forward_tensors())
+        if grads or (grads is None and self.grads):
+            try:
+                tensors.update(self._grad_tensors())
+            except RuntimeError:
+                if grads:
+                    raise
+        if quantities is not None:
+            tensors = {k: x for k, x in tensors.items() if parse_key(k).quantity in quantities}
+        return tensors
+
+    def to_frame(
+        self,
+        quantities: Sequence[str] | str | None = None,
+        grads: bool | None = None,
+        narrow: bool = False,
+    ) -> pd.DataFrame:
+        """Tidy long frame of every recorded value.
+
+        Args:
+            quantities: keep only these quantity names (None: all; one name may be given as a string).
+            grads: include gradient quantities; None means "if a backward has run".
+            narrow: a frame of about a third of the memory: ``module``, ``direction`` and ``quantity``
+                categorical, ``layer``, ``batch``, ``step``, ``unit`` int32 and ``value`` float32 (a float64
+                recording is rounded to float32). Measured in ``benchmarks/bench_frame_memory.py``.
+
+        Returns:
+            DataFrame with columns ``module, layer, direction ("fwd" | "rev"), quantity, batch, step,
+            unit, value``: text columns of pandas' string dtype, the others int64 and float64 (unless
+            ``narrow``); steps past a sequence's length are absent.
+
+        Example:
+            >>> rec.to_frame(["forget"]).groupby("step").value.mean()  # doctest: +SKIP
+        """
+        tensors = self._frame_tensors(quantities, grads)
+        if not tensors:
+            import pandas as pd
+
+            return pd.DataFrame({c: [] for c in FRAME_COLUMNS})
+        return _frame(_tidy(tensors, norms=False, narrow=narrow), "value", narrow)
+
+    def to_arrow(self, quantities: Sequence[str] | str | None = None, grads: bool | None = None) -> pa.Table:
+        """The rows of :meth:`to_frame` as a pyarrow Table in the narrow layout.
+
+        ``module``, ``direction`` and ``quantity`` are dictionary-encoded strings, ``layer``, ``batch``,
+        ``step``, ``unit`` int32 and ``value`` float32; pyarrow is imported only here.
+
+        Args:
+            quantities: keep only these quantity names (None: all).
+            grads: include gradient quantities; None means "if a backward has run".
+
+        Returns:
+            A ``pyarrow.Table`` with the columns :data:`FRAME_COLUMNS`.
+
+        Example:
+            >>> import lstmviz
+            >>> m = torch.nn.GRU(3, 4, batch_first=True)
+            >>> with lstmviz.record(m) as rec:
+            ...     _ = m(torch.randn(2, 5, 3))
+            >>> t = rec.to_arrow(["update"])
+            >>> t.num_rows, str(t.schema.field("value").type)
+            (40, 'float')
+        """
+        import pyarrow as pa
+
+        cols = _tidy(self._frame_tensors(quantities, grads), norms=False, narrow=True)
+        arrays = {}
+        for name in FRAME_COLUMNS:
+            if name in cols["categories"]:
+                cats = cols["categories"][name]
+                arrays[name] = pa.DictionaryArray.from_arrays(pa.array(cols[name]), pa.array(cats, pa.string()))
+            else:
+                arrays[name] = pa.array(cols[name])
+        return pa.table(arrays)
+
+    def grad_norms(self) -> pd.DataFrame:
+        """Per-step Euclidean norms of the gradients through time.
+
+        Returns:
+            DataFrame with columns ``module, layer, direction ("fwd" | "rev"), quantity, batch, step,
+            norm`` where quantity is ``grad_hidden`` or ``grad_cell``.
+
+        Example:
+            >>> rec.grad_norms().query("quantity == 'grad_hidden'")  # doctest: +SKIP
+        """
+        tensors = self._grad_tensors()
+        if not tensors:
+            import pandas as pd
+
+            return pd.DataFrame({c: [] for c in GRAD_NORM_COLUMNS})
+        return _frame(_tidy(tensors, norms=True, narrow=False), "norm", False)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the recording to the folder ``path`` (safetensors + a JSON manifest, no pickle).
+
+        See :func:`lstmviz.recordingio.save`; read it back with :meth:`load`.
+
+        Example:
+            >>> rec.save("runs/rec1")  # doctest: +SKIP
+        """
+        from .recordingio import save
+
+        save(self, path)
+
+    @staticmethod
+    def load(path: str | os.PathLike, max_bytes: int | None = None) -> SavedRecording:
+        """Reads a folder written by :meth:`save`: a read-only recording with the same read API.
+
+        See :func:`lstmviz.recordingio.load` (validation, byte budget).
+
+        Example:
+            >>> rec2 = lstmviz.Recording.load("runs/rec1")  # doctest: +SKIP
+        """
+        from .recordingio import load
+
+        return load(path) if max_bytes is None else load(path, max_bytes=max_bytes)
+
+
+class Recording(BaseRecording):
     """Everything recorded inside one :func:`lstmviz.record` block.
 
     Access tensors by key (see :mod:`lstmviz.names`), or as tidy frames. Built by
@@ -107,38 +331,48 @@ class Recording:
         """
         keys = list(self._forward_tensors())
         if self.grads:
-            for path in self._capture.recorded_paths():
-                parts = (parse_key(k) for k in keys)
-                layers = sorted({(kp.layer, kp.direction) for kp in parts if kp.module == path})
-                for layer, d in layers:
-                    keys += [make_key(path, layer, d, q) for q in GRAD_QUANTITIES[self.modules[path]]]
+            keys += self._capture.grad_keys()  # only the requested ones (record(..., quantities=...))
         return keys
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
+    def new_sequence(self, module: object = None) -> None:
+        """Start a new sequence at the next call, step or tap (explicit mode), inside the ``record()`` block.
 
-    def __len__(self) -> int:
-        return len(self.keys())
+        By default a call continues its module's sequence when it is given the state the previous call
+        returned. After ``new_sequence()`` the module is in explicit mode for the rest of the block: its
+        calls and steps continue the current sequence whatever state they get (dropout between steps, a
+        state reset by hand), until the next ``new_sequence()``; a change of batch size still starts a new
+        sequence. Taps always continue until ``new_sequence()`` or a change of batch size.
 
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key in self.keys()
+        Args:
+            module: a module path from :attr:`modules`, a tap name, the watched ``nn.Module`` itself, or None
+                for every module and tap name of the recording.
 
-    def __getitem__(self, key: str) -> Tensor:
-        """Return the ``(B, T, units)`` tensor of one key (detached, CPU, batch-first)."""
-        fwd = self._forward_tensors()
-        if key in fwd:
-            return fwd[key]
-        parts = parse_key(key) if isinstance(key, str) and _looks_like_key(key) else None
-        if parts is not None and parts.quantity.startswith("grad_") and parts.module in self.modules:
-            grads = self._grad_tensors()
-            if key in grads:
-                return grads[key]
-        raise KeyError(f"no recorded tensor {key!r}; recorded keys: {self.keys()}")
+        Raises:
+            ValueError: ``module`` is not recorded here. RuntimeError: the block has closed.
 
-    def items(self) -> Iterator[tuple[str, Tensor]]:
-        """Iterate over ``(key, tensor)`` pairs."""
-        for k in self.keys():
-            yield k, self[k]
+        Example:
+            >>> import lstmviz
+            >>> cell = torch.nn.GRUCell(2, 3)
+            >>> with lstmviz.record(cell) as rec:
+            ...     for seq in range(2):
+            ...         rec.new_sequence()
+            ...         h = None
+            ...         for t in range(4):
+            ...             h = torch.nn.functional.dropout(cell(torch.randn(1, 2), h), 0.5)
+            >>> rec["l0.hidden"].shape
+            torch.Size([2, 4, 3])
+        """
+        if isinstance(module, torch.nn.Module):
+            path = self._capture.targets.get(id(module))
+            if path is None:
+                raise ValueError(
+                    f"new_sequence: this {type(module).__name__} is not watched by the recording; "
+                    f"watched: {list(self.modules)}"
+                )
+            module = path
+        elif module is not None and not isinstance(module, str):
+            raise TypeError(f"module must be None, a module path or an nn.Module, got {type(module).__name__}")
+        self._capture.new_sequence(module)
 
     def lengths(self, module: str) -> Tensor:
         """Sequence lengths ``(B,)`` of a module's recording (rows of its tensors).
@@ -147,58 +381,6 @@ class Recording:
             module: a module path from :attr:`modules`.
         """
         return self._capture.lengths(module)
-
-    def to_frame(
-        self, quantities: tuple[str, ...] | list[str] | None = None, grads: bool | None = None
-    ) -> pd.DataFrame:
-        """Tidy long frame of every recorded value.
-
-        Args:
-            quantities: keep only these quantity names (None: all).
-            grads: include gradient quantities; None means "if a backward has run".
-
-        Returns:
-            DataFrame with columns ``module, layer, direction ("fwd" | "rev"), quantity, batch, step,
-            unit, value``; steps past a sequence's length are absent.
-
-        Example:
-            >>> rec.to_frame(["forget"]).groupby("step").value.mean()  # doctest: +SKIP
-        """
-        tensors = dict(self._forward_tensors())
-        if grads or (grads is None and self.grads):
-            try:
-                tensors.update(self._grad_tensors())
-            except RuntimeError:
-                if grads:
-                    raise
-        frames = []
-        for key, x in tensors.items():
-            kp = parse_key(key)
-            if quantities is not None and kp.quantity not in quantities:
-                continue
-            frames.append(_long_frame(kp, x.numpy(), "value"))
-        if not frames:
-            return pd.DataFrame({c: [] for c in FRAME_COLUMNS})
-        return pd.concat(frames, ignore_index=True)
-
-    def grad_norms(self) -> pd.DataFrame:
-        """Per-step Euclidean norms of the gradients through time.
-
-        Returns:
-            DataFrame with columns ``module, layer, direction ("fwd" | "rev"), quantity, batch, step,
-            norm`` where quantity is ``grad_hidden`` or ``grad_cell``.
-
-        Example:
-            >>> rec.grad_norms().query("quantity == 'grad_hidden'")  # doctest: +SKIP
-        """
-        rows = []
-        for key, x in self._grad_tensors().items():
-            kp = parse_key(key)
-            norms = torch.linalg.vector_norm(x, dim=-1).numpy()  # (B, T), NaN past lengths
-            rows.append(_long_frame(kp, norms, "norm"))
-        if not rows:
-            return pd.DataFrame({c: [] for c in GRAD_NORM_COLUMNS})
-        return pd.concat(rows, ignore_index=True)
 
     def backward(self, loss: Tensor, inputs: tuple[Tensor, ...] | list[Tensor] = ()) -> tuple[Tensor | None, ...]:
         """Backpropagate ``loss`` into the recording WITHOUT touching any ``.grad``.
@@ -231,27 +413,101 @@ class Recording:
         return f"Recording(modules=[{mods}], grads={self.grads}, keys={len(self._forward_tensors())})"
 
 
-def _long_frame(kp, arr: np.ndarray, value_name: str) -> pd.DataFrame:
-    """One key's ``(B, T[, U])`` array as tidy rows; NaN entries (past a length) are dropped."""
-    idx = np.meshgrid(*(np.arange(n) for n in arr.shape), indexing="ij")
-    vals = arr.reshape(-1)
-    keep = ~np.isnan(vals)
-    n = int(keep.sum())
-    cols = {
-        "module": np.full(n, kp.module, dtype=object),
-        "layer": np.full(n, kp.layer),
-        "direction": np.full(n, direction_name(kp.direction), dtype=object),  # "fwd" / "rev" in every frame
-        "quantity": np.full(n, kp.quantity, dtype=object),
-    }
-    for name, i in zip(("batch", "step", "unit"), idx):
-        cols[name] = i.reshape(-1)[keep]
-    cols[value_name] = vals[keep].astype(np.float64)
-    return pd.DataFrame(cols)
-
-
-def _looks_like_key(key: str) -> bool:
+def _parts_or_none(key: object) -> KeyParts | None:
+    """The coordinates of a well-formed key, else None."""
     try:
-        parse_key(key)
-        return True
+        return parse_key(key)  # type: ignore[arg-type]
     except ValueError:
-        return False
+        return None
+
+
+def _unknown_key_message(key: object, keys: list[str]) -> str:
+    """Why ``key`` is not there: the closest recorded keys (difflib), never a list of every key."""
+    close = difflib.get_close_matches(key, keys, n=_CLOSE_KEYS, cutoff=0.6) if isinstance(key, str) else []
+    hint = (
+        "did you mean " + " or ".join(repr(k) for k in close) + "?"
+        if close
+        else "keys read '{module}.l{layer}[.rev].{quantity}'"
+    )
+    if len(keys) <= _CLOSE_KEYS:
+        listing = f"recorded keys: {keys}"
+    else:
+        listing = f"{len(keys)} keys recorded, e.g. {keys[:2]} (rec.keys() lists them all)"
+    return f"no recorded tensor {key!r}; {hint}; {listing}"
+
+
+def _tidy(tensors: dict[str, Tensor], norms: bool, narrow: bool) -> dict[str, Any]:
+    """The tidy rows of ``tensors`` as column arrays: NaN entries (past a length) dropped, C order per key.
+
+    Text columns come as integer codes plus ``categories[column]`` (in order of first appearance;
+    direction always ``["fwd", "rev"]``). One pass counts each key's rows, a second writes them into
+    preallocated columns: no frame per key and no concatenation, which held every row several times over.
+    With ``norms`` each ``(B, T, U)`` tensor is first reduced to its per-step Euclidean norm ``(B, T)``.
+    """
+    index_dtype, value_dtype = (np.int32, np.float32) if narrow else (np.int64, np.float64)
+    parts, arrays = [], []
+    for key, x in tensors.items():
+        parts.append(parse_key(key))
+        arrays.append((torch.linalg.vector_norm(x, dim=-1) if norms else x).numpy())  # (B, T[, U]); NaN past lengths
+    masks = [~np.isnan(a) for a in arrays]
+    counts = np.array([int(m.sum()) for m in masks], dtype=np.int64)
+    n = int(counts.sum())
+    categories: dict[str, list[str]] = {"module": [], "direction": ["fwd", "rev"], "quantity": []}
+    per_key = {"module": [], "direction": [], "quantity": [], "layer": []}
+    for kp in parts:
+        for col, value in (("module", kp.module), ("quantity", kp.quantity)):
+            if value not in categories[col]:
+                categories[col].append(value)
+            per_key[col].append(categories[col].index(value))
+        per_key["direction"].append(categories["direction"].index(direction_name(kp.direction)))
+        per_key["layer"].append(kp.layer)
+    cols: dict[str, Any] = {"categories": categories}
+    for col in ("module", "direction", "quantity"):
+        code_dtype = np.min_scalar_type(-len(categories[col]))  # int8 up to 128 categories
+        cols[col] = np.repeat(np.array(per_key[col], dtype=code_dtype), counts)
+    cols["layer"] = np.repeat(np.array(per_key["layer"], dtype=index_dtype), counts)
+    names = ("batch", "step") if norms else ("batch", "step", "unit")
+    for name in names:
+        cols[name] = np.empty(n, dtype=index_dtype)
+    values = np.empty(n, dtype=value_dtype)
+    offset = 0
+    for arr, mask, k in zip(arrays, masks, counts.tolist()):
+        for name, idx in zip(names, np.nonzero(mask)):  # C order: the rows of a (B, T[, U]) meshgrid
+            cols[name][offset : offset + k] = idx
+        values[offset : offset + k] = arr[mask]
+        offset += k
+    cols["norm" if norms else "value"] = values
+    return cols
+
+
+def _text_column(codes: np.ndarray, categories: list[str]) -> Any:
+    """Text values of ``codes`` in the dtype pandas gives text by default (``str`` in pandas 3, else object)."""
+    import pandas as pd
+
+    dtype = pd.Series(["x"]).dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        # decoded by Arrow in C (the object route builds one Python reference per row), into the large_string
+        # pandas stores; rebuilt without the all-valid bitmap the decoding adds (no value is missing)
+        words = pa.array(categories, pa.large_string())
+        decoded = pa.DictionaryArray.from_arrays(pa.array(codes), words).dictionary_decode()
+        _, offsets, data = decoded.buffers()
+        return pd.array(pa.LargeStringArray.from_buffers(len(decoded), offsets, data), dtype=dtype)
+    return pd.array(np.asarray(categories, dtype=object)[codes], dtype=dtype)
+
+
+def _frame(cols: dict[str, Any], value_name: str, narrow: bool) -> pd.DataFrame:
+    """A DataFrame of :func:`_tidy` columns: categorical (``narrow``) or pandas' text dtype for the text columns."""
+    import pandas as pd
+
+    names = FRAME_COLUMNS if value_name == "value" else GRAD_NORM_COLUMNS
+    out = {}
+    for name in names:
+        if name in cols["categories"]:
+            cats = cols["categories"][name]
+            codes = cols[name]
+            out[name] = pd.Categorical.from_codes(codes, cats) if narrow else _text_column(codes, cats)
+        else:
+            out[name] = cols[name]
+    return pd.DataFrame(out, copy=False)  # the columns are fresh arrays: no copy needed

@@ -335,3 +335,34 @@ def test_connectivity_rows_relative_to_their_maximum():
     z = plots.connectivity_heatmap(np.array([[2.0, 0.0], [0.1, 0.01]]), ["a", "b"], per_row=True).data[0].z
     np.testing.assert_allclose(np.asarray(z, dtype=float)[1], [0.0, -1.0])
     assert np.isnan(np.asarray(z, dtype=float)[0, 1]) and float(z[0][0]) == 0.0
+
+
+def test_two_models_of_one_cell_get_two_colours_in_every_line_chart():
+    """Colour comes from the series, not from the cell name inside it: two LSTM runs are not both LSTM blue."""
+    reach = pd.DataFrame(
+        {
+            "series": ["lstm a"] * 2 + ["lstm b"] * 2 + ["gru"] * 2,
+            "cell": ["lstm"] * 4 + ["gru"] * 2,
+            "step": [0, 1] * 3,
+            "distance": [1, 0] * 3,
+            "reach": [0.5, 1.0, 0.25, 1.0, 0.1, 1.0],
+        }
+    )
+    colours = [t.line.color for t in plots.reach_curves(reach).data]
+    assert colours[0] == "#1f77b4" and colours[2] == "#2ca02c" and len(set(colours)) == 3
+    lag = pd.DataFrame({"model": ["lstm-1", "lstm-1", "lstm-2", "lstm-2"], "lag": [5, 50] * 2, "accuracy": 0.9})
+    assert len({t.line.color for t in plots.accuracy_vs_lag(lag).data}) == 2
+    fp = pd.DataFrame({"series": ["lstm a", "lstm b"], "step": 0, "forget_product": 0.5, "grad_cell": 0.1})
+    assert len({t.line.color for t in plots.forget_product_figure(fp).data}) == 2
+
+
+def test_heatmaps_take_zmin_and_zmax():
+    df = _act_frame(T=3, U=2)
+    fig = plots.gate_heatmap(df, ["a", "b", "c"], "forget", zmin=0.2, zmax=0.8)
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (0.2, 0.8)
+    fig = plots.gate_heatmap(df, ["a", "b", "c"], "cell", zmin=-0.1)
+    assert fig.data[0].zmin == -0.1 and fig.data[0].zmax == 1.0  # the other end stays color_range's
+    with pytest.raises(ValueError, match="zmin"):
+        plots.gate_heatmap(df, ["a", "b", "c"], "forget", zmin=1.0, zmax=1.0)
+    conn = plots.connectivity_heatmap(np.array([[1.0, 0.0], [0.1, 1.0]]), ["a", "b"], zmin=-3, zmax=0)
+    assert (conn.data[0].zmin, conn.data[0].zmax) == (-3, 0)
