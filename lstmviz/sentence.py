@@ -160,10 +160,11 @@ class TextAnalysis:
     def probability_frame(self) -> pd.DataFrame:
         """Tidy frame: ``step, token, label, prob`` (probabilities after each prefix)."""
         T, C = self.probs.shape
+        tokens = self.tokens if len(self.tokens) == T else self.extra["text_tokens"]  # a user model's other module
         return pd.DataFrame(
             {
                 "step": np.repeat(np.arange(T), C),
-                "token": np.repeat(np.array(self.tokens, dtype=object), C),
+                "token": np.repeat(np.array(tokens, dtype=object), C),
                 "label": np.tile(np.array(self.labels, dtype=object), T),
                 "prob": self.probs.reshape(-1),
             }

@@ -9,6 +9,11 @@ to Streamlit unchanged, and a setting you give wins over ours::
     lstmviz dashboard                         # http://localhost:8501
     lstmviz dashboard --port 8600
     lstmviz dashboard --address 0.0.0.0       # every interface: anyone who can reach this port
+    lstmviz dashboard --models my_models.py   # your own models beside ours (lstmviz.adapters; the file is code)
+
+``--models FILE`` (repeatable) names a Python file of the user's own models (:mod:`lstmviz.adapters`); it reaches the
+app after ``--`` as ``--models FILE`` (absolute path), the one way besides ``$LSTMVIZ_MODELS``: the file is code that
+runs in the server, so only the person starting it names one.
 
 Example:
     >>> command = streamlit_command(["--port", "8600", "--theme.base", "dark"], app="app.py")
@@ -16,6 +21,8 @@ Example:
     (['run', 'app.py'], ['--server.port', '8600', '--theme.base', 'dark'])
     >>> command[command.index("--server.address") + 1]
     '127.0.0.1'
+    >>> streamlit_command(["--models", "lstmviz/adapters.py"], app="app.py")[-3:-1]
+    ['--', '--models']
 """
 
 from __future__ import annotations
@@ -53,6 +60,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--address",
         help=f"server address (default: {SETTINGS['server.address']}, this machine only; 0.0.0.0: every interface, "
         "anyone who can reach the port)",
+    )
+    p.add_argument(
+        "--models",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a Python file of your own models (MODELS: a list of lstmviz.adapters.Adapter); repeatable. It is code: "
+        "it runs in the server like app.py",
     )
     return p
 
@@ -100,7 +115,14 @@ def streamlit_command(argv: Sequence[str], *, app: str | Path | None = None) -> 
     for key, value in ours.items():
         if key not in given:
             command += [f"--{key}", value]
-    return command + rest
+    command += rest
+    models = []
+    for f in args.models:
+        path = Path(f).expanduser().resolve()
+        if not path.is_file() or path.suffix != ".py":
+            raise UsageError(f"--models {f}: not a .py file", _parser("lstmviz dashboard"))
+        models += ["--models", str(path)]
+    return command + (["--", *models] if models else [])
 
 
 def _exec(command: list[str]) -> int:

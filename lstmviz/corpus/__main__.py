@@ -4,6 +4,7 @@ Examples::
 
     python -m lstmviz.corpus record --checkpoint checkpoints/sentiment-lstm \
         --data ../shared/data/opensentimentcorpus --out /tmp/rec
+    python -m lstmviz.corpus record --models my_models.py:word-lm --data corpus.csv --out /tmp/rec-lm
     python -m lstmviz.corpus record ... --shard 0/2 &  python -m lstmviz.corpus record ... --shard 1/2
     python -m lstmviz.corpus record ... --engine ray --workers 2
     python -m lstmviz.corpus top --dataset /tmp/rec --column hidden_l0_fwd --unit 5
@@ -66,7 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lstmviz.corpus", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("record", help="record a corpus to a Parquet dataset")
-    r.add_argument("--checkpoint", required=True, help="a recurrent classifier checkpoint folder")
+    model = r.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", help="a recurrent classifier checkpoint folder")
+    model.add_argument(
+        "--models",
+        metavar="FILE.py[:NAME]",
+        help="your own model: a models file (Python code you chose to run, see README 'Your own model') and the name "
+        "of one of its adapters (split on the last ':'; optional when the file defines one); --engine local only",
+    )
     r.add_argument("--data", required=True, help="corpus CSV, or the OpenSentimentCorpus folder")
     r.add_argument("--out", required=True, help="dataset folder (new, empty, or this same recording to resume)")
     r.add_argument("--text-column", default="Sentence", help="CSV column of the texts (default: %(default)s)")
@@ -131,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 text_column=args.text_column,
             )
+            if args.models is not None and args.engine == "ray":
+                raise ValueError("--engine ray records checkpoints only; allowed with --models: --engine local")
             if args.engine == "ray":
                 from lstmviz.corpus.rayengine import record_corpus_ray
 
@@ -142,7 +152,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 from lstmviz.corpus.record import check_recordable, record_corpus
 
-                check_recordable(args.checkpoint)  # before the bar: a refusal is the only line on stderr
+                if args.models is not None:
+                    from lstmviz.corpus.adapted import load_adapter, record_adapter_corpus
+
+                    adapter, source = load_adapter(args.models)  # before the bar, as check_recordable below
+                    kw.pop("batch_size")  # each text runs alone through an adapter
+
+                    def run(progress):
+                        return record_adapter_corpus(
+                            adapter, args.data, args.out, source=source, shard=args.shard, progress=progress, **kw
+                        )
+                else:
+                    check_recordable(args.checkpoint)  # before the bar: a refusal is the only line on stderr
+
+                    def run(progress):
+                        return record_corpus(
+                            args.checkpoint, args.data, args.out, shard=args.shard, progress=progress, **kw
+                        )
+
                 bar = tqdm(unit="part", desc=f"recording shard {args.shard[0]}/{args.shard[1]}")
 
                 def progress(done: int, total: int) -> None:
@@ -150,10 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     bar.update(done - bar.n)
 
                 try:
-                    m = record_corpus(args.checkpoint, args.data, args.out, shard=args.shard, progress=progress, **kw)
+                    m = run(progress)
                 finally:
                     bar.close()  # ends the bar's line: an error below gets a line of its own
             print(f"recorded {m['sentences']} sentences into {args.out} ({len(m['parts'])} parts, {m['dtype']})")
+            for module, why in m.get("skipped_modules", {}).items():  # an adapter's modules that are not per token
+                print(f"not stored: module {module or '<root>'} ({why})")
             return 0
         from lstmviz.corpus.query import CorpusQuery
 

@@ -9,9 +9,17 @@ sentence 0, ``part_size`` sentences each). A manifest that fails is refused whol
 the file, the field and what is allowed.
 
 Column names are never taken from a file into SQL. :func:`parse_column` reads a name by the grammar
-``<quantity>_l<layer>_<fwd|rev>`` (``hidden_l0_fwd``, ``cell_candidate_l1_rev``) and
-:func:`sql_identifier` builds the quoted identifier from the parsed parts with
-:func:`lstmviz.corpus.record.column_name`, so only ``[a-z0-9_]`` ever reaches a query.
+``<quantity>_l<layer>_<fwd|rev>`` (``hidden_l0_fwd``, ``cell_candidate_l1_rev``), :func:`split_column` also
+reads the module prefix a recording of an adapter with several per-token modules puts in front
+(``<prefix>__<quantity>_l<layer>_<fwd|rev>``, the prefix ``[a-z][a-z0-9_]{0,63}`` made from the module path
+by :func:`lstmviz.corpus.record.column_prefix`, e.g. ``cells_0__hidden_l0_fwd``), and :func:`sql_identifier`
+builds the quoted identifier from the parsed parts with :func:`lstmviz.corpus.record.column_name`, so only
+``[a-z0-9_]`` ever reaches a query.
+
+A recording of an adapter (:mod:`lstmviz.corpus.adapted`) names its ``source`` (``models file <path>:<name>``)
+instead of a ``checkpoint``, gives each column the ``module`` it comes from and lists the ``skipped_modules``
+(module path -> why it was not stored). These are text to show: nothing ever imports or runs what a manifest
+names.
 
 Example:
     >>> parse_column("cell_candidate_l1_rev")
@@ -32,11 +40,13 @@ from lstmviz.safeio import strict_validator
 __all__ = [
     "MANIFEST_SCHEMA",
     "MAX_LAYERS",
+    "MAX_MODULES",
     "MAX_PART_SIZE",
     "MAX_PARTS",
     "MAX_SENTENCES",
     "MAX_UNITS",
     "parse_column",
+    "split_column",
     "sql_identifier",
     "validate_manifest",
 ]
@@ -48,12 +58,18 @@ MAX_UNITS = 4096  # hidden size, as CONFIG_LIMITS
 MAX_SENTENCES = 100_000_000
 MAX_PART_SIZE = 100_000  # sentences per part
 MAX_PARTS = 100_000  # part-00000 .. part-99999
+MAX_MODULES = 64  # stored (per-token) modules of an adapter's recording, and skipped ones
 _INT = {"type": "integer"}
 
 _COLUMN = re.compile(r"(?P<quantity>[a-z_]+)_l(?P<layer>0|[1-9][0-9]?)_(?P<direction>fwd|rev)")
 _IDENT = re.compile(r"[a-z][a-z0-9_]*")
-_COLUMN_PATTERN = rf"^({'|'.join(FORWARD_QUANTITIES)})_l(0|[1-9][0-9]?)_(fwd|rev)$"
-_COLUMN_ALLOWED = "<quantity>_l<layer>_<fwd|rev>, e.g. hidden_l0_fwd"
+_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,63}")  # lstmviz.corpus.record.column_prefix (MAX_PREFIX = 64)
+_COLUMN_PATTERN = rf"^([a-z][a-z0-9_]{{0,63}}__)?({'|'.join(FORWARD_QUANTITIES)})_l(0|[1-9][0-9]?)_(fwd|rev)$"
+_PLAIN_ALLOWED = "<quantity>_l<layer>_<fwd|rev>, e.g. hidden_l0_fwd"  # parse_column's grammar
+_COLUMN_ALLOWED = (
+    "<quantity>_l<layer>_<fwd|rev>, e.g. hidden_l0_fwd, or <module>__ in front, e.g. cells_0__hidden_l0_fwd"
+)
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters: shown on a terminal or a page, never run
 
 #: What a manifest may hold. ``description`` is the "allowed" part of the message when a value fails;
 #: ``errorMessage`` (the ajv-errors convention; validators ignore it) replaces the generic reason.
@@ -66,6 +82,29 @@ MANIFEST_SCHEMA: dict[str, Any] = {
     "properties": {
         "schema": {"const": SCHEMA_ID, "description": SCHEMA_ID},
         "checkpoint": {"type": "string", "maxLength": 4096, "description": "a path of at most 4,096 characters"},
+        "source": {
+            "type": "string",
+            "maxLength": 4200,
+            "pattern": _PRINTABLE,
+            "description": "models file <path>:<adapter name>, at most 4,200 printable characters",
+        },
+        "skipped_modules": {
+            "type": "object",
+            "maxProperties": MAX_MODULES,
+            "description": f"an object {{module path: why it was not stored}} of at most {MAX_MODULES} entries",
+            "propertyNames": {
+                "maxLength": 200,
+                "pattern": _PRINTABLE,
+                "errorMessage": "is not a module path",
+                "description": "at most 200 printable characters",
+            },
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": 300,
+                "pattern": _PRINTABLE,
+                "description": "a reason of at most 300 printable characters",
+            },
+        },
         "model_fingerprint": {
             "type": "string",
             "pattern": "^[0-9a-f]{64}$",
@@ -90,8 +129,8 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "columns": {
             "type": "object",
             "minProperties": 1,
-            "maxProperties": len(FORWARD_QUANTITIES) * MAX_LAYERS * 2,
-            "description": "an object {column name: {quantity, layer, direction, units}}",
+            "maxProperties": len(FORWARD_QUANTITIES) * MAX_LAYERS * 2 * MAX_MODULES,
+            "description": "an object {column name: {quantity, layer, direction, units[, module]}}",
             "propertyNames": {
                 "pattern": _COLUMN_PATTERN,
                 "errorMessage": "is not a column name lstmviz writes",
@@ -99,10 +138,16 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             },
             "additionalProperties": {
                 "type": "object",
-                "description": "an object {quantity, layer, direction, units}",
+                "description": "an object {quantity, layer, direction, units[, module]}",
                 "required": ["quantity", "layer", "direction", "units"],
                 "additionalProperties": False,
                 "properties": {
+                    "module": {
+                        "type": "string",
+                        "maxLength": 200,
+                        "pattern": _PRINTABLE,
+                        "description": "a module path of at most 200 printable characters",
+                    },
                     "quantity": {"enum": list(FORWARD_QUANTITIES), "description": ", ".join(FORWARD_QUANTITIES)},
                     "layer": {**_INT, "minimum": 0, "maximum": MAX_LAYERS - 1, "description": f"0 .. {MAX_LAYERS - 1}"},
                     "direction": {"enum": ["fwd", "rev"], "description": "fwd, rev"},
@@ -208,20 +253,41 @@ def parse_column(name: Any) -> tuple[str, int, str]:
     """  # noqa: E501
     m = _COLUMN.fullmatch(name) if isinstance(name, str) else None
     if m is None or m["quantity"] not in FORWARD_QUANTITIES:
-        raise ValueError(f"column {_short(name)} is not a column name lstmviz writes; allowed: {_COLUMN_ALLOWED}")
+        raise ValueError(f"column {_short(name)} is not a column name lstmviz writes; allowed: {_PLAIN_ALLOWED}")
     return m["quantity"], int(m["layer"]), m["direction"]
+
+
+def split_column(name: Any) -> tuple[str | None, str, int, str]:
+    """``(prefix, quantity, layer, direction)`` of a value column name, the prefix ``None`` when the name has none
+    (see the module docstring; the prefix is the part before the last ``__``).
+
+    Raises:
+        ValueError: when ``name`` is not one our code writes.
+
+    Example:
+        >>> split_column("cells_0__hidden_l0_fwd"), split_column("hidden_l0_fwd")
+        (('cells_0', 'hidden', 0, 'fwd'), (None, 'hidden', 0, 'fwd'))
+    """
+    prefix, sep, rest = name.rpartition("__") if isinstance(name, str) else (None, "", name)
+    if not sep or _PREFIX.fullmatch(prefix):
+        try:
+            return (prefix if sep else None, *parse_column(rest))
+        except ValueError:
+            pass
+    raise ValueError(f"column {_short(name)} is not a column name lstmviz writes; allowed: {_COLUMN_ALLOWED}")
 
 
 def sql_identifier(name: Any) -> str:
     """The double-quoted SQL identifier of a value column, rebuilt by our own code from its parsed parts.
 
     Example:
-        >>> sql_identifier("forget_l1_fwd")
-        '"forget_l1_fwd"'
+        >>> sql_identifier("forget_l1_fwd"), sql_identifier("cells_1__forget_l1_fwd")
+        ('"forget_l1_fwd"', '"cells_1__forget_l1_fwd"')
     """
     from lstmviz.corpus.record import column_name
 
-    rebuilt = column_name(*parse_column(name))
+    prefix, *parts = split_column(name)
+    rebuilt = column_name(*parts, module=prefix)  # a prefix is its own column_prefix
     if not _IDENT.fullmatch(rebuilt):  # unreachable by construction; the last check before SQL
         raise ValueError(f"column {_short(name)} is not a column name lstmviz writes; allowed: {_COLUMN_ALLOWED}")
     return f'"{rebuilt}"'
@@ -241,7 +307,7 @@ def validate_manifest(obj: Any, where: str = "manifest.json") -> dict[str, Any]:
         >>> validate_manifest(m, "m.json")
         Traceback (most recent call last):
         ...
-        ValueError: m.json: columns = list [] is invalid (wrong type); allowed: an object {column name: {quantity, layer, direction, units}}
+        ValueError: m.json: columns = list [] is invalid (wrong type); allowed: an object {column name: {quantity, layer, direction, units[, module]}}
     """  # noqa: E501
     from lstmviz.corpus.record import column_name
 
@@ -256,6 +322,11 @@ def validate_manifest(obj: Any, where: str = "manifest.json") -> dict[str, Any]:
     quantities = obj["quantities"]
     for key, info in obj["columns"].items():
         named = column_name(info["quantity"], info["layer"], info["direction"])
+        if "module" in info and key != named:  # an adapter's column: the module's prefix may stand in front
+            try:
+                named = column_name(info["quantity"], info["layer"], info["direction"], module=info["module"])
+            except ValueError:  # a module path too long for a prefix: named without one
+                pass
         if key != named:
             raise ValueError(
                 f"{where}: columns key {_short(key)} does not name its own quantity, layer and direction; "

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,7 @@ SCHEMA = SCHEMA_ID  # "lstmviz.corpus/1", checked by lstmviz.corpus.manifest
 MANIFEST = "manifest.json"
 DTYPES = ("float16", "float32")
 FLOAT16_MAX = 65504.0  # largest finite float16: a state beyond it would be stored as inf
+TOKEN_COLUMNS = ("sentence_id", "step", "token", "lemma", "start", "end", "unknown")  # of every part, first
 
 
 def recordable_kinds() -> list[str]:
@@ -85,15 +87,44 @@ class RecordingMismatch(ValueError):
     """The output folder holds a recording of another model, corpus or settings."""
 
 
-def column_name(quantity: str, layer: int, direction: int | str) -> str:
-    """The Parquet column of one quantity, layer and direction.
+MAX_PREFIX = 64  # characters of a column's module prefix (manifest.py's grammar)
+
+
+def column_prefix(module: str) -> str:
+    """The column prefix of a module path: lowercased, every character other than ``[a-z0-9_]`` made ``_``, and
+    ``m`` put in front when it does not start with a letter (the root module ``""`` is ``m``); at most
+    :data:`MAX_PREFIX` characters. A prefix is its own prefix, so the rule can be applied again to a parsed name.
+
+    Raises:
+        ValueError: the prefix is longer than :data:`MAX_PREFIX` characters (the message names the module).
+
+    Example:
+        >>> column_prefix("cells.0"), column_prefix("Encoder.lstm"), column_prefix(""), column_prefix("0.rnn")
+        ('cells_0', 'encoder_lstm', 'm', 'm0_rnn')
+    """
+    prefix = re.sub(r"[^a-z0-9_]", "_", str(module).lower())
+    prefix = prefix if re.match(r"[a-z]", prefix) else "m" + prefix
+    if len(prefix) > MAX_PREFIX:
+        raise ValueError(
+            f"module {str(module)[:80]!r} makes a column prefix of {len(prefix)} characters; allowed: at most "
+            f"{MAX_PREFIX} (a shorter module path)"
+        )
+    return prefix
+
+
+def column_name(quantity: str, layer: int, direction: int | str, module: str | None = None) -> str:
+    """The Parquet column of one quantity, layer and direction; with ``module`` (a recording of an adapter with
+    several per-token modules), the module's :func:`column_prefix` and ``__`` in front.
 
     Example:
         >>> column_name("hidden", 0, 1)
         'hidden_l0_rev'
+        >>> column_name("forget", 1, 0, module="cells.1")
+        'cells_1__forget_l1_fwd'
     """
     d = direction if isinstance(direction, str) else ("fwd", "rev")[int(direction)]
-    return f"{quantity}_l{int(layer)}_{d}"
+    name = f"{quantity}_l{int(layer)}_{d}"
+    return name if module is None else f"{column_prefix(module)}__{name}"
 
 
 def load_texts(data: str | os.PathLike, text_column: str = "Sentence") -> tuple[list[str], str]:
@@ -172,9 +203,15 @@ def _manifest(spec: CorpusSpec, columns: dict[str, dict[str, Any]]) -> dict[str,
 
 
 def _identity(m: dict[str, Any]) -> tuple:
-    return tuple(
+    base = tuple(
         m.get(k) for k in ("model_fingerprint", "data_sha256", "sentences", "quantities", "dtype", "part_size")
     )
+    if "source" not in m:  # a checkpoint's recording: the identity its parts have carried since issue 13
+        return base
+    # an adapter's recording (lstmviz.corpus.adapted): the models file and adapter name, and which of its modules
+    # are stored (token_modules is the models file's choice, not the weights')
+    stored = json.dumps([m.get("columns"), m.get("skipped_modules")], sort_keys=True)
+    return (*base, m["source"], stored)
 
 
 def plan(
@@ -249,14 +286,11 @@ def part_table(
 ) -> Any:
     """A pyarrow Table with one row per token of ``texts`` (sentence ids from ``first``); texts the model
     cannot read (no tokens) have no rows."""
-    import pyarrow as pa
-
     import lstmviz
     from lstmviz.pipeline import pad_sequences
 
-    meta_cols: dict[str, list] = {k: [] for k in ("sentence_id", "step", "token", "lemma", "start", "end", "unknown")}
+    meta_cols: dict[str, list] = {k: [] for k in TOKEN_COLUMNS}
     values: dict[str, list[np.ndarray]] = {c: [] for c in columns}
-    np_dtype = np.float16 if spec.dtype == "float16" else np.float32
     model = predictor.model
     read = 0  # sentences handed to the model or found unreadable: every one of texts, or the part is not whole
     for rows in _batches(len(texts), batch_size):
@@ -276,11 +310,7 @@ def part_table(
         for col, info in columns.items():
             key = lstmviz.make_key("rnn", info["layer"], ("fwd", "rev").index(info["direction"]), info["quantity"])
             x = rec[key].reshape(-1, info["units"]).numpy()[keep]  # (tokens, U), padding dropped
-            if np_dtype is np.float16 and np.abs(x).max(initial=0.0) > FLOAT16_MAX:
-                raise ValueError(
-                    f"{col} reaches {np.abs(x).max():.3g}, beyond float16 ({FLOAT16_MAX:g}); record with dtype float32"
-                )
-            values[col].append(x.astype(np_dtype))
+            values[col].append(stored_values(col, x, spec.dtype))
         for i, e in encoded:
             n = len(e.tokens)
             meta_cols["sentence_id"] += [first + i] * n
@@ -290,6 +320,29 @@ def part_table(
             meta_cols["start"] += [t.start for t in e.tokens]
             meta_cols["end"] += [t.end for t in e.tokens]
             meta_cols["unknown"] += list(e.unknown)
+    if read != len(texts):
+        raise RuntimeError(f"a part of {len(texts)} sentences read {read}: not written")
+    return token_table(meta_cols, values, columns, spec.dtype)
+
+
+def stored_values(column: str, x: np.ndarray, dtype: str) -> np.ndarray:
+    """``x`` (tokens, U) in the stored ``dtype``; ValueError when a value is beyond float16's range (it would be
+    stored as inf)."""
+    if dtype == "float16" and np.abs(x).max(initial=0.0) > FLOAT16_MAX:
+        raise ValueError(
+            f"{column} reaches {np.abs(x).max():.3g}, beyond float16 ({FLOAT16_MAX:g}); record with dtype float32"
+        )
+    return x.astype(np.float16 if dtype == "float16" else np.float32)
+
+
+def token_table(
+    meta_cols: dict[str, list], values: dict[str, list[np.ndarray]], columns: dict[str, dict[str, Any]], dtype: str
+) -> Any:
+    """The pyarrow Table of one part: the token columns (``sentence_id, step, token, lemma, start, end, unknown``
+    lists) and one fixed-size list column per value column (its ``(tokens, U)`` arrays, in ``columns`` order)."""
+    import pyarrow as pa
+
+    np_dtype = np.float16 if dtype == "float16" else np.float32
     arrays = {
         "sentence_id": pa.array(meta_cols["sentence_id"], pa.int64()),
         "step": pa.array(meta_cols["step"], pa.int32()),
@@ -299,12 +352,10 @@ def part_table(
         "end": pa.array(meta_cols["end"], pa.int32()),
         "unknown": pa.array(meta_cols["unknown"], pa.bool_()),
     }
-    pa_dtype = pa.float16() if spec.dtype == "float16" else pa.float32()
+    pa_dtype = pa.float16() if dtype == "float16" else pa.float32()
     for col, info in columns.items():
         flat = np.concatenate(values[col]) if values[col] else np.zeros((0, info["units"]), np_dtype)
         arrays[col] = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1), pa_dtype), info["units"])
-    if read != len(texts):
-        raise RuntimeError(f"a part of {len(texts)} sentences read {read}: not written")
     table = pa.table(arrays)
     if table.num_rows != len(meta_cols["sentence_id"]):
         raise RuntimeError(f"a part of {len(meta_cols['sentence_id'])} tokens holds {table.num_rows} rows: not written")
@@ -344,14 +395,31 @@ def record_part(
     batch_size: int = 64,
 ) -> bool:
     """Records part ``index`` into ``out`` unless it is already complete; True when it was written."""
+    identity = part_identity(_manifest(spec, columns))
+    return write_part(
+        out,
+        index,
+        spec,
+        identity,
+        lambda first, end: part_table(predictor, texts[first:end], first, spec, columns, batch_size),
+    )
+
+
+def part_identity(manifest: dict[str, Any]) -> str:
+    """What a part's footer names as its recording: 16 hex digits of the manifest's identity fields."""
+    return hashlib.sha256(repr(_identity(manifest)).encode()).hexdigest()[:16]
+
+
+def write_part(out: Path, index: int, spec: CorpusSpec, identity: str, make_table: Callable[[int, int], Any]) -> bool:
+    """Writes part ``index`` (``make_table(first, end)``, a pyarrow Table) into ``out`` atomically unless a
+    complete part of ``identity`` is there; True when it was written."""
     import pyarrow.parquet as pq
 
     first, end = spec.parts()[index]
     target = out / _part_file(index)
-    identity = hashlib.sha256(repr(_identity(_manifest(spec, columns))).encode()).hexdigest()[:16]
     if _complete(target, first, end, identity):
         return False
-    table = part_table(predictor, texts[first:end], first, spec, columns, batch_size)
+    table = make_table(first, end)
     table = table.replace_schema_metadata(
         {"lstmviz.part": json.dumps({"first": first, "end": end, "identity": identity, "rows": table.num_rows})}
     )
