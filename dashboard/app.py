@@ -47,16 +47,19 @@ def sidebar(view: str) -> None:
             horizontal=True,
             format_func=lambda code: LANGUAGES[code],
         )
-        infos = [i for i in state.checkpoint_infos(state.checkpoint_root()) if i.recordable]
+        infos = [i for i in state.model_infos() if i.recordable]
         if infos:
             paths = [i.path for i in infos]
-            names = {i.path: i.name + (" ⚠" if i.error else "") for i in infos}
+            yours = t("sidebar.yours")  # the user's own models (lstmviz.adapters) are marked beside ours
+            names = {i.path: i.name + (" ⚠" if i.error else "") + (yours if i.user else "") for i in infos}
             if st.session_state.get(state.CHECKPOINT) not in paths:
                 # The model that reads the presets right and loads: never a broken or lying checkpoint.
                 st.session_state[state.CHECKPOINT] = default_checkpoint(infos)
             st.selectbox(t("sidebar.checkpoint"), paths, key=state.CHECKPOINT, format_func=names.get)
         else:
             st.caption(t("ckpt.none", root=md_escape(str(state.checkpoint_root()))))
+        for error in state.models_errors():  # the models file is the user's code: its failure is named, not fatal
+            st.error(t("models.bad", error=md_escape(error)))
         st.toggle(t("sidebar.present"), key=state.PRESENT, help=t("sidebar.present_help"))
         st.radio(
             t("sidebar.export"),

@@ -19,7 +19,8 @@ import streamlit as st
 
 from dashboard import state
 from dashboard.i18n import t
-from lstmviz import plots, sentence
+from lstmviz import adapters, plots, sentence
+from lstmviz.adapters import AdapterPredictor
 from lstmviz.budget import WorkBudgetError
 from lstmviz.checkpoint import CheckpointError
 from lstmviz.models import UnknownInitialisation
@@ -226,15 +227,13 @@ def sanitize(key: str, options: Sequence[Any], multi: bool = False) -> None:
 def classify_infos(task: str | None = None) -> list[state.CheckpointInfo]:
     """Readable classify checkpoints under the root (optionally of one task)."""
     return [
-        i
-        for i in state.checkpoint_infos(state.checkpoint_root())
-        if i.error is None and "gates" in i.views and (task is None or i.task == task)
+        i for i in state.model_infos() if i.error is None and "gates" in i.views and (task is None or i.task == task)
     ]
 
 
 def checkpoint_or_stop() -> tuple[state.CheckpointInfo, Any]:
     """The sidebar's checkpoint and its predictor; a message and st.stop() when unusable."""
-    infos = [i for i in state.checkpoint_infos(state.checkpoint_root()) if i.recordable]
+    infos = [i for i in state.model_infos() if i.recordable]
     if not infos:
         st.info(t("ckpt.none", root=md_escape(str(state.checkpoint_root()))))
         st.stop()
@@ -248,7 +247,7 @@ def predictor_or_stop(info: state.CheckpointInfo) -> Any:
     if info.error:
         st.error(t("ckpt.bad", error=md_escape(info.error)))
         st.stop()
-    if info.head != "classify":
+    if info.head != "classify" and not info.user:
         st.info(t("ckpt.regress", name=md_escape(info.name)))
         st.stop()
     try:
@@ -305,7 +304,10 @@ def initialisation_known(path: str, name: str | None = None) -> bool:
 
 
 def presets_for(pred: Any) -> dict[str, str]:
-    """Preset texts -> their stated label: Russian sentences, or cue-recall strings built from the vocabulary."""
+    """Preset texts -> their stated label: Russian sentences, cue-recall strings built from the vocabulary, or the
+    examples of the user's adapter (no stated label)."""
+    if isinstance(pred, AdapterPredictor):
+        return dict.fromkeys(pred.adapter.examples, "")
     if getattr(pred, "task", "sentiment") != "cue_recall":
         return PRESETS_RU
     names = [n for n in (getattr(pred, "token_names", None) or pred.vocab.tokens) if not n.startswith("<")]
@@ -522,12 +524,55 @@ def localized(df: pd.DataFrame, values: Mapping[str, str] | None = None) -> pd.D
 
 
 def token_table(a: sentence.TextAnalysis) -> None:
-    """Tokens with lemma, kind and UNK flag (a dataframe shows user text literally)."""
+    """Tokens with lemma, kind and UNK flag (a dataframe shows user text literally); a user's model: its tokenizer's
+    tokens with their ids."""
+    if "text_tokens" in a.extra:
+        ids = a.extra["ids"]
+        df = localized(pd.DataFrame({"#": range(len(ids)), "token": a.extra["text_tokens"], "id": ids}))
+        st.dataframe(df, hide_index=True, height=min(400, 38 + 35 * len(df)))
+        return
     df = localized(a.token_frame().rename(columns={"step": "#"}), {"kind": "kind"})
     st.dataframe(df, hide_index=True, height=min(400, 38 + 35 * len(df)))
     # Only where the lemma column shows lemmatising at work: a pymorphy3 lemma differs from the word's model form.
     if any(k == "word" and lemma != normalize(tok) for tok, lemma, k in zip(a.tokens, a.lemmas, a.kinds)):
         st.caption(t("text.lemma_context"))  # the lemma is picked without context (the model sees that same lemma)
+
+
+def user_model_caption(info: state.CheckpointInfo, a: sentence.TextAnalysis) -> None:
+    """What the user's model is, from what it ran: its output and every recurrent module (cell, layers, directions).
+
+    A caption describes the loaded model, never a typical one: the module list is the recording's own.
+    """
+    if not info.user:
+        return
+    parts = []
+    for path, (cell, layers, dirs, _) in a.extra["modules"].items():
+        direction = t("model.bi" if dirs == 2 else "model.uni")
+        summary = t("model.summary", cell=cell.upper(), layers=layers, direction=direction)
+        parts.append(f"{md_escape(path or '<root>')} ({summary})")
+    modules = "; ".join(parts)
+    output = t(f"adapter.output.{a.extra['output']}")
+    st.caption(t("adapter.about", name=md_escape(info.name), output=output, modules=modules))
+
+
+def user_module(a: sentence.TextAnalysis, key: str) -> sentence.TextAnalysis:
+    """The analysis seen through the recurrent module picked here (the user's model may run several: an encoder and a
+    decoder, two cells of a loop); a model with one module needs no picker."""
+    modules = list(a.extra.get("modules", {}))
+    if len(modules) < 2:
+        return a
+    sanitize(key, modules)
+    module = st.selectbox(t("adapter.module"), modules, key=key, format_func=lambda m: m or "<root>")
+    out = adapters.for_module(a, module)
+    steps, tokens = a.extra["modules"][module][3], len(a.extra["text_tokens"])
+    if out.tokens != a.extra["text_tokens"]:  # not a module that reads the tokens (a decoder): its axis is its steps
+        st.caption(t("adapter.steps", module=md_escape(module), n=steps, tokens=tokens))
+    return out
+
+
+def not_for_user_model(why: str) -> None:
+    """Says why a section does not open for a model of the user's models file (``adapter.why.<why>``)."""
+    st.info(t("adapter.not_here", why=t(f"adapter.why.{why}")))
 
 
 def layer_options(a: sentence.TextAnalysis) -> list[tuple[int, int]]:
@@ -557,11 +602,7 @@ def structure_button() -> None:
     cell units, which show as bands across the whole sequence.
     """
     cue = next(
-        (
-            i
-            for i in state.checkpoint_infos(state.checkpoint_root())
-            if i.task == "cue_recall" and i.cell == "lstm" and not i.error
-        ),
+        (i for i in state.model_infos() if i.task == "cue_recall" and i.cell == "lstm" and not i.error),
         None,
     )
     if cue is None:
@@ -586,11 +627,7 @@ def classroom_button() -> None:
     """One click: the three cue models on a cue sequence with 100 distractors, where vanishing always shows."""
     from lstmviz.tasks import cue_text
 
-    cue = [
-        i
-        for i in state.checkpoint_infos(state.checkpoint_root())
-        if i.task == "cue_recall" and not i.error and "gates" in i.views
-    ]
+    cue = [i for i in state.model_infos() if i.task == "cue_recall" and not i.error and "gates" in i.views]
     if len(cue) < 2:
         return
 

@@ -17,6 +17,18 @@ from lstmviz import plots, tidy
 from lstmviz.gradcompare import GradientComparison, compare_gradients
 from lstmviz.sentence import TextAnalysis
 
+# Sections a user's model (lstmviz.adapters) cannot open -> the reason shown (adapter.why.<reason>).
+USER_WHY = {"init": "init", "saliency": "saliency", "profiles": "profiles"}
+
+
+def loss_caption(name: str, a) -> str:
+    """``name: **prediction** (loss → class)``; a user's model that is no classifier: what its loss is."""
+    output = a.extra.get("output", "classify")
+    if output != "classify":
+        return f"{ui.md_escape(name)}: {t('adapter.loss.' + output)}"
+    loss_to = t("grads.loss_to", label=ui.md_escape(ui.class_name(a.labels[a.target])))
+    return f"{ui.md_escape(name)}: **{ui.md_escape(ui.class_name(a.predicted_label))}** ({loss_to})"
+
 
 def curves(cmp: GradientComparison, tokens: list[str]) -> None:
     """‖∂L/∂h_t‖ by token and by distance (normalised by default), the bound only where it binds."""
@@ -24,6 +36,9 @@ def curves(cmp: GradientComparison, tokens: list[str]) -> None:
     bound = cmp.drawn_bounds  # σ_max < 1 only: a bound that grows says nothing and would squash the curves
     data = cmp.curves if bound is None else pd.concat([cmp.curves, bound], ignore_index=True)
     scales = {"norm_rel": t("grads.scale.rel"), "norm": t("grads.scale.raw")}
+    if any(a.extra.get("output", "classify") != "classify" for a in cmp.runs.values()):
+        scales.pop("norm_rel")  # a user's loss may enter at every token: "relative to the last token" means nothing
+        ui.sanitize(ui.keyed(state.GRAD_SCALE), list(scales))
     value = st.radio(
         t("grads.scale"), list(scales), horizontal=True, key=ui.keyed(state.GRAD_SCALE), format_func=scales.get
     )

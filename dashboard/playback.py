@@ -64,15 +64,16 @@ def section(a: TextAnalysis, name: str, layer: int, direction: int, order) -> No
         if int(st.session_state.get(key, 0)) > T - 1:
             st.session_state[key] = T - 1
         step = int(c2.slider(t("play.step"), 0, T - 1, key=key, on_change=_touch))
-        probs = a.probs[step]  # (C,): after tokens[:step+1]
-        best = int(np.argmax(probs))
-        title = t("play.prediction", token=ui.md_escape(plots.shorten(a.tokens[step]) or "·"), step=step)
-        ui.show_prediction(title, a.labels[best], float(probs[best]))
+        if a.extra.get("output", "classify") == "classify" and len(a.probs) == T:  # a class after each prefix
+            probs = a.probs[step]  # (C,): after tokens[:step+1]
+            best = int(np.argmax(probs))
+            title = t("play.prediction", token=ui.md_escape(plots.shorten(a.tokens[step]) or "·"), step=step)
+            ui.show_prediction(title, a.labels[best], float(probs[best]))
         if not st.session_state.get(state.PLAY_TOUCHED):
             st.caption(t("play.untouched"))  # three heatmaps per rerun only for someone who plays
             return
         lbl = ui.plot_labels()
-        for q in _SHOWN[a.cell]:
+        for q in (q for q in _SHOWN[a.cell] if a.key(q, layer, direction) in a.recording):  # taps: some only
             frame = prefix_frame(a, q, layer, direction, step)
             title = t("play.fig_title", name=name, q=t(f"q.{q}"), step=step)
             # The whole text's colour range at every step: scaled to the prefix, c's colours changed meaning as

@@ -18,7 +18,9 @@ Session-state keys are the constants below; views never spell a key themselves.
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ import streamlit as st
 
 from dashboard.i18n import LANG
 from dashboard.jobs import JobManager
-from lstmviz import diagnostics, sentence, whatifs
+from lstmviz import adapters, diagnostics, sentence, whatifs
 from lstmviz.budget import DEFAULT_BUDGET, Work, WorkBudgetError, work_of
 from lstmviz.checkpoint import META_FILE, WEIGHTS_FILE, CheckpointError, list_checkpoints
 from lstmviz.checkpoint import read_meta as read_checkpoint_meta
@@ -53,6 +55,8 @@ SWEEP_FILES = {
 }
 LAB_PRESETS_FILE = "lab_presets.json"
 ACCUMULATOR_FILE = "accumulator.json"  # python -m lstmviz.accumulator: gated cells' state at initialisation
+MODELS_ENV = "LSTMVIZ_MODELS"  # env var: the user's models files (os.pathsep-separated), see lstmviz.adapters
+ADAPTER_PREFIX = "adapter:"  # CheckpointInfo.path of an adapter: "adapter:<name>" (never an absolute folder path)
 LESSONS_ENV = "LSTMVIZ_LESSONS"  # env var: a folder of the user's own lessons (beside the shipped dashboard/lessons)
 LESSONS_DIR = REPO / "dashboard" / "lessons"  # the shipped lessons
 WARMUP_ENV = "LSTMVIZ_WARMUP"  # env var: "0": starting a lesson prepares nothing in the background
@@ -93,6 +97,9 @@ GEN_HEATMAP_CHARS_PRESENT = 45  # the same in presentation mode, whose 22 px lab
 # Text analyses (Gates, Gradients, Comparison): a 200-token analysis of sentiment-lstm, with its float64 recording
 # for the gradients, is 2.7 MB pickled, so 64 entries hold at most ~175 MB (README "Sharing the dashboard").
 ANALYZE_CACHE_ENTRIES = 64
+# A user's model is any size within the work budget (lstmviz.budget: <= 100 M recorded numbers, 400 MB a result at
+# worst), so the caches of its results keep few entries; shared read-only (cache_resource: never pickled per hit).
+OWN_CACHE_ENTRIES = 8
 # Entry bounds of the two caches a visitor fills fastest (st.cache_data has no byte limit, so entries x the largest
 # entry is the bound). Largest entry measured (pickled, as st.cache_data stores it; README "Sharing the dashboard"):
 # lm_generate 10.4 MB (charlm-lstm, a 200-character prefix), tag 6.8 MB (120 tagged words); 16 entries each keep
@@ -137,6 +144,8 @@ GEN_SECTION = "gen_section"  # Generation view: the open tab of connectivity / i
 GATES_STRUCTURE = "gates_structure"  # Gates: the "show clear structure" button
 GATES_ORDER = "gates_order"  # unit order of the Gates heatmaps (see lstmviz.diagnostics.UNIT_ORDERS)
 GATES_LAYER = "gates_layer"  # selected (layer, direction) in the Gates view
+GATES_MODULE = "gates_module"  # Gates view, a user's model with several recurrent modules: the module shown
+GRAD_MODULE = "grad_module"  # Gradients view, the same for the gradient curves
 GATES_UNIT = "gates_unit"  # unit of the drill-down
 GATES_UNIT_QUANTITY = "gates_unit_quantity"  # quantity colouring the text in the drill-down
 GATES_CORPUS = "gates_corpus"  # whether to compute corpus saturation
@@ -289,7 +298,10 @@ def corpus_file() -> Path:
 
 
 def stamp(path: str | Path) -> tuple[float, int]:
-    """(mtime, size) of a file, or of a checkpoint's two files; (0, 0) when missing."""
+    """(mtime, size) of a file, or of a checkpoint's two files; (0, 0) when missing or an adapter's path."""
+    if is_adapter(path):  # a user's model changes when its models file does: every cached result is keyed by it
+        files = [stamp(f) for f in models_files()]
+        return (max((s[0] for s in files), default=0.0), sum(s[1] for s in files))
     p = Path(path)
     files = [p / META_FILE, p / WEIGHTS_FILE] if p.is_dir() else [p]
     out = (0.0, 0)
@@ -332,8 +344,10 @@ class CheckpointInfo:
         cell: ``"rnn"`` | ``"gru"`` | ``"lstm"`` | ``"?"``.
         head: ``"classify"`` | ``"regress"`` | ``"?"``.
         error: Why the metadata could not be read (names the file), else None.
-        kind: The model kind's registry name (:data:`lstmviz.kinds.KINDS`: ``"recurrent"``, ``"bow"``, ...).
+        kind: The model kind's registry name (:data:`lstmviz.kinds.KINDS`: ``"recurrent"``, ``"bow"``, ...), or
+            ``"adapter"`` for a model of the user's models file.
         views: The views that can open it (:meth:`lstmviz.kinds.Kind.views`), empty when unreadable.
+        user: True for a model of the user's models file (:mod:`lstmviz.adapters`; marked in the pickers).
     """
 
     path: str
@@ -344,6 +358,7 @@ class CheckpointInfo:
     error: str | None = None
     kind: str = "recurrent"
     views: frozenset[str] = frozenset()
+    user: bool = False
 
     @property
     def recordable(self) -> bool:
@@ -418,12 +433,105 @@ def checkpoint_infos(root: str | Path) -> list[CheckpointInfo]:
     return list(_infos(str(root), _folder_stamp(root)))
 
 
+def model_infos() -> list[CheckpointInfo]:
+    """Every model the pickers offer: the checkpoints under :func:`checkpoint_root`, then the user's adapters (an
+    adapter named like a checkpoint is left out: names are what links hold; :func:`models_errors` says so)."""
+    folders = checkpoint_infos(checkpoint_root())
+    taken = {i.name for i in folders}
+    return folders + [i for i in adapter_infos() if i.name not in taken]
+
+
+def models_errors() -> list[str]:
+    """Why a models file, or one of its adapters, is not offered (each message names the file or the model)."""
+    _, errors = user_adapters()
+    taken = {i.name for i in checkpoint_infos(checkpoint_root())}
+    clash = [
+        f"model {i.name!r} of the models file: a checkpoint has this name" for i in adapter_infos() if i.name in taken
+    ]
+    return [*errors, *clash]
+
+
+# ----- the user's own models (lstmviz.adapters): a models file named when the app was started ---------------------
+def models_files() -> tuple[str, ...]:
+    """The models files the user named when starting the app: ``--models FILE`` after ``--`` on the ``streamlit run``
+    command line (repeatable), then ``$LSTMVIZ_MODELS`` (os.pathsep-separated). Never read from a URL, a widget or a
+    checkpoint folder: the file is code, and only the person who starts the server chooses it."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--models", action="append", default=[])
+    args, _ = parser.parse_known_args(sys.argv[1:])
+    named = [*args.models, *(f for f in os.environ.get(MODELS_ENV, "").split(os.pathsep) if f)]
+    return tuple(dict.fromkeys(str(Path(f).expanduser().resolve()) for f in named))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _adapters(files: tuple[str, ...], stamps: tuple[tuple[float, int], ...]) -> tuple[dict, tuple[str, ...]]:
+    """The adapters of the models files (run once per file stamp: each model is built once and shared), and the
+    errors of the files that could not be read (each naming its file)."""
+    found: dict[str, adapters.Adapter] = {}
+    errors = []
+    for f in files:
+        try:
+            for a in adapters.load_models_file(f):
+                if a.name in found:
+                    errors.append(f"models file {f}: the name {a.name!r} is already taken by another models file")
+                else:
+                    found[a.name] = a
+        except adapters.ModelsFileError as e:
+            errors.append(str(e))
+    return found, tuple(errors)
+
+
+def user_adapters() -> tuple[dict[str, adapters.Adapter], tuple[str, ...]]:
+    """Name -> adapter of every model in the user's models files, and the files' errors."""
+    files = models_files()
+    if not files:
+        return {}, ()
+    return _adapters(files, tuple(stamp(f) for f in files))
+
+
+def is_adapter(path: str) -> bool:
+    """Whether a picker path names a model of the user's models file (``"adapter:<name>"``)."""
+    return isinstance(path, str) and path.startswith(ADAPTER_PREFIX)
+
+
+def adapter(path: str) -> adapters.Adapter:
+    """The adapter a picker path names (KeyError naming the path when the models file no longer lists it)."""
+    found, _ = user_adapters()
+    name = path[len(ADAPTER_PREFIX) :] if is_adapter(path) else None
+    if name not in found:
+        raise KeyError(f"no model {path!r} in the models files {list(models_files())}")
+    return found[name]
+
+
+def adapter_infos() -> list[CheckpointInfo]:
+    """The user's adapters as picker entries (marked ``user``)."""
+    found, _ = user_adapters()
+    out = []
+    for name, a in found.items():
+        cells = [r.cell for r in a.recurrent()]
+        out.append(
+            CheckpointInfo(
+                ADAPTER_PREFIX + name,
+                name,
+                f"adapter:{name}",
+                cells[0] if len(set(cells)) == 1 else "?",
+                a.output,
+                kind="adapter",
+                views=a.views(),
+                user=True,
+            )
+        )
+    return out
+
+
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _predictor_or_error(path: str, file_stamp: tuple[float, int]) -> tuple[Predictor | None, str | None]:
     """A checkpoint's predictor, loaded once per (directory, stamp), or why it cannot be (cached too)."""
     try:
+        if is_adapter(path):
+            return adapters.AdapterPredictor(adapter(path)), None
         return kind_predictor(path), None
-    except (CheckpointError, ValueError, OSError) as e:
+    except (CheckpointError, ValueError, OSError, KeyError) as e:
         return None, str(e)
 
 
@@ -458,6 +566,26 @@ def view_plan(path: str, file_stamp: tuple[float, int], view: str) -> list[Work]
         CheckpointError: meta.json unreadable or its config invalid (naming the file).
         ValueError: ``view`` is not in :data:`VIEWS`.
     """
+    if is_adapter(path):
+        if view not in ("gates", "generate", "tagger"):
+            return []  # the adapters open in the text views, the Generation and the Word tagging views only
+        # gates: the recording with gradients; generate: prefix + generated tokens, forward only; tagger: forward only
+        what = {"gates": "recording with gradients", "generate": "generation", "tagger": "tagging"}[view]
+        T = MAX_TOKENS + GEN_OWN_TOKENS if view == "generate" else MAX_TOKENS
+        grads = view == "gates"
+        return [
+            Work(
+                what,
+                r.hidden_size,
+                r.num_layers,
+                r.directions,
+                T,
+                len(QUANTITIES[r.cell]) + (len(GRAD_QUANTITIES[r.cell]) if grads else 0),
+                tabulated=True,
+                drawn=r.hidden_size * T,
+            )
+            for r in adapter(path).recurrent()
+        ]
     meta = read_meta(path, file_stamp)
     try:
         kind = get_kind(meta.get("model_kind", "recurrent"))
@@ -499,7 +627,7 @@ def check_view(path: str, file_stamp: tuple[float, int], view: str, only: str | 
     ``view`` (``only``: the run of that name) for this checkpoint is above :data:`lstmviz.budget.DEFAULT_BUDGET`;
     called before any work, by the views and again by each cached computation."""
     plan = [w for w in view_plan(path, file_stamp, view) if only is None or w.what == only]
-    work_of(Path(path).name, plan, DEFAULT_BUDGET)
+    work_of(path[len(ADAPTER_PREFIX) :] if is_adapter(path) else Path(path).name, plan, DEFAULT_BUDGET)
 
 
 def work_refusal(path: str, file_stamp: tuple[float, int], view: str) -> WorkBudgetError | None:
@@ -520,7 +648,6 @@ def load_variant(
     return whatifs.make_variant(load_predictor(path, file_stamp), whatif)
 
 
-@st.cache_resource(show_spinner=False, max_entries=ANALYZE_CACHE_ENTRIES)
 def analyze(
     path: str,
     file_stamp: tuple[float, int],
@@ -532,10 +659,39 @@ def analyze(
     forget_bias: float = 0.0,
     untrained: bool = False,
 ) -> sentence.TextAnalysis:
-    """``sentence.analyze_text`` of a (possibly what-if) checkpoint; the result is read-only."""
+    """``sentence.analyze_text`` of a (possibly what-if) checkpoint, or :func:`lstmviz.adapters.analyze` of a user's
+    model (no what-ifs: those views hide their knobs for it); cached server-wide, the result is read-only."""
     check_view(path, file_stamp, "gates")  # before the model is loaded
+    if is_adapter(path):
+        return _analyze_own(path, file_stamp, text, target)
+    return _analyze_checkpoint(path, file_stamp, text, target, filler, filler_at, whh_scale, forget_bias, untrained)
+
+
+@st.cache_resource(show_spinner=False, max_entries=ANALYZE_CACHE_ENTRIES)
+def _analyze_checkpoint(
+    path: str,
+    file_stamp: tuple[float, int],
+    text: str,
+    target: str | None,
+    filler: int,
+    filler_at: int | str,
+    whh_scale: float,
+    forget_bias: float,
+    untrained: bool,
+) -> sentence.TextAnalysis:
     pred = load_variant(path, file_stamp, whh_scale, forget_bias, untrained)
     return sentence.analyze_text(pred, text, grads=True, target=target, prepend=filler, filler_at=filler_at)
+
+
+@st.cache_resource(show_spinner=False, max_entries=OWN_CACHE_ENTRIES)
+def _analyze_own(path: str, file_stamp: tuple[float, int], text: str, target: str | None) -> sentence.TextAnalysis:
+    return adapters.analyze(adapter(path), text, grads=True, target=target)
+
+
+def clear_analyses() -> None:
+    """Forgets every cached text analysis (tests that change what a model computes)."""
+    _analyze_checkpoint.clear()
+    _analyze_own.clear()
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -653,6 +809,109 @@ def param_count(config: dict[str, Any]) -> int | None:
     except (TypeError, ValueError):
         return None
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# ----- the user's own training runs (lstmviz.traininglog) -------------------------------------------
+RUNS_ENV = "LSTMVIZ_RUNS"  # env var: folder of the user's run folders, each with a run.json (default <repo>/runs)
+TRAIN_RUNS = "train_runs"  # Training view: the user's runs shown (run folder paths, str)
+TRAIN_RUN_METRIC = "train_run_metric"  # Training view: the logged metric of the runs' own chart
+MAX_LISTED_RUNS = 100  # run folders the Training view lists and reads (each within lstmviz.traininglog's budgets)
+
+
+def runs_root() -> Path:
+    """The folder of the user's runs: ``$LSTMVIZ_RUNS`` or ``<repo>/runs``.
+
+    Example:
+        >>> runs_root()  # doctest: +SKIP
+        PosixPath('/home/me/lstmviz/runs')
+    """
+    return Path(os.environ.get(RUNS_ENV) or REPO / "runs")
+
+
+def run_folders(root: str | Path) -> tuple[list[Path], int]:
+    """The first :data:`MAX_LISTED_RUNS` run folders under ``root`` (by name) and how many there are in all.
+
+    Example:
+        >>> run_folders("/nonexistent")
+        ([], 0)
+    """
+    from lstmviz.traininglog import find_runs
+
+    found = find_runs(root)
+    return found[:MAX_LISTED_RUNS], len(found)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4 * MAX_LISTED_RUNS)
+def _run_or_error(path: str, file_stamp: tuple[float, int]) -> tuple[dict[str, Any] | None, str | None]:
+    """A run file read within its budgets, or why not; failures are cached like successes.
+
+    cache_resource: a run of several MB is shared, not copied per rerun; callers treat it as read-only.
+    """
+    from lstmviz.traininglog import RunError, read_run
+
+    try:
+        return read_run(path), None
+    except RunError as e:
+        return None, str(e)
+
+
+def user_run(folder: str | Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``(run, None)`` of a run folder's ``run.json``, or ``(None, why not)`` naming the file; read again only when
+    the file's stamp changes."""
+    from lstmviz.traininglog import RUN_FILE
+
+    file = Path(folder) / RUN_FILE
+    return _run_or_error(str(file), stamp(file))
+
+
+# ----- the user's own models in the Generation and Word tagging views (lstmviz.adapters) --------------------------
+GEN_OWN_TOKENS = 60  # Generation view, a user's model: most tokens it adds (the length slider's maximum)
+GEN_OWN_LENGTH = "gen_own_length"  # Generation view, a user's model: int, tokens to add
+GEN_OWN_MODULE = "gen_own_module"  # Generation view, a user's model: the recurrent module shown (several ran)
+GEN_OWN_LAYER = "gen_own_layer"  # Generation view, a user's model: (layer, direction) shown (per language)
+TAG_OWN_MODULE = "tag_own_module"  # Word tagging view, a user's model: the recurrent module shown
+TAG_OWN_LAYER = "tag_own_layer"  # Word tagging view, a user's model: (layer, direction) shown (per language)
+
+
+def models_stamp() -> tuple[tuple[float, int], ...]:
+    """The stamps of the models files: part of every key of a result of a user's model, so a models file edited and
+    re-run (same adapter names, new models) is computed again."""
+    return tuple(stamp(f) for f in models_files())
+
+
+@st.cache_resource(show_spinner=False, max_entries=OWN_CACHE_ENTRIES)
+def _own_generate(
+    path: str,
+    files_stamp: tuple[tuple[float, int], ...],
+    prefix: str,
+    length: int,
+    temperature: float,
+    top_k: int,
+    seed: int,
+) -> dict[str, Any]:
+    """:func:`own_generate`, keyed by the models files' stamps as well."""
+    check_view(path, stamp(path), "generate")  # before any work
+    return adapters.generate(adapter(path), prefix, length, temperature=temperature, top_k=top_k, seed=seed)
+
+
+def own_generate(path: str, prefix: str, length: int, temperature: float, top_k: int, seed: int) -> dict[str, Any]:
+    """:func:`lstmviz.adapters.generate` of the user's model at ``path`` (``"adapter:<name>"``), read-only; raises
+    :class:`lstmviz.budget.WorkBudgetError` before any work when the model is too big for the view."""
+    return _own_generate(path, models_stamp(), prefix, length, temperature, top_k, seed)
+
+
+@st.cache_resource(show_spinner=False, max_entries=OWN_CACHE_ENTRIES)
+def _own_tags(path: str, files_stamp: tuple[tuple[float, int], ...], text: str) -> sentence.TextAnalysis:
+    """:func:`own_tags`, keyed by the models files' stamps as well."""
+    check_view(path, stamp(path), "tagger")  # before any work
+    return adapters.analyze(adapter(path), text, grads=False)
+
+
+def own_tags(path: str, text: str) -> sentence.TextAnalysis:
+    """The forward-only analysis of ``text`` by the user's ``tags`` model at ``path`` (its tags:
+    :func:`lstmviz.adapters.tag_table`), read-only; raises :class:`lstmviz.budget.WorkBudgetError` before any work
+    when the model is too big for the view."""
+    return _own_tags(path, models_stamp(), text)
 
 
 # ----- character language models -----------------------------------------------------------------

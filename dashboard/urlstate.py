@@ -52,7 +52,7 @@ class Context:
 
 def context() -> Context:
     """The checkpoints listed under the root, by name and by folder."""
-    infos = [i for i in state.checkpoint_infos(state.checkpoint_root()) if not i.error]
+    infos = [i for i in state.model_infos() if not i.error]
     return Context(
         {i.name: i.path for i in infos},
         {i.path: i.name for i in infos},

@@ -535,10 +535,10 @@ def generate(
         >>> lm = Adapter("lm", LM(), chars, output="next_token", labels=["a", "b", "c", "d"])
         >>> g = generate(lm, "ab", 5, temperature=0.8, top_k=3, seed=1)
         >>> again = generate(lm, "ab", 5, temperature=0.8, top_k=3, seed=1)
-        >>> g["prefix_tokens"], g["tokens"], again["tokens"] == g["tokens"], g["analysis"].text
-        (['a', 'b'], ['a', 'c', 'c', 'c', 'b'], True, 'ab a c c c b')
-        >>> g["recording"]["rnn.l0.cell"].shape, round(g["p"][0], 3), round(g["p_sampled"][0], 3)
-        (torch.Size([1, 7, 5]), 0.328, 0.396)
+        >>> g["prefix_tokens"], len(g["tokens"]), again["tokens"] == g["tokens"], set(g["tokens"]) <= {"a", "b", "c"}
+        (['a', 'b'], 5, True, True)
+        >>> g["recording"]["rnn.l0.cell"].shape, all(0 <= p <= 1 for p in g["p"] + g["p_sampled"])
+        (torch.Size([1, 7, 5]), True)
     """
     from lstmviz.charlm import MAX_SEED, MIN_TEMPERATURE
     from lstmviz.recorder import record

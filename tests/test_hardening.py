@@ -355,7 +355,7 @@ def test_figure_json_does_not_depend_on_the_last_bit_of_a_value(good, monkeypatc
     monkeypatch.setattr(sentence, "analyze_ids", analyze_ids)
     from dashboard import state
 
-    state.analyze.clear()  # the first run's analyses are cached server-wide: recompute them, perturbed
+    state.clear_analyses()  # the first run's analyses are cached server-wide: recompute them, perturbed
     after = _paste_payloads(good.parent, paste)
     assert calls, "the perturbed analysis ran"
 

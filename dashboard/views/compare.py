@@ -8,6 +8,7 @@ from dashboard import components as ui
 from dashboard import state
 from dashboard.i18n import t
 from lstmviz import plots, textcompare
+from lstmviz.adapters import AdapterPredictor
 from lstmviz.names import QUANTITIES
 
 # Sentence pairs and the labels that are right for them (shown whatever the model predicts).
@@ -18,7 +19,11 @@ PAIRS_RU = {
 
 
 def pairs_for(pred) -> dict[str, tuple[tuple[str, str], tuple[str, str]]]:
-    """Preset pairs: Russian sentences, or two cue sequences that differ only in the cue."""
+    """Preset pairs: Russian sentences, two cue sequences that differ only in the cue, or the first two examples of
+    the user's adapter."""
+    examples = list(ui.presets_for(pred)) if isinstance(pred, AdapterPredictor) else []
+    if len(examples) >= 2:
+        return {"examples": ((examples[0], ""), (examples[1], ""))}
     if getattr(pred, "task", "sentiment") != "cue_recall":
         return PAIRS_RU
     seqs = list(ui.presets_for(pred))
@@ -28,7 +33,11 @@ def pairs_for(pred) -> dict[str, tuple[tuple[str, str], tuple[str, str]]]:
 
 
 def verdict(a, right: str) -> str:
-    """'prediction ✓' or 'prediction ✗ (right: …)' in the session's language."""
+    """'prediction ✓' or 'prediction ✗ (right: …)' in the session's language; what a user's model outputs when it
+    gives no class per text."""
+    output = a.extra.get("output", "classify")
+    if output != "classify":
+        return t(f"adapter.output.{output}")
     got = ui.md_escape(ui.class_name(a.predicted_label))
     if not right:
         return got
@@ -86,7 +95,7 @@ def render() -> None:
     layer, direction = st.selectbox(
         t("gates.layer"), list(layers), format_func=layers.get, key=ui.keyed(state.CMP_LAYER)
     )
-    quantities = QUANTITIES[a.cell]
+    quantities = [q for q in QUANTITIES[a.cell] if a.key(q, layer, direction) in a.recording]  # taps: some only
     tab, q = ui.quantity_tab(quantities, state.CMP_TAB)
     with tab:
         frame = textcompare.difference_frame(a, b, q, layer, direction)

@@ -20,16 +20,21 @@ def render() -> None:
     text = ui.text_block("gates", pred)
     a = ui.analysis_or_stop(info.path, text)
     ui.token_notices(a)
+    ui.user_model_caption(info, a)
     lbl = ui.plot_labels()
 
     left, right = st.columns([1, 2])
     with left:
-        ui.show_prediction(t("gates.prediction"), a.predicted_label, float(a.probs[-1, a.predicted]))
+        if not info.user or a.extra.get("output") == "classify":  # one class per text: the prediction in words
+            ui.show_prediction(t("gates.prediction"), a.predicted_label, float(a.probs[-1, a.predicted]))
         ui.token_table(a)
     with right:
-        probs = a.probability_frame().assign(label=lambda d: d["label"].map(ui.class_name))
-        fig = plots.probability_lines(probs, a.tokens, title=t("gates.probs"), labels=lbl)
-        ui.show_figure(fig, probs, f"probabilities_{info.name}", "probs")
+        if a.probs.shape[1]:  # a user's model that gives only a loss has no probabilities to draw
+            probs = a.probability_frame().assign(label=lambda d: d["label"].map(ui.class_name))
+            tokens = a.extra.get("text_tokens", a.tokens)
+            fig = plots.probability_lines(probs, tokens, title=t("gates.probs"), labels=lbl)
+            ui.show_figure(fig, probs, f"probabilities_{info.name}", "probs")
+    a = ui.user_module(a, state.GATES_MODULE)  # a user's model with several recurrent modules: pick one
 
     layers = {o: ui.layer_label(o) for o in ui.layer_options(a)}  # labels fixed now: format_func stays pure
     ui.sanitize(ui.keyed(state.GATES_LAYER), list(layers))
@@ -38,7 +43,7 @@ def render() -> None:
     layer, direction = opt
     orders = {o: t(f"order.{o}") for o in diagnostics.UNIT_ORDERS}
     how = c2.selectbox(t("gates.order"), list(orders), format_func=orders.get, key=ui.keyed(state.GATES_ORDER))
-    quantities = QUANTITIES[a.cell]
+    quantities = [q for q in QUANTITIES[a.cell] if a.key(q, layer, direction) in a.recording]  # taps: some only
     # One order for every tab of the layer, from its memory (c for the LSTM, h otherwise): rows stay comparable.
     order = diagnostics.unit_order(a.values("cell" if a.cell == "lstm" else "hidden", layer, direction), how)
     mark = corpus_sections.gates_mark(a, info.path)  # "open in Gates" of the Corpus view: its span and units

@@ -1,13 +1,17 @@
 """Generation view: a character language model continues a prefix; what the model is (cell, layers), the gates and
 states of each layer (every character labelled; by default the units that vary most), the top-5 next characters
 after each character, the connectivity ‖∂ loss_t / ∂ x_s‖ of every character model on the same text, and its
-interpretable units (dashboard/cell_sections.py). Every CSV carries the characters."""
+interpretable units (dashboard/cell_sections.py). Every CSV carries the characters.
+
+A user's model of the models file with ``output="next_token"`` (lstmviz.adapters) is listed beside them: it continues
+a prefix token by token (:func:`lstmviz.adapters.generate`), with the probability of each chosen token and the gates
+of the whole sequence; the sections that need a character model's corpus and embedding say why they do not open."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import cell_sections, state
+from dashboard import cell_sections, own_sections, state
 from dashboard import components as ui
 from dashboard.i18n import t
 from lstmviz import charlm, plots
@@ -16,13 +20,20 @@ from lstmviz.names import QUANTITIES
 
 def render() -> None:
     """Page body."""
-    st.header(t("gen.title"))
-    st.caption(t("gen.intro"))
-    lms = {i.path: i for i in state.checkpoint_infos(state.checkpoint_root()) if "generate" in i.views and not i.error}
+    head = st.container()  # the title and intro, once the model is known: a user's model is no character model
+    lms = {i.path: i for i in state.model_infos() if "generate" in i.views and not i.error}  # ours, then the user's
     if not lms:
+        intro(head, user=False)
         st.info(t("gen.none"))
         return
-    path = st.selectbox(t("gen.model"), list(lms), format_func=lambda p: lms[p].name, key=state.GEN_MODEL)
+    ui.sanitize(state.GEN_MODEL, list(lms))
+    yours = t("sidebar.yours")
+    names = {p: i.name + (yours if i.user else "") for p, i in lms.items()}  # fixed now: format_func stays pure
+    path = st.selectbox(t("gen.model"), list(lms), format_func=names.get, key=state.GEN_MODEL)
+    intro(head, user=lms[path].user)
+    if lms[path].user:
+        own_sections.generation(lms[path])
+        return
     state.check_view(path, state.stamp(path), "generate")  # from meta.json, before the model is loaded
     model, _ = state.load_model(path, state.stamp(path))  # the caption describes this model, not a typical one
     st.caption(t("gen.about", name=ui.md_escape(lms[path].name), model=ui.model_summary(model.rnn)))
@@ -49,6 +60,13 @@ def render() -> None:
             cell_sections.section(path, lms[path].name, text, run)
         else:
             cell_sections.connectivity(lms, text, lbl)
+
+
+def intro(head, user: bool) -> None:
+    """The page's title and intro in ``head`` (above the picker): the character models', or a user's model's."""
+    with head:
+        st.header(t("gen.own_title" if user else "gen.title"))
+        st.caption(t("gen.own_how" if user else "gen.intro"))
 
 
 def heatmap(run: dict, text: str, name: str, lbl: dict[str, str]) -> None:

@@ -74,25 +74,27 @@ def render() -> None:
     target = st.radio(
         t("grads.target"), list(targets), horizontal=True, key=ui.keyed(state.GRAD_TARGET), format_func=targets.get
     )
-    knobs = what_if_knobs([by_path[p] for p in chosen])
+    user = any(by_path[p].user for p in chosen)
+    if user:  # the what-ifs rebuild lstmviz's own models; a user's model is shown as it is
+        st.caption(t("adapter.no_whatif"))
+    knobs = {} if user else what_if_knobs([by_path[p] for p in chosen])
     whatif = {"target": target or None, **knobs}
     runs = {name: ui.analysis_or_stop(p, text, **whatif) for name, p in zip(preds, chosen)}
+    if user and len(runs) == 1:  # one user model with several recurrent modules: the curves of the one picked
+        runs = {name: ui.user_module(a, state.GRAD_MODULE) for name, a in runs.items()}
     first_a = next(iter(runs.values()))
     ui.token_notices(first_a)
-    st.caption(
-        " · ".join(
-            f"{ui.md_escape(n)}: **{ui.md_escape(ui.class_name(a.predicted_label))}** "
-            f"({t('grads.loss_to', label=ui.md_escape(ui.class_name(a.labels[a.target])))})"
-            for n, a in runs.items()
-        )
-    )
+    ui.user_model_caption(by_path[chosen[0]], first_a)
+    st.caption(" · ".join(sections.loss_caption(n, a) for n, a in runs.items()))
 
     cmp = compare_gradients(runs)  # the same function benchmarks/bench_dashboard.py times
     sections.curves(cmp, first_a.tokens)
     sections.filler_note(runs)
     tab, section = ui.section_tabs(SECTIONS, state.GRAD_SECTION)
     with tab:
-        if section == "init":
+        if user and section in sections.USER_WHY:  # these read what only lstmviz's own checkpoints record
+            ui.not_for_user_model(sections.USER_WHY[section])
+        elif section == "init":
             sections.trained_vs_init(dict(zip(preds, chosen)), text, whatif)
         elif section == "reach":
             sections.reach(cmp)

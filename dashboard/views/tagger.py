@@ -1,7 +1,11 @@
 """Tagger view: a sentence through the char-CNN + bidirectional recurrent tagger; what the model is (cell, layers),
 its tags (named entities as BIO labels, highlighted in the sentence), the gates and states of each layer in both
 directions, how far left and right each tag looks (connectivity), and its held-out scores against two baselines
-(dashboard/tagger_sections.py)."""
+(dashboard/tagger_sections.py).
+
+A user's model of the models file with ``output="tags"`` (lstmviz.adapters) is listed beside it: a table of its tokens
+with the predicted tag and its probability, and the gates of the picked recurrent module and layer; the sections that
+need the shipped tagger's inputs and data say why they do not open."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import components as ui
-from dashboard import state, tagger_sections
+from dashboard import own_sections, state, tagger_sections
 from dashboard.i18n import t
 from lstmviz import plots
 from lstmviz.names import QUANTITIES
@@ -18,17 +22,24 @@ from lstmviz.tagger import HEADS
 
 def render() -> None:
     """Page body."""
-    st.header(t("tag.title"))
-    st.caption(t("tag.intro"))
+    head = st.container()  # the title and intro, once the model is known: a user's tagger is not the shipped one
     infos = state.checkpoint_infos(state.checkpoint_root())
     for bad in (i for i in infos if i.error):  # an unreadable meta.json (a tagger's scores, say): one line each
         st.error(t("ckpt.bad", error=ui.md_escape(bad.error)))
     taggers = {i.path: i for i in infos if "tagger" in i.views and not i.error}
+    taggers |= {i.path: i for i in state.model_infos() if i.user and "tagger" in i.views}  # the user's tag models
     if not taggers:
+        intro(head, user=False)
         st.info(t("tag.none"))
         return
     ui.sanitize(state.TAG_MODEL, list(taggers))
-    path = st.selectbox(t("tag.model"), list(taggers), format_func=lambda p: taggers[p].name, key=state.TAG_MODEL)
+    yours = t("sidebar.yours")
+    names = {p: i.name + (yours if i.user else "") for p, i in taggers.items()}  # fixed now: format_func stays pure
+    path = st.selectbox(t("tag.model"), list(taggers), format_func=names.get, key=state.TAG_MODEL)
+    intro(head, user=taggers[path].user)
+    if taggers[path].user:
+        own_sections.tagging(taggers[path])
+        return
     state.check_view(path, state.stamp(path), "tagger")  # from meta.json, before the model is loaded
     model, _ = state.load_model(path, state.stamp(path))  # the caption describes this model, not a typical one
     st.caption(t("tag.about", name=ui.md_escape(taggers[path].name), model=ui.model_summary(model.rnn)))
@@ -76,6 +87,13 @@ def render() -> None:
     except ValueError as e:
         st.error(t("tag.eval_bad", error=ui.md_escape(str(e))))
     tagger_sections.scores(run["test_metrics"], comparison)
+
+
+def intro(head, user: bool) -> None:
+    """The page's title and intro in ``head`` (above the picker): the shipped tagger's, or a user's model's."""
+    with head:
+        st.header(t("tag.own_title" if user else "tag.title"))
+        st.caption(t("tag.own_intro" if user else "tag.intro"))
 
 
 ui.run_view(render)
