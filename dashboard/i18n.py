@@ -606,8 +606,8 @@ RU: dict[str, str] = {
     "заполнителей ещё и сдвигает фазу цикла отвлекающих токенов — отсюда мелкие колебания на фоне общего спада.",
     # training view
     "train.title": "Кривые обучения",
-    "train.intro": "Из истории, сохранённой в meta.json каждого чекпойнта: сплошная линия — обучение, "
-    "пунктир — валидация.",
+    "train.intro": "Из истории, сохранённой в meta.json каждого чекпойнта, и из ваших прогонов (`run.json`, записанных "
+    "`lstmviz.TrainingLog`): сплошная линия — обучение, пунктир — валидация.",
     "train.models": "Чекпойнты",
     "train.pick": "Выберите хотя бы один чекпойнт.",
     "train.no_history": "В выбранных чекпойнтах нет истории обучения.",
@@ -630,7 +630,7 @@ RU: dict[str, str] = {
     "train.baselines": "Тёмные тонкие линии: шанс и мажоритарный класс (модель, которая всегда называет самый частый класс).",
     "train.runs": "Ваши прогоны",
     "train.runs_help": "Папки с run.json в {root} (переменная LSTMVIZ_RUNS): их пишет lstmviz.traininglog.TrainingLog в вашем собственном цикле обучения.",
-    "train.runs_none": "Ваших прогонов в `{root}` нет. Добавьте в свой цикл обучения `lstmviz.TrainingLog` (README, раздел `Logging your own training loop`) и укажите папку прогонов в `LSTMVIZ_RUNS`.",
+    "train.runs_none": "Ваших прогонов в `{root}` нет. Добавьте в свой цикл обучения `lstmviz.TrainingLog` (раздел `Logging your own training loop` в `README`) и укажите папку прогонов в `LSTMVIZ_RUNS`.",
     "train.runs_more": "Показаны первые {limit} прогонов из {n}.",
     "train.run_bad": "Прогон не прочитан: {error}",
     "train.run_mark": "{name} · ваш",
@@ -1435,7 +1435,8 @@ EN: dict[str, str] = {
     "A trained GRU or RNN can amplify the gradient over some steps (a ratio > 1). In cue models the number of "
     "fillers also shifts the phase of the distractor cycle, hence small wiggles on an overall decline.",
     "train.title": "Training curves",
-    "train.intro": "From the history stored in each checkpoint's meta.json: solid is training, dashed is validation.",
+    "train.intro": "From the history stored in each checkpoint's meta.json and from your own runs (`run.json`, written by "
+    "`lstmviz.TrainingLog`): solid is training, dashed is validation.",
     "train.models": "Checkpoints",
     "train.pick": "Pick at least one checkpoint.",
     "train.no_history": "The selected checkpoints have no training history.",
@@ -1458,7 +1459,7 @@ EN: dict[str, str] = {
     "train.baselines": "Thin dark lines: chance and the majority class (a model that always answers the most frequent class).",
     "train.runs": "Your runs",
     "train.runs_help": "Folders with a run.json in {root} (the LSTMVIZ_RUNS variable), written by lstmviz.traininglog.TrainingLog in your own training loop.",
-    "train.runs_none": "No runs of your own in `{root}`. Add `lstmviz.TrainingLog` to your training loop (README, `Logging your own training loop`) and point `LSTMVIZ_RUNS` at the folder of your runs.",
+    "train.runs_none": "No runs of your own in `{root}`. Add `lstmviz.TrainingLog` to your training loop (`README`, section `Logging your own training loop`) and point `LSTMVIZ_RUNS` at the folder of your runs.",
     "train.runs_more": "Only the first {limit} of {n} runs are listed.",
     "train.run_bad": "Run not read: {error}",
     "train.run_mark": "{name} · yours",
