@@ -75,14 +75,23 @@ def _cat_time(parts: list[Tensor]) -> Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
 
 
-def _same_state(given: tuple[Tensor, ...], last: tuple[Tensor, ...] | None) -> bool:
-    """Whether a call's initial state equals (value for value) the state the previous call ended with."""
+def _same_state(given: tuple[Tensor, ...], last: tuple[tuple[Tensor, int], ...] | None) -> bool:
+    """Whether a call's initial state equals (value for value) the state the previous call ended with.
+
+    ``last`` holds the returned state tensors with their version counters at return (no copy: cloning every final
+    state cost as much as a small call). The very tensor (or a ``detach()``/view of it: they share the counter)
+    unchanged since is equal without a look at the values; another tensor is compared with the returned one as long
+    as that one was not changed in place since, and a returned state changed in place is a changed state.
+    """
     if last is None or len(given) != len(last):
         return False
-    for a, b in zip(given, last):
+    for a, (b, version) in zip(given, last):
         if not isinstance(a, Tensor) or a.shape != b.shape or a.dtype != b.dtype or a.device != b.device:
             return False
-        if not torch.equal(a.detach(), b):
+        if b._version != version:  # the returned state was changed in place: its old values are gone
+            return False
+        same_memory = a.data_ptr() == b.data_ptr() and a.stride() == b.stride() and a._version == version
+        if not same_memory and not torch.equal(a.detach(), b.detach()):
             return False
     return True
 
@@ -420,7 +429,7 @@ class _SequenceState:
     warned: bool = False  # the "stitching broke" warning was given for this module in this block
     last_batch: int | None = None  # B of the previous call; None before the first
     last_ragged: bool = False
-    last_state: tuple[Tensor, ...] | None = None  # detached copy of the final state the previous call returned
+    last_state: tuple[tuple[Tensor, int], ...] | None = None  # the final state the previous call returned, versions
     last_output: object = None  # stitch=False cells: the h tensor the previous step returned (identity)
 
 
@@ -597,8 +606,10 @@ class Capture:
         st = self._state(path)
         st.last_batch = batch
         st.last_ragged = ragged
-        if self.stitch and not st.explicit:  # a copy: an in-place change of the returned state must not look equal
-            st.last_state = tuple(t.detach().clone() for t in final)
+        if (
+            self.stitch and not st.explicit
+        ):  # with versions: an in-place change of the returned state must not look equal
+            st.last_state = tuple((t, t._version) for t in final)  # compared by _same_state, never copied
         if not self.stitch:
             st.last_output = output
 

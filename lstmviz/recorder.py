@@ -17,7 +17,9 @@ How it works, and why it is safe with one model shared by many threads:
   an LSTM with ``grads=True`` (extra zero input channels up to batch x hidden
   ``ZERO_CHANNEL_MAX``, unrolled steps under autograd above), and an LSTM or GRU on
   unpacked input under ``torch.no_grad()`` with batch x hidden >= ``OWN_LOOP_MIN``
-  (the gates come from the fused kernel's workspace or the recorder's own step loop).
+  (the gates come from the fused kernel's workspace or the recorder's own step loop), and the same call without
+  ``grads`` under autograd, recorded as under ``no_grad`` and replayed in backward (:class:`_Replay`: the
+  gradients it passes back are the plain forward's).
   Every RNN, every ``*Cell``, a GRU with ``grads=True`` and everything else is bit for
   bit (against the plain forward in the same autograd mode: PyTorch's own stacked LSTM
   rounds differently in the two). :func:`choose_path` is the one place that picks
@@ -99,8 +101,8 @@ ZERO_CHANNEL_MAX: Final = 2048
 #: Batch x hidden size from which an LSTM/GRU call without autograd takes "workspace" (LSTM) or "step_loop" (GRU).
 OWN_LOOP_MIN: Final = 4096
 #: Largest difference from the plain forward's output on the paths that are not bit for bit (LSTM with
-#: grads=True; "step_loop" and "workspace", i.e. LSTM/GRU under no_grad with batch x hidden >= OWN_LOOP_MIN
-#: when chosen automatically): 4 machine epsilons of the
+#: grads=True; "step_loop" and "workspace", i.e. LSTM/GRU without grads with batch x hidden >= OWN_LOOP_MIN
+#: when chosen automatically, under no_grad or replayed under autograd): 4 machine epsilons of the
 #: dtype, absolute (outputs lie in [-1, 1]; measured at most 1.5 eps). Tested in tests/test_silent_output.py.
 OUTPUT_TOLERANCE = {dt: 4 * torch.finfo(dt).eps for dt in (torch.float64, torch.float32, torch.float16, torch.bfloat16)}
 
@@ -387,16 +389,22 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
     ragged = packed and int(batch_sizes[-1]) != B  # some sequence shorter than T: never joined in time
     starts = cap.starts_sequence(path, given, B, ragged)
 
-    how = choose_path(
-        cell,
-        batch=B,
-        units=P,
-        grads=cap.grads,
-        autograd=torch.is_grad_enabled(),
-        packed=packed,
-        override=cap.requested_path,
-    )
-    if how in ("step_loop", "workspace"):
+    if _replays(cap, m, cell, B * P, packed):  # gates only under autograd: as cheap as under no_grad (see _Replay)
+        out, h_n, c_n = _forward_replayed(cap, path, m, cell, data, h0, c0, D, P, B)
+        how = None
+    else:
+        how = choose_path(
+            cell,
+            batch=B,
+            units=P,
+            grads=cap.grads,
+            autograd=torch.is_grad_enabled(),
+            packed=packed,
+            override=cap.requested_path,
+        )
+    if how is None:
+        pass
+    elif how in ("step_loop", "workspace"):
         out, h_n, c_n = _forward_own_loop(cap, path, m, cell, data, h0, c0, D, P, workspace=how == "workspace")
     elif how == "autograd_steps":
         out, h_n, c_n = _forward_lstm_autograd(cap, path, m, data, h0, c0, D, P)
@@ -419,6 +427,77 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
     # the state exactly as the caller receives it: the next call's hx is compared with it
     cap.end_call(path, tuple(hidden) if is_lstm else (hidden,), B, ragged, new_sequence=starts)
     return out, hidden
+
+
+def _replays(cap: Capture, m: nn.RNNBase, cell: str, size: int, packed: bool) -> bool:
+    """Whether a call is captured without autograd and replayed in backward (:class:`_Replay`): gates only
+    (``grads=False``) under autograd, an LSTM/GRU on unpacked input of batch x units >= :data:`OWN_LOOP_MIN` (where
+    ``torch.no_grad()`` takes the recorder's own loop and gets the gates for free), no path asked for, and no
+    inter-layer dropout drawn (a replay could not draw the same mask)."""
+    return (
+        not cap.grads
+        and torch.is_grad_enabled()
+        and cap.requested_path is None
+        and not packed
+        and cell != "rnn"
+        and size >= OWN_LOOP_MIN
+        and not (m.training and m.dropout > 0 and m.num_layers > 1)
+    )
+
+
+class _Replay(torch.autograd.Function):
+    """A call's outputs computed without autograd by the recording, made differentiable by recomputing the module's
+    plain fused forward in backward (as activation checkpointing does).
+
+    Recording gates only under autograd then costs what it costs under ``torch.no_grad()`` (the own loop or the
+    fused workspace, gates for free); a backward through the call pays one more plain forward. The outputs are the
+    no-grad recording's (within :data:`OUTPUT_TOLERANCE` of the plain forward, as under ``torch.no_grad()``); the
+    gradients are the plain forward's, bit for bit what its own backward gives.
+    """
+
+    @staticmethod
+    def forward(ctx, run, m, n_states, data, *rest):  # rest: the initial states, then the module's flat weights
+        out, h_n, c_n = run(data, *rest[:n_states])
+        ctx.m, ctx.n_states = m, n_states
+        ctx.save_for_backward(data, *rest)
+        return (out, h_n) if c_n is None else (out, h_n, c_n)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        m = ctx.m
+        higher = torch.is_grad_enabled()  # a double backward: recompute from the inputs themselves, keep the graph
+        saved = ctx.saved_tensors
+        leaves = list(saved) if higher else [t.detach().requires_grad_(t.requires_grad) for t in saved]
+        data, states, weights = leaves[0], leaves[1 : 1 + ctx.n_states], leaves[1 + ctx.n_states :]
+        hx = tuple(states) if ctx.n_states == 2 else states[0]
+        with torch.enable_grad():
+            res = _kernel(m)(data, hx, weights, m.bias, m.num_layers, m.dropout, m.training, m.bidirectional, False)
+        pairs = [(o, g) for o, g in zip(res, grads) if g is not None]
+        wanted = [t for t in leaves if t.requires_grad]
+        got = iter(
+            torch.autograd.grad(
+                [o for o, _ in pairs],
+                wanted,
+                [g for _, g in pairs],
+                allow_unused=True,
+                create_graph=higher,  # a double backward differentiates the recomputation
+            )
+            if pairs and wanted
+            else [None] * len(wanted)
+        )
+        return (None, None, None, *[next(got) if t.requires_grad else None for t in leaves])
+
+
+def _forward_replayed(cap, path, m, cell, data, h0, c0, D, P, B):
+    """Gates only under autograd: the no-grad capture (own loop / workspace) wrapped in :class:`_Replay`."""
+    how = choose_path(cell, batch=B, units=P, grads=False, autograd=False, packed=False)
+
+    def run(x, h, c=None):
+        return _forward_own_loop(cap, path, m, cell, x, h, c, D, P, workspace=how == "workspace")
+
+    states = (h0, c0) if cell == "lstm" else (h0,)
+    res = _Replay.apply(run, m, len(states), data, *states, *m._flat_weights)
+    return res[0], res[1], (res[2] if cell == "lstm" else None)
 
 
 def _forward_fused(cap, path, m, cell, data, h0, c0, batch_sizes, sorted_idx, unsorted_idx, D, P, zero_channels):
@@ -734,8 +813,9 @@ def record(
             per module and block).
 
     What the model returns inside the block is bit for bit its plain forward (in the same autograd mode),
-    except for an LSTM with ``grads=True`` and an LSTM or GRU under ``torch.no_grad()`` with batch x hidden
-    >= ``OWN_LOOP_MIN`` (4096): there the output is computed another way and agrees to
+    except for an LSTM with ``grads=True`` and an LSTM or GRU without ``grads`` with batch x hidden >=
+    ``OWN_LOOP_MIN`` (4096; under autograd: unpacked, no dropout drawn between layers, recorded as under
+    ``torch.no_grad()`` and replayed in backward): there the output is computed another way and agrees to
     :data:`OUTPUT_TOLERANCE` (4 machine epsilons of its dtype: float32 4.8e-7, float16 3.9e-3, bfloat16 3.1e-2).
 
     Example:

@@ -237,14 +237,17 @@ def test_outputs_are_bit_for_bit_or_within_the_documented_tolerance(dtype):
     # documented as bit for bit
     assert _output("RNN", 32, 256, dtype, grads=True, no_grad=False) == 0
     assert _output("GRU", 32, 256, dtype, grads=True, no_grad=False) == 0
-    assert _output("LSTM", 32, 256, dtype, grads=False, no_grad=False) == 0
+    assert _output("LSTM", 4, 8, dtype, grads=False, no_grad=False) == 0
     assert _output("LSTM", 4, 8, dtype, grads=False, no_grad=True) == 0
-    # documented as "to 4 machine epsilons": LSTM with grads (both methods), big LSTM/GRU under no_grad
+    # documented as "to 4 machine epsilons": LSTM with grads (both methods), big LSTM/GRU without grads (under
+    # no_grad, and gates only under autograd, which records as under no_grad and replays in backward)
     for cell, B, H, grads, no_grad in [
         ("LSTM", 4, 8, True, False),
         ("LSTM", 32, 256, True, False),
         ("LSTM", 32, 256, False, True),
         ("GRU", 32, 256, False, True),
+        ("LSTM", 32, 256, False, False),
+        ("GRU", 32, 256, False, False),
     ]:
         assert _output(cell, B, H, dtype, grads, no_grad) <= tol, (cell, B, H, grads, no_grad)
 

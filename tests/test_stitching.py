@@ -392,3 +392,23 @@ def test_cells_continue_on_equal_values_and_warn_once_when_the_state_changes():
         _run_cells(model, [x], 0.5)
     assert sum("stitching" in str(w.message) for w in caught) == 2  # once per module: cell1 and cell2
     assert rec["cell1.l0.hidden"].shape == (5, 1, H)
+
+
+def test_a_state_changed_in_place_is_a_changed_state_and_a_copy_is_the_same_state():
+    """Final states are remembered by reference and version counter (never copied): an in-place change of the
+    returned state breaks the sequence, a clone with equal values (another tensor) continues it."""
+    torch.manual_seed(0)
+    gru = nn.GRU(3, H, batch_first=True)
+    x = torch.randn(2, 3, 3)
+    with torch.no_grad(), lstmviz.record(gru) as rec:
+        _, h = gru(x[:, :1])
+        _, h = gru(x[:, 1:2], h.clone())  # equal values, other memory: continues
+    assert rec["l0.hidden"].shape == (2, 2, H)
+    with torch.no_grad(), lstmviz.record(gru) as rec, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, h = gru(x[:, :1])
+        h.mul_(0.5)  # the returned state changed in place: not the state the call ended with
+        _, h = gru(x[:, 1:2], h)
+    assert rec["l0.hidden"].shape == (4, 1, H)
+    assert [w for w in caught if "stitching broke" in str(w.message)]
+    _no_leftovers()
