@@ -291,6 +291,13 @@ def part_table(
 
     meta_cols: dict[str, list] = {k: [] for k in TOKEN_COLUMNS}
     values: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    keys = {
+        col: (
+            lstmviz.make_key("rnn", info["layer"], ("fwd", "rev").index(info["direction"]), info["quantity"]),
+            info["units"],
+        )
+        for col, info in columns.items()
+    }
     model = predictor.model
     read = 0  # sentences handed to the model or found unreadable: every one of texts, or the part is not whole
     for rows in _batches(len(texts), batch_size):
@@ -304,17 +311,18 @@ def part_table(
         if not encoded:
             continue
         ids, lengths = pad_sequences([e.ids[0].tolist() for _, e in encoded])  # (B, T), (B,)
-        with torch.no_grad(), lstmviz.record(model) as rec:
+        # only the stored quantities are kept as the call is captured (the others are never assembled)
+        with torch.no_grad(), lstmviz.record(model, quantities=spec.quantities) as rec:
             model(ids, lengths)
-        keep = np.concatenate([np.arange(int(n)) + b * ids.shape[1] for b, n in enumerate(lengths.tolist())])
-        for col, info in columns.items():
-            key = lstmviz.make_key("rnn", info["layer"], ("fwd", "rev").index(info["direction"]), info["quantity"])
-            x = rec[key].reshape(-1, info["units"]).numpy()[keep]  # (tokens, U), padding dropped
+        n_of = lengths.tolist()
+        # one index of the valid (b, t) rows of a (B*T, U) view, row b*T + t in sentence order: padding dropped
+        keep = np.concatenate([np.arange(n) + b * ids.shape[1] for b, n in enumerate(n_of)])
+        for col, (key, units) in keys.items():
+            x = rec[key].reshape(-1, units).numpy()[keep]  # (tokens, U)
             values[col].append(stored_values(col, x, spec.dtype))
-        for i, e in encoded:
-            n = len(e.tokens)
+        for (i, e), n in zip(encoded, n_of):
             meta_cols["sentence_id"] += [first + i] * n
-            meta_cols["step"] += list(range(n))
+            meta_cols["step"] += range(n)
             meta_cols["token"] += [t.text for t in e.tokens]
             meta_cols["lemma"] += [t.lemma for t in e.tokens]
             meta_cols["start"] += [t.start for t in e.tokens]
@@ -327,12 +335,27 @@ def part_table(
 
 def stored_values(column: str, x: np.ndarray, dtype: str) -> np.ndarray:
     """``x`` (tokens, U) in the stored ``dtype``; ValueError when a value is beyond float16's range (it would be
-    stored as inf)."""
-    if dtype == "float16" and np.abs(x).max(initial=0.0) > FLOAT16_MAX:
+    stored as inf).
+
+    The float16 values are numpy's ``astype(np.float16)`` bit for bit (both round to nearest even); a float32
+    array of finite values is converted by torch, several times faster than numpy's cast.
+
+    Example:
+        >>> stored_values("hidden_l0_fwd", np.array([[0.1, -2.5]], np.float32), "float16").tolist()
+        [[0.0999755859375, -2.5]]
+    """
+    if dtype != "float16":
+        return x.astype(np.float32)
+    # the largest magnitude from max and min: no |x| temporary; NaN propagates into both (and passes, as before)
+    hi, lo = (float(x.max()), float(x.min())) if x.size else (0.0, 0.0)
+    if max(hi, -lo) > FLOAT16_MAX:
         raise ValueError(
-            f"{column} reaches {np.abs(x).max():.3g}, beyond float16 ({FLOAT16_MAX:g}); record with dtype float32"
+            f"{column} reaches {max(hi, -lo):.3g}, beyond float16 ({FLOAT16_MAX:g}); record with dtype float32"
         )
-    return x.astype(np.float16 if dtype == "float16" else np.float32)
+    if x.dtype == np.float32 and x.flags.writeable and min(x.strides, default=0) >= 0 and hi == hi and lo == lo:
+        # finite float32 only (hi, lo not NaN): a NaN's payload bits are left to numpy's cast, as before
+        return torch.from_numpy(x).to(torch.float16).numpy()
+    return x.astype(np.float16)
 
 
 def token_table(
@@ -425,7 +448,11 @@ def write_part(out: Path, index: int, spec: CorpusSpec, identity: str, make_tabl
     )
     tmp = tmp_sibling(target)
     try:
-        pq.write_table(table, tmp)
+        # dictionary encoding and min/max statistics for the token columns only: on the value columns (a dictionary
+        # of up to 65,536 float16 codes, rarely one for float32; statistics no query can use inside a list) they
+        # cost ~2/3 of the write and saved ~11% of a float16 part's bytes. The values stored are the same.
+        token_columns = [c for c in TOKEN_COLUMNS if c in table.column_names]
+        pq.write_table(table, tmp, use_dictionary=token_columns, write_statistics=token_columns)
         written = pq.read_metadata(tmp).num_rows
         if written != table.num_rows:  # final only when it holds every row of its sentences
             raise RuntimeError(f"{target.name}: wrote {written} of {table.num_rows} rows; not made final")
