@@ -540,23 +540,15 @@ def generate(
         >>> g["recording"]["rnn.l0.cell"].shape, all(0 <= p <= 1 for p in g["p"] + g["p_sampled"])
         (torch.Size([1, 7, 5]), True)
     """
-    from lstmviz.charlm import MAX_SEED, MIN_TEMPERATURE
+    from lstmviz.charlm import check_sampling
     from lstmviz.recorder import record
     from lstmviz.sentence import EmptyTextError
-    from lstmviz.trainer import check_int, check_number  # not at the top: lstmviz.trainer imports the kinds
 
     if adapter.output != "next_token":
         raise ValueError(f"adapter {adapter.name!r}: generate needs output='next_token', got {adapter.output!r}")
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    check_int("length", length, 0, MAX_GENERATE_TOKENS)
-    check_number("temperature", temperature, lo=MIN_TEMPERATURE)  # below it, logits / temperature overflow
-    if top_k is not None:
-        try:
-            check_int("top_k", top_k, 1)
-        except ValueError as e:
-            raise ValueError(str(e).replace("allowed: ", "allowed: None or ")) from None
-    check_int("seed", seed, 0, MAX_SEED)
+    check_sampling(length, temperature, top_k, seed, MAX_GENERATE_TOKENS)
     enc = adapter.encode(text)
     (ids,) = enc.inputs  # (1, P)
     P = ids.shape[1]

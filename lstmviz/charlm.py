@@ -196,6 +196,28 @@ def encode_chars(text: str, chars: Vocab | Sequence[str]) -> torch.Tensor:
 
 
 @torch.no_grad()
+def check_sampling(length: Any, temperature: Any, top_k: Any, seed: Any, max_length: int) -> None:
+    """Refuses sampling settings out of range (ValueError naming the setting and the allowed values): ``length`` in
+    0..max_length, ``temperature`` >= :data:`MIN_TEMPERATURE`, ``top_k`` None or >= 1, ``seed`` in 0..MAX_SEED.
+
+    Example:
+        >>> check_sampling(5, 0.8, None, 0, 10)
+        >>> check_sampling(5, 0.8, 0, 0, 10)
+        Traceback (most recent call last):
+        ValueError: top_k=0 is invalid; allowed: None or an integer >= 1
+    """
+    from lstmviz.trainer import check_int, check_number  # not at the top: lstmviz.trainer -> checkpoint -> charlm
+
+    check_int("length", length, 0, max_length)
+    check_number("temperature", temperature, lo=MIN_TEMPERATURE)  # below it, logits / temperature overflow
+    if top_k is not None:
+        try:
+            check_int("top_k", top_k, 1)
+        except ValueError as e:
+            raise ValueError(str(e).replace("allowed: ", "allowed: None or ")) from None
+    check_int("seed", seed, 0, MAX_SEED)
+
+
 def generate(
     model: CharLM,
     chars: Vocab | Sequence[str],
@@ -230,18 +252,9 @@ def generate(
         >>> generate(model, chars, "Мне", length=5, seed=0)  # doctest: +SKIP
         ' очен'
     """
-    from lstmviz.trainer import check_int, check_number  # not at the top: lstmviz.trainer -> checkpoint -> charlm
-
     if not prefix:
         raise ValueError("prefix must hold at least one character")
-    check_int("length", length, 0, MAX_GENERATE_LENGTH)
-    check_number("temperature", temperature, lo=MIN_TEMPERATURE)  # below it, logits / temperature overflow
-    if top_k is not None:
-        try:
-            check_int("top_k", top_k, 1)
-        except ValueError as e:
-            raise ValueError(str(e).replace("allowed: ", "allowed: None or ")) from None
-    check_int("seed", seed, 0, MAX_SEED)
+    check_sampling(length, temperature, top_k, seed, MAX_GENERATE_LENGTH)
     if model.training:  # never flip the mode of a shared model: sample from a private eval copy
         import copy
 
