@@ -643,7 +643,10 @@ def main() -> None:
             r()
         finally:
             recorder.run_lstm_layer_fused = real
-        t = interleaved({"M0": p, "rec": r, "own": gates_only(m, x, path="step_loop")[1]}, rep)
+        fns = {"M0": p, "rec": r, "own": gates_only(m, x, path="step_loop")[1]}
+        if m.batch_first:  # bare_workspace reads batch-first input
+            fns["bare"] = bare_workspace(m, x)
+        t = interleaved(fns, rep)
         ratio = t["rec"] / t["M0"]
         rows.append(("gates lstm trained charlm-lstm B32 T300", ratio, 2.0))
         print(
@@ -651,6 +654,9 @@ def main() -> None:
             f"M0 {t['M0'] * 1e3:7.1f} ms  recorded {t['rec'] * 1e3:7.1f} ms  ratio {ratio:5.2f}  "
             f"own loop {t['own'] / t['M0']:5.2f}  target <= 2.0  {'MET' if ratio <= 2.0 else 'NOT MET'}"
         )
+        if "bare" in t:
+            bare = t["rec"] / t["bare"]
+            print(f"      bare workspace read ratio {t['bare'] / t['M0']:5.2f}; recorder / bare {bare:5.2f}")
 
     print("== full recording (gates + grad_hidden + grad_cell), ratio to G0 (plain forward + backward)")
     for B, H, L in ((32, 256, 2), (1, 64, 1)):
