@@ -5,23 +5,20 @@ export format) and routes with ``st.navigation`` to the pages in ``dashboard/vie
 (not an auto-discovered ``pages/`` folder). The checkpoint root is ``$LSTMVIZ_CHECKPOINTS``
 (default ``<repo>/checkpoints``).
 
-Each run first sends a small script that has the browser load the chart and table code (:func:`preload_frontend`),
-then imports torch and the models: on a cold server the browser compiles plotly.js while Python imports torch,
-instead of after the first chart arrives (``benchmarks/bench_first_paint.py``).
-
 ``streamlit run`` puts only this file's folder on the import path: the ``dashboard`` and ``lstmviz`` packages come from
 the installed project (``pip install -e .``, see the README).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import streamlit as st
+import torch
 
-# Every other import of the router is inside the functions below: the first run of a session sends
-# preload_frontend()'s script to the browser before it imports torch and the models (seconds on a cold server).
+from dashboard import lesson_panel, state, urlstate
+from dashboard.components import default_checkpoint, md_escape, presentation_style, run_view
+from dashboard.i18n import LANGUAGES, t
 
 # Material icons ship with Streamlit's frontend (emoji need a system emoji font). The favicon stays the
 # emoji page_icon of set_page_config: an inline SVG, so the page makes no request off the machine.
@@ -38,59 +35,10 @@ PAGES = (  # (file under dashboard/, i18n title key, icon)
     ("views/lesson.py", "nav.lesson", ":material/school:"),
 )
 
-# Streamlit's frontend loads an element's code when the first such element arrives: the chart library (PlotlyChart,
-# ~4.6 MB of JavaScript) and the table's (DataFrame, ~1.2 MB) would only start loading once the first run has imported
-# torch, loaded the model and analysed the text, and then take seconds to compile. preload_frontend() asks the
-# browser for them at the start of the run instead (the same module URLs, so the later lazy import finds them loaded).
-PRELOAD_CHUNKS = ("PlotlyChart", "DataFrame")
-PRELOAD_KEY = "lvz_preload"  # the hidden container of the preload script (CSS class st-key-lvz_preload)
-PRELOAD_JS = """<script>(() => {
-  const index = [...document.scripts].map(s => s.src).find(s => /\\/static\\/js\\/index\\.[\\w-]+\\.js$/.test(s));
-  if (index) for (const name of %s) import(new URL(name, index).href).catch(() => {});
-})();</script>"""
-
-
-def frontend_chunks(folder: Path | None = None) -> list[str]:
-    """File names of :data:`PRELOAD_CHUNKS` in Streamlit's frontend build (a chunk not found once is left out).
-
-    Args:
-        folder: The build's ``static/js`` folder (default: the installed Streamlit's).
-
-    Returns:
-        E.g. ``["PlotlyChart.D9Z0_fxz.js", "DataFrame.-f9-1zS0.js"]``; empty when the build names them otherwise.
-
-    Example:
-        >>> all(name.endswith(".js") for name in frontend_chunks())
-        True
-    """
-    folder = folder or Path(st.__file__).parent / "static" / "static" / "js"
-    found = [sorted(folder.glob(f"{chunk}.*.js")) for chunk in PRELOAD_CHUNKS]
-    return [files[0].name for files in found if len(files) == 1]
-
-
-def preload_frontend() -> None:
-    """Sends the browser a script that imports :func:`frontend_chunks` now, in a container hidden by CSS (no gap).
-
-    A fixed script of ours (no user text); the same on every run, so the browser runs it once per page load.
-    """
-    names = frontend_chunks()
-    if not names:
-        return
-    with st.container(key=PRELOAD_KEY):
-        st.html(PRELOAD_JS % json.dumps(names), unsafe_allow_javascript=True)
-    # Style only: sent to the event container, no room on the page. The container's layout wrapper would still
-    # count in the main column's flex gap (16 px above the page's title), so it is hidden as well.
-    hide = f'[data-testid="stLayoutWrapper"]:has(> .st-key-{PRELOAD_KEY}), .st-key-{PRELOAD_KEY}'
-    st.html(f"<style>{hide} {{ display: none; }}</style>")
-
 
 def sidebar(view: str) -> None:
     """Language switch, checkpoint picker, presentation mode, export format and "save this view as a step", shared by
     every page."""
-    from dashboard import lesson_panel, state
-    from dashboard.components import default_checkpoint, md_escape
-    from dashboard.i18n import LANGUAGES, t
-
     with st.sidebar:
         st.radio(
             t("sidebar.language"),
@@ -126,17 +74,10 @@ def sidebar(view: str) -> None:
 
 def main() -> None:
     """Entry point: config, sidebar, navigation."""
-    st.set_page_config(page_title="lstmviz", page_icon="🧠", layout="wide")
-    preload_frontend()  # first: the browser loads the chart library while the imports below run
-    import torch
-
-    from dashboard import lesson_panel, state, urlstate
-    from dashboard.components import presentation_style, run_view
-    from dashboard.i18n import t
-
     # Sessions already run in parallel threads; intra-op threads on these tiny recurrent steps only
     # add spin-wait contention (bench_dashboard: ~0.1 s with 1 thread vs ~1.8 s with 2 on a busy 2-core box).
     torch.set_num_threads(1)
+    st.set_page_config(page_title="lstmviz", page_icon="🧠", layout="wide")
     state.init_session()
     urlstate.restore_language()  # before the page titles are translated
     pages = {
