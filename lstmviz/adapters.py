@@ -64,6 +64,7 @@ from torch import nn
 
 from lstmviz.kinds.base import Recurrent, TextInput
 from lstmviz.names import parse_key
+from lstmviz.recorder import cell_type
 
 __all__ = [
     "OUTPUTS",
@@ -175,7 +176,7 @@ class Adapter:
         """
         out = []
         for m in self.model.modules():
-            cell = _cell_of(m)
+            cell = cell_type(m)
             if cell is None:
                 continue
             if isinstance(m, nn.RNNBase):
@@ -243,16 +244,6 @@ def _int(x: Any) -> int:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)) and not (torch.is_tensor(x) and x.numel() == 1):
         raise TypeError(f"expected an integer, got {type(x).__name__}")
     return int(x)
-
-
-def _cell_of(m: nn.Module) -> str | None:
-    if isinstance(m, (nn.LSTM, nn.LSTMCell)):
-        return "lstm"
-    if isinstance(m, (nn.GRU, nn.GRUCell)):
-        return "gru"
-    if isinstance(m, (nn.RNN, nn.RNNCell)):
-        return "rnn"
-    return None
 
 
 @dataclass

@@ -73,6 +73,7 @@ __all__ = [
     "record",
     "trace",
     "find_recurrent_modules",
+    "cell_type",
     "choose_path",
     "SUPPORTED_TYPES",
     "PATHS",
@@ -107,7 +108,13 @@ OWN_LOOP_MIN: Final = 4096
 OUTPUT_TOLERANCE = {dt: 4 * torch.finfo(dt).eps for dt in (torch.float64, torch.float32, torch.float16, torch.bfloat16)}
 
 
-def _cell_type(m: nn.Module) -> str | None:
+def cell_type(m: nn.Module) -> str | None:
+    """``"lstm"``, ``"gru"`` or ``"rnn"`` for a full module or a ``*Cell`` the recorder watches, else None.
+
+    Example:
+        >>> cell_type(nn.GRUCell(2, 3)), cell_type(nn.Linear(2, 3))
+        ('gru', None)
+    """
     if isinstance(m, (nn.LSTM, nn.LSTMCell)):
         return "lstm"
     if isinstance(m, (nn.GRU, nn.GRUCell)):
@@ -222,7 +229,7 @@ def find_recurrent_modules(model: nn.Module, names=None) -> dict[str, nn.Module]
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    found = {p: m for p, m in model.named_modules() if _cell_type(m) is not None}
+    found = {p: m for p, m in model.named_modules() if cell_type(m) is not None}
     if names is None:
         selected = found
     elif isinstance(names, str) or isinstance(names, (list, tuple, set, frozenset)):
@@ -853,7 +860,7 @@ def record(
             "gradients through time need autograd; leave the no_grad block or use grads=False"
         )
     cap = Capture(
-        {p: _cell_type(m) for p, m in targets.items()},
+        {p: cell_type(m) for p, m in targets.items()},
         {id(m): p for p, m in targets.items()},
         grads,
         requested_path=path,
