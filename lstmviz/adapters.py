@@ -253,7 +253,7 @@ class AdapterPredictor:
     Attributes:
         adapter: The adapter.
         task: ``"adapter:<name>"``: every adapter keeps its own text in the views.
-        labels: Class or tag names (empty for ``next_token``/``loss`` until a text is read).
+        labels: Class names of a ``classify`` model (what the Gradients view's loss can target); empty otherwise.
     """
 
     adapter: Adapter
@@ -262,7 +262,7 @@ class AdapterPredictor:
 
     def __post_init__(self) -> None:
         self.task = f"adapter:{self.adapter.name}"
-        if self.adapter.output in ("classify", "tags") and self.adapter.labels is not None:
+        if self.adapter.output == "classify" and self.adapter.labels is not None:  # the classes a loss can target
             self.labels = list(self.adapter.labels)
 
     @property

@@ -215,6 +215,8 @@ def test_the_dashboard_opens_each_model_in_gates_and_gradients(name, models_dir,
     assert not at.error, [e.value for e in at.error]
     lines = [f for f in _figures(at) if f["data"] and f["data"][0].get("type") == "scatter"]
     assert lines, "the Gradients view drew no curve of the user's model"
+    targets = [r for r in at.radio if r.label == "Цель потери"]
+    assert bool(targets) == (name == "cell-loop")  # only a model with classes offers a class to take the loss to
     at.switch_page("views/compare.py").run()  # two texts through the user's model: B - A of every state
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]

@@ -71,9 +71,8 @@ def render() -> None:
     ui.sanitize(ui.keyed(state.GRAD_TARGET), [""] + shared)
     # Radio options render Markdown: a label from meta.json is escaped (inert), fixed now so format_func stays pure.
     targets = {"": t("grads.predicted"), **{label: ui.md_escape(ui.class_name(label)) for label in shared}}
-    target = st.radio(
-        t("grads.target"), list(targets), horizontal=True, key=ui.keyed(state.GRAD_TARGET), format_func=targets.get
-    )
+    radio = {"horizontal": True, "key": ui.keyed(state.GRAD_TARGET), "format_func": targets.get}
+    target = st.radio(t("grads.target"), list(targets), **radio) if shared else ""  # no classes: the model's loss
     user = any(by_path[p].user for p in chosen)
     if user:  # the what-ifs rebuild lstmviz's own models; a user's model is shown as it is
         st.caption(t("adapter.no_whatif"))
