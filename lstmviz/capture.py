@@ -135,6 +135,10 @@ class ModuleCall:
     new_sequence: bool = True  # False: the call continues the previous call's sequence along time
     # (layer, direction, quantity) -> (shape, dtype, device) of every quantity, also of those prune() dropped
     shapes: dict[tuple[int, int, str], tuple] = field(default_factory=dict)
+    # True: the traces are (N, U) in the packed layout of ``packed`` (input time order in both directions;
+    # lstmviz.unroll.run_layer_packed), read by one scatter into the padded batch. Only without gradients: the
+    # reverse recurrence wants forward-normalised (T, B, U) traces.
+    packed_traces: bool = False
 
     def add_grad(self, kind: str, layer, g: Tensor) -> None:
         """Accumulate gradient ``g`` of an output: kind ``dy``/``dhn``/``dcn``/``dz`` (layer index) or ``step``."""
@@ -168,9 +172,20 @@ class ModuleCall:
 
     def batch_size(self) -> int:
         """Rows B of this call."""
+        if self.packed_traces:
+            return int(self.packed[0][0])
         if self.shapes:
             return next(iter(self.shapes.values()))[0][1]
         return next(iter(self.traces.values())).quantities["hidden"].shape[1]
+
+    def _padded_rows(self) -> Tensor:
+        """(N,) row of each packed row in the flat (B * T) batch-first layout, original batch order."""
+        bs, sorted_idx, _ = self.packed
+        steps = torch.repeat_interleave(torch.arange(len(bs)), bs)  # (N,) step of each packed row
+        slot = torch.arange(steps.numel()) - (torch.cumsum(bs, 0) - bs)[steps]  # (N,) row in the sorted batch
+        rows = sorted_idx[slot] if sorted_idx is not None else slot
+        device = next(iter(self.shapes.values()))[2] if self.shapes else "cpu"
+        return (rows * self.T + steps).to(device)
 
     def ragged(self) -> bool:
         """Whether some sequence of the call is shorter than T (packed input of unequal lengths)."""
@@ -179,9 +194,15 @@ class ModuleCall:
     def quantities(self) -> dict[tuple[int, int, str], Tensor]:
         """Forward quantities, ``(layer, direction, quantity) -> (B, T, U)`` CPU tensor."""
         out = {}
+        dest = self._padded_rows() if self.packed_traces else None
         for (layer, d), tr in self.traces.items():
             for q, x in tr.quantities.items():
-                out[(layer, d, q)] = _to_batch_first(x, self.lengths, d == 1)
+                if dest is not None:  # (N, U) packed -> (B, T, U), NaN past lengths, one scatter
+                    pad = x.new_full((self.batch_size() * self.T, x.shape[-1]), float("nan"))
+                    pad.index_copy_(0, dest, x.detach())
+                    out[(layer, d, q)] = pad.view(self.batch_size(), self.T, -1).to("cpu", copy=False)
+                else:
+                    out[(layer, d, q)] = _to_batch_first(x, self.lengths, d == 1)
         return out
 
     def _padded(self, g: Tensor) -> Tensor:

@@ -15,9 +15,10 @@ How it works, and why it is safe with one model shared by many threads:
   recomputed in :mod:`lstmviz.unroll`. Two cases compute the output another way and
   agree with the plain forward only to rounding (see :data:`OUTPUT_TOLERANCE`):
   an LSTM with ``grads=True`` (extra zero input channels up to batch x hidden
-  ``ZERO_CHANNEL_MAX``, unrolled steps under autograd above), and an LSTM or GRU on
+  ``ZERO_CHANNEL_MAX``, unrolled steps under autograd above), an LSTM or GRU on
   unpacked input under ``torch.no_grad()`` with batch x hidden >= ``OWN_LOOP_MIN``
-  (the gates come from the fused kernel's workspace or the recorder's own step loop), and the same call without
+  (the gates come from the fused kernel's workspace or the recorder's own step loop), packed input of more
+  than one row under ``torch.no_grad()`` (the own step loop over the rows still running), and the same call without
   ``grads`` under autograd, recorded as under ``no_grad`` and replayed in backward (:class:`_Replay`: the
   gradients it passes back are the plain forward's).
   Every RNN, every ``*Cell``, a GRU with ``grads=True`` and everything else is bit for
@@ -67,7 +68,15 @@ from .capture import Capture, ModuleCall
 from .fusedgates import run_lstm_layer_fused
 from .names import GRAD_QUANTITIES, QUANTITIES
 from .recording import Recording
-from .unroll import LayerWeights, flip_within_lengths, forward_quantities, run_layer, run_lstm_layer_autograd
+from .unroll import (
+    LayerTrace,
+    LayerWeights,
+    flip_within_lengths,
+    forward_quantities,
+    run_layer,
+    run_layer_packed,
+    run_lstm_layer_autograd,
+)
 
 __all__ = [
     "record",
@@ -103,7 +112,8 @@ ZERO_CHANNEL_MAX: Final = 2048
 OWN_LOOP_MIN: Final = 4096
 #: Largest difference from the plain forward's output on the paths that are not bit for bit (LSTM with
 #: grads=True; "step_loop" and "workspace", i.e. LSTM/GRU without grads with batch x hidden >= OWN_LOOP_MIN
-#: when chosen automatically, under no_grad or replayed under autograd): 4 machine epsilons of the
+#: and packed input of more than one row under no_grad when chosen automatically, under no_grad or replayed
+#: under autograd): 4 machine epsilons of the
 #: dtype, absolute (outputs lie in [-1, 1]; measured at most 1.5 eps). Tested in tests/test_silent_output.py.
 OUTPUT_TOLERANCE = {dt: 4 * torch.finfo(dt).eps for dt in (torch.float64, torch.float32, torch.float16, torch.bfloat16)}
 
@@ -130,7 +140,7 @@ def _paths_that_apply(cell: str, grads: bool, autograd: bool, packed: bool) -> t
         "kernel": True,
         "zero_channels": cell == "lstm" and grads,
         "autograd_steps": cell == "lstm" and grads and not packed,
-        "step_loop": cell != "rnn" and not autograd and not packed,
+        "step_loop": not autograd and (packed or cell != "rnn"),
         "workspace": cell == "lstm" and not autograd and not packed,
     }
     return tuple(p for p in PATHS if ok[p])
@@ -156,12 +166,14 @@ def choose_path(
       fused backward does most of the gradient work. LSTM with ``grads=True``.
     * ``"autograd_steps"``: the steps unrolled under autograd, hooks on every h_t and c_t. LSTM with
       ``grads=True``, unpacked input.
-    * ``"step_loop"``: the recorder's own step loop, gates for free. LSTM or GRU without autograd
-      (``torch.no_grad()``), unpacked input.
+    * ``"step_loop"``: the recorder's own step loop, gates for free. Without autograd (``torch.no_grad()``): an
+      LSTM or GRU on unpacked input, any cell on packed input (over the rows still running at each step).
     * ``"workspace"``: gates read from the fused CPU kernel's workspace (:mod:`lstmviz.fusedgates`); a layer
       whose check fails runs ``"step_loop"``. LSTM without autograd, unpacked input.
 
-    Automatic choice (``override=None``), with size = batch x units: without autograd, an LSTM/GRU on unpacked
+    Automatic choice (``override=None``), with size = batch x units: without autograd, packed input of more than
+    one row takes ``"step_loop"`` (the packed kernel is a step loop itself, so the recorder's own costs no more
+    and keeps the gates), and an LSTM/GRU on unpacked
     input with size >= :data:`OWN_LOOP_MIN` takes ``"workspace"`` (LSTM) or ``"step_loop"`` (GRU); an LSTM with
     ``grads`` takes ``"zero_channels"`` up to :data:`ZERO_CHANNEL_MAX`, ``"autograd_steps"`` above (unpacked);
     everything else ``"kernel"``.
@@ -203,6 +215,8 @@ def choose_path(
             )
         return override
     size = batch * units
+    if packed and not autograd and batch > 1:  # one row: the packed kernel runs as fast as on unpacked input
+        return "step_loop"
     if cell != "rnn" and not packed and not autograd and size >= OWN_LOOP_MIN:
         return "workspace" if cell == "lstm" else "step_loop"
     if cell == "lstm" and grads:
@@ -411,6 +425,10 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
         )
     if how is None:
         pass
+    elif how == "step_loop" and packed:
+        out, h_n, c_n = _forward_packed_loop(
+            cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P
+        )
     elif how in ("step_loop", "workspace"):
         out, h_n, c_n = _forward_own_loop(cap, path, m, cell, data, h0, c0, D, P, workspace=how == "workspace")
     elif how == "autograd_steps":
@@ -579,6 +597,39 @@ def _forward_own_loop(cap, path, m, cell, data, h0, c0, D, P, workspace):
             hns.append(hT)
             cns.append(cT)
         y = torch.cat(outs, -1) if D == 2 else outs[0]  # (T, B, D*P)
+        x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
+    cap.add_call(path, call)
+    return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
+
+
+def _forward_packed_loop(cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P):
+    """Packed input without autograd ("step_loop"): each layer and direction steps over the rows still running
+    (:func:`~lstmviz.unroll.run_layer_packed`), as the packed kernel does, keeping the gates it computes in the
+    packed layout (the call's ``packed_traces``: reading one is a single scatter into the padded batch).
+
+    ``h0``/``c0`` arrive in the sorted order; the final states leave in it (the caller unsorts them)."""
+    L = m.num_layers
+    bs = batch_sizes.tolist()
+    T, B = len(bs), bs[0]
+    lengths_sorted = (batch_sizes.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1)  # (B,)
+    lengths = lengths_sorted.index_select(0, unsorted_idx) if unsorted_idx is not None else lengths_sorted
+    call = ModuleCall(
+        cell, L, D, lengths, T, packed=(batch_sizes, sorted_idx, unsorted_idx), path="step_loop", packed_traces=True
+    )
+    x = data  # (N, I), then (N, D*P)
+    hns, cns = [], []
+    for layer in range(L):
+        outs = []
+        for d in range(D):
+            idx = layer * D + d
+            q, hT, cT = run_layer_packed(
+                cell, x, bs, h0[idx], c0[idx] if c0 is not None else None, _layer_weights(m, layer, d), d == 1
+            )
+            call.traces[(layer, d)] = LayerTrace(cell, q)
+            outs.append(q["hidden"])
+            hns.append(hT)
+            cns.append(cT)
+        y = torch.cat(outs, -1) if D == 2 else outs[0]  # (N, D*P)
         x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
     cap.add_call(path, call)
     return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
