@@ -139,6 +139,7 @@ class ModuleCall:
     # lstmviz.unroll.run_layer_packed), read by one scatter into the padded batch. Only without gradients: the
     # reverse recurrence wants forward-normalised (T, B, U) traces.
     packed_traces: bool = False
+    _dest: Tensor | None = field(default=None, repr=False)  # packed row -> flat (B * T) row, made on first read
 
     def add_grad(self, kind: str, layer, g: Tensor) -> None:
         """Accumulate gradient ``g`` of an output: kind ``dy``/``dhn``/``dcn``/``dz`` (layer index) or ``step``."""
@@ -178,6 +179,15 @@ class ModuleCall:
             return next(iter(self.shapes.values()))[0][1]
         return next(iter(self.traces.values())).quantities["hidden"].shape[1]
 
+    def _batch_first(self, x: Tensor, d: int) -> Tensor:
+        """A stored quantity or step gradient -> ``(B, T, U)`` CPU tensor, input time order, NaN past lengths."""
+        if not self.packed_traces:
+            return _to_batch_first(x, self.lengths, d == 1)
+        if self._dest is None:
+            self._dest = self._padded_rows()
+        pad = x.new_full((self.batch_size() * self.T, x.shape[-1]), float("nan"))  # (N, U) -> one scatter
+        return pad.index_copy_(0, self._dest, x.detach()).view(self.batch_size(), self.T, -1).to("cpu", copy=False)
+
     def _padded_rows(self) -> Tensor:
         """(N,) row of each packed row in the flat (B * T) batch-first layout, original batch order."""
         bs, sorted_idx, _ = self.packed
@@ -194,15 +204,9 @@ class ModuleCall:
     def quantities(self) -> dict[tuple[int, int, str], Tensor]:
         """Forward quantities, ``(layer, direction, quantity) -> (B, T, U)`` CPU tensor."""
         out = {}
-        dest = self._padded_rows() if self.packed_traces else None
         for (layer, d), tr in self.traces.items():
             for q, x in tr.quantities.items():
-                if dest is not None:  # (N, U) packed -> (B, T, U), NaN past lengths, one scatter
-                    pad = x.new_full((self.batch_size() * self.T, x.shape[-1]), float("nan"))
-                    pad.index_copy_(0, dest, x.detach())
-                    out[(layer, d, q)] = pad.view(self.batch_size(), self.T, -1).to("cpu", copy=False)
-                else:
-                    out[(layer, d, q)] = _to_batch_first(x, self.lengths, d == 1)
+                out[(layer, d, q)] = self._batch_first(x, d)
         return out
 
     def _padded(self, g: Tensor) -> Tensor:
@@ -224,7 +228,7 @@ class ModuleCall:
         if self.step_grads:
             for (layer, d), qs in self.step_grads.items():
                 for q, g in qs.items():
-                    out[(layer, d, q)] = _to_batch_first(g, self.lengths, d == 1)
+                    out[(layer, d, q)] = self._batch_first(g, d)
             return out
         B = self.batch_size()
         lengths = self.lengths

@@ -75,6 +75,7 @@ from .unroll import (
     forward_quantities,
     run_layer,
     run_layer_packed,
+    run_layer_packed_autograd,
     run_lstm_layer_autograd,
 )
 
@@ -139,7 +140,7 @@ def _paths_that_apply(cell: str, grads: bool, autograd: bool, packed: bool) -> t
     ok = {
         "kernel": True,
         "zero_channels": cell == "lstm" and grads,
-        "autograd_steps": cell == "lstm" and grads and not packed,
+        "autograd_steps": grads and ((cell == "lstm" and not packed) or packed),
         "step_loop": not autograd and (packed or cell != "rnn"),
         "workspace": cell == "lstm" and not autograd and not packed,
     }
@@ -215,8 +216,11 @@ def choose_path(
             )
         return override
     size = batch * units
-    if packed and not autograd and batch > 1:  # one row: the packed kernel runs as fast as on unpacked input
-        return "step_loop"
+    if packed and batch > 1:  # one row: the packed kernel runs as fast as on unpacked input
+        if not autograd:
+            return "step_loop"
+        if grads:
+            return "autograd_steps"
     if cell != "rnn" and not packed and not autograd and size >= OWN_LOOP_MIN:
         return "workspace" if cell == "lstm" else "step_loop"
     if cell == "lstm" and grads:
@@ -410,8 +414,9 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
     ragged = packed and int(batch_sizes[-1]) != B  # some sequence shorter than T: never joined in time
     starts = cap.starts_sequence(path, given, B, ragged)
 
-    if _replays(cap, m, cell, B * P, packed):  # gates only under autograd: as cheap as under no_grad (see _Replay)
-        out, h_n, c_n = _forward_replayed(cap, path, m, cell, data, h0, c0, D, P, B)
+    if _replays(cap, m, cell, B, P, packed):  # gates only under autograd: as cheap as under no_grad (see _Replay)
+        packing = (batch_sizes, sorted_idx, unsorted_idx) if packed else None
+        out, h_n, c_n = _forward_replayed(cap, path, m, cell, data, h0, c0, D, P, B, packing)
         how = None
     else:
         how = choose_path(
@@ -431,6 +436,10 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
         )
     elif how in ("step_loop", "workspace"):
         out, h_n, c_n = _forward_own_loop(cap, path, m, cell, data, h0, c0, D, P, workspace=how == "workspace")
+    elif how == "autograd_steps" and packed:
+        out, h_n, c_n = _forward_packed_autograd(
+            cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P
+        )
     elif how == "autograd_steps":
         out, h_n, c_n = _forward_lstm_autograd(cap, path, m, data, h0, c0, D, P)
     else:
@@ -454,18 +463,17 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
     return out, hidden
 
 
-def _replays(cap: Capture, m: nn.RNNBase, cell: str, size: int, packed: bool) -> bool:
+def _replays(cap: Capture, m: nn.RNNBase, cell: str, batch: int, units: int, packed: bool) -> bool:
     """Whether a call is captured without autograd and replayed in backward (:class:`_Replay`): gates only
-    (``grads=False``) under autograd, an LSTM/GRU on unpacked input of batch x units >= :data:`OWN_LOOP_MIN` (where
-    ``torch.no_grad()`` takes the recorder's own loop and gets the gates for free), no path asked for, and no
-    inter-layer dropout drawn (a replay could not draw the same mask)."""
+    (``grads=False``) under autograd, where ``torch.no_grad()`` takes the recorder's own loop and gets the gates for
+    free (an LSTM/GRU on unpacked input of batch x units >= :data:`OWN_LOOP_MIN`, or packed input of more than one
+    row), no path asked for, and no inter-layer dropout drawn (a replay could not draw the same mask)."""
+    own_loop = (packed and batch > 1) or (not packed and cell != "rnn" and batch * units >= OWN_LOOP_MIN)
     return (
         not cap.grads
         and torch.is_grad_enabled()
         and cap.requested_path is None
-        and not packed
-        and cell != "rnn"
-        and size >= OWN_LOOP_MIN
+        and own_loop
         and not (m.training and m.dropout > 0 and m.num_layers > 1)
     )
 
@@ -481,9 +489,9 @@ class _Replay(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, run, m, n_states, data, *rest):  # rest: the initial states, then the module's flat weights
+    def forward(ctx, run, m, n_states, batch_sizes, data, *rest):  # rest: initial states, then the flat weights
         out, h_n, c_n = run(data, *rest[:n_states])
-        ctx.m, ctx.n_states = m, n_states
+        ctx.m, ctx.n_states, ctx.batch_sizes = m, n_states, batch_sizes  # batch_sizes: None unless packed
         ctx.save_for_backward(data, *rest)
         return (out, h_n) if c_n is None else (out, h_n, c_n)
 
@@ -496,7 +504,11 @@ class _Replay(torch.autograd.Function):
         data, states, weights = leaves[0], leaves[1 : 1 + ctx.n_states], leaves[1 + ctx.n_states :]
         hx = tuple(states) if ctx.n_states == 2 else states[0]
         with torch.enable_grad():
-            res = _kernel(m)(data, hx, weights, m.bias, m.num_layers, m.dropout, m.training, m.bidirectional, False)
+            if ctx.batch_sizes is not None:
+                bs = ctx.batch_sizes
+                res = _kernel(m)(data, bs, hx, weights, m.bias, m.num_layers, m.dropout, m.training, m.bidirectional)
+            else:
+                res = _kernel(m)(data, hx, weights, m.bias, m.num_layers, m.dropout, m.training, m.bidirectional, False)
         pairs = [(o, g) for o, g in zip(res, grads) if g is not None]
         wanted = [t for t in leaves if t.requires_grad]
         got = iter(
@@ -510,18 +522,22 @@ class _Replay(torch.autograd.Function):
             if pairs and wanted
             else [None] * len(wanted)
         )
-        return (None, None, None, *[next(got) if t.requires_grad else None for t in leaves])
+        return (None, None, None, None, *[next(got) if t.requires_grad else None for t in leaves])
 
 
-def _forward_replayed(cap, path, m, cell, data, h0, c0, D, P, B):
-    """Gates only under autograd: the no-grad capture (own loop / workspace) wrapped in :class:`_Replay`."""
-    how = choose_path(cell, batch=B, units=P, grads=False, autograd=False, packed=False)
+def _forward_replayed(cap, path, m, cell, data, h0, c0, D, P, B, packing):
+    """Gates only under autograd: the no-grad capture (own loop / workspace; the packed loop when ``packing`` is
+    ``(batch_sizes, sorted_indices, unsorted_indices)``) wrapped in :class:`_Replay`."""
 
     def run(x, h, c=None):
+        if packing is not None:
+            return _forward_packed_loop(cap, path, m, cell, x, *packing, h, c, D, P)
+        how = choose_path(cell, batch=B, units=P, grads=False, autograd=False, packed=False)
         return _forward_own_loop(cap, path, m, cell, x, h, c, D, P, workspace=how == "workspace")
 
     states = (h0, c0) if cell == "lstm" else (h0,)
-    res = _Replay.apply(run, m, len(states), data, *states, *m._flat_weights)
+    bs = packing[0] if packing is not None else None
+    res = _Replay.apply(run, m, len(states), bs, data, *states, *m._flat_weights)
     return res[0], res[1], (res[2] if cell == "lstm" else None)
 
 
@@ -631,6 +647,62 @@ def _forward_packed_loop(cap, path, m, cell, data, batch_sizes, sorted_idx, unso
             cns.append(cT)
         y = torch.cat(outs, -1) if D == 2 else outs[0]  # (N, D*P)
         x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
+    cap.add_call(path, call)
+    return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
+
+
+def _forward_packed_autograd(cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P):
+    """Packed input with gradients ("autograd_steps"): each layer and direction steps over the rows still running
+    under autograd (:func:`~lstmviz.unroll.run_layer_packed_autograd`), hooks on every step's h_t (and c_t) for
+    their total gradients; everything kept in the packed layout (``packed_traces``).
+
+    ``h0``/``c0`` arrive in the sorted order; the final states leave in it (the caller unsorts them)."""
+    L = m.num_layers
+    bs = batch_sizes.tolist()
+    T, B = len(bs), bs[0]
+    lengths_sorted = (batch_sizes.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1)  # (B,)
+    lengths = lengths_sorted.index_select(0, unsorted_idx) if unsorted_idx is not None else lengths_sorted
+    call = ModuleCall(
+        cell,
+        L,
+        D,
+        lengths,
+        T,
+        packed=(batch_sizes, sorted_idx, unsorted_idx),
+        path="autograd_steps",
+        packed_traces=True,
+    )
+    x = data  # (N, I), then (N, D*P)
+    hns, cns = [], []
+    for layer in range(L):
+        outs = []
+        for d in range(D):
+            idx = layer * D + d
+            q, y_d, hT, cT, steps = run_layer_packed_autograd(
+                cell, x, bs, h0[idx], c0[idx] if c0 is not None else None, _layer_weights(m, layer, d), d == 1
+            )
+            call.traces[(layer, d)] = LayerTrace(cell, q)
+            grads = {"grad_hidden": torch.zeros_like(q["hidden"])}
+            if cell == "lstm":
+                grads["grad_cell"] = torch.zeros_like(q["cell"])
+            call.step_grads[(layer, d)] = grads
+            for rows, h_t, c_t in steps:
+                for name, tensor in (("grad_hidden", h_t), ("grad_cell", c_t)):
+                    if tensor is None or not tensor.requires_grad:
+                        continue
+                    key = (layer, d, name, rows)  # rows: the step's slice of the packed (N, U) gradient
+                    call.capture.append(("step", key, tensor))
+                    tensor.register_hook(_grad_hook(cap, functools.partial(call.add_grad, "step", key)))
+            outs.append(y_d)
+            hns.append(hT)
+            cns.append(cT)
+        y = torch.cat(outs, -1) if D == 2 else outs[0]  # (N, D*P)
+        x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
+    if not y.requires_grad:
+        raise RuntimeError(
+            f"record(grads=True): no gradient can reach module '{path}': neither its input nor its "
+            "parameters require grad"
+        )
     cap.add_call(path, call)
     return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
 

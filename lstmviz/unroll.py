@@ -37,6 +37,7 @@ __all__ = [
     "lstm_grads_from_recurrent",
     "run_layer",
     "run_layer_packed",
+    "run_layer_packed_autograd",
     "run_lstm_layer_autograd",
 ]
 
@@ -481,6 +482,119 @@ def run_layer_packed(
         r, z = rz_all.chunk(2, -1)
         return {"reset": r, "update": z, "new": n_all, "hidden": y}, h_T, None
     return {"hidden": y}, h_T, None
+
+
+def run_layer_packed_autograd(
+    cell: str,
+    x: Tensor,
+    batch_sizes: list[int],
+    h0: Tensor,
+    c0: Tensor | None,
+    w: LayerWeights,
+    reverse: bool = False,
+) -> tuple[dict[str, Tensor], Tensor, Tensor, Tensor | None, list[tuple[slice, Tensor, Tensor | None]]]:
+    """:func:`run_layer_packed` under autograd: the same steps, in the graph, every h_t (and c_t) returned.
+
+    For packed input with gradients this beats the packed fused kernel (a step loop itself) followed by its
+    backward (another) and a hand-written reverse recurrence (a third): the gates fall out of the forward, and
+    autograd's backward through the steps is the only backward loop. The caller hooks each step's h_t and c_t
+    for their total gradients.
+
+    Args:
+        cell, x, batch_sizes, h0, c0, w, reverse: as :func:`run_layer_packed` (tensors may require grad).
+
+    Returns:
+        ``(quantities, y, h_T, c_T, steps)``: detached ``(N, U)`` packed quantities; the layer output ``(N, P)``
+        and the final states (sorted order) in the graph; per step in the order run, ``(rows, h_t, c_t)`` with
+        ``rows`` the step's slice of the packed layout (c_t None for GRU/RNN).
+
+    Example:
+        >>> m = torch.nn.LSTM(2, 3)
+        >>> w = LayerWeights(m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0)
+        >>> q, y, hT, cT, steps = run_layer_packed_autograd("lstm", torch.randn(5, 2), [2, 2, 1], torch.zeros(2, 3),
+        ...                                                 torch.zeros(2, 3), w)
+        >>> tuple(y.shape), y.requires_grad, len(steps), steps[2][0]
+        ((5, 3), True, 3, slice(4, 5, None))
+    """
+    if cell not in ("lstm", "gru", "rnn"):
+        raise ValueError(f"run_layer_packed_autograd supports 'lstm', 'gru' and 'rnn', got {cell!r}")
+    T, B = len(batch_sizes), batch_sizes[0]
+    w_ih, w_hh, b_ih, b_hh = w.w_ih, w.w_hh, w.b_ih, w.b_hh
+    if cell == "lstm":  # gate rows i, f, o, g (see _ifog)
+        order = _ifog(w_hh)
+        w_ih, w_hh = w_ih[order], w_hh[order]
+        b_ih = b_ih[order] if b_ih is not None else None
+        b_hh = b_hh[order] if b_hh is not None else None
+    ax = F.linear(x, w_ih, b_ih)  # (N, G*H)
+    axs = ax.split_with_sizes(batch_sizes)  # each step's rows; split, not indexing: indexing makes backward O(T^2)
+    offsets = [0] * T
+    for t in range(1, T):
+        offsets[t] = offsets[t - 1] + batch_sizes[t - 1]
+    H = w.w_hh.shape[0] // {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    w_hh_t = w_hh.t()
+    w_hr_t = w.w_hr.t() if w.w_hr is not None else None
+    act = torch.relu if w.nonlinearity == "relu" else torch.tanh
+    lstm = cell == "lstm"
+    h = h0[:0] if reverse else h0
+    c = (c0[:0] if reverse else c0) if lstm else None
+    steps, kept = [], {}  # kept: quantity -> detached per-step tensors, in the order run
+    # the same order of operations as run_layer_packed (PyTorch's CPU cells)
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        b = batch_sizes[t]
+        if h.shape[0] > b:
+            h = h[:b]
+            c = c[:b] if lstm else None
+        elif h.shape[0] < b:
+            h = torch.cat((h, h0[h.shape[0] : b]))
+            c = torch.cat((c, c0[c.shape[0] : b])) if lstm else None
+        ah = torch.addmm(b_hh, h, w_hh_t) if b_hh is not None else h @ w_hh_t
+        if lstm:
+            a_s, a_g = (ah + axs[t]).split_with_sizes((3 * H, H), 1)
+            sg = torch.sigmoid(a_s)
+            i, f, o = sg.chunk(3, 1)
+            g = torch.tanh(a_g.contiguous())  # contiguous: see _ifog
+            c = f * c + i * g
+            m = o * torch.tanh(c)
+            h = m if w_hr_t is None else m @ w_hr_t
+            new = {"sig": sg, "cell_candidate": g, "cell": c}
+        elif cell == "gru":
+            h_rz, h_n = ah.split_with_sizes((2 * H, H), 1)
+            x_rz, x_n = axs[t].split_with_sizes((2 * H, H), 1)
+            rz = torch.sigmoid(h_rz + x_rz)
+            r, z = rz.chunk(2, 1)
+            n = torch.tanh(h_n * r + x_n)
+            h = (h - n) * z + n
+            new = {"rz": rz, "new": n}
+        else:
+            h = act(ah + axs[t])
+            new = {}
+        for k, v in new.items():
+            kept.setdefault(k, []).append(v)  # detached once, by the cat below
+        steps.append((slice(offsets[t], offsets[t] + b), h, c))
+    in_time = steps[::-1] if reverse else steps
+
+    def packed(ts: list[Tensor]) -> Tensor:  # per-step tensors in the order run -> (N, U) packed, detached
+        with torch.no_grad():
+            return torch.cat(ts[::-1] if reverse else ts)
+
+    y = torch.cat([s[1] for s in in_time])  # (N, P), in the graph
+    if reverse:
+        h_T, c_T = h, c
+    else:
+        bs = torch.as_tensor(batch_sizes)
+        last = (torch.cumsum(bs, 0) - bs)[(bs.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1) - 1]
+        last = (last + torch.arange(B)).to(y.device)
+        h_T = y.index_select(0, last)
+        c_T = torch.cat([s[2] for s in in_time]).index_select(0, last) if lstm else None
+    q = {"hidden": y.detach()}
+    if lstm:
+        i, f, o = packed(kept["sig"]).chunk(3, -1)
+        q.update(input=i, forget=f, cell_candidate=packed(kept["cell_candidate"]), output=o)
+        q["cell"] = packed(kept["cell"])
+    elif cell == "gru":
+        r, z = packed(kept["rz"]).chunk(2, -1)
+        q.update(reset=r, update=z, new=packed(kept["new"]))
+    return q, y, h_T, c_T, steps
 
 
 def run_lstm_layer_autograd(

@@ -237,11 +237,22 @@ def test_lstm_every_gradient_method_and_scan_path(monkeypatch, path, scan_max, p
 
     monkeypatch.setattr(unroll, "SCAN_MAX_STEP_ELEMENTS", scan_max)
     m = make_module("lstm", H=5, L=2, bidir=True, proj=0 if packed else 3)
-    if packed and path == "autograd_steps":  # unrolled steps need unpacked input: refused, naming what can run
-        with pytest.raises(ValueError, match="'autograd_steps' cannot capture .*'kernel', 'zero_channels'"):
-            run_and_compare(m, [4, 7, 2], packed=True, init=True, path=path)
-        return
     rec = run_and_compare(m, [4, 7, 2] if packed else [6, 6, 6], packed=packed, init=True, path=path)
+    assert rec.capture_paths == {"": (path,)}
+
+
+def test_a_path_that_cannot_capture_the_call_is_refused_naming_those_that_can():
+    m = make_module("lstm", H=5, L=1)
+    with pytest.raises(ValueError, match="'workspace' cannot capture .*'kernel', 'zero_channels', 'autograd_steps'"):
+        run_and_compare(m, [4, 7, 2], packed=True, init=True, path="workspace")
+
+
+@pytest.mark.parametrize("kind", ["gru", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("path", ["kernel", "autograd_steps"])
+def test_packed_gradients_of_every_cell_on_both_paths(kind, path):
+    """Packed input with grads: the fused kernel + reverse recurrence, and the step loop under autograd (the
+    automatic choice for more than one row), both equal the reference."""
+    rec = run_and_compare(make_module(kind, H=5, L=2, bidir=True), [4, 7, 2], packed=True, init=True, path=path)
     assert rec.capture_paths == {"": (path,)}
 
 
