@@ -16,7 +16,7 @@ How it works, and why it is safe with one model shared by many threads:
   agree with the plain forward only to rounding (see :data:`OUTPUT_TOLERANCE`):
   an LSTM with ``grads=True`` (extra zero input channels up to batch x hidden
   ``ZERO_CHANNEL_MAX``, unrolled steps under autograd above), an LSTM or GRU on
-  unpacked input under ``torch.no_grad()`` with batch x hidden >= ``OWN_LOOP_MIN``
+  unpacked input under ``torch.no_grad()`` with batch x hidden >= ``OWN_LOOP_MIN`` (GRU: ``GRU_LOOP_MIN``)
   (the gates come from the fused kernel's workspace or the recorder's own step loop), packed input of more
   than one row under ``torch.no_grad()`` (the own step loop over the rows still running), and the same call without
   ``grads`` under autograd, recorded as under ``no_grad`` and replayed in backward (:class:`_Replay`: the
@@ -89,6 +89,7 @@ __all__ = [
     "PATHS",
     "ZERO_CHANNEL_MAX",
     "OWN_LOOP_MIN",
+    "GRU_LOOP_MIN",
     "OUTPUT_TOLERANCE",
 ]
 
@@ -109,10 +110,14 @@ PATHS = ("kernel", "zero_channels", "autograd_steps", "step_loop", "workspace")
 #: Batch x hidden size up to which an LSTM's gradients come from the fused backward ("zero_channels"); above it,
 #: unpacked input takes "autograd_steps". Constants of the automatic choice: pick a path per call with ``path=``.
 ZERO_CHANNEL_MAX: Final = 2048
-#: Batch x hidden size from which an LSTM/GRU call without autograd takes "workspace" (LSTM) or "step_loop" (GRU).
+#: Batch x hidden size from which an LSTM call without autograd takes "workspace".
 OWN_LOOP_MIN: Final = 4096
+#: Batch x hidden size from which a GRU call without autograd takes "step_loop": the own loop costs less than the
+#: fused kernel plus the recompute from B=8, H=64 on (bench_recorder.py grid, 2 cores; one row is dearer).
+GRU_LOOP_MIN: Final = 512
 #: Largest difference from the plain forward's output on the paths that are not bit for bit (LSTM with
 #: grads=True; "step_loop" and "workspace", i.e. LSTM/GRU without grads with batch x hidden >= OWN_LOOP_MIN
+#: (GRU: GRU_LOOP_MIN)
 #: and packed input of more than one row under no_grad when chosen automatically, under no_grad or replayed
 #: under autograd): 4 machine epsilons of the
 #: dtype, absolute (outputs lie in [-1, 1]; measured at most 1.5 eps). Tested in tests/test_silent_output.py.
@@ -147,6 +152,10 @@ def _paths_that_apply(cell: str, grads: bool, autograd: bool, packed: bool) -> t
     return tuple(p for p in PATHS if ok[p])
 
 
+def _own_loop_min(cell: str) -> int:
+    return OWN_LOOP_MIN if cell == "lstm" else GRU_LOOP_MIN
+
+
 def choose_path(
     cell: str,
     *,
@@ -174,8 +183,9 @@ def choose_path(
 
     Automatic choice (``override=None``), with size = batch x units: without autograd, packed input of more than
     one row takes ``"step_loop"`` (the packed kernel is a step loop itself, so the recorder's own costs no more
-    and keeps the gates), and an LSTM/GRU on unpacked
-    input with size >= :data:`OWN_LOOP_MIN` takes ``"workspace"`` (LSTM) or ``"step_loop"`` (GRU); an LSTM with
+    and keeps the gates), an LSTM on unpacked input with size >= :data:`OWN_LOOP_MIN` ``"workspace"`` and a GRU
+    with size >= :data:`GRU_LOOP_MIN` ``"step_loop"``; with ``grads``, packed input of more than one row takes
+    ``"autograd_steps"`` (any cell); an LSTM with
     ``grads`` takes ``"zero_channels"`` up to :data:`ZERO_CHANNEL_MAX`, ``"autograd_steps"`` above (unpacked);
     everything else ``"kernel"``.
 
@@ -221,7 +231,7 @@ def choose_path(
             return "step_loop"
         if grads:
             return "autograd_steps"
-    if cell != "rnn" and not packed and not autograd and size >= OWN_LOOP_MIN:
+    if cell != "rnn" and not packed and not autograd and size >= _own_loop_min(cell):
         return "workspace" if cell == "lstm" else "step_loop"
     if cell == "lstm" and grads:
         if size <= ZERO_CHANNEL_MAX:
@@ -468,7 +478,7 @@ def _replays(cap: Capture, m: nn.RNNBase, cell: str, batch: int, units: int, pac
     (``grads=False``) under autograd, where ``torch.no_grad()`` takes the recorder's own loop and gets the gates for
     free (an LSTM/GRU on unpacked input of batch x units >= :data:`OWN_LOOP_MIN`, or packed input of more than one
     row), no path asked for, and no inter-layer dropout drawn (a replay could not draw the same mask)."""
-    own_loop = (packed and batch > 1) or (not packed and cell != "rnn" and batch * units >= OWN_LOOP_MIN)
+    own_loop = (packed and batch > 1) or (not packed and cell != "rnn" and batch * units >= _own_loop_min(cell))
     return (
         not cap.grads
         and torch.is_grad_enabled()
