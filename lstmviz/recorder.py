@@ -76,7 +76,6 @@ from .unroll import (
     run_layer,
     run_layer_packed,
     run_layer_packed_autograd,
-    run_lstm_layer_autograd,
 )
 
 __all__ = [
@@ -728,22 +727,27 @@ def _forward_lstm_autograd(cap, path, m, data, h0, c0, D, P):
         outs = []
         for d in range(D):
             idx = layer * D + d
-            tr, y_d, hs, cs = run_lstm_layer_autograd(
-                x if d == 0 else x.flip(0), h0[idx], c0[idx], _layer_weights(m, layer, d)
+            xd = x if d == 0 else x.flip(0)  # (T, B, I) forward-normalised
+            B = xd.shape[1]
+            # time-major is the packed layout of T steps of B rows: the packed loop under autograd serves it
+            q, y_d, h_T, c_T, steps = run_layer_packed_autograd(
+                "lstm", xd.reshape(T * B, -1), [B] * T, h0[idx], c0[idx], _layer_weights(m, layer, d)
             )
+            tr = LayerTrace("lstm", {k: v.view(T, B, -1) for k, v in q.items()})
             call.traces[(layer, d)] = tr
             call.step_grads[(layer, d)] = {
                 "grad_hidden": torch.zeros_like(tr.quantities["hidden"]),
                 "grad_cell": torch.zeros_like(tr.quantities["cell"]),
             }
-            for t, (h_t, c_t) in enumerate(zip(hs, cs)):
+            for t, (_, h_t, c_t) in enumerate(steps):
                 for name, tensor in (("grad_hidden", h_t), ("grad_cell", c_t)):
                     key = (layer, d, name, t)
                     call.capture.append(("step", key, tensor))
                     tensor.register_hook(_grad_hook(cap, functools.partial(call.add_grad, "step", key)))
+            y_d = y_d.view(T, B, -1)
             outs.append(y_d if d == 0 else y_d.flip(0))
-            hns.append(hs[-1])
-            cns.append(cs[-1])
+            hns.append(h_T)
+            cns.append(c_T)
         y = torch.cat(outs, -1) if D == 2 else outs[0]  # (T, B, D*P)
         x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
     cap.add_call(path, call)

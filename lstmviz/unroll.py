@@ -38,7 +38,6 @@ __all__ = [
     "run_layer",
     "run_layer_packed",
     "run_layer_packed_autograd",
-    "run_lstm_layer_autograd",
 ]
 
 # Below this many elements per step, a log-depth scan (a few dozen whole-tensor ops)
@@ -415,6 +414,8 @@ def run_layer_packed(
         b_ih = b_ih[order] if b_ih is not None else None
         b_hh = b_hh[order] if b_hh is not None else None
     ax = F.linear(x, w_ih, b_ih)  # (N, G*H): input part of every gate, one matmul
+    if cell == "lstm" and b_hh is not None:
+        ax += b_hh  # an LSTM step is then one addmm: fewer ops per step than its CPU cell, which adds b_hh apart
     P = w.w_hh.shape[1]
     H = w.w_hh.shape[0] // {"lstm": 4, "gru": 3, "rnn": 1}[cell]
     w_hh_t = w_hh.t()
@@ -432,12 +433,19 @@ def run_layer_packed(
     elif cell == "gru":
         rz_all, n_all = x.new_empty(N, 2 * H), x.new_empty(N, H)
         at.update(rz=rz_all.split_with_sizes(batch_sizes), n=n_all.split_with_sizes(batch_sizes))
+        # r and z take both biases before their sigmoid: b_hh's r, z part goes into ax; n keeps b_hn beside W_hn h
+        h_bias = None
+        if b_hh is not None:
+            ax[:, : 2 * H] += b_hh[: 2 * H]
+            h_bias = torch.cat((b_hh.new_zeros(2 * H), b_hh[2 * H :]))  # (3H,)
+        at.update(x_rz=ax[:, : 2 * H].split_with_sizes(batch_sizes), x_n=ax[:, 2 * H :].split_with_sizes(batch_sizes))
     act = functools.partial(torch.clamp, min=0) if w.nonlinearity == "relu" else torch.tanh  # relu has no out=
     h = h0[:0] if reverse else h0  # the state of the rows running: a view of the previous step's output
     c = (c0[:0] if reverse else c0) if lstm else None
-    # Every step follows the order of operations of PyTorch's CPU cells (aten/src/ATen/native/RNN.cpp):
-    # (h W_hh^T + b_hh) + (x W_ih^T + b_ih), then the gates as its LSTMCell/GRUCell/SimpleCell combine them, so
-    # that the loop rounds as the kernel does (bit for bit on the machines measured; README "Not bit for bit").
+    # An RNN step follows the order of operations of PyTorch's CPU cell (aten/src/ATen/native/RNN.cpp),
+    # (h W_hh^T + b_hh) + (x W_ih^T + b_ih), so it rounds as the packed kernel does (bit for bit on the machines
+    # measured). LSTM and GRU steps take fewer ops instead (biases folded into ax, addcmul), each op a dispatch
+    # that costs as much as the arithmetic at small sizes: within OUTPUT_TOLERANCE (README "Not bit for bit").
     for t in range(T - 1, -1, -1) if reverse else range(T):
         b = batch_sizes[t]
         if h.shape[0] > b:  # forward: rows finished (their final state stays in their last step's output)
@@ -448,22 +456,22 @@ def run_layer_packed(
             c = torch.cat((c, c0[c.shape[0] : b])) if lstm else None
         if lstm:
             # chunk / split_with_sizes: C methods (Tensor.split is Python and costs ~8 us a call)
-            ah = torch.addmm(b_hh, h, w_hh_t) if b_hh is not None else h @ w_hh_t  # (b, 4H), rows i, f, o, g
-            a_s, a_g = ah.add_(at["ax"][t]).split_with_sizes((3 * H, H), 1)  # (b, 3H), (b, H)
+            a_s, a_g = torch.addmm(at["ax"][t], h, w_hh_t).split_with_sizes((3 * H, H), 1)  # (b, 3H), (b, H)
             i, f, o = torch.sigmoid(a_s, out=at["sig"][t]).chunk(3, 1)
-            g = torch.tanh(a_g.contiguous(), out=at["cand"][t])  # contiguous: see _ifog
-            c = torch.mul(f, c, out=at["c"][t]).add_(i * g)
+            # tanh of a strided block runs ~3x slower than of contiguous memory (see _ifog); below a few thousand
+            # elements the copy's dispatch costs more than it saves
+            g = torch.tanh(a_g.contiguous() if b * H >= 4096 else a_g, out=at["cand"][t])
+            c = torch.mul(f, c, out=at["c"][t]).addcmul_(i, g)
             if w_hr_t is None:
                 h = torch.mul(o, torch.tanh(c), out=at["y"][t])
             else:
                 h = torch.mm(o * torch.tanh(c), w_hr_t, out=at["y"][t])
         elif cell == "gru":
-            ah = torch.addmm(b_hh, h, w_hh_t) if b_hh is not None else h @ w_hh_t  # (b, 3H)
-            x_rz, x_n = at["ax"][t].split_with_sizes((2 * H, H), 1)
+            ah = torch.addmm(h_bias, h, w_hh_t) if h_bias is not None else h @ w_hh_t  # (b, 3H)
             h_rz, h_n = ah.split_with_sizes((2 * H, H), 1)
-            r, z = torch.add(h_rz, x_rz, out=at["rz"][t]).sigmoid_().chunk(2, 1)  # in place: no temporaries
-            n = torch.mul(h_n, r, out=at["n"][t]).add_(x_n).tanh_()
-            h = torch.sub(h, n, out=at["y"][t]).mul_(z).add_(n)  # (1 - z) n + z h
+            r, z = torch.add(h_rz, at["x_rz"][t], out=at["rz"][t]).sigmoid_().chunk(2, 1)  # in place: no temporaries
+            n = torch.addcmul(at["x_n"][t], r, h_n, out=at["n"][t]).tanh_()
+            h = torch.addcmul(n, z, h - n, out=at["y"][t])  # (1 - z) n + z h
         else:
             ah = torch.addmm(b_hh, h, w_hh_t) if b_hh is not None else h @ w_hh_t  # (b, H)
             h = act(ah.add_(at["ax"][t]), out=at["y"][t])
@@ -526,6 +534,8 @@ def run_layer_packed_autograd(
         b_ih = b_ih[order] if b_ih is not None else None
         b_hh = b_hh[order] if b_hh is not None else None
     ax = F.linear(x, w_ih, b_ih)  # (N, G*H)
+    if cell == "lstm" and b_hh is not None:
+        ax = ax + b_hh  # one addmm per step, as run_layer_packed
     axs = ax.split_with_sizes(batch_sizes)  # each step's rows; split, not indexing: indexing makes backward O(T^2)
     offsets = [0] * T
     for t in range(1, T):
@@ -547,17 +557,17 @@ def run_layer_packed_autograd(
         elif h.shape[0] < b:
             h = torch.cat((h, h0[h.shape[0] : b]))
             c = torch.cat((c, c0[c.shape[0] : b])) if lstm else None
-        ah = torch.addmm(b_hh, h, w_hh_t) if b_hh is not None else h @ w_hh_t
         if lstm:
-            a_s, a_g = (ah + axs[t]).split_with_sizes((3 * H, H), 1)
+            a_s, a_g = torch.addmm(axs[t], h, w_hh_t).split_with_sizes((3 * H, H), 1)
             sg = torch.sigmoid(a_s)
             i, f, o = sg.chunk(3, 1)
-            g = torch.tanh(a_g.contiguous())  # contiguous: see _ifog
-            c = f * c + i * g
+            g = torch.tanh(a_g.contiguous() if b * H >= 4096 else a_g)  # see run_layer_packed
+            c = torch.addcmul(f * c, i, g)
             m = o * torch.tanh(c)
             h = m if w_hr_t is None else m @ w_hr_t
             new = {"sig": sg, "cell_candidate": g, "cell": c}
         elif cell == "gru":
+            ah = torch.addmm(b_hh, h, w_hh_t) if b_hh is not None else h @ w_hh_t
             h_rz, h_n = ah.split_with_sizes((2 * H, H), 1)
             x_rz, x_n = axs[t].split_with_sizes((2 * H, H), 1)
             rz = torch.sigmoid(h_rz + x_rz)
@@ -566,6 +576,7 @@ def run_layer_packed_autograd(
             h = (h - n) * z + n
             new = {"rz": rz, "new": n}
         else:
+            ah = torch.addmm(b_hh, h, w_hh_t) if b_hh is not None else h @ w_hh_t
             h = act(ah + axs[t])
             new = {}
         for k, v in new.items():
@@ -595,54 +606,3 @@ def run_layer_packed_autograd(
         r, z = packed(kept["rz"]).chunk(2, -1)
         q.update(reset=r, update=z, new=packed(kept["new"]))
     return q, y, h_T, c_T, steps
-
-
-def run_lstm_layer_autograd(
-    x: Tensor, h0: Tensor, c0: Tensor, w: LayerWeights
-) -> tuple[LayerTrace, Tensor, list[Tensor], list[Tensor]]:
-    """Run one LSTM layer/direction step by step WITH autograd, keeping every gate.
-
-    For big LSTM steps (large batch x hidden) this beats "fused kernel + recompute
-    + hand-written reverse loop": the gates fall out of the forward, and autograd's
-    backward through the unrolled steps costs about what the fused backward costs.
-    The per-step h_t and c_t are returned so the caller can hook their total gradients.
-
-    Args:
-        x: ``(T, B, I)`` layer input, forward-normalised (may require grad).
-        h0, c0: ``(B, P)`` and ``(B, H)`` initial states.
-        w: the layer's weights (not detached: gradients reach the parameters).
-
-    Returns:
-        (trace with detached quantities, output ``(T, B, P)`` in the graph,
-        list of h_t, list of c_t).
-    """
-    H = w.w_hh.shape[0] // 4
-    ax = F.linear(x, w.w_ih, w.b_ih)  # (T, B, 4H)
-    if w.b_hh is not None:
-        ax = ax + w.b_hh
-    w_hh_t = w.w_hh.t()
-    w_hr_t = w.w_hr.t() if w.w_hr is not None else None
-    h, c = h0, c0
-    hs, cs, sig, cand = [], [], [], []
-    for a_x in ax.unbind(0):  # unbind, not ax[t]: indexing makes the backward quadratic in T
-        a = torch.addmm(a_x, h, w_hh_t)  # (B, 4H)
-        s = torch.sigmoid(a)
-        g = torch.tanh(a[:, 2 * H : 3 * H])
-        c = torch.addcmul(s[:, H : 2 * H] * c, s[:, :H], g)
-        m = s[:, 3 * H :] * torch.tanh(c)
-        h = m if w_hr_t is None else m @ w_hr_t
-        hs.append(h)
-        cs.append(c)
-        sig.append(s.detach())
-        cand.append(g.detach())
-    y = torch.stack(hs)  # (T, B, P)
-    S = torch.stack(sig)
-    q = {
-        "input": S[..., :H],
-        "forget": S[..., H : 2 * H],
-        "cell_candidate": torch.stack(cand),
-        "output": S[..., 3 * H :],
-        "cell": torch.stack([t.detach() for t in cs]),
-        "hidden": y.detach(),
-    }
-    return LayerTrace("lstm", q), y, hs, cs
