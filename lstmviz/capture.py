@@ -135,11 +135,11 @@ class ModuleCall:
     new_sequence: bool = True  # False: the call continues the previous call's sequence along time
     # (layer, direction, quantity) -> (shape, dtype, device) of every quantity, also of those prune() dropped
     shapes: dict[tuple[int, int, str], tuple] = field(default_factory=dict)
-    # True: the traces are (N, U) in the packed layout of ``packed`` (input time order in both directions;
-    # lstmviz.unroll.run_layer_packed), read by one scatter into the padded batch. Only without gradients: the
-    # reverse recurrence wants forward-normalised (T, B, U) traces.
+    # True: the traces (and step gradients) are (N + 1, U) in the packed layout of ``packed``, input time order in
+    # both directions, the last row NaN (lstmviz.unroll.run_layer_packed's sentinel): read by one gather into the
+    # padded batch. The hand-written reverse recurrence is never run on them (the steps' own hooks give the grads).
     packed_traces: bool = False
-    _dest: Tensor | None = field(default=None, repr=False)  # packed row -> flat (B * T) row, made on first read
+    _gather: Tensor | None = field(default=None, repr=False)  # batch-first slot -> packed row, made on first read
 
     def add_grad(self, kind: str, layer, g: Tensor) -> None:
         """Accumulate gradient ``g`` of an output: kind ``dy``/``dhn``/``dcn``/``dz`` (layer index) or ``step``."""
@@ -183,19 +183,22 @@ class ModuleCall:
         """A stored quantity or step gradient -> ``(B, T, U)`` CPU tensor, input time order, NaN past lengths."""
         if not self.packed_traces:
             return _to_batch_first(x, self.lengths, d == 1)
-        if self._dest is None:
-            self._dest = self._padded_rows()
-        pad = x.new_full((self.batch_size() * self.T, x.shape[-1]), float("nan"))  # (N, U) -> one scatter
-        return pad.index_copy_(0, self._dest, x.detach()).view(self.batch_size(), self.T, -1).to("cpu", copy=False)
+        if self._gather is None:
+            self._gather = self._padded_rows()
+        B = self.batch_size()
+        # (N + 1, U) packed, the last row NaN -> one gather: each padded slot reads its packed row or the NaN row
+        return x.detach().index_select(0, self._gather).view(B, self.T, -1).to("cpu", copy=False)
 
     def _padded_rows(self) -> Tensor:
-        """(N,) row of each packed row in the flat (B * T) batch-first layout, original batch order."""
+        """(B * T,) packed row of each batch-first slot (original batch order), N (the NaN row) past a length."""
         bs, sorted_idx, _ = self.packed
         steps = torch.repeat_interleave(torch.arange(len(bs)), bs)  # (N,) step of each packed row
         slot = torch.arange(steps.numel()) - (torch.cumsum(bs, 0) - bs)[steps]  # (N,) row in the sorted batch
         rows = sorted_idx[slot] if sorted_idx is not None else slot
+        gather = torch.full((self.batch_size() * self.T,), steps.numel(), dtype=torch.long)
+        gather[rows * self.T + steps] = torch.arange(steps.numel())
         device = next(iter(self.shapes.values()))[2] if self.shapes else "cpu"
-        return (rows * self.T + steps).to(device)
+        return gather.to(device)
 
     def ragged(self) -> bool:
         """Whether some sequence of the call is shorter than T (packed input of unequal lengths)."""

@@ -648,10 +648,10 @@ def _forward_packed_loop(cap, path, m, cell, data, batch_sizes, sorted_idx, unso
         for d in range(D):
             idx = layer * D + d
             q, hT, cT = run_layer_packed(
-                cell, x, bs, h0[idx], c0[idx] if c0 is not None else None, _layer_weights(m, layer, d), d == 1
+                cell, x, bs, h0[idx], c0[idx] if c0 is not None else None, _layer_weights(m, layer, d), d == 1, True
             )
-            call.traces[(layer, d)] = LayerTrace(cell, q)
-            outs.append(q["hidden"])
+            call.traces[(layer, d)] = LayerTrace(cell, q)  # (N + 1, U): the last row NaN, for the padded read
+            outs.append(q["hidden"][:-1])
             hns.append(hT)
             cns.append(cT)
         y = torch.cat(outs, -1) if D == 2 else outs[0]  # (N, D*P)
@@ -688,12 +688,14 @@ def _forward_packed_autograd(cap, path, m, cell, data, batch_sizes, sorted_idx, 
         for d in range(D):
             idx = layer * D + d
             q, y_d, hT, cT, steps = run_layer_packed_autograd(
-                cell, x, bs, h0[idx], c0[idx] if c0 is not None else None, _layer_weights(m, layer, d), d == 1
+                cell, x, bs, h0[idx], c0[idx] if c0 is not None else None, _layer_weights(m, layer, d), d == 1, True
             )
-            call.traces[(layer, d)] = LayerTrace(cell, q)
+            call.traces[(layer, d)] = LayerTrace(cell, q)  # (N + 1, U): the last row NaN, for the padded read
             grads = {"grad_hidden": torch.zeros_like(q["hidden"])}
             if cell == "lstm":
                 grads["grad_cell"] = torch.zeros_like(q["cell"])
+            for g in grads.values():
+                g[-1] = float("nan")  # the sentinel row
             call.step_grads[(layer, d)] = grads
             for rows, h_t, c_t in steps:
                 for name, tensor in (("grad_hidden", h_t), ("grad_cell", c_t)):

@@ -374,6 +374,7 @@ def run_layer_packed(
     c0: Tensor | None,
     w: LayerWeights,
     reverse: bool = False,
+    sentinel: bool = False,
 ) -> tuple[dict[str, Tensor], Tensor, Tensor | None]:
     """Run one layer and direction over the rows of packed input step by step, keeping every gate (no autograd).
 
@@ -392,10 +393,13 @@ def run_layer_packed(
         w: the layer's weights.
         reverse: run time backwards (the reverse direction of a bidirectional layer): each row starts at its
             own last step. The outputs stay in input time order.
+        sentinel: give every quantity one more row, all NaN, after the N packed rows: the padded batch is then
+            one gather from it (:class:`lstmviz.capture.ModuleCall` reads it so).
 
     Returns:
-        ``(quantities, h_T, c_T)``: quantity name -> ``(N, U)`` packed tensor (``hidden`` is the layer output),
-        and each row's final states ``(B, P)`` / ``(B, H)`` (None for GRU/RNN) in the sorted order.
+        ``(quantities, h_T, c_T)``: quantity name -> ``(N, U)`` packed tensor (``(N + 1, U)`` with ``sentinel``;
+        ``hidden`` is the layer output), and each row's final states ``(B, P)`` / ``(B, H)`` (None for GRU/RNN)
+        in the sorted order.
 
     Example:
         >>> m = torch.nn.GRU(2, 3)
@@ -419,20 +423,27 @@ def run_layer_packed(
     P = w.w_hh.shape[1]
     H = w.w_hh.shape[0] // {"lstm": 4, "gru": 3, "rnn": 1}[cell]
     w_hh_t = w_hh.t()
-    y = x.new_empty(N, P)
+    sizes = [*batch_sizes, 1] if sentinel else batch_sizes  # the buffers' row blocks; the sentinel's is unused
+
+    def buffer(units: int) -> Tensor:  # (N [+ 1], units)
+        t = x.new_empty(N + 1 if sentinel else N, units)
+        if sentinel:
+            t[N] = float("nan")
+        return t
+
+    y = buffer(P)
     at = {
         "ax": ax.split_with_sizes(batch_sizes),
-        "y": y.split_with_sizes(batch_sizes),
+        "y": y.split_with_sizes(sizes),
     }  # name -> each step's rows, views
     lstm = cell == "lstm"
     if lstm:
-        sig, cand, c_all = x.new_empty(N, 3 * H), x.new_empty(N, H), x.new_empty(N, H)  # sig: i, f, o
-        at.update(sig=sig.split_with_sizes(batch_sizes), cand=cand.split_with_sizes(batch_sizes))
-        at.update(c=c_all.split_with_sizes(batch_sizes))
+        sig, cand, c_all = buffer(3 * H), buffer(H), buffer(H)  # sig: i, f, o
+        at.update(sig=sig.split_with_sizes(sizes), cand=cand.split_with_sizes(sizes), c=c_all.split_with_sizes(sizes))
         w_hr_t = w.w_hr.t() if w.w_hr is not None else None
     elif cell == "gru":
-        rz_all, n_all = x.new_empty(N, 2 * H), x.new_empty(N, H)
-        at.update(rz=rz_all.split_with_sizes(batch_sizes), n=n_all.split_with_sizes(batch_sizes))
+        rz_all, n_all = buffer(2 * H), buffer(H)
+        at.update(rz=rz_all.split_with_sizes(sizes), n=n_all.split_with_sizes(sizes))
         # r and z take both biases before their sigmoid: b_hh's r, z part goes into ax; n keeps b_hn beside W_hn h
         h_bias = None
         if b_hh is not None:
@@ -500,6 +511,7 @@ def run_layer_packed_autograd(
     c0: Tensor | None,
     w: LayerWeights,
     reverse: bool = False,
+    sentinel: bool = False,
 ) -> tuple[dict[str, Tensor], Tensor, Tensor, Tensor | None, list[tuple[slice, Tensor, Tensor | None]]]:
     """:func:`run_layer_packed` under autograd: the same steps, in the graph, every h_t (and c_t) returned.
 
@@ -509,7 +521,8 @@ def run_layer_packed_autograd(
     for their total gradients.
 
     Args:
-        cell, x, batch_sizes, h0, c0, w, reverse: as :func:`run_layer_packed` (tensors may require grad).
+        cell, x, batch_sizes, h0, c0, w, reverse, sentinel: as :func:`run_layer_packed` (tensors may require
+            grad; ``sentinel`` applies to the detached quantities only).
 
     Returns:
         ``(quantities, y, h_T, c_T, steps)``: detached ``(N, U)`` packed quantities; the layer output ``(N, P)``
@@ -584,9 +597,10 @@ def run_layer_packed_autograd(
         steps.append((slice(offsets[t], offsets[t] + b), h, c))
     in_time = steps[::-1] if reverse else steps
 
-    def packed(ts: list[Tensor]) -> Tensor:  # per-step tensors in the order run -> (N, U) packed, detached
+    def packed(ts: list[Tensor]) -> Tensor:  # per-step tensors in the order run -> (N [+ 1], U) packed, detached
+        ts = ts[::-1] if reverse else ts
         with torch.no_grad():
-            return torch.cat(ts[::-1] if reverse else ts)
+            return torch.cat([*ts, ts[0].new_full((1, ts[0].shape[1]), float("nan"))] if sentinel else ts)
 
     y = torch.cat([s[1] for s in in_time])  # (N, P), in the graph
     if reverse:
@@ -597,7 +611,7 @@ def run_layer_packed_autograd(
         last = (last + torch.arange(B)).to(y.device)
         h_T = y.index_select(0, last)
         c_T = torch.cat([s[2] for s in in_time]).index_select(0, last) if lstm else None
-    q = {"hidden": y.detach()}
+    q = {"hidden": packed([y]) if sentinel else y.detach()}
     if lstm:
         i, f, o = packed(kept["sig"]).chunk(3, -1)
         q.update(input=i, forget=f, cell_candidate=packed(kept["cell_candidate"]), output=o)
