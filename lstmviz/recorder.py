@@ -173,8 +173,8 @@ def choose_path(
       (:mod:`lstmviz.unroll`); gradients through time by a hand-written reverse recurrence. Any call.
     * ``"zero_channels"``: ``"kernel"`` with extra zero input channels whose gradient is W_hh^T dL/da_t, so the
       fused backward does most of the gradient work. LSTM with ``grads=True``.
-    * ``"autograd_steps"``: the steps unrolled under autograd, hooks on every h_t and c_t. LSTM with
-      ``grads=True``, unpacked input.
+    * ``"autograd_steps"``: the steps unrolled under autograd, hooks on every h_t and c_t. With ``grads=True``:
+      an LSTM on unpacked input, any cell on packed input (over the rows still running at each step).
     * ``"step_loop"``: the recorder's own step loop, gates for free. Without autograd (``torch.no_grad()``): an
       LSTM or GRU on unpacked input, any cell on packed input (over the rows still running at each step).
     * ``"workspace"``: gates read from the fused CPU kernel's workspace (:mod:`lstmviz.fusedgates`); a layer
