@@ -627,6 +627,13 @@ def _forward_own_loop(cap, path, m, cell, data, h0, c0, D, P, workspace):
     return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
 
 
+def _packed_lengths(batch_sizes: Tensor, unsorted_idx: Tensor | None) -> Tensor:
+    """(B,) length of each row of packed input, in the caller's (original) row order."""
+    B = int(batch_sizes[0])
+    lengths = (batch_sizes.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1)  # (B,) sorted order
+    return lengths.index_select(0, unsorted_idx) if unsorted_idx is not None else lengths
+
+
 def _forward_packed_loop(cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P):
     """Packed input without autograd ("step_loop"): each layer and direction steps over the rows still running
     (:func:`~lstmviz.unroll.run_layer_packed`), as the packed kernel does, keeping the gates it computes in the
@@ -635,9 +642,8 @@ def _forward_packed_loop(cap, path, m, cell, data, batch_sizes, sorted_idx, unso
     ``h0``/``c0`` arrive in the sorted order; the final states leave in it (the caller unsorts them)."""
     L = m.num_layers
     bs = batch_sizes.tolist()
-    T, B = len(bs), bs[0]
-    lengths_sorted = (batch_sizes.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1)  # (B,)
-    lengths = lengths_sorted.index_select(0, unsorted_idx) if unsorted_idx is not None else lengths_sorted
+    T = len(bs)
+    lengths = _packed_lengths(batch_sizes, unsorted_idx)
     call = ModuleCall(
         cell, L, D, lengths, T, packed=(batch_sizes, sorted_idx, unsorted_idx), path="step_loop", packed_traces=True
     )
@@ -668,9 +674,8 @@ def _forward_packed_autograd(cap, path, m, cell, data, batch_sizes, sorted_idx, 
     ``h0``/``c0`` arrive in the sorted order; the final states leave in it (the caller unsorts them)."""
     L = m.num_layers
     bs = batch_sizes.tolist()
-    T, B = len(bs), bs[0]
-    lengths_sorted = (batch_sizes.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1)  # (B,)
-    lengths = lengths_sorted.index_select(0, unsorted_idx) if unsorted_idx is not None else lengths_sorted
+    T = len(bs)
+    lengths = _packed_lengths(batch_sizes, unsorted_idx)
     call = ModuleCall(
         cell,
         L,

@@ -366,6 +366,14 @@ def run_layer(
     return LayerTrace(cell, {k: v.view(T, B, -1) for k, v in q.items()}), h, c
 
 
+def _last_rows(batch_sizes: list[int]) -> Tensor:
+    """(B,) packed row of each sorted row's last step: sorted row j last runs at step len_j - 1, packed row
+    offset(len_j - 1) + j."""
+    bs = torch.as_tensor(batch_sizes)
+    B = batch_sizes[0]
+    return (torch.cumsum(bs, 0) - bs)[(bs.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1) - 1] + torch.arange(B)
+
+
 def run_layer_packed(
     cell: str,
     x: Tensor,
@@ -410,7 +418,7 @@ def run_layer_packed(
     """
     if cell not in ("lstm", "gru", "rnn"):
         raise ValueError(f"run_layer_packed supports 'lstm', 'gru' and 'rnn', got {cell!r}")
-    T, B, N = len(batch_sizes), batch_sizes[0], x.shape[0]
+    T, N = len(batch_sizes), x.shape[0]
     w_ih, w_hh, b_ih, b_hh = w.w_ih, w.w_hh, w.b_ih, w.b_hh
     if cell == "lstm":  # gate rows i, f, o, g: the sigmoid gates side by side, tanh's block contiguous (_ifog)
         order = _ifog(w_hh)
@@ -489,9 +497,7 @@ def run_layer_packed(
     if reverse:
         h_T, c_T = h, c  # every row runs at step 0, its last step in reverse time
     else:  # sorted row j last runs at step len_j - 1, packed row offset(len_j - 1) + j
-        bs = torch.as_tensor(batch_sizes)
-        last = (torch.cumsum(bs, 0) - bs)[(bs.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1) - 1]
-        last = (last + torch.arange(B)).to(y.device)
+        last = _last_rows(batch_sizes).to(y.device)
         h_T = y.index_select(0, last)
         c_T = c_all.index_select(0, last) if lstm else None
     if lstm:
@@ -539,7 +545,7 @@ def run_layer_packed_autograd(
     """
     if cell not in ("lstm", "gru", "rnn"):
         raise ValueError(f"run_layer_packed_autograd supports 'lstm', 'gru' and 'rnn', got {cell!r}")
-    T, B = len(batch_sizes), batch_sizes[0]
+    T = len(batch_sizes)
     w_ih, w_hh, b_ih, b_hh = w.w_ih, w.w_hh, w.b_ih, w.b_hh
     if cell == "lstm":  # gate rows i, f, o, g (see _ifog)
         order = _ifog(w_hh)
@@ -606,9 +612,7 @@ def run_layer_packed_autograd(
     if reverse:
         h_T, c_T = h, c
     else:
-        bs = torch.as_tensor(batch_sizes)
-        last = (torch.cumsum(bs, 0) - bs)[(bs.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1) - 1]
-        last = (last + torch.arange(B)).to(y.device)
+        last = _last_rows(batch_sizes).to(y.device)
         h_T = y.index_select(0, last)
         c_T = torch.cat([s[2] for s in in_time]).index_select(0, last) if lstm else None
     q = {"hidden": packed([y]) if sentinel else y.detach()}
