@@ -374,6 +374,7 @@ def _last_rows(batch_sizes: list[int]) -> Tensor:
     return (torch.cumsum(bs, 0) - bs)[(bs.unsqueeze(0) > torch.arange(B).unsqueeze(1)).sum(1) - 1] + torch.arange(B)
 
 
+@torch.no_grad()  # a recording without gradients: out= buffers, in-place steps
 def run_layer_packed(
     cell: str,
     x: Tensor,
