@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -33,6 +34,7 @@ pytestmark = [
 REPO = Path(__file__).resolve().parents[1]
 LESSON = REPO / "dashboard" / "lessons" / "intro45.toml"
 TIMEOUT = 180
+WIDGET_SETTLE_S = 15  # a bound on waiting, not a timing assertion: values that never come still fail
 # knob -> (CSS selector of the widget by its key class, how to read it); only the knobs a widget shows directly.
 _TEXT_KEYS = {"gates": "text_widget_gates", "gradients": "text_widget_grads", "corpus": "text_widget_corpus"}
 
@@ -95,7 +97,13 @@ def _check(page, step, k: int, n: int, lang: str, where: str) -> list[str]:
     for knob, value in _expected(step).items():
         if query.get(knob) != value:
             problems.append(f"{where}: link {knob}={query.get(knob)!r}, step {value!r}")
+    # A widget can be on the page a moment before the frontend writes its value (a reload's textarea reads ''
+    # first): wait for the values to settle, up to WIDGET_SETTLE_S, before calling a difference a problem.
+    deadline = time.monotonic() + WIDGET_SETTLE_S
     shown = _widget_values(page, step.view, lang)
+    while any(shown.get(knob) == "" for knob in _expected(step)) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+        shown = _widget_values(page, step.view, lang)
     for knob, value in _expected(step).items():
         if knob in shown:
             got = shown[knob]
