@@ -439,16 +439,12 @@ def _rnn_forward(cap: Capture, path: str, m: nn.RNNBase, input, hx=None):
         )
     if how is None:
         pass
-    elif how == "step_loop" and packed:
-        out, h_n, c_n = _forward_packed_loop(
-            cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P
+    elif how in ("step_loop", "autograd_steps") and packed:
+        out, h_n, c_n = _forward_packed(
+            cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P, how == "autograd_steps"
         )
     elif how in ("step_loop", "workspace"):
         out, h_n, c_n = _forward_own_loop(cap, path, m, cell, data, h0, c0, D, P, workspace=how == "workspace")
-    elif how == "autograd_steps" and packed:
-        out, h_n, c_n = _forward_packed_autograd(
-            cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P
-        )
     elif how == "autograd_steps":
         out, h_n, c_n = _forward_lstm_autograd(cap, path, m, data, h0, c0, D, P)
     else:
@@ -540,7 +536,7 @@ def _forward_replayed(cap, path, m, cell, data, h0, c0, D, P, B, packing):
 
     def run(x, h, c=None):
         if packing is not None:
-            return _forward_packed_loop(cap, path, m, cell, x, *packing, h, c, D, P)
+            return _forward_packed(cap, path, m, cell, x, *packing, h, c, D, P, False)
         how = choose_path(cell, batch=B, units=P, grads=False, autograd=False, packed=False)
         return _forward_own_loop(cap, path, m, cell, x, h, c, D, P, workspace=how == "workspace")
 
@@ -634,93 +630,64 @@ def _packed_lengths(batch_sizes: Tensor, unsorted_idx: Tensor | None) -> Tensor:
     return lengths.index_select(0, unsorted_idx) if unsorted_idx is not None else lengths
 
 
-def _forward_packed_loop(cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P):
-    """Packed input without autograd ("step_loop"): each layer and direction steps over the rows still running
-    (:func:`~lstmviz.unroll.run_layer_packed`), as the packed kernel does, keeping the gates it computes in the
-    packed layout (the call's ``packed_traces``: reading one is a single scatter into the padded batch).
+def _forward_packed(cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P, grads):
+    """Packed input: each layer and direction steps over the rows still running, as the packed kernel does, keeping
+    the gates it computes in the packed layout (the call's ``packed_traces``, read by one gather). Without
+    ``grads`` ("step_loop"): :func:`~lstmviz.unroll.run_layer_packed`, no autograd. With ``grads``
+    ("autograd_steps"): :func:`~lstmviz.unroll.run_layer_packed_autograd`, hooks on every step's h_t (and c_t) for
+    their total gradients.
 
     ``h0``/``c0`` arrive in the sorted order; the final states leave in it (the caller unsorts them)."""
     L = m.num_layers
     bs = batch_sizes.tolist()
-    T = len(bs)
+    how = "autograd_steps" if grads else "step_loop"
     lengths = _packed_lengths(batch_sizes, unsorted_idx)
-    call = ModuleCall(
-        cell, L, D, lengths, T, packed=(batch_sizes, sorted_idx, unsorted_idx), path="step_loop", packed_traces=True
-    )
+    packing = (batch_sizes, sorted_idx, unsorted_idx)
+    call = ModuleCall(cell, L, D, lengths, len(bs), packed=packing, path=how, packed_traces=True)
     x = data  # (N, I), then (N, D*P)
     hns, cns = [], []
     for layer in range(L):
         outs = []
         for d in range(D):
             idx = layer * D + d
-            q, hT, cT = run_layer_packed(
-                cell, x, bs, h0[idx], c0[idx] if c0 is not None else None, _layer_weights(m, layer, d), d == 1, True
-            )
+            args = (cell, x, bs, h0[idx], c0[idx] if c0 is not None else None, _layer_weights(m, layer, d), d == 1)
+            if grads:
+                q, y_d, hT, cT, steps = run_layer_packed_autograd(*args, True)
+                _hook_packed_steps(cap, call, layer, d, q, steps)
+            else:
+                q, hT, cT = run_layer_packed(*args, True)
+                y_d = q["hidden"][:-1]
             call.traces[(layer, d)] = LayerTrace(cell, q)  # (N + 1, U): the last row NaN, for the padded read
-            outs.append(q["hidden"][:-1])
-            hns.append(hT)
-            cns.append(cT)
-        y = torch.cat(outs, -1) if D == 2 else outs[0]  # (N, D*P)
-        x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
-    cap.add_call(path, call)
-    return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
-
-
-def _forward_packed_autograd(cap, path, m, cell, data, batch_sizes, sorted_idx, unsorted_idx, h0, c0, D, P):
-    """Packed input with gradients ("autograd_steps"): each layer and direction steps over the rows still running
-    under autograd (:func:`~lstmviz.unroll.run_layer_packed_autograd`), hooks on every step's h_t (and c_t) for
-    their total gradients; everything kept in the packed layout (``packed_traces``).
-
-    ``h0``/``c0`` arrive in the sorted order; the final states leave in it (the caller unsorts them)."""
-    L = m.num_layers
-    bs = batch_sizes.tolist()
-    T = len(bs)
-    lengths = _packed_lengths(batch_sizes, unsorted_idx)
-    call = ModuleCall(
-        cell,
-        L,
-        D,
-        lengths,
-        T,
-        packed=(batch_sizes, sorted_idx, unsorted_idx),
-        path="autograd_steps",
-        packed_traces=True,
-    )
-    x = data  # (N, I), then (N, D*P)
-    hns, cns = [], []
-    for layer in range(L):
-        outs = []
-        for d in range(D):
-            idx = layer * D + d
-            q, y_d, hT, cT, steps = run_layer_packed_autograd(
-                cell, x, bs, h0[idx], c0[idx] if c0 is not None else None, _layer_weights(m, layer, d), d == 1, True
-            )
-            call.traces[(layer, d)] = LayerTrace(cell, q)  # (N + 1, U): the last row NaN, for the padded read
-            grads = {"grad_hidden": torch.zeros_like(q["hidden"])}
-            if cell == "lstm":
-                grads["grad_cell"] = torch.zeros_like(q["cell"])
-            for g in grads.values():
-                g[-1] = float("nan")  # the sentinel row
-            call.step_grads[(layer, d)] = grads
-            for rows, h_t, c_t in steps:
-                for name, tensor in (("grad_hidden", h_t), ("grad_cell", c_t)):
-                    if tensor is None or not tensor.requires_grad:
-                        continue
-                    key = (layer, d, name, rows)  # rows: the step's slice of the packed (N, U) gradient
-                    call.capture.append(("step", key, tensor))
-                    tensor.register_hook(_grad_hook(cap, functools.partial(call.add_grad, "step", key)))
             outs.append(y_d)
             hns.append(hT)
             cns.append(cT)
         y = torch.cat(outs, -1) if D == 2 else outs[0]  # (N, D*P)
         x = F.dropout(y, m.dropout, True) if layer < L - 1 and m.dropout > 0 and m.training else y
-    if not y.requires_grad:
+    if grads and not y.requires_grad:
         raise RuntimeError(
             f"record(grads=True): no gradient can reach module '{path}': neither its input nor its "
             "parameters require grad"
         )
     cap.add_call(path, call)
     return y, torch.stack(hns), (torch.stack(cns) if cell == "lstm" else None)
+
+
+def _hook_packed_steps(cap, call, layer, d, q, steps) -> None:
+    """Zeroed (N + 1, U) step-gradient buffers (the sentinel row NaN) and a hook on every step's h_t and c_t that
+    adds its total gradient into the step's rows."""
+    grads = {"grad_hidden": torch.zeros_like(q["hidden"])}
+    if "cell" in q:
+        grads["grad_cell"] = torch.zeros_like(q["cell"])
+    for g in grads.values():
+        g[-1] = float("nan")  # the sentinel row
+    call.step_grads[(layer, d)] = grads
+    for rows, h_t, c_t in steps:
+        for name, tensor in (("grad_hidden", h_t), ("grad_cell", c_t)):
+            if tensor is None or not tensor.requires_grad:
+                continue
+            key = (layer, d, name, rows)  # rows: the step's slice of the packed (N, U) gradient
+            call.capture.append(("step", key, tensor))
+            tensor.register_hook(_grad_hook(cap, functools.partial(call.add_grad, "step", key)))
 
 
 def _forward_lstm_autograd(cap, path, m, data, h0, c0, D, P):

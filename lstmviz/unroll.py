@@ -366,6 +366,15 @@ def run_layer(
     return LayerTrace(cell, {k: v.view(T, B, -1) for k, v in q.items()}), h, c
 
 
+def _loop_weights(cell: str, w: LayerWeights) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """``(w_ih, w_hh, b_ih, b_hh)`` for the step loops: an LSTM's gate rows reordered i, f, o, g (:func:`_ifog`)."""
+    if cell != "lstm":
+        return w.w_ih, w.w_hh, w.b_ih, w.b_hh
+    order = _ifog(w.w_hh)
+    pick = lambda t: t[order] if t is not None else None  # noqa: E731
+    return w.w_ih[order], w.w_hh[order], pick(w.b_ih), pick(w.b_hh)
+
+
 def _last_rows(batch_sizes: list[int]) -> Tensor:
     """(B,) packed row of each sorted row's last step: sorted row j last runs at step len_j - 1, packed row
     offset(len_j - 1) + j."""
@@ -420,12 +429,7 @@ def run_layer_packed(
     if cell not in ("lstm", "gru", "rnn"):
         raise ValueError(f"run_layer_packed supports 'lstm', 'gru' and 'rnn', got {cell!r}")
     T, N = len(batch_sizes), x.shape[0]
-    w_ih, w_hh, b_ih, b_hh = w.w_ih, w.w_hh, w.b_ih, w.b_hh
-    if cell == "lstm":  # gate rows i, f, o, g: the sigmoid gates side by side, tanh's block contiguous (_ifog)
-        order = _ifog(w_hh)
-        w_ih, w_hh = w_ih[order], w_hh[order]
-        b_ih = b_ih[order] if b_ih is not None else None
-        b_hh = b_hh[order] if b_hh is not None else None
+    w_ih, w_hh, b_ih, b_hh = _loop_weights(cell, w)
     ax = F.linear(x, w_ih, b_ih)  # (N, G*H): input part of every gate, one matmul
     if cell == "lstm" and b_hh is not None:
         ax += b_hh  # an LSTM step is then one addmm: fewer ops per step than its CPU cell, which adds b_hh apart
@@ -547,12 +551,7 @@ def run_layer_packed_autograd(
     if cell not in ("lstm", "gru", "rnn"):
         raise ValueError(f"run_layer_packed_autograd supports 'lstm', 'gru' and 'rnn', got {cell!r}")
     T = len(batch_sizes)
-    w_ih, w_hh, b_ih, b_hh = w.w_ih, w.w_hh, w.b_ih, w.b_hh
-    if cell == "lstm":  # gate rows i, f, o, g (see _ifog)
-        order = _ifog(w_hh)
-        w_ih, w_hh = w_ih[order], w_hh[order]
-        b_ih = b_ih[order] if b_ih is not None else None
-        b_hh = b_hh[order] if b_hh is not None else None
+    w_ih, w_hh, b_ih, b_hh = _loop_weights(cell, w)
     ax = F.linear(x, w_ih, b_ih)  # (N, G*H)
     if cell == "lstm" and b_hh is not None:
         ax = ax + b_hh  # one addmm per step, as run_layer_packed
